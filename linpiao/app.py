@@ -1,0 +1,72 @@
+"""The composition root: one Starlette application serving the shop, the back-office and certificates."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from admin.routes import routes as admin_routes
+from certificates.routes import routes as certificate_routes
+from linpiao import i18n
+from linpiao.db import close_db, init_db
+from linpiao.errors import exception_handlers
+from linpiao.settings import Settings, load_settings
+from shop.routes import routes as shop_routes
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+async def switch_language(request: Request) -> Response:
+    """``/lang/en?next=/buy``: remember the language and go back where the user was."""
+    target = request.query_params.get("next", "/")
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    response = RedirectResponse(target, status_code=303)
+    locale = i18n.normalise_locale(request.path_params["code"]) or i18n.DEFAULT_LOCALE
+    response.set_cookie(i18n.COOKIE, locale, max_age=31536000, samesite="lax")
+    return response
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
+    """Build the application. ``manage_db=False`` leaves the ORM to the caller (tests own it)."""
+    settings = settings or load_settings()
+    settings.check()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_db:
+            await init_db(settings.database_url)
+        try:
+            yield
+        finally:
+            if manage_db:
+                await close_db()
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", health),
+        Route("/lang/{code}", switch_language),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/admin", routes=admin_routes, name="admin"),
+        *certificate_routes,
+        *shop_routes,
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(i18n.LocaleMiddleware)],
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app

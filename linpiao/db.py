@@ -1,0 +1,27 @@
+"""The ORM's configuration: one app ("models") holding the one model set of :mod:`registry.models`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise
+
+MODEL_MODULES = ["registry.models"]
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url},
+        "apps": {"models": {"models": [*MODEL_MODULES, "aerich.models"], "default_connection": "default"}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def init_db(database_url: str, *, global_fallback: bool = True) -> None:
+    """Connect the ORM. ``global_fallback`` lets request tasks of a server see the connection."""
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=global_fallback)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()

@@ -1,0 +1,113 @@
+"""Languages: Chinese (zh_CN) is the default and the language of the source strings; English is second.
+
+Catalogs are Babel ``.po`` files under ``linpiao/locale``; they are compiled in memory at start-up, so no
+binary ``.mo`` file is committed. The current locale lives in a context variable set by
+:class:`LocaleMiddleware` for each request: a ``?lang=`` query sets a cookie that sticks.
+"""
+
+from __future__ import annotations
+
+import gettext as gettext_module
+from collections.abc import Callable
+from contextvars import ContextVar
+from functools import cache
+from http.cookies import SimpleCookie
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LOCALES = ("zh_CN", "en")
+DEFAULT_LOCALE = "zh_CN"
+COOKIE = "lang"
+LOCALE_DIR = Path(__file__).parent / "locale"
+_ALIASES = {"zh": "zh_CN", "zh-cn": "zh_CN", "zh_cn": "zh_CN", "en": "en", "en-us": "en", "en_us": "en"}
+
+current_locale: ContextVar[str] = ContextVar("current_locale", default=DEFAULT_LOCALE)
+
+
+def normalise_locale(value: str | None) -> str | None:
+    if not value:
+        return None
+    return _ALIASES.get(value.strip().lower())
+
+
+@cache
+def translations(locale: str) -> gettext_module.NullTranslations:
+    """Every catalog under ``locale`` of each package, compiled in memory and merged."""
+    merged: Translations | None = None
+    for po_path in sorted(Path(__file__).parent.parent.glob(f"*/locale/{locale}/LC_MESSAGES/*.po")):
+        with po_path.open("rb") as handle:
+            catalog = read_po(handle, locale=locale)
+        buffer = BytesIO()
+        write_mo(buffer, catalog)
+        buffer.seek(0)
+        part = Translations(buffer, domain="messages")
+        merged = part if merged is None else merged.merge(part)
+    return merged or gettext_module.NullTranslations()
+
+
+def gettext(message: str, **variables: Any) -> str:
+    text = translations(current_locale.get()).gettext(message)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
+    text = translations(current_locale.get()).ngettext(singular, plural, n)
+    variables.setdefault("num", n)
+    return text % variables
+
+
+_ = gettext
+lazy_gettext: Callable[[str], str] = gettext
+
+
+def html_lang(locale: str) -> str:
+    return "zh-CN" if locale == "zh_CN" else locale
+
+
+class LocaleMiddleware:
+    """Choose the locale per request: ``?lang=`` (and remember it in a cookie), else the cookie, else zh_CN."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from urllib.parse import parse_qs
+
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        chosen = normalise_locale((query.get("lang") or [None])[0])
+        cookie_locale = None
+        for name, value in scope.get("headers", []):
+            if name == b"cookie":
+                jar: SimpleCookie = SimpleCookie()
+                try:
+                    jar.load(value.decode("latin-1"))
+                except Exception:  # a malformed cookie header is not the user's fault
+                    continue
+                if COOKIE in jar:
+                    cookie_locale = normalise_locale(jar[COOKIE].value)
+        locale = chosen or cookie_locale or DEFAULT_LOCALE
+        scope.setdefault("state", {})["locale"] = locale
+        token = current_locale.set(locale)
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start" and chosen and chosen != cookie_locale:
+                headers = list(message.get("headers", []))
+                headers.append(
+                    (b"set-cookie", f"{COOKIE}={chosen}; Path=/; Max-Age=31536000; SameSite=Lax".encode())
+                )
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_cookie)
+        finally:
+            current_locale.reset(token)

@@ -1,0 +1,63 @@
+"""One Jinja environment for every face: each package keeps its templates next to its routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+from linpiao import i18n
+from linpiao.money import format_yuan
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.PackageLoader("linpiao", "templates"),
+                jinja2.PrefixLoader(
+                    {
+                        "shop": jinja2.PackageLoader("shop", "templates"),
+                        "admin": jinja2.PackageLoader("admin", "templates"),
+                        "certificates": jinja2.PackageLoader("certificates", "templates"),
+                    }
+                ),
+            ]
+        ),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.StrictUndefined,
+    )
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["yuan"] = format_yuan
+    env.filters["datetime"] = _format_datetime
+    env.globals["html_lang"] = i18n.html_lang
+    env.globals["lang_url"] = _lang_url
+    return env
+
+
+def _format_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    from zoneinfo import ZoneInfo
+
+    return value.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+def _lang_url(request: Request, locale: str) -> str:
+    params = dict(request.query_params)
+    params["lang"] = locale
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+templates = Jinja2Templates(env=_env())
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
+    ctx = {"locale": request.scope.get("state", {}).get("locale", i18n.DEFAULT_LOCALE), **(context or {})}
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)

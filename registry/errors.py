@@ -1,0 +1,73 @@
+"""Typed refusals of the register. Each carries a message fit to show a user (Chinese first).
+
+The web layers map :class:`RegisterError` once to a 4xx page or JSON error; ``code`` is stable for
+API clients and ``message`` is translated through the catalog by its msgid.
+"""
+
+from __future__ import annotations
+
+
+class RegisterError(Exception):
+    """Base of every refusal. Nothing has been written when one is raised."""
+
+    code = "register_error"
+    message = "登记簿拒绝了该操作"
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail
+        super().__init__(f"{self.message}：{detail}" if detail else self.message)
+
+
+class InsufficientUnits(RegisterError):
+    code = "insufficient_units"
+    message = "可用林票数量不足"
+
+
+class WrongKind(RegisterError):
+    code = "wrong_kind"
+    message = "林票种类不符"
+
+
+class HolderOutsideCity(RegisterError):
+    code = "holder_outside_city"
+    message = "集体林地林票和国有林地林票只能由本市登记的持有人持有"
+
+
+class InvalidIdentifier(RegisterError):
+    code = "invalid_identifier"
+    message = "身份证号码或统一社会信用代码无效"
+
+
+class NonPositiveQuantity(RegisterError):
+    code = "non_positive_quantity"
+    message = "数量必须是正整数"
+
+
+class RetiredUnits(RegisterError):
+    code = "retired_units"
+    message = "已注销的林票不能再变动"
+
+
+class InvalidShares(RegisterError):
+    code = "invalid_shares"
+    message = "份额之和必须等于100%"
+
+
+class HolderDeceased(RegisterError):
+    code = "holder_deceased"
+    message = "持有人已故，只能办理继承"
+
+
+class BatchClosed(RegisterError):
+    code = "batch_closed"
+    message = "该批次（额度）已关闭"
+
+
+class NotFound(RegisterError):
+    code = "not_found"
+    message = "未找到"
+
+
+class InvalidState(RegisterError):
+    code = "invalid_state"
+    message = "当前状态不允许该操作"

@@ -1,0 +1,357 @@
+"""The one model set of Linpiao.
+
+Every face of the application (shop, back-office, certificates) reads and writes these models; the rules
+that change holdings live in :mod:`registry.register`, never in a handler.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class HolderKind(StrEnum):
+    INDIVIDUAL = "individual"  # 个人（含林业大户）
+    VILLAGE_COLLECTIVE = "village_collective"  # 村集体经济组织
+    ENTERPRISE = "enterprise"  # 企业、合作社
+    STATE_UNIT = "state_unit"  # 国有企事业单位
+    GOVERNMENT = "government"  # 政府机关
+
+
+class TicketKind(StrEnum):
+    CARBON = "carbon"  # 碳汇林票
+    COLLECTIVE = "collective"  # 集体林地林票
+    STATE = "state"  # 国有林地林票
+
+
+class HoldingState(StrEnum):
+    HELD = "held"
+    RESERVED = "reserved"
+    RETIRED = "retired"
+
+
+class EntryKind(StrEnum):
+    ISSUE = "issue"  # 发放
+    TRANSFER = "transfer"  # 转让
+    SUBSCRIPTION = "subscription"  # 认购
+    INHERITANCE = "inheritance"  # 继承
+    REISSUE = "reissue"  # 补发
+    RESERVATION = "reservation"
+    RELEASE = "release"
+    RETIREMENT = "retirement"  # 注销（抵消）
+    WITHDRAWAL = "withdrawal"  # 收回未售额度
+    DIVIDEND = "dividend"  # 分红
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"  # paid, fulfilment not yet done (or awaiting async payment confirmation)
+    FULFILLED = "fulfilled"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+class CertificateKind(StrEnum):
+    CARBON = "carbon"  # 碳汇林票认购证书
+    PLANTING = "planting"  # 全民义务植树尽责证书
+    HONOUR = "honour"  # 国土绿化荣誉证书
+    COLLECTIVE_HOLDING = "collective_holding"  # 集体林地林票凭证
+    STATE_HOLDING = "state_holding"  # 国有林地林票凭证
+
+
+class CertificateStatus(StrEnum):
+    VALID = "valid"
+    REISSUED = "reissued"
+    REVOKED = "revoked"
+    REFUNDED = "refunded"
+
+
+class StaffRole(StrEnum):
+    ADMIN = "admin"
+    ISSUER = "issuer"
+    FORESTRY = "forestry"
+    LANDSCAPING = "landscaping"
+    FINANCE = "finance"
+    AUDITOR = "auditor"
+
+
+class Holder(Model):
+    """A person or body that can hold forest tickets (持有人)."""
+
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharEnumField(HolderKind, max_length=32)
+    name = fields.CharField(max_length=200)
+    # Resident ID number (individuals) or unified social credit code (bodies); validated on the way in.
+    id_number = fields.CharField(max_length=32, null=True, db_index=True)
+    region_code = fields.CharField(max_length=6, default="", db_index=True)
+    contact = fields.CharField(max_length=200, default="")
+    deceased_on = fields.DateField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "holder"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Parcel(Model):
+    """A forest parcel (林地小班) that collective or state tickets stand on."""
+
+    id = fields.IntField(primary_key=True)
+    district_code = fields.CharField(max_length=6, db_index=True)
+    township = fields.CharField(max_length=100, default="")
+    village = fields.CharField(max_length=100, default="")
+    area_mu = fields.DecimalField(max_digits=14, decimal_places=4)
+    boundary_east = fields.CharField(max_length=200, default="")
+    boundary_south = fields.CharField(max_length=200, default="")
+    boundary_west = fields.CharField(max_length=200, default="")
+    boundary_north = fields.CharField(max_length=200, default="")
+    # [{"species": "新疆杨", "count": 1200}, ...]
+    species = fields.JSONField(default=list)
+    forest_right_cert_no = fields.CharField(max_length=100, default="")
+    afforested_on = fields.DateField(null=True)
+    accepted_on = fields.DateField(null=True)
+    boundary_geojson = fields.JSONField(null=True)
+    owner: fields.ForeignKeyNullableRelation[Holder] = fields.ForeignKeyField(
+        "models.Holder", related_name="parcels", null=True, on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "parcel"
+
+
+class Batch(Model):
+    """One issuance (批次): units numbered 1..total_units under one serial prefix.
+
+    A carbon batch is a quota (定额) sold at ``price_fen`` per ticket, each ticket standing for
+    ``g_co2e_per_unit`` grams of CO2e; a land batch divides a parcel into units of ``unit_area_m2``.
+    """
+
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharEnumField(TicketKind, max_length=16)
+    serial_prefix = fields.CharField(max_length=40, unique=True)
+    total_units = fields.BigIntField()
+    parcel: fields.ForeignKeyNullableRelation[Parcel] = fields.ForeignKeyField(
+        "models.Parcel", related_name="batches", null=True, on_delete=fields.RESTRICT
+    )
+    district_code = fields.CharField(max_length=6, default="")
+    unit_area_m2 = fields.DecimalField(max_digits=14, decimal_places=4, null=True)
+    price_fen = fields.IntField(null=True)
+    g_co2e_per_unit = fields.BigIntField(null=True)
+    issuing_authority = fields.CharField(max_length=200, default="")
+    is_open = fields.BooleanField(default=True)
+    valid_from = fields.DateField(null=True)
+    valid_until = fields.DateField(null=True)
+    issued_at = fields.DatetimeField(auto_now_add=True)
+    closed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "batch"
+
+    def serial(self, number: int) -> str:
+        return f"{self.serial_prefix}-{number:08d}"
+
+    def serial_range(self, first: int, last: int) -> str:
+        if first == last:
+            return self.serial(first)
+        return f"{self.serial(first)} – {self.serial(last)}"
+
+
+class Order(Model):
+    """A purchase or ordered subscription of tickets, paid through a payment provider."""
+
+    id = fields.IntField(primary_key=True)
+    token = fields.CharField(max_length=64, unique=True)  # private link secret
+    batch: fields.ForeignKeyRelation[Batch] = fields.ForeignKeyField(
+        "models.Batch", related_name="orders", on_delete=fields.RESTRICT
+    )
+    quantity = fields.BigIntField()
+    amount_fen = fields.BigIntField()
+    purpose = fields.CharField(max_length=32)
+    purpose_note = fields.CharField(max_length=200, default="")
+    certificate_name = fields.CharField(max_length=200)
+    contact = fields.CharField(max_length=200, default="")
+    status = fields.CharEnumField(OrderStatus, max_length=16, default=OrderStatus.PENDING)
+    provider = fields.CharField(max_length=32, default="demo")
+    provider_ref = fields.CharField(max_length=255, null=True, db_index=True)
+    idempotency_key = fields.CharField(max_length=128, null=True, unique=True)
+    buyer: fields.ForeignKeyNullableRelation[Holder] = fields.ForeignKeyField(
+        "models.Holder", related_name="orders", null=True, on_delete=fields.RESTRICT
+    )
+    details = fields.JSONField(default=dict)
+    expires_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    paid_at = fields.DatetimeField(null=True)
+    fulfilled_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "order"
+
+
+class Payment(Model):
+    """One event reported by a payment provider about an order (kept as evidence)."""
+
+    id = fields.IntField(primary_key=True)
+    order: fields.ForeignKeyNullableRelation[Order] = fields.ForeignKeyField(
+        "models.Order", related_name="payments", null=True, on_delete=fields.RESTRICT
+    )
+    provider = fields.CharField(max_length=32)
+    event_id = fields.CharField(max_length=255, unique=True)  # deduplicates replayed events
+    event_type = fields.CharField(max_length=100)
+    amount_fen = fields.BigIntField(default=0)
+    payload = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "payment"
+
+
+class RegisterEntry(Model):
+    """An append-only line of the register (林票登记簿), chained by hash to the one before."""
+
+    id = fields.IntField(primary_key=True)
+    seq = fields.BigIntField(unique=True)
+    kind = fields.CharEnumField(EntryKind, max_length=16)
+    batch: fields.ForeignKeyNullableRelation[Batch] = fields.ForeignKeyField(
+        "models.Batch", related_name="entries", null=True, on_delete=fields.RESTRICT
+    )
+    from_holder: fields.ForeignKeyNullableRelation[Holder] = fields.ForeignKeyField(
+        "models.Holder", related_name="entries_out", null=True, on_delete=fields.RESTRICT
+    )
+    to_holder: fields.ForeignKeyNullableRelation[Holder] = fields.ForeignKeyField(
+        "models.Holder", related_name="entries_in", null=True, on_delete=fields.RESTRICT
+    )
+    quantity = fields.BigIntField(default=0)
+    ranges = fields.JSONField(default=list)  # [[first, last], ...] moved by this entry
+    price_fen = fields.BigIntField(null=True)
+    purpose = fields.CharField(max_length=200, default="")
+    details = fields.JSONField(default=dict)
+    actor = fields.CharField(max_length=100, default="")
+    created_at = fields.DatetimeField()
+    prev_hash = fields.CharField(max_length=64)
+    hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "register_entry"
+        ordering = ["seq"]
+
+
+class RegisterHead(Model):
+    """The single row that serialises appends to the register and holds the chain's tip."""
+
+    id = fields.IntField(primary_key=True)
+    seq = fields.BigIntField(default=0)
+    last_hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "register_head"
+
+
+class Holding(Model):
+    """A contiguous serial range ``first_no..last_no`` of one batch, held by one holder in one state."""
+
+    id = fields.IntField(primary_key=True)
+    batch: fields.ForeignKeyRelation[Batch] = fields.ForeignKeyField(
+        "models.Batch", related_name="holdings", on_delete=fields.RESTRICT
+    )
+    holder: fields.ForeignKeyRelation[Holder] = fields.ForeignKeyField(
+        "models.Holder", related_name="holdings", on_delete=fields.RESTRICT
+    )
+    first_no = fields.BigIntField()
+    last_no = fields.BigIntField()
+    state = fields.CharEnumField(HoldingState, max_length=16, default=HoldingState.HELD)
+    order: fields.ForeignKeyNullableRelation[Order] = fields.ForeignKeyField(
+        "models.Order", related_name="holdings", null=True, on_delete=fields.RESTRICT
+    )
+    reserved_until = fields.DatetimeField(null=True)
+    # the retirement entry, for retired ranges: a retirement is never merged with another
+    retirement: fields.ForeignKeyNullableRelation[RegisterEntry] = fields.ForeignKeyField(
+        "models.RegisterEntry", related_name="retired_holdings", null=True, on_delete=fields.RESTRICT
+    )
+    purpose = fields.CharField(max_length=200, default="")
+
+    class Meta:
+        table = "holding"
+        unique_together = (("batch", "first_no"),)
+        indexes = (("holder", "state"), ("batch", "holder", "state"))
+
+    @property
+    def quantity(self) -> int:
+        return int(self.last_no - self.first_no + 1)
+
+
+class Certificate(Model):
+    """A certificate with a public verification code; printed content comes from ``data`` only."""
+
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=32, unique=True)  # normalised: no dashes, upper case
+    kind = fields.CharEnumField(CertificateKind, max_length=32)
+    status = fields.CharEnumField(CertificateStatus, max_length=16, default=CertificateStatus.VALID)
+    status_reason = fields.CharField(max_length=200, default="")
+    holder: fields.ForeignKeyNullableRelation[Holder] = fields.ForeignKeyField(
+        "models.Holder", related_name="certificates", null=True, on_delete=fields.RESTRICT
+    )
+    order: fields.ForeignKeyNullableRelation[Order] = fields.ForeignKeyField(
+        "models.Order", related_name="certificates", null=True, on_delete=fields.RESTRICT
+    )
+    batch: fields.ForeignKeyNullableRelation[Batch] = fields.ForeignKeyField(
+        "models.Batch", related_name="certificates", null=True, on_delete=fields.RESTRICT
+    )
+    entry: fields.ForeignKeyNullableRelation[RegisterEntry] = fields.ForeignKeyField(
+        "models.RegisterEntry", related_name="certificates", null=True, on_delete=fields.RESTRICT
+    )
+    replaced_by: fields.ForeignKeyNullableRelation[Certificate] = fields.ForeignKeyField(
+        "models.Certificate", related_name="replaces", null=True, on_delete=fields.RESTRICT
+    )
+    holder_name = fields.CharField(max_length=200)
+    quantity = fields.BigIntField(default=0)
+    serial_ranges = fields.TextField(default="")
+    data = fields.JSONField(default=dict)
+    pdf = fields.BinaryField(null=True)  # cached rendering; the same code always yields the same PDF
+    issued_at = fields.DatetimeField()
+
+    class Meta:
+        table = "certificate"
+
+
+class StaffUser(Model):
+    """A back-office account."""
+
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=64, unique=True)
+    password_hash = fields.CharField(max_length=255)
+    role = fields.CharEnumField(StaffRole, max_length=16)
+    district_code = fields.CharField(max_length=6, null=True)
+    display_name = fields.CharField(max_length=100, default="")
+    is_active = fields.BooleanField(default=True)
+    failed_logins = fields.IntField(default=0)
+    locked_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    password_changed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "staff_user"
+
+
+class AuditLog(Model):
+    """Who did what, when, and from where."""
+
+    id = fields.IntField(primary_key=True)
+    staff: fields.ForeignKeyNullableRelation[StaffUser] = fields.ForeignKeyField(
+        "models.StaffUser", related_name="audit_entries", null=True, on_delete=fields.RESTRICT
+    )
+    username = fields.CharField(max_length=64, default="")
+    action = fields.CharField(max_length=64, db_index=True)
+    target = fields.CharField(max_length=200, default="")
+    details = fields.JSONField(default=dict)
+    ip = fields.CharField(max_length=64, default="")
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "audit_log"

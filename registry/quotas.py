@@ -1,0 +1,93 @@
+"""Carbon quotas (定额发放): the carbon pool the shop sells from.
+
+A quota is a carbon batch issued to the city's natural resources bureau (forestry), which holds the unsold
+tickets. The shop always sells from the newest open quota that still has tickets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from stdnum.cn import uscc
+
+from registry import register
+from registry.errors import InvalidState
+from registry.models import Batch, Holder, HolderKind, Holding, HoldingState, TicketKind
+
+POOL_HOLDER_NAME = "银川市自然资源局（林业）"
+_POOL_CODE_BODY = "11640100MB0000000"
+POOL_HOLDER_CODE = _POOL_CODE_BODY + uscc.calc_check_digit(_POOL_CODE_BODY)
+
+
+async def pool_holder() -> Holder:
+    """The government body that holds unsold carbon tickets."""
+    holder = await Holder.get_or_none(id_number=POOL_HOLDER_CODE)
+    if holder is None:
+        holder = await Holder.create(
+            kind=HolderKind.GOVERNMENT, name=POOL_HOLDER_NAME, id_number=POOL_HOLDER_CODE, region_code="640100"
+        )
+    return holder
+
+
+async def open_quota(
+    *,
+    units: int,
+    price_fen: int = 100,
+    kg_co2e_per_ticket: int = 10,
+    valid_until: date | None = None,
+    serial_prefix: str | None = None,
+    actor: str = "",
+) -> Batch:
+    """Open a carbon quota of ``units`` tickets at ``price_fen`` each (¥1 by default)."""
+    holder = await pool_holder()
+    today = datetime.now(UTC).date()
+    if serial_prefix is None:
+        count = await Batch.filter(kind=TicketKind.CARBON).count()
+        serial_prefix = f"YC-TH-{today.year}-{count + 1:03d}"
+    return await register.issue_batch(
+        kind=TicketKind.CARBON, holder=holder, total_units=units, serial_prefix=serial_prefix,
+        price_fen=price_fen, g_co2e_per_unit=kg_co2e_per_ticket * 1000, issuing_authority=POOL_HOLDER_NAME,
+        district_code="640100", valid_from=today, valid_until=valid_until, actor=actor,
+    )
+
+
+async def close_quota(batch: Batch, *, actor: str = "") -> None:
+    if batch.kind is not TicketKind.CARBON:
+        raise InvalidState("not a carbon quota")
+    batch.is_open = False
+    batch.closed_at = datetime.now(UTC)
+    await batch.save(update_fields=["is_open", "closed_at"])
+
+
+async def current_quota() -> Batch | None:
+    """The open carbon quota the shop sells from: the oldest open, in-date one (sell quotas in order)."""
+    today = datetime.now(UTC).date()
+    for batch in await Batch.filter(kind=TicketKind.CARBON, is_open=True).order_by("id"):
+        if batch.valid_until is not None and batch.valid_until < today:
+            continue
+        return batch
+    return None
+
+
+@dataclass(frozen=True)
+class QuotaStats:
+    total: int
+    available: int
+    reserved: int
+    sold: int
+    kg_co2e_sold: int
+
+
+async def quota_stats(batch: Batch) -> QuotaStats:
+    holder = await pool_holder()
+    available = await register.units_available(batch, holder)
+    reserved = await register.holder_total(holder, batch=batch, state=HoldingState.RESERVED)
+    retired = [h for h in await Holding.filter(batch_id=batch.id, state=HoldingState.RETIRED)
+               if h.holder_id != holder.id]  # type: ignore[attr-defined]
+    sold = sum(h.quantity for h in retired)
+    return QuotaStats(
+        total=int(batch.total_units), available=available, reserved=reserved - (available - (
+            await register.holder_total(holder, batch=batch, state=HoldingState.HELD))),
+        sold=sold, kg_co2e_sold=sold * int(batch.g_co2e_per_unit or 0) // 1000,
+    )

@@ -1,0 +1,499 @@
+"""The rules of the register (林票登记簿): every change of holding goes through these functions.
+
+Each function is one transaction: it takes the register lock, checks its rules, moves serial ranges and
+appends one register entry per batch touched — or raises a :mod:`registry.errors` refusal and writes nothing.
+Holdings are serial ranges, so the rows written depend on the ranges touched, never on the quantity moved.
+Called inside an outer transaction (an order being created, say) they join it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from registry.apportion import largest_remainder
+from registry.chain import append_entry, lock_register
+from registry.errors import (
+    BatchClosed,
+    HolderDeceased,
+    HolderOutsideCity,
+    InsufficientUnits,
+    InvalidShares,
+    InvalidState,
+    NonPositiveQuantity,
+    RetiredUnits,
+    WrongKind,
+)
+from registry.identity import in_city
+from registry.models import (
+    Batch,
+    Certificate,
+    CertificateStatus,
+    EntryKind,
+    Holder,
+    Holding,
+    HoldingState,
+    Order,
+    OrderStatus,
+    Parcel,
+    RegisterEntry,
+    TicketKind,
+)
+
+CITY_ONLY_KINDS = (TicketKind.COLLECTIVE, TicketKind.STATE)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_quantity(quantity: Any) -> int:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        raise NonPositiveQuantity(str(quantity))
+    return quantity
+
+
+def _check_may_hold(batch: Batch, holder: Holder) -> None:
+    if batch.kind in CITY_ONLY_KINDS and not in_city(holder.region_code):
+        raise HolderOutsideCity(holder.name)
+
+
+def _check_alive(holder: Holder) -> None:
+    if holder.deceased_on is not None:
+        raise HolderDeceased(holder.name)
+
+
+def _ranges(holdings: Sequence[Holding]) -> list[list[int]]:
+    return [[int(h.first_no), int(h.last_no)] for h in holdings]
+
+
+async def _take(batch: Batch, source: Holder, quantity: int, **new_values: Any) -> list[Holding]:
+    """Carve ``quantity`` held units (lowest serials first) out of ``holder``'s ranges and give the
+    carved pieces ``new_values``. Writes one row per range touched, plus one when the last range splits."""
+    available = await Holding.filter(
+        batch_id=batch.id, holder_id=source.id, state=HoldingState.HELD
+    ).order_by("first_no")
+    if sum(h.quantity for h in available) < quantity:
+        raise InsufficientUnits(f"{source.name}: {quantity}")
+    moved: list[Holding] = []
+    remaining = quantity
+    for holding in available:
+        if remaining == 0:
+            break
+        if holding.quantity <= remaining:
+            remaining -= holding.quantity
+            await _assign(holding, **new_values)
+            moved.append(holding)
+        else:
+            # split: the front of the range moves, the rest stays (update first, so (batch, first) stays unique)
+            piece_first, piece_last = holding.first_no, holding.first_no + remaining - 1
+            holding.first_no = piece_last + 1
+            await holding.save(update_fields=["first_no"])
+            piece = await _new_piece(batch, source, piece_first, piece_last, new_values)
+            moved.append(piece)
+            remaining = 0
+    return moved
+
+
+def _expand(values: dict[str, Any]) -> dict[str, Any]:
+    expanded = dict(values)
+    for relation in ("holder", "order", "retirement"):
+        if relation in expanded:
+            target = expanded.pop(relation)
+            expanded[f"{relation}_id"] = target.id if target is not None else None
+    return expanded
+
+
+async def _assign(holding: Holding, **values: Any) -> None:
+    expanded = _expand(values)
+    for name, value in expanded.items():
+        setattr(holding, name, value)
+    await holding.save(update_fields=list(expanded))
+
+
+async def _new_piece(
+    batch: Batch, source: Holder, first: int, last: int, new_values: dict[str, Any]
+) -> Holding:
+    values = {"holder_id": source.id, "state": HoldingState.HELD, **_expand(new_values)}
+    return await Holding.create(batch_id=batch.id, first_no=first, last_no=last, **values)
+
+
+async def _take_range(batch: Batch, source: Holder, first: int, last: int, **new_values: Any) -> list[Holding]:
+    """Carve the exact serials ``first..last_no`` out of ``holder``'s held ranges."""
+    if first < 1 or last < first or last > batch.total_units:
+        raise InsufficientUnits(f"{first}–{last}")
+    covering = await Holding.filter(batch_id=batch.id, first_no__lte=last, last_no__gte=first).order_by("first_no")
+    for holding in covering:
+        if holding.state is HoldingState.RETIRED:
+            raise RetiredUnits(batch.serial_range(max(first, holding.first_no), min(last, holding.last_no)))
+        if holding.state is HoldingState.RESERVED:
+            raise InvalidState(batch.serial_range(max(first, holding.first_no), min(last, holding.last_no)))
+        if holding.holder_id != source.id:  # type: ignore[attr-defined]
+            raise InsufficientUnits(batch.serial_range(max(first, holding.first_no), min(last, holding.last_no)))
+    moved: list[Holding] = []
+    for holding in covering:
+        piece_first, piece_last = max(first, holding.first_no), min(last, holding.last_no)
+        tail = (piece_last + 1, holding.last_no) if piece_last < holding.last_no else None
+        if piece_first > holding.first_no:
+            holding.last_no = piece_first - 1
+            await holding.save(update_fields=["last_no"])
+            piece = await _new_piece(batch, source, piece_first, piece_last, new_values)
+        else:
+            holding.last_no = piece_last
+            await _assign(holding, last_no=piece_last, **new_values)
+            piece = holding
+        if tail is not None:
+            await Holding.create(
+                batch_id=batch.id, holder_id=source.id, first_no=tail[0], last_no=tail[1], state=HoldingState.HELD
+            )
+        moved.append(piece)
+    return moved
+
+
+async def _merge_held(batch: Batch, holder: Holder, pieces: Sequence[Holding]) -> None:
+    """Coalesce the pieces a holder just received with its adjacent held ranges."""
+    if not pieces:
+        return
+    lo = min(p.first_no for p in pieces) - 1
+    hi = max(p.last_no for p in pieces) + 1
+    nearby = await Holding.filter(
+        batch_id=batch.id, holder_id=holder.id, state=HoldingState.HELD, last_no__gte=lo, first_no__lte=hi
+    ).order_by("first_no")
+    keep: Holding | None = None
+    for holding in nearby:
+        if keep is not None and holding.first_no == keep.last_no + 1:
+            keep.last_no = holding.last_no
+            await holding.delete()
+            await keep.save(update_fields=["last_no"])
+        else:
+            keep = holding
+
+
+async def _balance(batch: Batch, holder: Holder, state: HoldingState = HoldingState.HELD) -> int:
+    holdings = await Holding.filter(batch_id=batch.id, holder_id=holder.id, state=state)
+    return sum(h.quantity for h in holdings)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Operations
+# ---------------------------------------------------------------------------------------------------------
+
+
+async def issue_batch(
+    *,
+    kind: TicketKind,
+    holder: Holder,
+    total_units: int,
+    serial_prefix: str,
+    parcel: Parcel | None = None,
+    unit_area_m2: Decimal | None = None,
+    price_fen: int | None = None,
+    g_co2e_per_unit: int | None = None,
+    issuing_authority: str = "",
+    district_code: str = "",
+    valid_from: date | None = None,
+    valid_until: date | None = None,
+    actor: str = "",
+    details: dict[str, Any] | None = None,
+) -> Batch:
+    """Issue a new batch (发放): units 1..total_units, all held by ``holder``."""
+    _check_quantity(total_units)
+    kind = TicketKind(kind)
+    if kind is TicketKind.CARBON and (price_fen is None or price_fen <= 0 or not g_co2e_per_unit):
+        raise WrongKind("carbon quota needs a price and kg CO2e per ticket")
+    if kind is not TicketKind.CARBON and (parcel is None or not unit_area_m2 or unit_area_m2 <= 0):
+        raise WrongKind("land tickets need a parcel and a unit area")
+    async with in_transaction():
+        await lock_register()
+        batch = Batch(
+            kind=kind, serial_prefix=serial_prefix, total_units=total_units, parcel=parcel,
+            district_code=district_code or (parcel.district_code if parcel else ""),
+            unit_area_m2=unit_area_m2, price_fen=price_fen, g_co2e_per_unit=g_co2e_per_unit,
+            issuing_authority=issuing_authority, valid_from=valid_from, valid_until=valid_until,
+        )
+        _check_may_hold(batch, holder)
+        _check_alive(holder)
+        await batch.save()
+        await Holding.create(batch=batch, holder=holder, first_no=1, last_no=total_units, state=HoldingState.HELD)
+        await append_entry(
+            EntryKind.ISSUE, batch=batch, to_holder=holder, quantity=total_units,
+            ranges=[[1, total_units]], actor=actor, details=details,
+        )
+    return batch
+
+
+async def transfer_units(
+    *,
+    batch: Batch,
+    from_holder: Holder,
+    to_holder: Holder,
+    quantity: int,
+    price_fen: int | None = None,
+    serials: tuple[int, int] | None = None,
+    entry_kind: EntryKind = EntryKind.TRANSFER,
+    actor: str = "",
+    details: dict[str, Any] | None = None,
+) -> RegisterEntry:
+    """Move ``quantity`` held units (or the exact ``serials``) between holders (转让 / 认购)."""
+    _check_quantity(quantity)
+    if serials is not None and serials[1] - serials[0] + 1 != quantity:
+        raise InsufficientUnits("serials do not match the quantity")
+    if price_fen is not None and price_fen < 0:
+        raise NonPositiveQuantity(f"price {price_fen}")
+    async with in_transaction():
+        await lock_register()
+        await batch.refresh_from_db()
+        _check_may_hold(batch, to_holder)
+        _check_alive(from_holder)
+        _check_alive(to_holder)
+        if serials is None:
+            moved = await _take(batch, from_holder, quantity, holder=to_holder)
+        else:
+            moved = await _take_range(batch, from_holder, serials[0], serials[1], holder=to_holder)
+        ranges = _ranges(moved)
+        await _merge_held(batch, to_holder, moved)
+        return await append_entry(
+            entry_kind, batch=batch, from_holder=from_holder, to_holder=to_holder, quantity=quantity,
+            ranges=ranges, price_fen=price_fen, actor=actor, details=details,
+        )
+
+
+async def reserve_units(
+    *, batch: Batch, holder: Holder, quantity: int, order: Order, expires_at: datetime, actor: str = ""
+) -> RegisterEntry:
+    """Set ``quantity`` of ``holder``'s units aside for ``order`` until ``expires_at``.
+
+    Reservations that have run out are given back first, so abandoned checkouts never lock stock."""
+    _check_quantity(quantity)
+    async with in_transaction():
+        await lock_register()
+        await batch.refresh_from_db()
+        if not batch.is_open:
+            raise BatchClosed(batch.serial_prefix)
+        if await _balance(batch, holder) < quantity:
+            await expire_reservations(batch=batch)
+        moved = await _take(
+            batch, holder, quantity, state=HoldingState.RESERVED, order=order, reserved_until=expires_at
+        )
+        return await append_entry(
+            EntryKind.RESERVATION, batch=batch, from_holder=holder, quantity=quantity,
+            ranges=_ranges(moved), actor=actor, details={"order": order.id},
+        )
+
+
+async def release_units(*, order: Order, actor: str = "", reason: str = "") -> RegisterEntry | None:
+    """Give an order's reserved units back to the holder they were reserved from."""
+    async with in_transaction():
+        await lock_register()
+        reserved = await Holding.filter(order_id=order.id, state=HoldingState.RESERVED).order_by("first_no")
+        if not reserved:
+            return None
+        batch = await Batch.get(id=reserved[0].batch_id)  # type: ignore[attr-defined]
+        holder = await Holder.get(id=reserved[0].holder_id)  # type: ignore[attr-defined]
+        ranges = _ranges(reserved)
+        for holding in reserved:
+            await _assign(holding, state=HoldingState.HELD, order=None, reserved_until=None)
+        await _merge_held(batch, holder, reserved)
+        return await append_entry(
+            EntryKind.RELEASE, batch=batch, to_holder=holder, quantity=sum(h.quantity for h in reserved),
+            ranges=ranges, actor=actor, details={"order": order.id, "reason": reason},
+        )
+
+
+async def expire_reservations(*, batch: Batch | None = None, now: datetime | None = None) -> int:
+    """Release every reservation past its expiry and mark pending orders expired. Returns orders expired."""
+    moment = now or _now()
+    async with in_transaction():
+        await lock_register()
+        query = Holding.filter(state=HoldingState.RESERVED, reserved_until__lt=moment)
+        if batch is not None:
+            query = query.filter(batch_id=batch.id)
+        order_ids = sorted({h.order_id for h in await query})  # type: ignore[attr-defined]
+        for order in await Order.filter(id__in=order_ids):
+            await release_units(order=order, reason="expired")
+            if order.status is OrderStatus.PENDING:
+                order.status = OrderStatus.EXPIRED
+                await order.save(update_fields=["status"])
+        return len(order_ids)
+
+
+async def retire_units(*, order: Order, buyer: Holder, purpose: str, actor: str = "") -> RegisterEntry:
+    """Retire (注销) an order's reserved units to ``buyer`` for ``purpose``; irreversible."""
+    async with in_transaction():
+        await lock_register()
+        reserved = await Holding.filter(order_id=order.id, state=HoldingState.RESERVED).order_by("first_no")
+        if not reserved:
+            raise InvalidState(f"order {order.id} has no reserved units")
+        batch = await Batch.get(id=reserved[0].batch_id)  # type: ignore[attr-defined]
+        _check_may_hold(batch, buyer)
+        source = await Holder.get(id=reserved[0].holder_id)  # type: ignore[attr-defined]
+        entry = await append_entry(
+            EntryKind.RETIREMENT, batch=batch, from_holder=source, to_holder=buyer,
+            quantity=sum(h.quantity for h in reserved), ranges=_ranges(reserved),
+            price_fen=order.amount_fen, purpose=purpose, actor=actor, details={"order": order.id},
+        )
+        for holding in reserved:
+            await _assign(
+                holding, holder=buyer, state=HoldingState.RETIRED, reserved_until=None,
+                retirement=entry, purpose=purpose,
+            )
+        return entry
+
+
+async def retire_held_units(
+    *,
+    batch: Batch,
+    holder: Holder,
+    quantity: int,
+    purpose: str,
+    beneficiary: Holder | None = None,
+    price_fen: int | None = None,
+    actor: str = "",
+    details: dict[str, Any] | None = None,
+) -> RegisterEntry:
+    """Retire ``quantity`` of ``holder``'s held units at once, to ``beneficiary`` (default the holder)."""
+    _check_quantity(quantity)
+    owner = beneficiary or holder
+    async with in_transaction():
+        await lock_register()
+        await batch.refresh_from_db()
+        _check_may_hold(batch, owner)
+        moved = await _take(batch, holder, quantity, state=HoldingState.RETIRED)
+        entry = await append_entry(
+            EntryKind.RETIREMENT, batch=batch, from_holder=holder, to_holder=owner, quantity=quantity,
+            ranges=_ranges(moved), price_fen=price_fen, purpose=purpose, actor=actor, details=details,
+        )
+        for holding in moved:
+            await _assign(holding, holder=owner, retirement=entry, purpose=purpose)
+        return entry
+
+
+async def withdraw_units(*, batch: Batch, holder: Holder, actor: str = "", reason: str = "") -> RegisterEntry:
+    """Withdraw (收回) every unsold unit of a batch and close it; they can never be sold again."""
+    async with in_transaction():
+        await lock_register()
+        await batch.refresh_from_db()
+        held = await _balance(batch, holder)
+        if held == 0:
+            raise InsufficientUnits(batch.serial_prefix)
+        moved = await _take(batch, holder, held, state=HoldingState.RETIRED)
+        entry = await append_entry(
+            EntryKind.WITHDRAWAL, batch=batch, from_holder=holder, quantity=held, ranges=_ranges(moved),
+            purpose=reason or "withdrawn", actor=actor,
+        )
+        for holding in moved:
+            await _assign(holding, retirement=entry, purpose=reason or "withdrawn")
+        batch.is_open = False
+        batch.closed_at = _now()
+        await batch.save(update_fields=["is_open", "closed_at"])
+        return entry
+
+
+@dataclass(frozen=True)
+class Heir:
+    holder: Holder
+    share: Fraction  # of the whole estate, e.g. Fraction(1, 2)
+
+
+async def inherit_units(
+    *, deceased: Holder, heirs: Sequence[Heir], died_on: date, actor: str = "", documents: Sequence[str] = ()
+) -> list[RegisterEntry]:
+    """Pass all of a deceased holder's held units to heirs in stated shares (继承).
+
+    Shares must add up to exactly 1; each batch is split by the largest-remainder method."""
+    if not heirs or any(h.share <= 0 for h in heirs) or sum(h.share for h in heirs) != 1:
+        raise InvalidShares(", ".join(str(h.share) for h in heirs))
+    if len({h.holder.id for h in heirs}) != len(heirs) or any(h.holder.id == deceased.id for h in heirs):
+        raise InvalidShares("heirs must be distinct")
+    entries: list[RegisterEntry] = []
+    async with in_transaction():
+        await lock_register()
+        held = await Holding.filter(holder_id=deceased.id, state=HoldingState.HELD)
+        batch_ids = sorted({h.batch_id for h in held})  # type: ignore[attr-defined]
+        if not batch_ids:
+            raise InsufficientUnits(deceased.name)
+        if await Holding.filter(holder_id=deceased.id, state=HoldingState.RESERVED).exists():
+            raise InvalidState("reserved units must be released first")
+        for batch in await Batch.filter(id__in=batch_ids).order_by("id"):
+            for heir in heirs:
+                _check_may_hold(batch, heir.holder)
+                _check_alive(heir.holder)
+            total = sum(h.quantity for h in held if h.batch_id == batch.id)  # type: ignore[attr-defined]
+            parts = largest_remainder(total, [h.share for h in heirs])
+            moves = []
+            for heir, part in zip(heirs, parts, strict=True):
+                if part == 0:
+                    continue
+                moved = await _take(batch, deceased, part, holder=heir.holder)
+                await _merge_held(batch, heir.holder, moved)
+                moves.append({"to": heir.holder.id, "quantity": part, "ranges": _ranges(moved)})
+            entries.append(
+                await append_entry(
+                    EntryKind.INHERITANCE, batch=batch, from_holder=deceased, quantity=total,
+                    ranges=[r for m in moves for r in m["ranges"]], actor=actor,
+                    details={
+                        "heirs": [{"holder": h.holder.id, "share": str(h.share)} for h in heirs],
+                        "moves": moves, "documents": list(documents),
+                    },
+                )
+            )
+        deceased.deceased_on = died_on
+        await deceased.save(update_fields=["deceased_on"])
+    return entries
+
+
+async def reissue_certificate(
+    *, certificate: Certificate, new_code: str, actor: str = "", reason: str = ""
+) -> Certificate:
+    """Reissue (补发) a lost certificate: the old code verifies as reissued, a new one as valid."""
+    async with in_transaction():
+        await lock_register()
+        await certificate.refresh_from_db()
+        if certificate.status is not CertificateStatus.VALID:
+            raise InvalidState(f"certificate is {certificate.status}")
+        entry = await append_entry(
+            EntryKind.REISSUE, batch=await certificate.batch, to_holder=await certificate.holder,
+            quantity=certificate.quantity, actor=actor,
+            details={"reason": reason, "certificate": certificate.id},
+        )
+        replacement = await Certificate.create(
+            code=new_code, kind=certificate.kind, holder_id=certificate.holder_id,  # type: ignore[attr-defined]
+            order_id=certificate.order_id, batch_id=certificate.batch_id,  # type: ignore[attr-defined]
+            entry=entry, holder_name=certificate.holder_name, quantity=certificate.quantity,
+            serial_ranges=certificate.serial_ranges, data={**certificate.data, "reissue_of": certificate.id},
+            issued_at=entry.created_at,
+        )
+        certificate.status = CertificateStatus.REISSUED
+        certificate.status_reason = reason
+        certificate.replaced_by = replacement
+        await certificate.save(update_fields=["status", "status_reason", "replaced_by_id"])
+        return replacement
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------------------
+
+
+async def holder_total(holder: Holder, *, batch: Batch | None = None, state: HoldingState | None = None) -> int:
+    query = Holding.filter(holder_id=holder.id)
+    if batch is not None:
+        query = query.filter(batch_id=batch.id)
+    if state is not None:
+        query = query.filter(state=state)
+    return sum(h.quantity for h in await query)
+
+
+async def units_available(batch: Batch, holder: Holder) -> int:
+    """Units ``holder`` holds free to sell, counting reservations past their expiry as free."""
+    held = await _balance(batch, holder)
+    stale = await Holding.filter(
+        batch_id=batch.id, holder_id=holder.id, state=HoldingState.RESERVED, reserved_until__lt=_now()
+    )
+    return held + sum(h.quantity for h in stale)

@@ -1,0 +1,67 @@
+"""Factories for test data: valid identifiers in and outside the city, holders, parcels, batches."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+
+from stdnum.cn import ric, uscc
+
+from registry import register
+from registry.models import Batch, Holder, HolderKind, Parcel, TicketKind
+
+_counter = itertools.count(1)
+
+
+def resident_id(region: str = "640121", birth: str = "19800101", seq: int | None = None) -> str:
+    """A valid 18-digit resident ID number with the given region and birth date (stdnum checks that the
+    region code existed in the birth year: 640104 only from 2002, 640121 永宁县 always)."""
+    body = f"{region}{birth}{(seq if seq is not None else next(_counter)) % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")  # stdnum ignores the last character
+
+
+def credit_code(region: str = "640104", seq: int | None = None) -> str:
+    """A valid unified social credit code registered in ``region``."""
+    n = seq if seq is not None else next(_counter)
+    body = f"91{region}{n:09d}"[:17]
+    body = body[:8] + f"{n:09d}"
+    return body + uscc.calc_check_digit(body)
+
+
+def _id_region(region: str) -> str:
+    return "640121" if region.startswith("6401") else region
+
+
+async def make_holder(
+    name: str | None = None, *, kind: HolderKind = HolderKind.INDIVIDUAL, region: str = "640104"
+) -> Holder:
+    n = next(_counter)
+    id_number = resident_id(_id_region(region), seq=n) if kind is HolderKind.INDIVIDUAL else credit_code(region, seq=n)
+    return await Holder.create(
+        kind=kind, name=name or f"持有人{n}", id_number=id_number, region_code=region
+    )
+
+
+async def make_parcel(district: str = "640104", area_mu: str = "150") -> Parcel:
+    return await Parcel.create(
+        district_code=district, township="掌政镇", village="春林村", area_mu=Decimal(area_mu),
+        boundary_east="至渠", boundary_south="至路", boundary_west="至林带", boundary_north="至村界",
+        species=[{"species": "新疆杨", "count": 1200}], forest_right_cert_no=f"宁(2023)兴庆区林权第{next(_counter)}号",
+    )
+
+
+async def make_batch(
+    kind: TicketKind = TicketKind.COLLECTIVE, *, units: int = 1000, holder: Holder | None = None
+) -> Batch:
+    holder = holder or await make_holder(kind=HolderKind.VILLAGE_COLLECTIVE)
+    prefix = f"T-{kind}-{next(_counter)}"
+    if kind is TicketKind.CARBON:
+        return await register.issue_batch(
+            kind=kind, holder=holder, total_units=units, serial_prefix=prefix, price_fen=100,
+            g_co2e_per_unit=10_000,
+        )
+    parcel = await make_parcel()
+    return await register.issue_batch(
+        kind=kind, holder=holder, total_units=units, serial_prefix=prefix, parcel=parcel,
+        unit_area_m2=Decimal("666.6667"),
+    )
