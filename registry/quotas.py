@@ -80,14 +80,16 @@ class QuotaStats:
 
 
 async def quota_stats(batch: Batch) -> QuotaStats:
+    """Tickets of a quota by state; reservations past their expiry count as available."""
     holder = await pool_holder()
+    held = await register.holder_total(holder, batch=batch, state=HoldingState.HELD)
     available = await register.units_available(batch, holder)
     reserved = await register.holder_total(holder, batch=batch, state=HoldingState.RESERVED)
-    retired = [h for h in await Holding.filter(batch_id=batch.id, state=HoldingState.RETIRED)
-               if h.holder_id != holder.id]  # type: ignore[attr-defined]
-    sold = sum(h.quantity for h in retired)
+    sold = sum(
+        h.quantity
+        for h in await Holding.filter(batch_id=batch.id, state=HoldingState.RETIRED).exclude(holder_id=holder.id)
+    )
     return QuotaStats(
-        total=int(batch.total_units), available=available, reserved=reserved - (available - (
-            await register.holder_total(holder, batch=batch, state=HoldingState.HELD))),
+        total=int(batch.total_units), available=available, reserved=reserved - (available - held),
         sold=sold, kg_co2e_sold=sold * int(batch.g_co2e_per_unit or 0) // 1000,
     )

@@ -77,3 +77,55 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-un
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+@pytest.fixture
+def server_env(settings: Settings) -> dict[str, str]:
+    return {
+        "LINPIAO_DATABASE_URL": settings.database_url,
+        "LINPIAO_SECRET_KEY": settings.secret_key,
+        "LINPIAO_ENV": "development",
+        "LINPIAO_DATA_DIR": str(settings.data_dir),
+    }
+
+
+@pytest.fixture
+def live_server(db: str, server_env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """The app served by uvicorn in a child process, on the test's database (seed it through ``db``)."""
+    from tests.live import free_port, start_server, stop_server
+
+    port = free_port()
+    env = {**server_env, "LINPIAO_BASE_URL": f"http://127.0.0.1:{port}"}
+    process, base = start_server(env, port=port)
+    try:
+        yield base
+    finally:
+        stop_server(process)
+
+
+@pytest.fixture
+async def browser():  # type: ignore[no-untyped-def]
+    from playwright.async_api import async_playwright
+
+    from tests.live import CHROMIUM, CHROMIUM_ARGS
+
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def browser_page(browser):  # type: ignore[no-untyped-def]
+    """A phone-sized page (390×844) in Chinese."""
+    from tests.live import PHONE
+
+    context = await browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                                        locale="zh-CN")
+    page = await context.new_page()
+    try:
+        yield page
+    finally:
+        await context.close()
