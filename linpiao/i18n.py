@@ -90,7 +90,7 @@ class LocaleMiddleware:
                 jar: SimpleCookie = SimpleCookie()
                 try:
                     jar.load(value.decode("latin-1"))
-                except Exception:  # a malformed cookie header is not the user's fault
+                except Exception:  # noqa: S112 - a malformed cookie header is not the user's fault
                     continue
                 if COOKIE in jar:
                     cookie_locale = normalise_locale(jar[COOKIE].value)
@@ -101,9 +101,7 @@ class LocaleMiddleware:
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and chosen and chosen != cookie_locale:
                 headers = list(message.get("headers", []))
-                headers.append(
-                    (b"set-cookie", f"{COOKIE}={chosen}; Path=/; Max-Age=31536000; SameSite=Lax".encode())
-                )
+                headers.append((b"set-cookie", f"{COOKIE}={chosen}; Path=/; Max-Age=31536000; SameSite=Lax".encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -120,7 +120,7 @@ async def verify_chain(page_size: int = 5000) -> ChainReport:
         for entry in page:
             last_seq = entry.seq
             if entry.seq != expected_seq:
-                return ChainReport(checked, entry.seq, f"expected sequence {expected_seq}")
+                return ChainReport(checked, expected_seq, f"entry {expected_seq} is missing")
             if entry.prev_hash != prev:
                 return ChainReport(checked, entry.seq, "previous hash does not match")
             if entry_hash(_content(entry)) != entry.hash:

@@ -25,7 +25,10 @@ async def pool_holder() -> Holder:
     holder = await Holder.get_or_none(id_number=POOL_HOLDER_CODE)
     if holder is None:
         holder = await Holder.create(
-            kind=HolderKind.GOVERNMENT, name=POOL_HOLDER_NAME, id_number=POOL_HOLDER_CODE, region_code="640100"
+            kind=HolderKind.GOVERNMENT,
+            name=POOL_HOLDER_NAME,
+            id_number=POOL_HOLDER_CODE,
+            region_code="640100",
         )
     return holder
 
@@ -46,9 +49,17 @@ async def open_quota(
         count = await Batch.filter(kind=TicketKind.CARBON).count()
         serial_prefix = f"YC-TH-{today.year}-{count + 1:03d}"
     return await register.issue_batch(
-        kind=TicketKind.CARBON, holder=holder, total_units=units, serial_prefix=serial_prefix,
-        price_fen=price_fen, g_co2e_per_unit=kg_co2e_per_ticket * 1000, issuing_authority=POOL_HOLDER_NAME,
-        district_code="640100", valid_from=today, valid_until=valid_until, actor=actor,
+        kind=TicketKind.CARBON,
+        holder=holder,
+        total_units=units,
+        serial_prefix=serial_prefix,
+        price_fen=price_fen,
+        g_co2e_per_unit=kg_co2e_per_ticket * 1000,
+        issuing_authority=POOL_HOLDER_NAME,
+        district_code="640100",
+        valid_from=today,
+        valid_until=valid_until,
+        actor=actor,
     )
 
 
@@ -90,6 +101,9 @@ async def quota_stats(batch: Batch) -> QuotaStats:
         for h in await Holding.filter(batch_id=batch.id, state=HoldingState.RETIRED).exclude(holder_id=holder.id)
     )
     return QuotaStats(
-        total=int(batch.total_units), available=available, reserved=reserved - (available - held),
-        sold=sold, kg_co2e_sold=sold * int(batch.g_co2e_per_unit or 0) // 1000,
+        total=int(batch.total_units),
+        available=available,
+        reserved=reserved - (available - held),
+        sold=sold,
+        kg_co2e_sold=sold * int(batch.g_co2e_per_unit or 0) // 1000,
     )

@@ -76,9 +76,9 @@ def _ranges(holdings: Sequence[Holding]) -> list[list[int]]:
 async def _take(batch: Batch, source: Holder, quantity: int, **new_values: Any) -> list[Holding]:
     """Carve ``quantity`` held units (lowest serials first) out of ``holder``'s ranges and give the
     carved pieces ``new_values``. Writes one row per range touched, plus one when the last range splits."""
-    available = await Holding.filter(
-        batch_id=batch.id, holder_id=source.id, state=HoldingState.HELD
-    ).order_by("first_no")
+    available = await Holding.filter(batch_id=batch.id, holder_id=source.id, state=HoldingState.HELD).order_by(
+        "first_no"
+    )
     if sum(h.quantity for h in available) < quantity:
         raise InsufficientUnits(f"{source.name}: {quantity}")
     moved: list[Holding] = []
@@ -117,9 +117,7 @@ async def _assign(holding: Holding, **values: Any) -> None:
     await holding.save(update_fields=list(expanded))
 
 
-async def _new_piece(
-    batch: Batch, source: Holder, first: int, last: int, new_values: dict[str, Any]
-) -> Holding:
+async def _new_piece(batch: Batch, source: Holder, first: int, last: int, new_values: dict[str, Any]) -> Holding:
     values = {"holder_id": source.id, "state": HoldingState.HELD, **_expand(new_values)}
     return await Holding.create(batch_id=batch.id, first_no=first, last_no=last, **values)
 
@@ -150,7 +148,11 @@ async def _take_range(batch: Batch, source: Holder, first: int, last: int, **new
             piece = holding
         if tail is not None:
             await Holding.create(
-                batch_id=batch.id, holder_id=source.id, first_no=tail[0], last_no=tail[1], state=HoldingState.HELD
+                batch_id=batch.id,
+                holder_id=source.id,
+                first_no=tail[0],
+                last_no=tail[1],
+                state=HoldingState.HELD,
             )
         moved.append(piece)
     return moved
@@ -212,18 +214,30 @@ async def issue_batch(
     async with in_transaction():
         await lock_register()
         batch = Batch(
-            kind=kind, serial_prefix=serial_prefix, total_units=total_units, parcel=parcel,
+            kind=kind,
+            serial_prefix=serial_prefix,
+            total_units=total_units,
+            parcel=parcel,
             district_code=district_code or (parcel.district_code if parcel else ""),
-            unit_area_m2=unit_area_m2, price_fen=price_fen, g_co2e_per_unit=g_co2e_per_unit,
-            issuing_authority=issuing_authority, valid_from=valid_from, valid_until=valid_until,
+            unit_area_m2=unit_area_m2,
+            price_fen=price_fen,
+            g_co2e_per_unit=g_co2e_per_unit,
+            issuing_authority=issuing_authority,
+            valid_from=valid_from,
+            valid_until=valid_until,
         )
         _check_may_hold(batch, holder)
         _check_alive(holder)
         await batch.save()
         await Holding.create(batch=batch, holder=holder, first_no=1, last_no=total_units, state=HoldingState.HELD)
         await append_entry(
-            EntryKind.ISSUE, batch=batch, to_holder=holder, quantity=total_units,
-            ranges=[[1, total_units]], actor=actor, details=details,
+            EntryKind.ISSUE,
+            batch=batch,
+            to_holder=holder,
+            quantity=total_units,
+            ranges=[[1, total_units]],
+            actor=actor,
+            details=details,
         )
     return batch
 
@@ -259,8 +273,15 @@ async def transfer_units(
         ranges = _ranges(moved)
         await _merge_held(batch, to_holder, moved)
         return await append_entry(
-            entry_kind, batch=batch, from_holder=from_holder, to_holder=to_holder, quantity=quantity,
-            ranges=ranges, price_fen=price_fen, actor=actor, details=details,
+            entry_kind,
+            batch=batch,
+            from_holder=from_holder,
+            to_holder=to_holder,
+            quantity=quantity,
+            ranges=ranges,
+            price_fen=price_fen,
+            actor=actor,
+            details=details,
         )
 
 
@@ -282,8 +303,13 @@ async def reserve_units(
             batch, holder, quantity, state=HoldingState.RESERVED, order=order, reserved_until=expires_at
         )
         return await append_entry(
-            EntryKind.RESERVATION, batch=batch, from_holder=holder, quantity=quantity,
-            ranges=_ranges(moved), actor=actor, details={"order": order.id},
+            EntryKind.RESERVATION,
+            batch=batch,
+            from_holder=holder,
+            quantity=quantity,
+            ranges=_ranges(moved),
+            actor=actor,
+            details={"order": order.id},
         )
 
 
@@ -301,8 +327,13 @@ async def release_units(*, order: Order, actor: str = "", reason: str = "") -> R
             await _assign(holding, state=HoldingState.HELD, order=None, reserved_until=None)
         await _merge_held(batch, holder, reserved)
         return await append_entry(
-            EntryKind.RELEASE, batch=batch, to_holder=holder, quantity=sum(h.quantity for h in reserved),
-            ranges=ranges, actor=actor, details={"order": order.id, "reason": reason},
+            EntryKind.RELEASE,
+            batch=batch,
+            to_holder=holder,
+            quantity=sum(h.quantity for h in reserved),
+            ranges=ranges,
+            actor=actor,
+            details={"order": order.id, "reason": reason},
         )
 
 
@@ -334,14 +365,25 @@ async def retire_units(*, order: Order, buyer: Holder, purpose: str, actor: str 
         _check_may_hold(batch, buyer)
         source = await Holder.get(id=reserved[0].holder_id)  # type: ignore[attr-defined]
         entry = await append_entry(
-            EntryKind.RETIREMENT, batch=batch, from_holder=source, to_holder=buyer,
-            quantity=sum(h.quantity for h in reserved), ranges=_ranges(reserved),
-            price_fen=order.amount_fen, purpose=purpose, actor=actor, details={"order": order.id},
+            EntryKind.RETIREMENT,
+            batch=batch,
+            from_holder=source,
+            to_holder=buyer,
+            quantity=sum(h.quantity for h in reserved),
+            ranges=_ranges(reserved),
+            price_fen=order.amount_fen,
+            purpose=purpose,
+            actor=actor,
+            details={"order": order.id},
         )
         for holding in reserved:
             await _assign(
-                holding, holder=buyer, state=HoldingState.RETIRED, reserved_until=None,
-                retirement=entry, purpose=purpose,
+                holding,
+                holder=buyer,
+                state=HoldingState.RETIRED,
+                reserved_until=None,
+                retirement=entry,
+                purpose=purpose,
             )
         return entry
 
@@ -366,8 +408,16 @@ async def retire_held_units(
         _check_may_hold(batch, owner)
         moved = await _take(batch, holder, quantity, state=HoldingState.RETIRED)
         entry = await append_entry(
-            EntryKind.RETIREMENT, batch=batch, from_holder=holder, to_holder=owner, quantity=quantity,
-            ranges=_ranges(moved), price_fen=price_fen, purpose=purpose, actor=actor, details=details,
+            EntryKind.RETIREMENT,
+            batch=batch,
+            from_holder=holder,
+            to_holder=owner,
+            quantity=quantity,
+            ranges=_ranges(moved),
+            price_fen=price_fen,
+            purpose=purpose,
+            actor=actor,
+            details=details,
         )
         for holding in moved:
             await _assign(holding, holder=owner, retirement=entry, purpose=purpose)
@@ -384,8 +434,13 @@ async def withdraw_units(*, batch: Batch, holder: Holder, actor: str = "", reaso
             raise InsufficientUnits(batch.serial_prefix)
         moved = await _take(batch, holder, held, state=HoldingState.RETIRED)
         entry = await append_entry(
-            EntryKind.WITHDRAWAL, batch=batch, from_holder=holder, quantity=held, ranges=_ranges(moved),
-            purpose=reason or "withdrawn", actor=actor,
+            EntryKind.WITHDRAWAL,
+            batch=batch,
+            from_holder=holder,
+            quantity=held,
+            ranges=_ranges(moved),
+            purpose=reason or "withdrawn",
+            actor=actor,
         )
         for holding in moved:
             await _assign(holding, retirement=entry, purpose=reason or "withdrawn")
@@ -424,9 +479,9 @@ async def inherit_units(
             for heir in heirs:
                 _check_may_hold(batch, heir.holder)
                 _check_alive(heir.holder)
-            total = sum(h.quantity for h in held if h.batch_id == batch.id)  # type: ignore[attr-defined]
+            total = sum(h.quantity for h in held if h.batch_id == batch.id)  # type: ignore[misc]
             parts = largest_remainder(total, [h.share for h in heirs])
-            moves = []
+            moves: list[dict[str, Any]] = []
             for heir, part in zip(heirs, parts, strict=True):
                 if part == 0:
                     continue
@@ -435,11 +490,16 @@ async def inherit_units(
                 moves.append({"to": heir.holder.id, "quantity": part, "ranges": _ranges(moved)})
             entries.append(
                 await append_entry(
-                    EntryKind.INHERITANCE, batch=batch, from_holder=deceased, quantity=total,
-                    ranges=[r for m in moves for r in m["ranges"]], actor=actor,
+                    EntryKind.INHERITANCE,
+                    batch=batch,
+                    from_holder=deceased,
+                    quantity=total,
+                    ranges=[r for m in moves for r in m["ranges"]],
+                    actor=actor,
                     details={
                         "heirs": [{"holder": h.holder.id, "share": str(h.share)} for h in heirs],
-                        "moves": moves, "documents": list(documents),
+                        "moves": moves,
+                        "documents": list(documents),
                     },
                 )
             )
@@ -458,15 +518,24 @@ async def reissue_certificate(
         if certificate.status is not CertificateStatus.VALID:
             raise InvalidState(f"certificate is {certificate.status}")
         entry = await append_entry(
-            EntryKind.REISSUE, batch=await certificate.batch, to_holder=await certificate.holder,
-            quantity=certificate.quantity, actor=actor,
+            EntryKind.REISSUE,
+            batch=await Batch.get_or_none(id=certificate.batch_id),
+            to_holder=await Holder.get_or_none(id=certificate.holder_id),
+            quantity=certificate.quantity,
+            actor=actor,
             details={"reason": reason, "certificate": certificate.id},
         )
         replacement = await Certificate.create(
-            code=new_code, kind=certificate.kind, holder_id=certificate.holder_id,  # type: ignore[attr-defined]
-            order_id=certificate.order_id, batch_id=certificate.batch_id,  # type: ignore[attr-defined]
-            entry=entry, holder_name=certificate.holder_name, quantity=certificate.quantity,
-            serial_ranges=certificate.serial_ranges, data={**certificate.data, "reissue_of": certificate.id},
+            code=new_code,
+            kind=certificate.kind,
+            holder_id=certificate.holder_id,  # type: ignore[attr-defined]
+            order_id=certificate.order_id,
+            batch_id=certificate.batch_id,  # type: ignore[attr-defined]
+            entry=entry,
+            holder_name=certificate.holder_name,
+            quantity=certificate.quantity,
+            serial_ranges=certificate.serial_ranges,
+            data={**certificate.data, "reissue_of": certificate.id},
             issued_at=entry.created_at,
         )
         certificate.status = CertificateStatus.REISSUED

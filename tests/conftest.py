@@ -31,9 +31,7 @@ async def _reset_postgres() -> None:
         await Tortoise.generate_schemas()
         _pg_schema_ready = True
         return
-    rows = await conn.execute_query_dict(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-    )
+    rows = await conn.execute_query_dict("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     tables = ", ".join(f'"{row["tablename"]}"' for row in rows)
     await conn.execute_script(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
@@ -122,8 +120,9 @@ async def browser_page(browser):  # type: ignore[no-untyped-def]
     """A phone-sized page (390×844) in Chinese."""
     from tests.live import PHONE
 
-    context = await browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                        locale="zh-CN")
+    context = await browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN"
+    )
     page = await context.new_page()
     try:
         yield page

@@ -37,16 +37,21 @@ async def make_holder(
 ) -> Holder:
     n = next(_counter)
     id_number = resident_id(_id_region(region), seq=n) if kind is HolderKind.INDIVIDUAL else credit_code(region, seq=n)
-    return await Holder.create(
-        kind=kind, name=name or f"持有人{n}", id_number=id_number, region_code=region
-    )
+    return await Holder.create(kind=kind, name=name or f"持有人{n}", id_number=id_number, region_code=region)
 
 
 async def make_parcel(district: str = "640104", area_mu: str = "150") -> Parcel:
     return await Parcel.create(
-        district_code=district, township="掌政镇", village="春林村", area_mu=Decimal(area_mu),
-        boundary_east="至渠", boundary_south="至路", boundary_west="至林带", boundary_north="至村界",
-        species=[{"species": "新疆杨", "count": 1200}], forest_right_cert_no=f"宁(2023)兴庆区林权第{next(_counter)}号",
+        district_code=district,
+        township="掌政镇",
+        village="春林村",
+        area_mu=Decimal(area_mu),
+        boundary_east="至渠",
+        boundary_south="至路",
+        boundary_west="至林带",
+        boundary_north="至村界",
+        species=[{"species": "新疆杨", "count": 1200}],
+        forest_right_cert_no=f"宁(2023)兴庆区林权第{next(_counter)}号",
     )
 
 
@@ -57,11 +62,19 @@ async def make_batch(
     prefix = f"T-{kind}-{next(_counter)}"
     if kind is TicketKind.CARBON:
         return await register.issue_batch(
-            kind=kind, holder=holder, total_units=units, serial_prefix=prefix, price_fen=100,
+            kind=kind,
+            holder=holder,
+            total_units=units,
+            serial_prefix=prefix,
+            price_fen=100,
             g_co2e_per_unit=10_000,
         )
     parcel = await make_parcel()
     return await register.issue_batch(
-        kind=kind, holder=holder, total_units=units, serial_prefix=prefix, parcel=parcel,
+        kind=kind,
+        holder=holder,
+        total_units=units,
+        serial_prefix=prefix,
+        parcel=parcel,
         unit_area_m2=Decimal("666.6667"),
     )

@@ -18,8 +18,8 @@ from registry.errors import (
     RetiredUnits,
 )
 from registry.models import (
-    Holding,
     HolderKind,
+    Holding,
     HoldingState,
     Order,
     OrderStatus,
@@ -31,16 +31,19 @@ from tests.factories import make_batch, make_holder
 
 async def snapshot() -> tuple:
     holdings = sorted(
-        (h.batch_id, h.holder_id, h.first_no, h.last_no, str(h.state), h.order_id)
-        for h in await Holding.all()
+        (h.batch_id, h.holder_id, h.first_no, h.last_no, str(h.state), h.order_id) for h in await Holding.all()
     )
     return holdings, await RegisterEntry.all().count()
 
 
 async def make_order(batch, quantity: int, minutes: int = 30) -> Order:
     return await Order.create(
-        token=f"tok-{quantity}-{datetime.now(UTC).timestamp()}", batch=batch, quantity=quantity,
-        amount_fen=quantity * 100, purpose="travel", certificate_name="张三",
+        token=f"tok-{quantity}-{datetime.now(UTC).timestamp()}",
+        batch=batch,
+        quantity=quantity,
+        amount_fen=quantity * 100,
+        purpose="travel",
+        certificate_name="张三",
         expires_at=datetime.now(UTC) + timedelta(minutes=minutes),
     )
 
@@ -77,7 +80,8 @@ async def test_transfer_of_exact_serials(db):
 
 
 @pytest.mark.parametrize(
-    "quantity", [0, -1, 1.5, "3", True, None],
+    "quantity",
+    [0, -1, 1.5, "3", True, None],
 )
 async def test_non_positive_or_non_integer_quantity_is_refused(db, quantity):
     a = await make_holder()
@@ -124,8 +128,7 @@ async def test_reserve_retire_and_retired_units_cannot_move(db):
     buyer = await make_holder()
     batch = await make_batch(TicketKind.CARBON, units=100, holder=pool)
     order = await make_order(batch, 10)
-    await register.reserve_units(batch=batch, holder=pool, quantity=10, order=order,
-                                 expires_at=order.expires_at)
+    await register.reserve_units(batch=batch, holder=pool, quantity=10, order=order, expires_at=order.expires_at)
     assert await register.holder_total(pool, batch=batch, state=HoldingState.RESERVED) == 10
     entry = await register.retire_units(order=order, buyer=buyer, purpose="出行")
     assert entry.ranges == [[1, 10]]
@@ -171,7 +174,7 @@ async def test_release_and_expiry_give_stock_back(db):
 async def test_inheritance_splits_by_shares_exactly(db):
     deceased = await make_holder("王老汉")
     heirs = [await make_holder("王大"), await make_holder("王二"), await make_holder("王三")]
-    batch = await make_batch(units=100, holder=deceased)
+    await make_batch(units=100, holder=deceased)
     entries = await register.inherit_units(
         deceased=deceased,
         heirs=[register.Heir(h, Fraction(1, 3)) for h in heirs],
@@ -191,6 +194,7 @@ async def test_inheritance_refuses_shares_that_do_not_add_up(db):
     await make_batch(units=10, holder=deceased)
     before = await snapshot()
     with pytest.raises(InvalidShares):
-        await register.inherit_units(deceased=deceased, heirs=[register.Heir(heir, Fraction(9, 10))],
-                                     died_on=date(2026, 1, 1))
+        await register.inherit_units(
+            deceased=deceased, heirs=[register.Heir(heir, Fraction(9, 10))], died_on=date(2026, 1, 1)
+        )
     assert await snapshot() == before

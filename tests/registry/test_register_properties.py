@@ -1,0 +1,228 @@
+"""Random sequences of every register operation keep the register whole.
+
+After each step: every batch's ranges partition 1..N exactly (no unit lost, none counted twice), each holder's
+totals equal the sum of its ranges, and the hash chain verifies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from tortoise import Tortoise
+
+from linpiao.db import tortoise_config
+from registry import register
+from registry.chain import verify_chain
+from registry.errors import RegisterError
+from registry.models import Batch, Holder, Holding, HoldingState, Order, OrderStatus, TicketKind
+from tests import conftest
+from tests.factories import make_batch, make_holder
+
+HOLDERS = 4
+
+
+class RegisterMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.tmp = tempfile.TemporaryDirectory()
+        url = conftest.PG_URL or f"sqlite://{Path(self.tmp.name) / 'prop.db'}"
+        self.run(Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True))
+        if conftest.is_postgres():
+            self.run(conftest._reset_postgres())
+        else:
+            self.run(Tortoise.generate_schemas())
+        self.orders: list[int] = []
+        self.refusals = 0
+
+    def run(self, coro):  # type: ignore[no-untyped-def]
+        return self.loop.run_until_complete(coro)
+
+    def teardown(self) -> None:
+        self.run(Tortoise.close_connections())
+        self.loop.close()
+        self.tmp.cleanup()
+
+    async def _attempt(self, coro) -> None:  # type: ignore[no-untyped-def]
+        try:
+            await coro
+        except RegisterError:
+            self.refusals += 1
+
+    @initialize()
+    def setup(self) -> None:
+        async def create() -> None:
+            self.holders = [await make_holder(f"h{i}") for i in range(HOLDERS)]
+            self.batches = [
+                await make_batch(TicketKind.COLLECTIVE, units=120, holder=self.holders[0]),
+                await make_batch(TicketKind.CARBON, units=80, holder=self.holders[1]),
+            ]
+
+        self.run(create())
+
+    @rule(
+        b=st.integers(0, 1),
+        src=st.integers(0, HOLDERS - 1),
+        dst=st.integers(0, HOLDERS - 1),
+        q=st.integers(-2, 130),
+    )
+    def transfer(self, b: int, src: int, dst: int, q: int) -> None:
+        self.run(
+            self._attempt(
+                register.transfer_units(
+                    batch=self.batches[b],
+                    from_holder=self.holders[src],
+                    to_holder=self.holders[dst],
+                    quantity=q,
+                    price_fen=q * 100 if q > 0 else None,
+                )
+            )
+        )
+
+    @rule(
+        b=st.integers(0, 1),
+        src=st.integers(0, HOLDERS - 1),
+        dst=st.integers(0, HOLDERS - 1),
+        first=st.integers(1, 120),
+        length=st.integers(1, 30),
+    )
+    def transfer_serials(self, b: int, src: int, dst: int, first: int, length: int) -> None:
+        self.run(
+            self._attempt(
+                register.transfer_units(
+                    batch=self.batches[b],
+                    from_holder=self.holders[src],
+                    to_holder=self.holders[dst],
+                    quantity=length,
+                    serials=(first, first + length - 1),
+                )
+            )
+        )
+
+    @rule(b=st.integers(0, 1), src=st.integers(0, HOLDERS - 1), q=st.integers(1, 40), stale=st.booleans())
+    def reserve(self, b: int, src: int, q: int, stale: bool) -> None:
+        async def go() -> None:
+            batch = self.batches[b]
+            expires = datetime.now(UTC) + timedelta(minutes=-1 if stale else 30)
+            order = await Order.create(
+                token=f"t{len(self.orders)}-{b}-{src}",
+                batch=batch,
+                quantity=q,
+                amount_fen=q * 100,
+                purpose="travel",
+                certificate_name="x",
+                expires_at=expires,
+            )
+            self.orders.append(order.id)
+            await self._attempt(
+                register.reserve_units(
+                    batch=batch,
+                    holder=self.holders[src],
+                    quantity=q,
+                    order=order,
+                    expires_at=expires,
+                )
+            )
+
+        self.run(go())
+
+    @rule(i=st.integers(0, 50), retire=st.booleans(), buyer=st.integers(0, HOLDERS - 1))
+    def settle(self, i: int, retire: bool, buyer: int) -> None:
+        if not self.orders:
+            return
+
+        async def go() -> None:
+            order = await Order.get(id=self.orders[i % len(self.orders)])
+            if retire:
+                await self._attempt(register.retire_units(order=order, buyer=self.holders[buyer], purpose="test"))
+            else:
+                await register.release_units(order=order)
+
+        self.run(go())
+
+    @rule()
+    def expire(self) -> None:
+        self.run(register.expire_reservations())
+
+    @rule(
+        deceased=st.integers(0, HOLDERS - 1),
+        a=st.integers(0, HOLDERS - 1),
+        b=st.integers(0, HOLDERS - 1),
+        num=st.integers(0, 6),
+    )
+    def inherit(self, deceased: int, a: int, b: int, num: int) -> None:
+        if self.holders[deceased].deceased_on is not None:
+            return
+        heirs = [
+            register.Heir(self.holders[a], Fraction(num, 6)),
+            register.Heir(self.holders[b], Fraction(6 - num, 6)),
+        ]
+        self.run(
+            self._attempt(
+                register.inherit_units(
+                    deceased=self.holders[deceased],
+                    heirs=heirs,
+                    died_on=date(2026, 1, 1),
+                )
+            )
+        )
+
+    @invariant()
+    def ranges_partition_every_batch(self) -> None:
+        if not hasattr(self, "batches"):
+            return
+
+        async def check() -> None:
+            for batch in await Batch.all():
+                ranges = sorted((h.first_no, h.last_no) for h in await Holding.filter(batch_id=batch.id))
+                expected_next = 1
+                for first, last in ranges:
+                    assert first == expected_next, (batch.serial_prefix, ranges)
+                    assert last >= first
+                    expected_next = last + 1
+                assert expected_next == batch.total_units + 1, (batch.serial_prefix, ranges)
+
+        self.run(check())
+
+    @invariant()
+    def holder_totals_match_their_ranges(self) -> None:
+        if not hasattr(self, "batches"):
+            return
+
+        async def check() -> None:
+            sums: dict[tuple[int, str], int] = defaultdict(int)
+            for h in await Holding.all():
+                sums[(h.holder_id, str(h.state))] += h.last_no - h.first_no + 1
+            for holder in await Holder.all():
+                for state in HoldingState:
+                    assert await register.holder_total(holder, state=state) == sums[(holder.id, str(state))]
+            # reserved units belong to live orders, never to settled ones
+            for h in await Holding.filter(state=HoldingState.RESERVED):
+                order = await Order.get(id=h.order_id)
+                assert order.status in (OrderStatus.PENDING, OrderStatus.PAID)
+
+        self.run(check())
+
+    @invariant()
+    def chain_verifies(self) -> None:
+        assert self.run(verify_chain()).ok
+
+
+def test_random_register_operations_keep_it_whole() -> None:
+    run_state_machine_as_test(
+        RegisterMachine,
+        settings=settings(
+            max_examples=12,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
