@@ -16,6 +16,7 @@ CITY_PREFIX = "6401"  # 银川市
 
 def normalise_id_number(value: str, kind: HolderKind) -> str:
     """Return the canonical form of a holder's identifier or raise :class:`InvalidIdentifier`."""
+    value = "".join(value.split()).replace("-", "")  # people type spaces and dashes; stdnum keeps them
     try:
         if kind is HolderKind.INDIVIDUAL:
             return str(ric.validate(value))
