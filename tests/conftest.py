@@ -14,6 +14,7 @@ from tortoise import Tortoise, connections
 from linpiao.app import create_app
 from linpiao.db import tortoise_config
 from linpiao.settings import Settings
+from registry.constraints import install_guards
 
 PG_URL = os.environ.get("LINPIAO_TEST_DATABASE_URL", "")
 _pg_schema_ready = False
@@ -29,6 +30,7 @@ async def _reset_postgres() -> None:
     if not _pg_schema_ready:
         await conn.execute_script("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
         await Tortoise.generate_schemas()
+        await install_guards(conn)
         _pg_schema_ready = True
         return
     rows = await conn.execute_query_dict("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
@@ -49,6 +51,7 @@ async def db(database_url: str) -> AsyncIterator[str]:
         await _reset_postgres()
     else:
         await Tortoise.generate_schemas()
+        await install_guards(connections.get("default"))
     try:
         yield database_url
     finally:

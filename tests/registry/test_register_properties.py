@@ -16,11 +16,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 
 from linpiao.db import tortoise_config
 from registry import register
 from registry.chain import verify_chain
+from registry.constraints import install_guards
 from registry.errors import RegisterError
 from registry.models import Batch, Holder, Holding, HoldingState, Order, OrderStatus, TicketKind
 from tests import conftest
@@ -40,6 +41,7 @@ class RegisterMachine(RuleBasedStateMachine):
             self.run(conftest._reset_postgres())
         else:
             self.run(Tortoise.generate_schemas())
+            self.run(install_guards(connections.get("default")))
         self.orders: list[int] = []
         self.refusals = 0
 
