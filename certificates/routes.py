@@ -1,7 +1,168 @@
-"""Routes of this face (filled in by its own issue)."""
+"""Public certificate routes: the PDF by code, verification (page, form and JSON) and bulk download.
+
+The code is the secret: whoever holds it may see the PDF. Unknown codes get a plain "not found", and a client
+that keeps trying unknown codes is refused for a while (429) before it can learn anything.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
-routes: list[BaseRoute] = []
+from certificates import service
+from certificates.bulk import zip_response
+from certificates.codes import group_code, normalise_code, verification_url
+from certificates.pdf import certificate_pdf, is_printable
+from certificates.ratelimit import SlidingWindowLimiter
+from linpiao.errors import error_response
+from linpiao.i18n import gettext as _
+from linpiao.templating import render
+from registry.models import Certificate
+
+MAX_BULK = 500
+
+
+def limiter(request: Request) -> SlidingWindowLimiter:
+    """The application's limiter of failed look-ups (tests may replace ``app.state.verify_limiter``)."""
+    state = request.app.state
+    if getattr(state, "verify_limiter", None) is None:
+        state.verify_limiter = SlidingWindowLimiter()
+    return state.verify_limiter  # type: ignore[no-any-return]
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _too_many(request: Request) -> Response | None:
+    key = _client(request)
+    if not limiter(request).blocked(key):
+        return None
+    headers = {"Retry-After": str(limiter(request).retry_after(key))}
+    message = _("查询过于频繁，请稍后再试")
+    if _wants_json(request):
+        return JSONResponse({"error": {"code": "rate_limited", "message": message}}, 429, headers=headers)
+    response = render(request, "certificates/verify.html", {"typed": "", "error": message}, 429)
+    response.headers.update(headers)
+    return response
+
+
+def _not_found(request: Request, typed: str) -> Response:
+    limiter(request).record_failure(_client(request))
+    message = _("未找到该验证码对应的证书")
+    if _wants_json(request):
+        return JSONResponse({"error": {"code": "not_found", "message": message}}, 404)
+    return render(request, "certificates/verify.html", {"typed": typed, "error": message}, 404)
+
+
+async def _lookup(request: Request) -> Certificate | Response:
+    refused = _too_many(request)
+    if refused is not None:
+        return refused
+    typed = request.path_params["code"]
+    certificate = await service.find_certificate(typed)
+    if certificate is None:
+        return _not_found(request, typed)
+    return certificate
+
+
+def _base_url(request: Request) -> str:
+    return str(request.app.state.settings.base_url)
+
+
+async def verify_form(request: Request) -> Response:
+    """``/verify``: type a code (any spacing or case); ``?code=`` goes to its page."""
+    typed = request.query_params.get("code")
+    if typed is None:
+        return render(request, "certificates/verify.html", {"typed": "", "error": ""})
+    code = normalise_code(typed)
+    if code is None:
+        refused = _too_many(request)
+        if refused is not None:
+            return refused
+        limiter(request).record_failure(_client(request))
+        return render(
+            request,
+            "certificates/verify.html",
+            {"typed": typed, "error": _("验证码格式不正确：应为20位字母和数字，可含空格或短横线")},
+            400,
+        )
+    return RedirectResponse(f"/verify/{group_code(code)}", status_code=303)
+
+
+async def verify_page(request: Request) -> Response:
+    found = await _lookup(request)
+    if isinstance(found, Response):
+        return found
+    record = service.public_record(found)
+    return render(request, "certificates/certificate.html", {"record": record, "labels": _labels()})
+
+
+async def verify_json(request: Request) -> Response:
+    found = await _lookup(request)
+    if isinstance(found, Response):
+        return found
+    record = service.public_record(found)
+    record["verification_url"] = verification_url(_base_url(request), found.code)
+    return JSONResponse(record, headers={"Cache-Control": "no-store"})
+
+
+async def certificate_file(request: Request) -> Response:
+    """``/certificates/{code}.pdf``: the stored PDF (rendered once, on first request)."""
+    found = await _lookup(request)
+    if isinstance(found, Response):
+        return found
+    if not is_printable(found):
+        return render(
+            request,
+            "certificates/certificate.html",
+            {"record": service.public_record(found), "labels": _labels(), "no_pdf": True},
+            410,
+        )
+    content = await certificate_pdf(found, _base_url(request))
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="linpiao-{group_code(found.code)}.pdf"',
+            "Cache-Control": "private, max-age=86400",
+        },
+    )
+
+
+async def bulk_zip(request: Request) -> Response:
+    """``/certificates/bulk.zip?code=…&code=…``: several certificates (by their codes) in one zip."""
+    refused = _too_many(request)
+    if refused is not None:
+        return refused
+    typed = request.query_params.getlist("code")
+    codes = [normalise_code(t) for t in typed]
+    if not typed or len(typed) > MAX_BULK:
+        return error_response(request, 400, "bad_request", _("请提供1至%(max)s个验证码", max=MAX_BULK))
+    wanted = [c for c in codes if c is not None]
+    found = {c.code: c.id for c in await Certificate.filter(code__in=wanted).only("id", "code")}
+    if len(wanted) < len(codes) or any(c not in found for c in wanted):
+        return _not_found(request, "")
+    ids = list(dict.fromkeys(found[c] for c in wanted))
+    return zip_response(ids, _base_url(request), "linpiao-certificates.zip")
+
+
+def _labels() -> dict[str, dict[str, str]]:
+    return {
+        "kinds": {str(k): _(v) for k, v in service.KIND_LABELS.items()},
+        "statuses": {str(k): _(v) for k, v in service.STATUS_LABELS.items()},
+    }
+
+
+routes: list[BaseRoute] = [
+    Route("/verify", verify_form, methods=["GET"]),
+    Route("/verify/{code}", verify_page, methods=["GET"]),
+    Route("/api/v1/certificates/{code}", verify_json, methods=["GET"]),
+    Route("/certificates/bulk.zip", bulk_zip, methods=["GET"]),
+    Route("/certificates/{code}.pdf", certificate_file, methods=["GET"]),
+]

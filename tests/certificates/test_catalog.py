@@ -1,0 +1,22 @@
+"""Every string the certificate pages show has an English translation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+from certificates.service import KIND_LABELS, STATUS_LABELS
+
+ROOT = Path(__file__).resolve().parents[2] / "certificates"
+
+
+def test_every_msgid_is_translated() -> None:
+    with (ROOT / "locale/en/LC_MESSAGES/messages.po").open("rb") as handle:
+        catalog = read_po(handle, locale="en")
+    used = set(KIND_LABELS.values()) | set(STATUS_LABELS.values())
+    for path in [*ROOT.glob("templates/*.html"), *ROOT.glob("*.py")]:
+        used |= set(re.findall(r'_\("([^"]+)"', path.read_text("utf-8")))
+    missing = sorted(m for m in used if not (catalog.get(m) and catalog.get(m).string))
+    assert missing == []
