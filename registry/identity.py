@@ -46,9 +46,10 @@ def mask(value: str | None) -> str:
 
 
 def mask_name(name: str) -> str:
-    """Mask a person's name for public pages: 张三 → 张*, 王小明 → 王*明; bodies' names are public."""
+    """Mask a person's name for public pages: 张三 → 张*, 王小明 → 王*明, 欧阳小明 → 欧**明; bodies' names are
+    public. At most two stars, so a long name neither shows its length nor floods the page."""
     if len(name) <= 1:
         return name
     if len(name) == 2:
         return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
+    return name[0] + "*" * min(len(name) - 2, 2) + name[-1]

@@ -69,12 +69,12 @@ async def make_batch(
             price_fen=100,
             g_co2e_per_unit=10_000,
         )
-    parcel = await make_parcel()
+    parcel = await make_parcel(area_mu=str(Decimal(units) * Decimal("0.15")))  # units of 100 m² exactly
     return await register.issue_batch(
         kind=kind,
         holder=holder,
         total_units=units,
         serial_prefix=prefix,
         parcel=parcel,
-        unit_area_m2=Decimal("666.6667"),
+        unit_area_m2=Decimal("100"),
     )
