@@ -35,6 +35,11 @@ class Settings:
         return self.env == "production"
 
     @property
+    def demo_payments(self) -> bool:
+        """The demo payment provider runs when no Stripe key is set; every page then says so."""
+        return not self.stripe_secret_key
+
+    @property
     def https(self) -> bool:
         return self.base_url.startswith("https://")
 

@@ -59,5 +59,10 @@ templates = Jinja2Templates(env=_env())
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
-    ctx = {"locale": request.scope.get("state", {}).get("locale", i18n.DEFAULT_LOCALE), **(context or {})}
+    settings = getattr(request.app.state, "settings", None)
+    ctx = {
+        "locale": request.scope.get("state", {}).get("locale", i18n.DEFAULT_LOCALE),
+        "demo_payments": bool(settings and settings.demo_payments),
+        **(context or {}),
+    }
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -1,7 +1,8 @@
 """Carbon quotas (定额发放): the carbon pool the shop sells from.
 
 A quota is a carbon batch issued to the city's natural resources bureau (forestry), which holds the unsold
-tickets. The shop always sells from the newest open quota that still has tickets.
+tickets. The shop sells quotas in the order they were opened: the oldest open, in-date quota that still has
+tickets; an order is served from one quota, so its serials form one run of one batch.
 """
 
 from __future__ import annotations
@@ -72,13 +73,21 @@ async def close_quota(batch: Batch, *, actor: str = "") -> None:
 
 
 async def current_quota() -> Batch | None:
-    """The open carbon quota the shop sells from: the oldest open, in-date one (sell quotas in order)."""
+    """The quota on sale: the oldest open, in-date quota with tickets available; when every open quota is sold out,
+    the newest of them (so the shop can say so); ``None`` when no quota is open."""
     today = datetime.now(UTC).date()
-    for batch in await Batch.filter(kind=TicketKind.CARBON, is_open=True).order_by("id"):
-        if batch.valid_until is not None and batch.valid_until < today:
-            continue
-        return batch
-    return None
+    in_date = [
+        batch
+        for batch in await Batch.filter(kind=TicketKind.CARBON, is_open=True).order_by("id")
+        if batch.valid_until is None or batch.valid_until >= today
+    ]
+    if not in_date:
+        return None
+    holder = await pool_holder()
+    for batch in in_date:
+        if await register.units_available(batch, holder) > 0:
+            return batch
+    return in_date[-1]
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,280 @@
-"""Routes of the public shop."""
+"""Routes of the public shop: pages, the demo payment page, the Stripe webhook and the JSON API."""
 
 from __future__ import annotations
 
+import logging
+from decimal import Decimal
+from typing import Any
+
+import stripe
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from linpiao.errors import error_response
+from linpiao.i18n import gettext as _
+from linpiao.settings import Settings
 from linpiao.templating import render
+from registry.errors import RegisterError
+from registry.models import Order, OrderStatus
+from shop import api, planting
+from shop.calculator import STEP_LABELS, TRANSPORT_MODES, estimate, load_factors, step_label_parts
+from shop.checkout import start_checkout
+from shop.errors import InvalidEstimate, OrderNotFound, PaymentUnavailable
+from shop.orders import (
+    PURPOSES,
+    EventKind,
+    PaymentEvent,
+    create_order,
+    order_by_token,
+    parse_order_request,
+    reservation_minutes,
+)
+from shop.payments import get_provider, provider_name
+from shop.settlement import settle, settle_with_provider, stripe_event
+from shop.views import order_view, quota_view
+
+log = logging.getLogger("linpiao.shop")
+PRESETS = (10, 50, 100, 500, 1000)
+FORM_LIMITS = {"max_files": 0, "max_fields": 40}
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def _page(request: Request, name: str, ctx: dict[str, Any] | None = None, status_code: int = 200) -> Response:
+    settings = _settings(request)
+    base = {"purposes": PURPOSES, "active": ""}
+    return render(request, f"shop/{name}", {**base, **(ctx or {})}, status_code=status_code)
 
 
 async def home(request: Request) -> Response:
-    return render(request, "shop/home.html")
+    return _page(request, "home.html", {"quota": await quota_view(_settings(request)), "active": "home"})
 
 
-routes: list[BaseRoute] = [Route("/", home, name="home")]
+# --- calculator -------------------------------------------------------------------------------------------
+
+
+def calculator_input(params: Any) -> dict[str, Any] | None:
+    """The calculator's form fields (GET) as the estimate's input; None when nothing was entered."""
+
+    def val(name: str) -> str:
+        return str(params.get(name, "") or "").strip()
+
+    data: dict[str, Any] = {}
+    if val("mode") and (val("km") or val("to")):
+        data["trips"] = [
+            {
+                "mode": val("mode"),
+                "km": val("km") or None,
+                "to": val("to") or None,
+                "round_trip": bool(val("round_trip")),
+                "passengers": val("passengers") or "1",
+            }
+        ]
+    if val("meeting_attendees"):
+        data["meeting"] = {
+            "attendees": val("meeting_attendees"),
+            "days": val("meeting_days") or "1",
+            "overnight": bool(val("meeting_overnight")),
+        }
+    if val("event_attendees"):
+        mix = {mode: val(f"mix_{mode}") for mode in TRANSPORT_MODES if val(f"mix_{mode}")}
+        data["event"] = {
+            "attendees": val("event_attendees"),
+            "venue_days": val("event_days") or "1",
+            "avg_km": val("event_km") or "0",
+            "nights": val("event_nights") or "0",
+            "venue_kwh": val("event_kwh") or "0",
+            "mix": mix or None,
+        }
+    if val("kwh"):
+        data["electricity"] = {"kwh": val("kwh"), "region": val("region") or None}
+    return data or None
+
+
+def _suggest_purpose(data: dict[str, Any]) -> str:
+    if "event" in data:
+        return "event"
+    if "meeting" in data:
+        return "meeting"
+    if "trips" in data:
+        return "travel"
+    return "daily"
+
+
+async def calculator(request: Request) -> Response:
+    quota = await quota_view(_settings(request))
+    data = calculator_input(request.query_params)
+    result = error = None
+    status = 200
+    if data is not None:
+        try:
+            result = estimate(data, kg_per_ticket=Decimal(quota.kg_per_ticket or 10))
+        except InvalidEstimate as exc:
+            error, status = _(exc.message), 400
+    steps = []
+    if result is not None:
+        raw = load_factors().raw
+        names = {key: entry["label"] for key, entry in raw["transport"]["factors"].items()}
+        names.update({key: entry["label"] for key, entry in raw["electricity"]["factors"].items()})
+        for step in result.steps:
+            kind, key = step_label_parts(step.label)
+            steps.append({"kind": kind, "key": names.get(key, key), "formula": step.formula, "kg": step.kg})
+    return _page(
+        request,
+        "calculator.html",
+        {
+            "quota": quota,
+            "factors": load_factors(),
+            "modes": TRANSPORT_MODES,
+            "form": request.query_params,
+            "result": result,
+            "steps": steps,
+            "error": error,
+            "step_labels": STEP_LABELS,
+            "active": "calculator",
+            "purpose": _suggest_purpose(data or {}),
+        },
+        status_code=status,
+    )
+
+
+# --- buying -----------------------------------------------------------------------------------------------
+
+
+async def buy(request: Request) -> Response:
+    settings = _settings(request)
+    form: dict[str, Any] = dict(request.query_params)
+    error = None
+    status = 200
+    if request.method == "POST":
+        async with request.form(**FORM_LIMITS) as submitted:
+            form = {k: v for k, v in submitted.items() if isinstance(v, str)}
+        try:
+            order_request = parse_order_request(form, settings)
+            order, _created = await create_order(settings, order_request, provider=provider_name(settings))
+            url = await start_checkout(settings, order)
+            return RedirectResponse(url, status_code=303)
+        except PaymentUnavailable as exc:
+            error, status = _(exc.message), 502
+        except RegisterError as exc:
+            error = _(exc.message)
+            status = 409 if exc.code in ("quota_exhausted", "no_open_quota") else 400
+    quota = await quota_view(settings)
+    quantity_text = str(form.get("quantity") or quota.min_quantity * 2).strip()[:20]
+    total_fen = int(quantity_text) * quota.price_fen if quantity_text.isdigit() and len(quantity_text) < 10 else 0
+    return _page(
+        request,
+        "buy.html",
+        {
+            "quota": quota,
+            "presets": PRESETS,
+            "form": form,
+            "error": error,
+            "active": "buy",
+            "quantity_text": quantity_text,
+            "total_fen": total_fen,
+            "reservation_minutes": reservation_minutes(settings),
+        },
+        status_code=status,
+    )
+
+
+async def order_page(request: Request) -> Response:
+    settings = _settings(request)
+    order = await order_by_token(request.path_params["token"])
+    session_id = request.query_params.get("session_id")
+    if (
+        session_id
+        and order.status is OrderStatus.PENDING
+        and order.provider == "stripe"
+        and session_id == order.provider_ref
+    ):
+        # Back from Stripe: don't wait for the webhook if the payment is already complete.
+        provider = get_provider(settings)
+        try:
+            await settle_with_provider(order, provider)
+        except Exception:  # the webhook or reconcile will settle it; the page still shows the state
+            log.exception("settling order %s on return failed", order.id)
+        finally:
+            await provider.aclose()
+        await order.refresh_from_db()
+    if order.purpose == "planting":  # tree-planting orders have their own page (shop/planting.py)
+        return RedirectResponse(f"/planting/orders/{order.token}", status_code=303)
+    view = await order_view(order)
+    return _page(request, "order.html", {"view": view, "order": order})
+
+
+# --- demo payment page ------------------------------------------------------------------------------------
+
+
+async def _demo_order(request: Request) -> Order:
+    settings = _settings(request)
+    order = await order_by_token(request.path_params["token"])
+    if provider_name(settings) != "demo" or order.provider != "demo":
+        raise OrderNotFound()
+    return order
+
+
+async def demo_pay(request: Request) -> Response:
+    order = await _demo_order(request)
+    if request.method == "GET":
+        label = PURPOSES.get(order.purpose, order.purpose_note)  # planting orders carry their own label
+        return _page(request, "demo_pay.html", {"order": order, "purpose_label": label})
+    async with request.form(**FORM_LIMITS) as form:
+        action = form.get("action", "confirm")
+    provider = get_provider(_settings(request))
+    try:
+        if action == "cancel":
+            event = PaymentEvent("demo", f"demo:{order.id}:cancelled", EventKind.CANCELLED, event_type="demo.cancel")
+        else:
+            event = PaymentEvent(
+                "demo",
+                f"demo:{order.id}:paid",
+                EventKind.PAID,
+                amount_fen=int(order.amount_fen),
+                event_type="demo.paid",
+            )
+        await settle(order.id, event, provider)
+    finally:
+        await provider.aclose()
+    return RedirectResponse(f"/orders/{order.token}", status_code=303)
+
+
+# --- Stripe webhook ---------------------------------------------------------------------------------------
+
+
+async def stripe_webhook(request: Request) -> Response:
+    settings = _settings(request)
+    if not settings.stripe_webhook_secret:
+        return error_response(request, 404, "not_found", _("页面不存在"))
+    body = await request.body()
+    try:
+        event = stripe.Webhook.construct_event(
+            body, request.headers.get("stripe-signature"), settings.stripe_webhook_secret, tolerance=300
+        )
+    except (ValueError, stripe.SignatureVerificationError):
+        return error_response(request, 400, "invalid_signature", _("签名无效"))
+    order_id, payment_event = stripe_event(event.to_dict())
+    if order_id is None or payment_event is None or not await Order.exists(id=order_id):
+        return JSONResponse({"received": True, "outcome": "ignored"})
+    provider = get_provider(settings)
+    try:
+        outcome = await settle(order_id, payment_event, provider)
+    finally:
+        await provider.aclose()
+    return JSONResponse({"received": True, "outcome": str(outcome)})
+
+
+routes: list[BaseRoute] = [
+    Route("/", home, name="home"),
+    Route("/calculator", calculator, name="calculator"),
+    Route("/buy", buy, methods=["GET", "POST"], name="buy"),
+    Route("/orders/{token}", order_page, name="order"),
+    Route("/pay/demo/{token}", demo_pay, methods=["GET", "POST"], name="demo_pay"),
+    Route("/webhooks/stripe", stripe_webhook, methods=["POST"], name="stripe_webhook"),
+    *api.routes,
+    *planting.routes,
+]

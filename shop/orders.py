@@ -1,0 +1,480 @@
+"""Orders of carbon-sink tickets: create (and reserve), settle payment events, fulfil exactly once.
+
+An order's life: ``pending`` (units reserved from the quota's pool until ``expires_at``) → ``paid`` →
+``fulfilled`` (units retired to the buyer in the register, certificate made), or ``expired`` / ``failed`` /
+``cancelled`` (units released), or ``refunded``. Every change here is one transaction that takes the
+register lock first, so two workers — or two deliveries of the same webhook — never act on the same order
+at once.
+
+Payment after expiry (the buyer paid, but the reservation ran out and was released):
+    * if the order's quota (or the quota now on sale, at the same price) still has enough free units they
+      are reserved again and the order is fulfilled as usual — the buyer gets what they paid for;
+    * otherwise the order is marked ``failed`` with ``details["refund_due"]`` and the caller asks the
+      payment provider to refund it in full; the order becomes ``refunded`` once the refund is issued.
+
+Refunds of a fulfilled order (decided by staff at the provider, reported by its event) mark the order
+``refunded`` and its certificate ``refunded``. The retired units stay retired: a retirement (注销) is
+irreversible in the register, so refunded tickets are never sold twice.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from linpiao.settings import Settings
+from registry import register
+from registry.chain import lock_register
+from registry.errors import InsufficientUnits
+from registry.models import (
+    Batch,
+    Certificate,
+    CertificateKind,
+    CertificateStatus,
+    Holder,
+    HolderKind,
+    Holding,
+    HoldingState,
+    Order,
+    OrderStatus,
+    Payment,
+    TicketKind,
+)
+from registry.quotas import current_quota, pool_holder
+from shop.errors import (
+    AboveMaximum,
+    BelowMinimum,
+    IdempotencyConflict,
+    InvalidContact,
+    InvalidName,
+    InvalidPurpose,
+    InvalidQuantity,
+    NoOpenQuota,
+    OrderNotFound,
+    QuotaExhausted,
+)
+from shop.fulfilment import certificate_refunded, issue_certificate
+
+# API code → Chinese label (msgid); the label is what the register records as the retirement's purpose.
+PURPOSES: dict[str, str] = {
+    "travel": "出行",
+    "meeting": "会议",
+    "event": "大型活动",
+    "daily": "日常生活",
+    "other": "其他",
+}
+BUYER_KINDS = {"individual": HolderKind.INDIVIDUAL, "enterprise": HolderKind.ENTERPRISE}
+MAX_NAME = 100
+MAX_CONTACT = 100
+MAX_IDEMPOTENCY_KEY = 128
+# The reservation outlives the payment page a little, so a payment completed at the page's last second
+# still finds its units (Stripe sessions must stay open 30 minutes at least).
+RESERVATION_GRACE = timedelta(minutes=5)
+MIN_CHECKOUT_MINUTES = 30
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+FINAL_STATUSES = (
+    OrderStatus.FULFILLED,
+    OrderStatus.EXPIRED,
+    OrderStatus.FAILED,
+    OrderStatus.CANCELLED,
+    OrderStatus.REFUNDED,
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    quantity: int
+    purpose: str
+    certificate_name: str
+    contact: str = ""
+    buyer_kind: str = "individual"
+
+
+def parse_quantity(value: Any, settings: Settings) -> int:
+    """A whole, positive number of tickets; refuses fractions, markup, signs and absurd sizes."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidQuantity(str(value))
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d{1,18}\s*", value):
+        number = int(value)
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d{19,}\s*", value):
+        raise AboveMaximum(str(settings.max_order_units))
+    else:
+        raise InvalidQuantity(str(value)[:40])
+    if number <= 0:
+        raise InvalidQuantity(str(number))
+    if number > settings.max_order_units:
+        raise AboveMaximum(str(settings.max_order_units))
+    return number
+
+
+def _text(value: Any, *, limit: int, required: bool, error: type[Exception]) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise error()
+    text = " ".join(_CONTROL.sub("", value).split())
+    if (required and not text) or len(text) > limit:
+        raise error()
+    return text
+
+
+def parse_order_request(data: dict[str, Any], settings: Settings) -> OrderRequest:
+    """Check what a buyer sent (form or JSON); stored text is never interpreted as markup."""
+    quantity = parse_quantity(data.get("quantity"), settings)
+    purpose = data.get("purpose")
+    if purpose not in PURPOSES:
+        raise InvalidPurpose(str(purpose)[:40])
+    buyer_kind = data.get("buyer_kind") or "individual"
+    if buyer_kind not in BUYER_KINDS:
+        raise InvalidName("buyer_kind")
+    name = _text(data.get("certificate_name"), limit=MAX_NAME, required=True, error=InvalidName)
+    contact = _text(data.get("contact"), limit=MAX_CONTACT, required=False, error=InvalidContact)
+    return OrderRequest(
+        quantity=quantity, purpose=purpose, certificate_name=name, contact=contact, buyer_kind=buyer_kind
+    )
+
+
+def minimum_quantity(settings: Settings, price_fen: int) -> int:
+    return max(1, -(-settings.min_order_fen // price_fen))
+
+
+def _check_limits(request: OrderRequest, settings: Settings, price_fen: int) -> None:
+    if request.quantity * price_fen < settings.min_order_fen:
+        raise BelowMinimum(f"¥{settings.min_order_fen // 100}.{settings.min_order_fen % 100:02d}")
+
+
+def reservation_minutes(settings: Settings) -> int:
+    return max(MIN_CHECKOUT_MINUTES, settings.reservation_minutes)
+
+
+async def create_order(
+    settings: Settings, request: OrderRequest, *, provider: str, idempotency_key: str | None = None
+) -> tuple[Order, bool]:
+    """Create an order and reserve its units from the current quota's pool, in one transaction.
+
+    Returns ``(order, created)``; with an ``idempotency_key`` already used for the same request the
+    earlier order is returned (``created`` False), for a different request :class:`IdempotencyConflict`."""
+    if idempotency_key is not None and (not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY):
+        raise IdempotencyConflict("key length")
+    quota = await current_quota()
+    if quota is None:
+        raise NoOpenQuota()
+    price = int(quota.price_fen or 0)
+    _check_limits(request, settings, price)
+    async with in_transaction():
+        await lock_register()
+        if idempotency_key is not None:
+            existing = await Order.get_or_none(idempotency_key=idempotency_key)
+            if existing is not None:
+                same = (existing.quantity, existing.purpose, existing.certificate_name, existing.contact) == (
+                    request.quantity,
+                    request.purpose,
+                    request.certificate_name,
+                    request.contact,
+                )
+                if not same:
+                    raise IdempotencyConflict()
+                return existing, False
+        pool = await pool_holder()
+        now = _now()
+        minutes = reservation_minutes(settings)
+        checkout_expires = now + timedelta(minutes=minutes)
+        order = await Order.create(
+            token=secrets.token_urlsafe(24),
+            batch=quota,
+            quantity=request.quantity,
+            amount_fen=request.quantity * price,
+            purpose=request.purpose,
+            certificate_name=request.certificate_name,
+            contact=request.contact,
+            provider=provider,
+            idempotency_key=idempotency_key,
+            details={"buyer_kind": request.buyer_kind, "checkout_expires_at": checkout_expires.isoformat()},
+            expires_at=checkout_expires + RESERVATION_GRACE,
+        )
+        try:
+            await register.reserve_units(
+                batch=quota,
+                holder=pool,
+                quantity=request.quantity,
+                order=order,
+                expires_at=order.expires_at,
+                actor="shop",
+            )
+        except InsufficientUnits as exc:
+            raise QuotaExhausted() from exc
+    return order, True
+
+
+def checkout_expires_at(order: Order) -> datetime:
+    return datetime.fromisoformat(order.details["checkout_expires_at"])
+
+
+async def order_by_token(token: str) -> Order:
+    """The order behind a private link; a wrong token is :class:`OrderNotFound` with no further hint."""
+    if not token or len(token) > 64:
+        raise OrderNotFound()
+    order = await Order.get_or_none(token=token)
+    if order is None:
+        raise OrderNotFound()
+    return order
+
+
+async def order_by_id_and_token(order_id: Any, token: str | None) -> Order:
+    if not isinstance(order_id, int) or not token or len(token) > 64:
+        raise OrderNotFound()
+    order = await Order.get_or_none(id=order_id)
+    if order is None or not secrets.compare_digest(order.token.encode(), token.encode()):
+        raise OrderNotFound()
+    return order
+
+
+async def record_checkout(order: Order, *, ref: str, url: str) -> None:
+    order.provider_ref = ref
+    order.details = {**order.details, "checkout_url": url}
+    await order.save(update_fields=["provider_ref", "details"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Payment events
+# ---------------------------------------------------------------------------------------------------------
+
+
+class EventKind(StrEnum):
+    PAID = "paid"  # money received
+    AWAITING = "awaiting"  # checkout completed, an asynchronous payment is still on its way
+    FAILED = "failed"  # the payment failed
+    EXPIRED = "expired"  # the payment page ran out
+    CANCELLED = "cancelled"  # the buyer gave up
+    REFUNDED = "refunded"  # the provider refunded the payment
+    NOTE = "note"  # kept as evidence only (a partial refund, say)
+
+
+class Outcome(StrEnum):
+    DUPLICATE = "duplicate"
+    FULFILLED = "fulfilled"
+    ALREADY_SETTLED = "already_settled"
+    REFUND_DUE = "refund_due"
+    RELEASED = "released"
+    REFUNDED = "refunded"
+    NOTED = "noted"
+    AMOUNT_MISMATCH = "amount_mismatch"
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    provider: str
+    event_id: str
+    kind: EventKind
+    amount_fen: int | None = None
+    payload: dict[str, Any] | None = None
+    event_type: str = ""
+
+
+async def apply_event(order_id: int, event: PaymentEvent) -> Outcome:
+    """Apply one provider event to an order, once per ``event_id``, in one transaction.
+
+    Events may arrive twice, late, or in any order: each is recorded as a :class:`Payment` row (whose
+    unique ``event_id`` is the dedupe), and each kind acts only from the states where it makes sense."""
+    async with in_transaction():
+        await lock_register()
+        if await Payment.filter(event_id=event.event_id).exists():
+            return Outcome.DUPLICATE
+        order = await Order.get(id=order_id)
+        await Payment.create(
+            order=order,
+            provider=event.provider,
+            event_id=event.event_id,
+            event_type=event.event_type or str(event.kind),
+            amount_fen=event.amount_fen or 0,
+            payload=event.payload or {},
+        )
+        if event.kind is EventKind.PAID:
+            if event.amount_fen is not None and event.amount_fen != order.amount_fen:
+                order.details = {**order.details, "amount_mismatch": event.amount_fen}
+                await order.save(update_fields=["details"])
+                return Outcome.AMOUNT_MISMATCH
+            return await _fulfil_locked(order)
+        if event.kind is EventKind.NOTE:
+            return Outcome.NOTED
+        if event.kind is EventKind.AWAITING:
+            if order.status is OrderStatus.PENDING:
+                order.details = {**order.details, "awaiting_payment": True}
+                await order.save(update_fields=["details"])
+            return Outcome.NOTED
+        if event.kind in (EventKind.FAILED, EventKind.EXPIRED, EventKind.CANCELLED):
+            return await _end_unpaid(order, event.kind)
+        if event.kind is EventKind.REFUNDED:
+            return await _refunded(order)
+    raise AssertionError(event.kind)  # pragma: no cover
+
+
+async def fulfil(order: Order) -> Outcome:
+    """Fulfil a paid order exactly once (safe to call repeatedly and concurrently)."""
+    async with in_transaction():
+        await lock_register()
+        return await _fulfil_locked(order)
+
+
+async def _reserve_again(order: Order) -> bool:
+    """Reserve an expired order's units again if its quota — or the one on sale at the same price — has them."""
+    pool = await pool_holder()
+    candidates: list[Batch] = [await Batch.get(id=order.batch_id)]  # type: ignore[attr-defined]
+    on_sale = await current_quota()
+    if on_sale is not None and on_sale.id != candidates[0].id and on_sale.price_fen == candidates[0].price_fen:
+        candidates.append(on_sale)
+    for batch in candidates:
+        if not batch.is_open or await register.units_available(batch, pool) < order.quantity:
+            continue
+        try:
+            await register.reserve_units(
+                batch=batch,
+                holder=pool,
+                quantity=order.quantity,
+                order=order,
+                expires_at=_now() + RESERVATION_GRACE,
+                actor="shop",
+            )
+        except InsufficientUnits:
+            continue
+        if batch.id != order.batch_id:  # type: ignore[attr-defined]
+            order.batch = batch
+            await order.save(update_fields=["batch_id"])
+        return True
+    return False
+
+
+async def _fulfil_locked(order: Order) -> Outcome:
+    await order.refresh_from_db()
+    if order.status in (OrderStatus.FULFILLED, OrderStatus.REFUNDED):
+        return Outcome.ALREADY_SETTLED
+    if order.status is OrderStatus.FAILED and order.details.get("refund_due"):
+        return Outcome.REFUND_DUE
+    now = _now()
+    order.paid_at = order.paid_at or now
+    reserved = await Holding.filter(order_id=order.id, state=HoldingState.RESERVED).exists()
+    if not reserved and not await _reserve_again(order):
+        order.status = OrderStatus.FAILED
+        order.details = {**order.details, "refund_due": True, "refund_reason": "quota_exhausted_after_expiry"}
+        await order.save(update_fields=["status", "details", "paid_at"])
+        return Outcome.REFUND_DUE
+    if order.purpose == "planting":  # obligatory tree planting: per-person certificates (shop/planting_orders.py)
+        from shop.planting_orders import fulfil_planting
+
+        await fulfil_planting(order, now)
+        return Outcome.FULFILLED
+    buyer = await Holder.create(
+        kind=BUYER_KINDS.get(order.details.get("buyer_kind", "individual"), HolderKind.INDIVIDUAL),
+        name=order.certificate_name,
+        contact=order.contact,
+        region_code="",
+    )
+    entry = await register.retire_units(order=order, buyer=buyer, purpose=PURPOSES[order.purpose], actor="shop")
+    order.buyer = buyer
+    order.status = OrderStatus.FULFILLED
+    order.fulfilled_at = now
+    await order.save(update_fields=["buyer_id", "status", "fulfilled_at", "paid_at"])
+    await issue_certificate(order, entry)
+    return Outcome.FULFILLED
+
+
+async def _end_unpaid(order: Order, kind: EventKind) -> Outcome:
+    await order.refresh_from_db()
+    if order.status not in (OrderStatus.PENDING, OrderStatus.PAID):
+        return Outcome.ALREADY_SETTLED
+    await register.release_units(order=order, actor="shop", reason=str(kind))
+    order.status = {EventKind.EXPIRED: OrderStatus.EXPIRED, EventKind.CANCELLED: OrderStatus.CANCELLED}.get(
+        kind, OrderStatus.FAILED
+    )
+    await order.save(update_fields=["status"])
+    return Outcome.RELEASED
+
+
+async def _refunded(order: Order) -> Outcome:
+    await order.refresh_from_db()
+    if order.status is OrderStatus.REFUNDED:
+        return Outcome.ALREADY_SETTLED
+    if order.status is not OrderStatus.FULFILLED:
+        await register.release_units(order=order, actor="shop", reason="refunded")
+    await certificate_refunded(order)
+    order.status = OrderStatus.REFUNDED
+    await order.save(update_fields=["status"])
+    return Outcome.REFUNDED
+
+
+async def mark_refund_issued(order: Order, refund_ref: str) -> None:
+    """The provider accepted the refund of an order that could not be fulfilled."""
+    async with in_transaction():
+        await lock_register()
+        await order.refresh_from_db()
+        order.details = {**order.details, "refund_due": False, "refund_ref": refund_ref}
+        if order.status is not OrderStatus.FULFILLED:
+            order.status = OrderStatus.REFUNDED
+        await order.save(update_fields=["details", "status"])
+
+
+async def fail_checkout(order: Order, reason: str) -> None:
+    """The provider could not open a payment page: give the units back at once."""
+    async with in_transaction():
+        await lock_register()
+        await order.refresh_from_db()
+        if order.status is OrderStatus.PENDING:
+            await register.release_units(order=order, actor="shop", reason=reason)
+            order.status = OrderStatus.FAILED
+            order.details = {**order.details, "failure": reason}
+            await order.save(update_fields=["status", "details"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------------------
+
+
+async def serial_ranges(order: Order) -> list[str]:
+    batch = await Batch.get(id=order.batch_id)  # type: ignore[attr-defined]
+    holdings = await Holding.filter(order_id=order.id).order_by("first_no")
+    return [batch.serial_range(int(h.first_no), int(h.last_no)) for h in holdings]
+
+
+async def order_certificate(order: Order) -> Certificate | None:
+    return (
+        await Certificate.filter(order_id=order.id, kind=CertificateKind.CARBON)
+        .exclude(status=CertificateStatus.REISSUED)
+        .order_by("-id")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class ShopTotals:
+    units_sold: int
+    kg_co2e_offset: int
+
+
+async def shop_totals() -> ShopTotals:
+    """Tickets sold and kg CO2e offset across every carbon quota (units retired to buyers)."""
+    pool = await pool_holder()
+    batches = {b.id: b for b in await Batch.filter(kind=TicketKind.CARBON)}
+    sold = 0
+    grams = 0
+    retired = await Holding.filter(batch_id__in=list(batches), state=HoldingState.RETIRED).exclude(holder_id=pool.id)
+    for holding in retired:
+        sold += holding.quantity
+        grams += holding.quantity * int(batches[holding.batch_id].g_co2e_per_unit or 0)  # type: ignore[attr-defined]
+    return ShopTotals(units_sold=sold, kg_co2e_offset=grams // 1000)
+
+
+async def pending_orders_older_than(moment: datetime) -> list[Order]:
+    return await Order.filter(status=OrderStatus.PENDING, created_at__lt=moment).order_by("id")

@@ -1,0 +1,140 @@
+"""Stripe Checkout in CNY with card, Alipay and WeChat Pay (stripe-python 16, async over httpx)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import stripe
+
+from linpiao.i18n import gettext as _
+from linpiao.settings import Settings
+from registry.models import Order
+from shop.orders import PURPOSES, checkout_expires_at
+from shop.payments.base import CheckoutStart, PaymentError, RemoteStatus
+
+# Stripe accepts a session expiry between 30 minutes and 24 hours after creation.
+MIN_SESSION = timedelta(minutes=30, seconds=30)
+MAX_SESSION = timedelta(hours=23, minutes=55)
+
+
+class _HTTPXClient(stripe.HTTPXClient):
+    """stripe 16 hands httpx the encoded form as ``data=<str>``, which httpx deprecates (a warning on every
+    call); send the same bytes as ``content=`` instead. Revisit when stripe-python changes this."""
+
+    def _get_request_args_kwargs(self, method: str, url: str, headers: Any, post_data: Any) -> Any:
+        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
+        data = kwargs.pop("data", None)
+        if data:
+            kwargs["content"] = data
+        return args, kwargs
+
+
+class StripeProvider:
+    name = "stripe"
+    is_demo = False
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._http = _HTTPXClient(timeout=20)
+        self.client = stripe.StripeClient(
+            settings.stripe_secret_key,
+            base_addresses={"api": settings.stripe_api_base},
+            http_client=self._http,
+            max_network_retries=2,
+        )
+
+    def session_params(self, order: Order, *, now: datetime | None = None) -> dict[str, Any]:
+        now = now or datetime.now(UTC)
+        expires = min(max(checkout_expires_at(order), now + MIN_SESSION), now + MAX_SESSION)
+        base = self.settings.base_url
+        metadata = {"order_id": str(order.id), "quantity": str(order.quantity)}
+        return {
+            "mode": "payment",
+            "currency": "cny",
+            "payment_method_types": ["card", "alipay", "wechat_pay"],
+            "payment_method_options": {"wechat_pay": {"client": "web"}},
+            "line_items": [
+                {
+                    "quantity": int(order.quantity),
+                    "price_data": {
+                        "currency": "cny",
+                        "unit_amount": int(order.amount_fen) // int(order.quantity),
+                        "product_data": {
+                            "name": _("碳汇林票"),
+                            "description": f"{_(PURPOSES.get(order.purpose, order.purpose_note))} · {order.certificate_name}"[:300],
+                        },
+                    },
+                }
+            ],
+            "client_reference_id": str(order.id),
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "expires_at": int(expires.timestamp()),
+            "success_url": f"{base}/orders/{order.token}?session_id={{CHECKOUT_SESSION_ID}}",
+            "cancel_url": f"{base}/orders/{order.token}",
+        }
+
+    async def create_checkout(self, order: Order) -> CheckoutStart:
+        try:
+            session = await self.client.v1.checkout.sessions.create_async(
+                self.session_params(order),  # type: ignore[arg-type]
+                options={"idempotency_key": f"order-{order.id}-checkout"},
+            )
+        except stripe.StripeError as exc:
+            raise PaymentError(str(exc)) from exc
+        return CheckoutStart(url=str(session["url"]), ref=str(session["id"]))
+
+    async def _session(self, order: Order) -> Any:
+        if not order.provider_ref:
+            return None
+        try:
+            return await self.client.v1.checkout.sessions.retrieve_async(order.provider_ref)
+        except stripe.InvalidRequestError:
+            return None
+        except stripe.StripeError as exc:
+            raise PaymentError(str(exc)) from exc
+
+    async def retrieve_status(self, order: Order) -> RemoteStatus:
+        session = await self._session(order)
+        if session is None:
+            return RemoteStatus.UNKNOWN
+        return session_status(session["status"], session["payment_status"])
+
+    async def expire_checkout(self, order: Order) -> None:
+        if not order.provider_ref:
+            return
+        try:
+            await self.client.v1.checkout.sessions.expire_async(order.provider_ref)
+        except stripe.InvalidRequestError:
+            return  # already complete or expired: reconcile reads the status again
+        except stripe.StripeError as exc:
+            raise PaymentError(str(exc)) from exc
+
+    async def refund(self, order: Order) -> str:
+        session = await self._session(order)
+        if session is None or not session["payment_intent"]:
+            raise PaymentError(f"order {order.id}: no payment to refund")
+        intent = session["payment_intent"]
+        intent_id = intent if isinstance(intent, str) else intent["id"]
+        try:
+            refund = await self.client.v1.refunds.create_async(
+                {"payment_intent": intent_id, "metadata": {"order_id": str(order.id)}},
+                options={"idempotency_key": f"order-{order.id}-refund"},
+            )
+        except stripe.StripeError as exc:
+            raise PaymentError(str(exc)) from exc
+        return str(refund["id"])
+
+    async def aclose(self) -> None:
+        await self._http.close_async()
+
+
+def session_status(status: str | None, payment_status: str | None) -> RemoteStatus:
+    if status == "complete":
+        return RemoteStatus.PAID if payment_status in ("paid", "no_payment_required") else RemoteStatus.AWAITING
+    if status == "expired":
+        return RemoteStatus.EXPIRED
+    if status == "open":
+        return RemoteStatus.OPEN
+    return RemoteStatus.UNKNOWN

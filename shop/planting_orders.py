@@ -1,0 +1,242 @@
+"""Orders for obligatory tree planting (义务植树尽责): a citizen's own, or an organisation's roster payment.
+
+They are ordinary shop orders (reserved from the carbon quota on sale, paid through the shop's providers,
+settled by :mod:`shop.orders`), with ``purpose == "planting"``. Their fulfilment differs: the tickets are
+retired with the purpose "义务植树尽责（Y年度）", each person's purchase is counted toward the year
+(:mod:`registry.planting`) and each person gets the fulfilment or the honour certificate.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from certificates.service import issue_honour_certificate, issue_planting_certificate
+from linpiao.settings import Settings
+from registry import planting, register
+from registry.chain import lock_register
+from registry.errors import InsufficientUnits
+from registry.identity import normalise_id_number, region_of
+from registry.models import (
+    Batch,
+    Certificate,
+    CertificateKind,
+    Holder,
+    HolderKind,
+    Order,
+    OrderStatus,
+    RegisterEntry,
+)
+from registry.planting import CitizenRequest, PlantingPurchase, RosterPayment, RosterSubmission
+from registry.quotas import current_quota, pool_holder
+from shop.errors import BelowMinimum, NoOpenQuota, QuotaExhausted
+from shop.orders import RESERVATION_GRACE, reservation_minutes
+
+PLANTING_PURPOSE = "planting"
+MAX_CONTACT = 100
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _quota(settings: Settings, amount_fen: int) -> Batch:
+    quota = await current_quota()
+    if quota is None:
+        raise NoOpenQuota()
+    if amount_fen < settings.min_order_fen:
+        raise BelowMinimum(f"¥{settings.min_order_fen // 100}.{settings.min_order_fen % 100:02d}")
+    return quota
+
+
+async def _new_order(
+    settings: Settings,
+    *,
+    quota: Batch,
+    tickets: int,
+    amount_fen: int,
+    year: int,
+    name: str,
+    contact: str,
+    provider: str,
+    details: dict[str, object],
+) -> Order:
+    """Create the order and reserve its tickets (inside the caller's transaction, register locked)."""
+    checkout_expires = _now() + timedelta(minutes=reservation_minutes(settings))
+    order = await Order.create(
+        token=secrets.token_urlsafe(24),
+        batch=quota,
+        quantity=tickets,
+        amount_fen=amount_fen,
+        purpose=PLANTING_PURPOSE,
+        purpose_note=planting.retirement_purpose(year),
+        certificate_name=name,
+        contact=contact[:MAX_CONTACT],
+        provider=provider,
+        details={"planting": {**details, "year": year}, "checkout_expires_at": checkout_expires.isoformat()},
+        expires_at=checkout_expires + RESERVATION_GRACE,
+    )
+    try:
+        await register.reserve_units(
+            batch=quota, holder=await pool_holder(), quantity=tickets, order=order, expires_at=order.expires_at
+        )
+    except InsufficientUnits as exc:
+        raise QuotaExhausted() from exc
+    return order
+
+
+async def price_fen() -> int:
+    quota = await current_quota()
+    return int(quota.price_fen or 100) if quota is not None else 100
+
+
+async def create_citizen_order(
+    settings: Settings, request: CitizenRequest, *, provider: str, contact: str = ""
+) -> Order:
+    """A citizen's order for ``request.trees`` trees of ``request.year``, reserved in one transaction."""
+    rule = await planting.rule_for(request.year)
+    price = await price_fen()
+    quote = planting.quote(rule, request.trees, price)
+    quota = await _quota(settings, quote.amount_fen)
+    async with in_transaction():
+        await lock_register()
+        order = await _new_order(
+            settings,
+            quota=quota,
+            tickets=quote.tickets,
+            amount_fen=int(quota.price_fen or price) * quote.tickets,
+            year=request.year,
+            name=request.name,
+            contact=contact,
+            provider=provider,
+            details={"kind": "citizen", "trees": request.trees},
+        )
+        await planting.create_purchase(
+            rule=rule,
+            name=request.name,
+            trees=request.trees,
+            assessment=request.assessment,
+            price_fen=int(quota.price_fen or price),
+            id_number=request.id_number,
+            order=order,
+        )
+    return order
+
+
+async def create_roster_order(settings: Settings, submission: RosterSubmission, *, provider: str) -> Order:
+    """One order for every payable, unpaid row of the roster; a repeated request returns the waiting order."""
+    price = await price_fen()
+    async with in_transaction():
+        await lock_register()
+        payment, _purchases = await planting.open_payment(submission, price_fen=price)
+        if payment.order_id is not None:  # type: ignore[attr-defined]
+            return await Order.get(id=payment.order_id)  # type: ignore[attr-defined]
+        quota = await _quota(settings, int(payment.amount_fen))
+        order = await _new_order(
+            settings,
+            quota=quota,
+            tickets=int(payment.tickets),
+            amount_fen=int(payment.amount_fen),
+            year=submission.year,
+            name=submission.organisation_name,
+            contact=submission.contact,
+            provider=provider,
+            details={"kind": "roster", "submission": submission.id, "payment": payment.id},
+        )
+        await planting.attach_order(payment, order)
+    return order
+
+
+# --- fulfilment ---------------------------------------------------------------------------------------------
+
+
+async def _person(purchase: PlantingPurchase, contact: str) -> Holder:
+    """The register's holder for a person (found again by ID number when the name matches)."""
+    if purchase.id_number:
+        known = await Holder.filter(
+            kind=HolderKind.INDIVIDUAL, id_number=purchase.id_number, name=purchase.name
+        ).first()
+        if known is not None:
+            return known
+    return await Holder.create(
+        kind=HolderKind.INDIVIDUAL,
+        name=purchase.name,
+        id_number=purchase.id_number,
+        region_code=region_of(purchase.id_number, HolderKind.INDIVIDUAL) if purchase.id_number else "",
+        contact=contact,
+    )
+
+
+async def _organisation(submission: RosterSubmission) -> Holder:
+    code = normalise_id_number(submission.credit_code, HolderKind.ENTERPRISE)
+    known = await Holder.filter(id_number=code).exclude(kind=HolderKind.INDIVIDUAL).first()
+    if known is not None:
+        return known
+    # 统一社会信用代码: the first character tells the registering authority; 1 = 机构编制 (government bodies)
+    kind = HolderKind.GOVERNMENT if code.startswith("1") else HolderKind.ENTERPRISE
+    return await Holder.create(
+        kind=kind,
+        name=submission.organisation_name,
+        id_number=code,
+        region_code=region_of(code, kind),
+        contact=submission.contact,
+    )
+
+
+async def _certify(
+    purchase: PlantingPurchase, order: Order, holder: Holder | None, entries: list[RegisterEntry]
+) -> Certificate:
+    fulfils = purchase.certificate_kind is CertificateKind.PLANTING
+    issue = issue_planting_certificate if fulfils else issue_honour_certificate
+    certificate = await issue(
+        holder, year=purchase.year, trees=purchase.trees, name=purchase.name, entries=entries, order=order
+    )
+    purchase.certificate = certificate
+    await purchase.save(update_fields=["certificate_id"])
+    return certificate
+
+
+async def fulfil_planting(order: Order, now: datetime) -> None:
+    """Retire a paid planting order's tickets and issue each person's certificate.
+
+    Runs inside the shop's fulfilment transaction (register locked, units reserved), once per order."""
+    purchases = await planting.count_order_purchases(order)
+    year = int(order.details["planting"]["year"])
+    purpose = planting.retirement_purpose(year)
+    payment = await RosterPayment.get_or_none(order_id=order.id)
+    if payment is None:
+        [purchase] = purchases
+        buyer = await _person(purchase, order.contact)
+        entry = await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop")
+        if purchase.certificate_id is None:  # type: ignore[attr-defined]
+            await _certify(purchase, order, buyer, [entry])
+    else:
+        # An organisation's payment: its tickets are retired to the organisation in one register entry (the
+        # rows written do not grow with the staff); each person's certificate states their trees.
+        submission = await RosterSubmission.get(id=payment.submission_id)  # type: ignore[attr-defined]
+        buyer = await _organisation(submission)
+        await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop")
+        for purchase in purchases:
+            if purchase.certificate_id is None:  # type: ignore[attr-defined]
+                await _certify(purchase, order, None, [])
+    order.buyer = buyer
+    order.status = OrderStatus.FULFILLED
+    order.fulfilled_at = now
+    await order.save(update_fields=["buyer_id", "status", "fulfilled_at", "paid_at"])
+
+
+# --- reading ----------------------------------------------------------------------------------------------
+
+
+async def order_purchases(order: Order) -> list[PlantingPurchase]:
+    return await PlantingPurchase.filter(order_id=order.id).order_by("id").prefetch_related("certificate")
+
+
+async def submission_certificate_ids(submission: RosterSubmission) -> list[int]:
+    """The valid certificates of a roster's paid people, in roster order."""
+    purchases = await PlantingPurchase.filter(
+        member__submission_id=submission.id, certificate_id__not_isnull=True
+    ).order_by("member__upload_no", "member__line_no", "id")
+    return [int(p.certificate_id) for p in purchases]  # type: ignore[attr-defined]

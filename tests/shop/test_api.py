@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from jsonschema import Draft202012Validator
+
+from registry.models import Order, OrderStatus
+from shop.openapi import openapi_document
+from tests.shop import factories
+
+DOC = openapi_document("http://testserver")
+
+
+def check(response: httpx.Response, path: str, method: str) -> dict:
+    """The response matches the OpenAPI document's schema for this path, method and status."""
+    operation = DOC["paths"][path][method]
+    assert str(response.status_code) in operation["responses"], response.status_code
+    schema = operation["responses"][str(response.status_code)]["content"]["application/json"]["schema"]
+    Draft202012Validator({**schema, "components": DOC["components"]}).validate(response.json())
+    return response.json()
+
+
+def request_ok(body: dict, path: str) -> None:
+    schema = DOC["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    Draft202012Validator({**schema, "components": DOC["components"]}).validate(body)
+
+
+def test_the_document_is_valid_openapi_shape():
+    assert DOC["openapi"].startswith("3.1")
+    Draft202012Validator.check_schema({"components": DOC["components"]})
+    assert set(DOC["paths"]) == {"/orders", "/orders/{id}", "/quota", "/estimate"}
+
+
+async def test_openapi_endpoint(client):
+    response = await client.get("/api/v1/openapi.json")
+    assert response.status_code == 200 and response.json()["paths"].keys() == DOC["paths"].keys()
+
+
+async def test_quota(client):
+    await factories.quota(500)
+    body = check(await client.get("/api/v1/quota"), "/quota", "get")
+    assert body["units_left"] == 500 and body["price_fen"] == 100 and body["kg_co2e_per_ticket"] == 10
+    assert body["min_quantity"] == 5
+
+
+async def test_order_create_read_and_idempotent_retry(client):
+    await factories.quota(500)
+    payload = {"quantity": 100, "purpose": "event", "certificate_name": "宁夏某会展公司", "contact": "a@b.cn"}
+    request_ok(payload, "/orders")
+    created = await client.post("/api/v1/orders", json=payload, headers={"Idempotency-Key": "evt-2026-01"})
+    assert created.status_code == 201
+    body = check(created, "/orders", "post")
+    assert body["amount_fen"] == 10000 and body["status"] == "pending" and body["currency"] == "CNY"
+    assert body["payment_url"].endswith(f"/pay/demo/{body['token']}")
+    retry = await client.post("/api/v1/orders", json=payload, headers={"Idempotency-Key": "evt-2026-01"})
+    assert retry.status_code == 200 and check(retry, "/orders", "post")["id"] == body["id"]
+    conflict = await client.post(
+        "/api/v1/orders", json={**payload, "quantity": 101}, headers={"Idempotency-Key": "evt-2026-01"}
+    )
+    assert check(conflict, "/orders", "post")["error"]["code"] == "idempotency_conflict"
+    assert await Order.all().count() == 1
+
+    await client.post(f"/pay/demo/{body['token']}", data={"action": "confirm"})
+    read = await client.get(f"/api/v1/orders/{body['id']}", params={"token": body["token"]})
+    order = check(read, "/orders/{id}", "get")
+    assert order["status"] == "fulfilled" and order["certificate"]["code"]
+    assert order["certificate"]["pdf_url"].endswith(f"/certificates/{order['certificate']['code']}.pdf")
+    assert order["serial_ranges"] and order["kg_co2e"] == 1000
+
+
+async def test_reading_needs_the_right_token(client, settings):
+    await factories.quota(500)
+    order = await factories.order(settings, 10)
+    for params in ({}, {"token": "wrong"}, {"token": order.token + "x"}):
+        response = await client.get(f"/api/v1/orders/{order.id}", params=params)
+        assert check(response, "/orders/{id}", "get")["error"]["code"] == "not_found"
+    other = await client.get("/api/v1/orders/99999", params={"token": order.token})
+    assert other.status_code == 404 and other.json() == (await client.get(f"/api/v1/orders/{order.id}")).json()
+
+
+@pytest.mark.parametrize(
+    ("quantity", "code"),
+    [
+        (0, "invalid_quantity"),
+        (-1, "invalid_quantity"),
+        (1.5, "invalid_quantity"),
+        ("ten", "invalid_quantity"),
+        (10**40, "above_maximum"),
+        (4, "below_minimum"),
+        (None, "invalid_quantity"),
+        ([5], "invalid_quantity"),
+        (501, "quota_exhausted"),
+    ],
+)
+async def test_bad_quantities_are_json_errors(client, quantity, code):
+    await factories.quota(500)
+    payload = {"quantity": quantity, "purpose": "travel", "certificate_name": "x"}
+    response = await client.post("/api/v1/orders", json=payload)
+    body = check(response, "/orders", "post")
+    assert body["error"]["code"] == code and body["error"]["message"]
+    assert response.status_code == (409 if code == "quota_exhausted" else 400)
+    assert await Order.all().count() == 0
+
+
+async def test_bad_bodies(client):
+    await factories.quota(500)
+    cases = [
+        b"not json",
+        b"[1,2]",
+        b"",
+        b'{"quantity": 5, "purpose": "travel"}',
+        b'{"quantity": 5, "purpose": "travel", "certificate_name": 5}',
+    ]
+    for raw in cases:
+        response = await client.post("/api/v1/orders", content=raw, headers={"content-type": "application/json"})
+        assert response.status_code == 400 and check(response, "/orders", "post")["error"]["code"]
+    huge = await client.post("/api/v1/orders", content=b"{" + b" " * 70_000 + b"}")
+    assert huge.status_code == 413
+
+
+async def test_markup_name_is_returned_as_plain_text(client):
+    await factories.quota(500)
+    name = "<script>alert(1)</script>"
+    body = (
+        await client.post("/api/v1/orders", json={"quantity": 5, "purpose": "other", "certificate_name": name})
+    ).json()
+    assert body["certificate_name"] == name
+    assert (
+        "application/json"
+        in (await client.get(f"/api/v1/orders/{body['id']}?token={body['token']}")).headers["content-type"]
+    )
+
+
+async def test_estimate(client):
+    await factories.quota(500)
+    payload = {
+        "trips": [{"mode": "high_speed_rail", "km": 500, "round_trip": True, "passengers": 3}],
+        "electricity": {"kwh": 200, "region": "national"},
+    }
+    request_ok(payload, "/estimate")
+    body = check(await client.post("/api/v1/estimate", json=payload), "/estimate", "post")
+    # 500 × 2 × 3 × 0.035 = 105 ; 200 × 0.5366 = 107.32
+    assert body["kg_co2e"] == "212.32" and body["tickets"] == 22 and len(body["steps"]) == 2
+    bad = await client.post("/api/v1/estimate", json={"trips": [{"mode": "teleport", "km": 1}]})
+    assert check(bad, "/estimate", "post")["error"]["code"] == "invalid_estimate"
+
+
+async def test_concurrent_api_orders_never_oversell(client, settings):
+    await factories.quota(60)
+
+    async def buy(i: int) -> int:
+        r = await client.post("/api/v1/orders", json={"quantity": 5, "purpose": "daily", "certificate_name": f"{i}"})
+        return r.status_code
+
+    codes = await asyncio.gather(*(buy(i) for i in range(30)))
+    assert codes.count(201) == 12 and codes.count(409) == 18
+    assert await Order.filter(status=OrderStatus.PENDING).count() == 12
