@@ -37,6 +37,7 @@ async def _fresh(url: str) -> None:
     if url.startswith("postgres"):
         await connections.get("default").execute_script("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
     await Tortoise.generate_schemas()
+    await install_guards(connections.get("default"))  # as the migration does
 
 
 async def run_register(n: int) -> float:
