@@ -6,7 +6,17 @@ from typing import Any
 
 from tortoise import Tortoise
 
-MODEL_MODULES = ["registry.models"]
+MODEL_MODULES = [
+    "registry.models",
+    "registry.staff",
+    "registry.parcels",
+    "registry.applications",
+    "registry.planting",
+    "registry.idempotency",
+    "registry.trades",
+    "registry.dividends",
+    "registry.offsets",
+]
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:

@@ -19,11 +19,25 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from tortoise import Tortoise, connections
 
 from linpiao.db import tortoise_config
-from registry import register
+from registry import audit, register
 from registry.chain import verify_chain
 from registry.constraints import install_guards
+from registry.dividends import Dividend, DividendShare, record_dividend
 from registry.errors import RegisterError
-from registry.models import Batch, Holder, Holding, HoldingState, Order, OrderStatus, TicketKind
+from registry.models import (
+    Batch,
+    Holder,
+    HolderKind,
+    Holding,
+    HoldingState,
+    Order,
+    OrderStatus,
+    StaffRole,
+    StaffUser,
+    TicketKind,
+)
+from registry.register_view import balances_before
+from registry.trades import FilingAuthority, Trade, TradeStatus, record_filing, record_subscription
 from tests import conftest
 from tests.factories import make_batch, make_holder
 
@@ -67,6 +81,11 @@ class RegisterMachine(RuleBasedStateMachine):
                 await make_batch(TicketKind.COLLECTIVE, units=120, holder=self.holders[0]),
                 await make_batch(TicketKind.CARBON, units=80, holder=self.holders[1]),
             ]
+            self.enterprise = await make_holder("coop", kind=HolderKind.ENTERPRISE)
+            staff = await StaffUser.create(
+                username="issuer", password_hash="-", role=StaffRole.ISSUER, district_code="640104"
+            )
+            self.actor = audit.Actor(staff)
 
         self.run(create())
 
@@ -176,6 +195,87 @@ class RegisterMachine(RuleBasedStateMachine):
                 )
             )
         )
+
+    @rule(
+        num=st.integers(0, 12),
+        den=st.sampled_from([4, 7, 10, 12]),
+        named=st.booleans(),
+        src=st.integers(0, HOLDERS - 1),
+        price=st.integers(0, 10**6),
+    )
+    def subscribe(self, num: int, den: int, named: bool, src: int, price: int) -> None:
+        self.run(
+            self._attempt(
+                record_subscription(
+                    batch=self.batches[0],
+                    subscriber=self.enterprise,
+                    share=Fraction(num, den),
+                    price_fen=price,
+                    operating_form="equity",
+                    from_holder=self.holders[src] if named else None,
+                    actor=self.actor,
+                )
+            )
+        )
+
+    @rule(i=st.integers(0, 20))
+    def file_trade(self, i: int) -> None:
+        async def go() -> None:
+            pending = await Trade.filter(status=TradeStatus.PENDING_FILING).order_by("id")
+            if not pending:
+                return
+            trade = pending[i % len(pending)]
+            for authority in FilingAuthority:
+                await record_filing(
+                    trade=trade,
+                    authority=authority,
+                    filed_on=trade.created_at.astimezone(audit.LOCAL_TZ).date(),
+                    reference=f"{authority}-{trade.id}",
+                    actor=self.actor,
+                )
+
+        self.run(go())
+
+    @rule(income=st.integers(-1, 10**7))
+    def dividend(self, income: int) -> None:
+        self.run(
+            self._attempt(
+                record_dividend(
+                    batch=self.batches[0],
+                    income_fen=income,
+                    record_date=datetime.now(audit.LOCAL_TZ).date(),
+                    source="operating income",
+                    actor=self.actor,
+                )
+            )
+        )
+
+    @invariant()
+    def dividends_add_up_to_the_income(self) -> None:
+        async def check() -> None:
+            for dividend in await Dividend.all():
+                shares = await DividendShare.filter(dividend_id=dividend.id)
+                assert sum(s.amount_fen for s in shares) == dividend.income_fen
+                units = sum(s.units for s in shares)
+                for s in shares:
+                    assert abs(s.amount_fen - Fraction(dividend.income_fen * s.units, units)) < 1
+
+        self.run(check())
+
+    @invariant()
+    def balances_rebuilt_from_the_entries_match_the_holdings(self) -> None:
+        if not hasattr(self, "batches"):
+            return
+
+        async def check() -> None:
+            later = datetime.now(UTC) + timedelta(seconds=1)
+            for batch in await Batch.all():
+                owned: dict[int, int] = defaultdict(int)
+                for h in await Holding.filter(batch_id=batch.id).exclude(state=HoldingState.RETIRED):
+                    owned[h.holder_id] += h.last_no - h.first_no + 1
+                assert await balances_before(batch, later) == dict(owned), batch.serial_prefix
+
+        self.run(check())
 
     @invariant()
     def ranges_partition_every_batch(self) -> None:
