@@ -28,6 +28,7 @@ from tortoise.transactions import in_transaction
 
 from linpiao.db import tortoise_config
 from registry import register
+from registry.constraints import install_guards
 from registry.models import Holder, HolderKind, Holding, TicketKind
 from tests.factories import make_batch
 
@@ -103,8 +104,8 @@ async def run_baseline(n: int) -> float:
 
 
 async def bench(url: str, label: str, n: int) -> None:
-    await _fresh(url)
     try:
+        await _fresh(url)
         await run_register(20)  # warm up
         baseline = await run_baseline(n)
         registered = await run_register(n)

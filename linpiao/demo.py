@@ -13,8 +13,6 @@ from registry import register
 from registry.models import Batch, Holder, HolderKind, Parcel, StaffRole, StaffUser, TicketKind
 from registry.quotas import open_quota
 
-DEMO_QUOTA_PREFIX = "YC-TH-2026-001"
-
 
 @dataclass(frozen=True)
 class DemoStaff:
@@ -43,6 +41,9 @@ def _ric(body17: str) -> str:
     return body17 + ric.calc_check_digit(body17 + "0")
 
 
+VILLAGE_CODE = _uscc("N2640104MF0000001")
+
+
 async def _holder(kind: HolderKind, name: str, id_number: str, region: str, contact: str = "") -> Holder:
     holder, _ = await Holder.get_or_create(
         id_number=id_number, defaults={"kind": kind, "name": name, "region_code": region, "contact": contact}
@@ -63,15 +64,15 @@ async def seed_demo() -> list[DemoStaff]:
                 district_code=staff.district,
                 display_name=f"演示-{staff.role}",
             )
-    if await Batch.exists(serial_prefix=DEMO_QUOTA_PREFIX):
-        return STAFF
-
-    await open_quota(units=100_000, price_fen=100, kg_co2e_per_ticket=10, serial_prefix=DEMO_QUOTA_PREFIX, actor="demo")
+    if not await Batch.exists(kind=TicketKind.CARBON, is_open=True):
+        await open_quota(units=100_000, price_fen=100, kg_co2e_per_ticket=10, actor="demo")
+    if await Holder.exists(id_number=VILLAGE_CODE):
+        return STAFF  # the land demo is there already
 
     village = await _holder(
         HolderKind.VILLAGE_COLLECTIVE,
         "兴庆区掌政镇春林村股份经济合作社",
-        _uscc("N2640104MF0000001"),
+        VILLAGE_CODE,
         "640104",
         "0951-5000001",
     )

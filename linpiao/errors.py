@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -34,7 +35,11 @@ async def register_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     messages = {404: _("页面不存在"), 403: _("没有权限"), 405: _("不支持的请求方法"), 400: _("请求无效")}
-    message = exc.detail if exc.detail and exc.status_code not in messages else messages.get(exc.status_code, "")
+    default_detail = HTTPStatus(exc.status_code).phrase
+    if exc.detail and exc.detail != default_detail:
+        message = exc.detail  # a reason given by the handler (already translated there)
+    else:
+        message = messages.get(exc.status_code, default_detail)
     response = error_response(request, exc.status_code, f"http_{exc.status_code}", str(message))
     if exc.headers:
         response.headers.update(exc.headers)
