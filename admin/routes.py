@@ -6,9 +6,13 @@ from starlette.routing import BaseRoute, Route
 
 from admin import views_auth as auth
 from admin import views_issuance as issuance
+from admin import views_offsets as state_uses
+from admin import views_planting as planting
+from admin import views_register as register_pages
 from admin import views_registry as reg
 from admin import views_reports as reports
 from admin import views_staff as staff
+from admin import views_trades as trades
 from admin.permissions import Perm
 from admin.session import guard
 
@@ -63,7 +67,43 @@ routes: list[BaseRoute] = [
     post("/quotas/{id}/close", Perm.QUOTA_MANAGE, issuance.quota_close),
     post("/quotas/{id}/withdraw", Perm.QUOTA_MANAGE, issuance.quota_withdraw),
     # read-only
-    get("/register", Perm.REGISTER_VIEW, reports.register_view),
+    get("/register", Perm.REGISTER_VIEW, register_pages.register_page),
+    get("/register.csv", Perm.REGISTER_VIEW, register_pages.register_csv),
+    get("/register.xlsx", Perm.REGISTER_VIEW, register_pages.register_xlsx),
+    get("/holders/{id}/statement", Perm.REGISTER_VIEW, register_pages.statement_page),
+    get("/holders/{id}/statement.pdf", Perm.REGISTER_VIEW, register_pages.statement_download),
     get("/revenue", Perm.REVENUE_VIEW, reports.revenue),
-    get("/offsets", Perm.OFFSET_APPROVE, reports.offsets),
+    get("/revenue/state", Perm.REVENUE_VIEW, state_uses.state_revenue),
+    # trades of collective tickets, inheritance, dividends (registry.trades, registry.dividends)
+    get("/trades", Perm.TRADE_VIEW, trades.trade_list),
+    get("/trades/transfer/new", Perm.TRADE_RECORD, trades.transfer_new),
+    post("/trades/transfer", Perm.TRADE_RECORD, trades.transfer_create),
+    get("/trades/subscription/new", Perm.TRADE_RECORD, trades.subscription_new),
+    post("/trades/subscription", Perm.TRADE_RECORD, trades.subscription_create),
+    get("/trades/{id}", Perm.TRADE_VIEW, trades.trade_detail),
+    post("/trades/{id}/filings", Perm.TRADE_FILE, trades.filing_record),
+    get("/inheritance/new", Perm.TRADE_RECORD, trades.inheritance_new),
+    post("/inheritance", Perm.TRADE_RECORD, trades.inheritance_create),
+    get("/inheritance/{id}", Perm.TRADE_VIEW, trades.inheritance_detail),
+    get("/dividends", Perm.TRADE_VIEW, trades.dividend_list),
+    get("/dividends/new", Perm.TRADE_RECORD, trades.dividend_new),
+    post("/dividends", Perm.TRADE_RECORD, trades.dividend_create),
+    get("/dividends/{id}", Perm.TRADE_VIEW, trades.dividend_detail),
+    # state tickets: green-land offsets and ecological compensation (registry.offsets)
+    get("/offsets", Perm.OFFSET_VIEW, state_uses.offset_list),
+    get("/offsets/new", Perm.OFFSET_APPROVE, state_uses.offset_new),
+    post("/offsets", Perm.OFFSET_APPROVE, state_uses.offset_create),
+    get("/offsets/{id}", Perm.OFFSET_VIEW, state_uses.offset_detail),
+    post("/offsets/{id}/approve", Perm.OFFSET_APPROVE, state_uses.offset_approve),
+    post("/offsets/{id}/reject", Perm.OFFSET_APPROVE, state_uses.offset_reject),
+    post("/offsets/{id}/complete", Perm.OFFSET_ISSUE, state_uses.offset_complete),
+    get("/compensation", Perm.COMPENSATION_VIEW, state_uses.case_list),
+    get("/compensation/new", Perm.COMPENSATION_MANAGE, state_uses.case_new),
+    post("/compensation", Perm.COMPENSATION_MANAGE, state_uses.case_create),
+    get("/compensation/{id}", Perm.COMPENSATION_VIEW, state_uses.case_detail),
+    post("/compensation/{id}/order", Perm.COMPENSATION_MANAGE, state_uses.case_order),
+    post("/compensation/{id}/pay", Perm.COMPENSATION_PAY, state_uses.case_pay),
+    # obligatory tree planting: the per-year conversion (forestry sets it)
+    get("/planting", Perm.PLANTING_VIEW, planting.rule_list),
+    post("/planting", Perm.PLANTING_RULE, planting.rule_set),
 ]

@@ -30,6 +30,11 @@ class _HTTPXClient(stripe.HTTPXClient):
         return args, kwargs
 
 
+def _purpose(order: Order) -> str:
+    # tree-planting orders (shop/planting_orders.py) carry their label in purpose_note
+    return PURPOSES.get(order.purpose, order.purpose_note)
+
+
 class StripeProvider:
     name = "stripe"
     is_demo = False
@@ -62,7 +67,7 @@ class StripeProvider:
                         "unit_amount": int(order.amount_fen) // int(order.quantity),
                         "product_data": {
                             "name": _("碳汇林票"),
-                            "description": f"{_(PURPOSES.get(order.purpose, order.purpose_note))} · {order.certificate_name}"[:300],
+                            "description": f"{_(_purpose(order))} · {order.certificate_name}"[:300],
                         },
                     },
                 }

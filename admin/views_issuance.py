@@ -1,0 +1,265 @@
+"""Issuance: applications for collective and state tickets, and the carbon quotas."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from admin.permissions import Perm
+from admin.session import AdminContext
+from admin.web import get_or_404, page, paginate, path_id, redirect
+from certificates import service as certificate_service
+from linpiao.i18n import gettext as _
+from linpiao.money import parse_yuan
+from registry import applications as app_service
+from registry import quota_admin, quotas, stock
+from registry.errors import RegisterError
+from registry.models import (
+    Batch,
+    Certificate,
+    CertificateStatus,
+    EntryKind,
+    Holder,
+    Parcel,
+    RegisterEntry,
+    StaffRole,
+    TicketKind,
+)
+
+# ---------------------------------------------------------------------------------------- applications
+
+
+def _kinds_for(ctx: AdminContext) -> list[TicketKind]:
+    kinds = []
+    if ctx.may(Perm.COLLECTIVE_ISSUE):
+        kinds.append(TicketKind.COLLECTIVE)
+    if ctx.may(Perm.STATE_ISSUE):
+        kinds.append(TicketKind.STATE)
+    return kinds
+
+
+async def application_list(ctx: AdminContext) -> Response:
+    params = ctx.request.query_params
+    query = app_service.IssuanceApplication.filter(**app_service.visible_to(ctx.staff))
+    status = params.get("status", "")
+    if status in set(app_service.ApplicationStatus):
+        query = query.filter(status=status)
+    else:
+        status = ""
+    kind = params.get("kind", "")
+    if kind in (TicketKind.COLLECTIVE, TicketKind.STATE):
+        query = query.filter(kind=kind)
+    else:
+        kind = ""
+    paged = await paginate(ctx, query.order_by("-id").prefetch_related("applicant", "parcel"))
+    return page(
+        ctx,
+        "applications.html",
+        {
+            "paged": paged,
+            "status": status,
+            "kind": kind,
+            "statuses": list(app_service.ApplicationStatus),
+            "can_submit": bool(_kinds_for(ctx)),
+        },
+    )
+
+
+async def _application_form(ctx: AdminContext, values: dict[str, str], error: str = "", status: int = 200) -> Response:
+    parcels = Parcel.all().order_by("-id").limit(200)
+    if ctx.staff.role is StaffRole.ISSUER:
+        parcels = parcels.filter(district_code=ctx.staff.district_code)
+    return page(
+        ctx,
+        "application_form.html",
+        {
+            "values": values,
+            "error": error,
+            "kinds": _kinds_for(ctx),
+            "parcels": await parcels,
+        },
+        status,
+    )
+
+
+async def application_new(ctx: AdminContext) -> Response:
+    kinds = _kinds_for(ctx)
+    if not kinds:
+        raise HTTPException(403)
+    values = {"kind": kinds[0], "parcel_id": ctx.request.query_params.get("parcel", ""), "applicant_id": "", "note": ""}
+    if values["parcel_id"].isdigit():
+        parcel = await Parcel.get_or_none(id=int(values["parcel_id"]))
+        if parcel is not None and parcel.owner_id:  # type: ignore[attr-defined]
+            values["applicant_id"] = str(parcel.owner_id)  # type: ignore[attr-defined]
+    return await _application_form(ctx, values)
+
+
+async def application_create(ctx: AdminContext) -> Response:
+    values = {name: ctx.field(name) for name in ("kind", "parcel_id", "applicant_id", "note")}
+    if values["kind"] not in _kinds_for(ctx):
+        raise HTTPException(403)
+    parcel = await Parcel.get_or_none(id=int(values["parcel_id"])) if values["parcel_id"].isdigit() else None
+    applicant = await Holder.get_or_none(id=int(values["applicant_id"])) if values["applicant_id"].isdigit() else None
+    if parcel is None or applicant is None:
+        return await _application_form(ctx, values, _("请选择林地和申请人"), 400)
+    try:
+        application = await app_service.submit_application(
+            kind=TicketKind(values["kind"]),
+            parcel=parcel,
+            applicant=applicant,
+            actor=ctx.actor,
+            note=values["note"],
+        )
+    except app_service.NotPermitted:
+        raise
+    except RegisterError as exc:
+        return await _application_form(ctx, values, _(exc.message), 400)
+    return redirect(f"/admin/applications/{application.id}")
+
+
+async def _visible_application(ctx: AdminContext) -> app_service.IssuanceApplication:
+    application = await get_or_404(app_service.IssuanceApplication, path_id(ctx))
+    if ctx.staff.role is StaffRole.ISSUER and not app_service.may_handle(
+        ctx.staff, application.kind, application.district_code
+    ):
+        raise HTTPException(403)
+    return application
+
+
+async def application_detail(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
+    application = await _visible_application(ctx)
+    await application.fetch_related("parcel", "applicant", "batch", "supersedes")
+    steps = await app_service.ApplicationStep.filter(application_id=application.id).order_by("id")
+    later = await app_service.IssuanceApplication.filter(supersedes_id=application.id).first()
+    from registry.parcels import species_text
+
+    return page(
+        ctx,
+        "application_detail.html",
+        {
+            "application": application,
+            "steps": steps,
+            "superseded_by": later,
+            "error": error,
+            "may_act": app_service.may_handle(ctx.staff, application.kind, application.district_code),
+            "species_text": species_text(application.parcel.species),
+            "unit_area": ctx.field("unit_area_m2") if ctx.form is not None else "",
+            "certificate": await _certificate_of(application),
+        },
+        status,
+    )
+
+
+async def application_approve(ctx: AdminContext) -> Response:
+    application = await _visible_application(ctx)
+    await app_service.approve_application(application, actor=ctx.actor, comment=ctx.field("comment"))
+    return redirect(f"/admin/applications/{application.id}")
+
+
+async def application_return(ctx: AdminContext) -> Response:
+    application = await _visible_application(ctx)
+    try:
+        await app_service.return_application(application, actor=ctx.actor, reason=ctx.field("reason"))
+    except app_service.ReasonRequired as exc:
+        return await application_detail(ctx, _(exc.message), 400)
+    return redirect(f"/admin/applications/{application.id}")
+
+
+async def _holding_certificate(batch: Batch, holder: Holder) -> None:
+    """The holding certificate (林票凭证) of the new batch, from the certificates package."""
+    entry = await RegisterEntry.filter(batch_id=batch.id, kind=EntryKind.ISSUE).first()
+    await certificate_service.issue_holding_certificate(batch, holder, entry=entry)
+
+
+async def _certificate_of(application: app_service.IssuanceApplication) -> Certificate | None:
+    if application.batch_id is None:  # type: ignore[attr-defined]
+        return None
+    return (
+        await Certificate.filter(
+            batch_id=application.batch_id,  # type: ignore[attr-defined]
+            holder_id=application.applicant_id,  # type: ignore[attr-defined]
+            status=CertificateStatus.VALID,
+        )
+        .order_by("-id")
+        .first()
+    )
+
+
+async def application_issue(ctx: AdminContext) -> Response:
+    application = await _visible_application(ctx)
+    try:
+        unit_area = app_service.parse_unit_area(ctx.field("unit_area_m2"))
+        await app_service.issue_application(
+            application, unit_area_m2=unit_area, actor=ctx.actor, on_issued=_holding_certificate
+        )
+    except app_service.NotPermitted:
+        raise
+    except RegisterError as exc:
+        return await application_detail(ctx, _(exc.message), 400)
+    return redirect(f"/admin/applications/{application.id}")
+
+
+# -------------------------------------------------------------------------------------------- quotas
+
+
+async def quota_list(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
+    now = datetime.now(UTC)
+    rows = []
+    for batch in await Batch.filter(kind=TicketKind.CARBON).order_by("-id"):
+        today, week = await stock.quota_sales_today_and_week(batch, now)
+        rows.append({"batch": batch, "stats": await quotas.quota_stats(batch), "today": today, "week": week})
+    current = await quotas.current_quota()
+    values = {name: ctx.field(name) for name in ("units", "price_yuan", "kg_co2e", "valid_until")}
+    return page(ctx, "quotas.html", {"rows": rows, "current": current, "error": error, "values": values}, status)
+
+
+def _positive_int(text: str) -> int:
+    text = text.strip().replace(",", "")
+    if not text.isdigit() or len(text) > 13:
+        raise ValueError(text)
+    return int(text)
+
+
+async def quota_open(ctx: AdminContext) -> Response:
+    try:
+        units = _positive_int(ctx.field("units"))
+        price_fen = parse_yuan(ctx.field("price_yuan") or "1")
+        kg = _positive_int(ctx.field("kg_co2e") or "10")
+        valid_text = ctx.field("valid_until").strip()
+        valid_until = date.fromisoformat(valid_text) if valid_text else None
+    except ValueError:
+        return await quota_list(ctx, _("请填写有效的数量、价格、碳量和有效期"), 400)
+    try:
+        await quota_admin.open_quota(
+            units=units, price_fen=price_fen, kg_co2e_per_ticket=kg, valid_until=valid_until, actor=ctx.actor
+        )
+    except RegisterError as exc:
+        return await quota_list(ctx, _(exc.message), 400)
+    return redirect("/admin/quotas")
+
+
+async def _carbon_batch(ctx: AdminContext) -> Batch:
+    batch = await get_or_404(Batch, path_id(ctx))
+    if batch.kind is not TicketKind.CARBON:
+        raise HTTPException(404)
+    return batch
+
+
+async def quota_close(ctx: AdminContext) -> Response:
+    batch = await _carbon_batch(ctx)
+    try:
+        await quota_admin.close_quota(batch, actor=ctx.actor)
+    except RegisterError as exc:
+        return await quota_list(ctx, _(exc.message), 400)
+    return redirect("/admin/quotas")
+
+
+async def quota_withdraw(ctx: AdminContext) -> Response:
+    batch = await _carbon_batch(ctx)
+    try:
+        await quota_admin.withdraw_unsold(batch, actor=ctx.actor, reason=ctx.field("reason"))
+    except RegisterError as exc:
+        return await quota_list(ctx, _(exc.message), 400)
+    return redirect("/admin/quotas")

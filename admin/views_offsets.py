@@ -1,0 +1,255 @@
+"""Back-office pages for state tickets: green-land offsets, ecological compensation cases, state revenue.
+
+The landscaping bureau receives and decides offset applications; the forestry department sells and retires
+the units (one step) and keeps compensation cases; finance reads the revenue and may confirm a payment.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from starlette.responses import Response
+
+from admin.session import AdminContext
+from admin.views_trades import _date, _fen, _holder, _int, _refused
+from admin.web import get_or_404, page, paginate, path_id, redirect
+from linpiao.i18n import gettext as _
+from registry import offsets as offset_service
+from registry.audit import LOCAL_TZ
+from registry.errors import RegisterError
+from registry.idempotency import new_form_token
+from registry.models import Batch, RegisterEntry, TicketKind
+from registry.register_view import end_of_local_day
+
+OFFSET_FIELDS = (
+    "company_id",
+    "offset_type",
+    "project",
+    "location",
+    "district_code",
+    "lacking_area_m2",
+    "planning_approval_ref",
+    "form_token",
+)
+
+
+async def _state_batches() -> list[Batch]:
+    return list(await Batch.filter(kind=TicketKind.STATE).order_by("-id").limit(200))
+
+
+async def offset_list(ctx: AdminContext) -> Response:
+    status = ctx.request.query_params.get("status", "")
+    query = offset_service.GreenLandOffset.all()
+    if status in set(offset_service.OffsetStatus):
+        query = query.filter(status=status)
+    else:
+        status = ""
+    paged = await paginate(ctx, query.order_by("-id").prefetch_related("company"))
+    return page(ctx, "trades/offsets.html", {"paged": paged, "status": status})
+
+
+async def _offset_form(ctx: AdminContext, values: dict[str, str], error: str = "", status: int = 200) -> Response:
+    return page(
+        ctx,
+        "trades/offset_form.html",
+        {"values": values, "error": error, "built_up": offset_service.BUILT_UP_DISTRICTS},
+        status,
+    )
+
+
+async def offset_new(ctx: AdminContext) -> Response:
+    values = {name: "" for name in OFFSET_FIELDS}
+    values["offset_type"] = offset_service.OffsetType.OCCUPATION
+    values["form_token"] = new_form_token()
+    return await _offset_form(ctx, values)
+
+
+async def offset_create(ctx: AdminContext) -> Response:
+    values = {name: ctx.field(name) for name in OFFSET_FIELDS}
+    company = await _holder(ctx, "company_id")
+    if company is None or values["offset_type"] not in set(offset_service.OffsetType):
+        return await _offset_form(ctx, values, _("请填写申请企业（持有人编号）和申请类型"), 400)
+    try:
+        offset = await offset_service.apply_offset(
+            company=company,
+            offset_type=values["offset_type"],
+            project=values["project"],
+            location=values["location"],
+            district_code=values["district_code"],
+            lacking_area_m2=values["lacking_area_m2"],
+            planning_approval_ref=values["planning_approval_ref"],
+            actor=ctx.actor,
+            form_token=values["form_token"],
+        )
+    except RegisterError as exc:
+        return await _offset_form(ctx, values, _refused(exc), 400)
+    return redirect(f"/admin/offsets/{offset.id}")
+
+
+async def offset_detail(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
+    offset = await get_or_404(offset_service.GreenLandOffset, path_id(ctx))
+    await offset.fetch_related("company", "batch", "entry")
+    ranges = ""
+    if offset.entry is not None and offset.batch is not None:
+        ranges = "; ".join(offset.batch.serial_range(a, b) for a, b in offset.entry.ranges)
+    return page(
+        ctx,
+        "trades/offset_detail.html",
+        {
+            "offset": offset,
+            "ranges": ranges,
+            "batches": await _state_batches(),
+            "error": error,
+            "form_token": new_form_token(),
+        },
+        status,
+    )
+
+
+async def offset_approve(ctx: AdminContext) -> Response:
+    offset = await get_or_404(offset_service.GreenLandOffset, path_id(ctx))
+    try:
+        await offset_service.approve_offset(offset, actor=ctx.actor, comment=ctx.field("comment"))
+    except RegisterError as exc:
+        return await offset_detail(ctx, _refused(exc), 400)
+    return redirect(f"/admin/offsets/{offset.id}")
+
+
+async def offset_reject(ctx: AdminContext) -> Response:
+    offset = await get_or_404(offset_service.GreenLandOffset, path_id(ctx))
+    try:
+        await offset_service.reject_offset(offset, actor=ctx.actor, reason=ctx.field("reason"))
+    except RegisterError as exc:
+        return await offset_detail(ctx, _refused(exc), 400)
+    return redirect(f"/admin/offsets/{offset.id}")
+
+
+async def offset_complete(ctx: AdminContext) -> Response:
+    offset = await get_or_404(offset_service.GreenLandOffset, path_id(ctx))
+    batch_id = _int(ctx.field("batch_id"))
+    batch = await Batch.get_or_none(id=batch_id) if batch_id is not None else None
+    price = _fen(ctx.field("unit_price"))
+    if batch is None or price is None:
+        return await offset_detail(ctx, _("请选择国有林地林票批次并填写单价"), 400)
+    try:
+        await offset_service.complete_offset(
+            offset, batch=batch, unit_price_fen=price, actor=ctx.actor, form_token=ctx.field("form_token")
+        )
+    except RegisterError as exc:
+        return await offset_detail(ctx, _refused(exc), 400)
+    return redirect(f"/admin/offsets/{offset.id}")
+
+
+# ----------------------------------------------------------------------------------- ecological compensation
+
+CASE_FIELDS = ("case_number", "offence", "deciding_body", "offender_id", "decided_on")
+
+
+async def case_list(ctx: AdminContext) -> Response:
+    query = offset_service.CompensationCase.all().order_by("-id").prefetch_related("offender")
+    return page(ctx, "trades/cases.html", {"paged": await paginate(ctx, query)})
+
+
+async def _case_form(ctx: AdminContext, values: dict[str, str], error: str = "", status: int = 200) -> Response:
+    return page(
+        ctx,
+        "trades/case_form.html",
+        {"values": values, "error": error, "labels": offset_service.OFFENCE_LABELS},
+        status,
+    )
+
+
+async def case_new(ctx: AdminContext) -> Response:
+    return await _case_form(ctx, {name: "" for name in CASE_FIELDS})
+
+
+async def case_create(ctx: AdminContext) -> Response:
+    values = {name: ctx.field(name) for name in CASE_FIELDS}
+    offender = await _holder(ctx, "offender_id")
+    decided_on = _date(values["decided_on"])
+    if offender is None or decided_on is None or values["offence"] not in set(offset_service.Offence):
+        return await _case_form(ctx, values, _("请填写案号、违法行为、被处罚人和决定日期"), 400)
+    try:
+        case = await offset_service.open_case(
+            case_number=values["case_number"],
+            offence=values["offence"],
+            deciding_body=values["deciding_body"],
+            offender=offender,
+            decided_on=decided_on,
+            actor=ctx.actor,
+        )
+    except RegisterError as exc:
+        return await _case_form(ctx, values, _refused(exc), 400)
+    return redirect(f"/admin/compensation/{case.id}")
+
+
+async def case_detail(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
+    case = await get_or_404(offset_service.CompensationCase, path_id(ctx))
+    await case.fetch_related("offender", "batch")
+    entry = await RegisterEntry.get_or_none(id=case.entry_id) if case.entry_id else None  # type: ignore[attr-defined]
+    ranges = "; ".join(case.batch.serial_range(a, b) for a, b in entry.ranges) if entry and case.batch else ""
+    return page(
+        ctx,
+        "trades/case_detail.html",
+        {
+            "case": case,
+            "entry": entry,
+            "ranges": ranges,
+            "labels": offset_service.OFFENCE_LABELS,
+            "batches": await _state_batches(),
+            "error": error,
+            "form_token": new_form_token(),
+        },
+        status,
+    )
+
+
+async def case_order(ctx: AdminContext) -> Response:
+    case = await get_or_404(offset_service.CompensationCase, path_id(ctx))
+    batch_id = _int(ctx.field("batch_id"))
+    batch = await Batch.get_or_none(id=batch_id) if batch_id is not None else None
+    price = _fen(ctx.field("unit_price"))
+    units_text, area_text = ctx.field("units").strip(), ctx.field("area_m2").strip()
+    units = _int(units_text) if units_text else None
+    if batch is None or price is None or (units_text and units is None):
+        return await case_detail(ctx, _("请选择国有林地林票批次并填写单价和数量"), 400)
+    kwargs: dict[str, Any] = {"units": units} if units_text else {"area_m2": area_text or None}
+    try:
+        await offset_service.order_compensation(case, batch=batch, unit_price_fen=price, actor=ctx.actor, **kwargs)
+    except RegisterError as exc:
+        return await case_detail(ctx, _refused(exc), 400)
+    return redirect(f"/admin/compensation/{case.id}")
+
+
+async def case_pay(ctx: AdminContext) -> Response:
+    case = await get_or_404(offset_service.CompensationCase, path_id(ctx))
+    try:
+        await offset_service.record_compensation_payment(
+            case, payment_ref=ctx.field("payment_ref"), actor=ctx.actor, form_token=ctx.field("form_token")
+        )
+    except RegisterError as exc:
+        return await case_detail(ctx, _refused(exc), 400)
+    return redirect(f"/admin/compensation/{case.id}")
+
+
+async def state_revenue(ctx: AdminContext) -> Response:
+    params = ctx.request.query_params
+    date_from, date_to = _date(params.get("from", "")), _date(params.get("to", ""))
+    query = offset_service.StateRevenue.all().order_by("-id").prefetch_related("batch", "entry")
+    if date_from is not None:
+        query = query.filter(recorded_at__gte=datetime.combine(date_from, time.min, LOCAL_TZ))
+    if date_to is not None:
+        query = query.filter(recorded_at__lt=end_of_local_day(date_to))
+    return page(
+        ctx,
+        "trades/state_revenue.html",
+        {
+            "paged": await paginate(ctx, query),
+            "totals": await offset_service.revenue_totals(date_from, date_to),
+            "filters": {
+                "from": date_from.isoformat() if date_from else "",
+                "to": date_to.isoformat() if date_to else "",
+            },
+        },
+    )

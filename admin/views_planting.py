@@ -1,0 +1,68 @@
+"""Back-office page of obligatory tree planting: the per-year conversion (义务植树折算标准), set by forestry.
+
+Every rule ever set is listed (a new one supersedes, nothing is deleted), with who set it and when, and what
+each year has counted so far. The rules themselves live in :mod:`registry.planting`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from starlette.responses import Response
+
+from admin.session import AdminContext
+from admin.web import page, redirect
+from linpiao.i18n import gettext as _
+from registry import planting
+from registry.errors import RegisterError
+from registry.quotas import current_quota
+
+CHINA = ZoneInfo("Asia/Shanghai")
+FIELDS = ("year", "tickets_per_tree", "trees_per_duty", "receiving_body", "source", "notes")
+
+
+def _whole(text: str) -> int | str:
+    """A whole number from a form field, or the text as typed (the rule refuses it with its own message)."""
+    text = text.strip().replace(",", "")
+    return int(text) if text.isdigit() and len(text) < 10 else text
+
+
+async def rule_list(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
+    rules = await planting.rule_history()
+    years = sorted({r.year for r in rules}, reverse=True)
+    stats = {year: await planting.year_stats(year) for year in years}
+    quota = await current_quota()
+    values = {name: ctx.field(name) for name in FIELDS}
+    if not values["year"]:
+        values["year"] = str(datetime.now(CHINA).year)
+    if not values["trees_per_duty"]:
+        values["trees_per_duty"] = str(planting.DEFAULT_TREES_PER_DUTY)
+    return page(
+        ctx,
+        "planting.html",
+        {
+            "rules": rules,
+            "stats": stats,
+            "price_fen": int(quota.price_fen or 100) if quota else 100,
+            "values": values,
+            "error": error,
+        },
+        status,
+    )
+
+
+async def rule_set(ctx: AdminContext) -> Response:
+    try:
+        await planting.set_rule(
+            year=_whole(ctx.field("year")),  # type: ignore[arg-type]
+            tickets_per_tree=_whole(ctx.field("tickets_per_tree")),  # type: ignore[arg-type]
+            trees_per_duty=_whole(ctx.field("trees_per_duty") or str(planting.DEFAULT_TREES_PER_DUTY)),  # type: ignore[arg-type]
+            receiving_body=ctx.field("receiving_body"),
+            source=ctx.field("source"),
+            notes=ctx.field("notes"),
+            actor=ctx.actor,
+        )
+    except RegisterError as exc:
+        return await rule_list(ctx, _(exc.message), 400)
+    return redirect("/admin/planting")

@@ -1,0 +1,263 @@
+"""Holders and parcels: the registries the issuance workflows stand on."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from starlette.exceptions import HTTPException
+from starlette.responses import FileResponse, Response
+from tortoise.expressions import Q
+
+from admin.permissions import may_edit_parcel_in
+from admin.session import AdminContext
+from admin.web import get_or_404, page, paginate, path_id, redirect
+from linpiao.i18n import gettext as _
+from registry import holders as holder_service
+from registry import parcels as parcel_service
+from registry.applications import IssuanceApplication
+from registry.errors import RegisterError
+from registry.models import Batch, Holder, HolderKind, Holding, Parcel, RegisterEntry
+
+HOLDER_FIELDS = ("kind", "name", "id_number", "contact")
+PARCEL_FIELDS = (
+    "district_code",
+    "area_mu",
+    "township",
+    "village",
+    "boundary_east",
+    "boundary_south",
+    "boundary_west",
+    "boundary_north",
+    "species",
+    "forest_right_cert_no",
+    "afforested_on",
+    "accepted_on",
+    "boundary_geojson",
+    "owner_id",
+)
+
+# --------------------------------------------------------------------------------------------- holders
+
+
+async def holder_list(ctx: AdminContext) -> Response:
+    params = ctx.request.query_params
+    kind_text = params.get("kind", "")
+    kind = HolderKind(kind_text) if kind_text in set(HolderKind) else None
+    filters = {
+        "q": params.get("q", "").strip()[:100],
+        "kind": kind_text if kind else "",
+        "district": params.get("district", "")[:6],
+    }
+    query = holder_service.search_holders(text=filters["q"], kind=kind, district=filters["district"])
+    return page(
+        ctx, "holders.html", {"paged": await paginate(ctx, query), "filters": filters, "kinds": list(HolderKind)}
+    )
+
+
+def _holder_form(
+    ctx: AdminContext, values: dict[str, str], holder: Holder | None, error: str = "", status: int = 200
+) -> Response:
+    return page(
+        ctx, "holder_form.html", {"values": values, "holder": holder, "error": error, "kinds": list(HolderKind)}, status
+    )
+
+
+def _holder_input(ctx: AdminContext) -> tuple[dict[str, str], holder_service.HolderInput | None]:
+    values = {name: ctx.field(name) for name in HOLDER_FIELDS}
+    if values["kind"] not in set(HolderKind):
+        return values, None
+    return values, holder_service.HolderInput(
+        kind=HolderKind(values["kind"]),
+        name=values["name"],
+        id_number=values["id_number"],
+        contact=values["contact"],
+    )
+
+
+async def holder_new(ctx: AdminContext) -> Response:
+    return _holder_form(ctx, {"kind": HolderKind.INDIVIDUAL}, None)
+
+
+async def holder_create(ctx: AdminContext) -> Response:
+    values, data = _holder_input(ctx)
+    if data is None:
+        return _holder_form(ctx, values, None, _("持有人信息不完整或无效"), 400)
+    try:
+        holder = await holder_service.create_holder(data, actor=ctx.actor)
+    except RegisterError as exc:
+        return _holder_form(ctx, values, None, _(exc.message), 400)
+    return redirect(f"/admin/holders/{holder.id}")
+
+
+async def holder_edit(ctx: AdminContext) -> Response:
+    holder = await get_or_404(Holder, path_id(ctx))
+    values = {name: str(getattr(holder, name) or "") for name in HOLDER_FIELDS}
+    return _holder_form(ctx, values, holder)
+
+
+async def holder_update(ctx: AdminContext) -> Response:
+    holder = await get_or_404(Holder, path_id(ctx))
+    values, data = _holder_input(ctx)
+    if data is None:
+        return _holder_form(ctx, values, holder, _("持有人信息不完整或无效"), 400)
+    try:
+        await holder_service.update_holder(holder, data, actor=ctx.actor)
+    except RegisterError as exc:
+        return _holder_form(ctx, values, holder, _(exc.message), 400)
+    return redirect(f"/admin/holders/{holder.id}")
+
+
+async def holder_detail(ctx: AdminContext) -> Response:
+    """The holder's page: holdings by batch and state, and its statement (对账单) from the register."""
+    holder = await get_or_404(Holder, path_id(ctx))
+    holdings = await Holding.filter(holder_id=holder.id).order_by("batch_id", "state", "first_no")
+    batches = {b.id: b for b in await Batch.filter(id__in={h.batch_id for h in holdings})}  # type: ignore[attr-defined]
+    summary: dict[tuple[int, str], dict[str, object]] = {}
+    for h in holdings:
+        key = (h.batch_id, str(h.state))  # type: ignore[attr-defined]
+        batch = batches[h.batch_id]  # type: ignore[attr-defined]
+        row = summary.setdefault(key, {"batch": batch, "state": str(h.state), "quantity": 0, "ranges": []})
+        row["quantity"] = int(row["quantity"]) + h.quantity  # type: ignore[call-overload]
+        row["ranges"].append(batch.serial_range(h.first_no, h.last_no))  # type: ignore[attr-defined]
+    entries = (
+        await RegisterEntry.filter(Q(from_holder_id=holder.id) | Q(to_holder_id=holder.id))
+        .order_by("-seq")
+        .limit(100)
+        .prefetch_related("batch")
+    )
+    return page(ctx, "holder_detail.html", {"holder": holder, "summary": list(summary.values()), "entries": entries})
+
+
+# --------------------------------------------------------------------------------------------- parcels
+
+
+async def parcel_list(ctx: AdminContext) -> Response:
+    district = ctx.request.query_params.get("district", "")[:6]
+    query = Parcel.all().order_by("-id").prefetch_related("owner")
+    if district:
+        query = query.filter(district_code=district)
+    return page(ctx, "parcels.html", {"paged": await paginate(ctx, query), "district": district})
+
+
+def _parcel_form(
+    ctx: AdminContext, values: dict[str, str], parcel: Parcel | None, error: str = "", status: int = 200
+) -> Response:
+    return page(ctx, "parcel_form.html", {"values": values, "parcel": parcel, "error": error}, status)
+
+
+def _parcel_values(parcel: Parcel) -> dict[str, str]:
+    import json
+
+    values = {name: str(getattr(parcel, name) or "") for name in PARCEL_FIELDS if hasattr(parcel, name)}
+    values["species"] = parcel_service.species_text(parcel.species)
+    values["boundary_geojson"] = (
+        json.dumps(parcel.boundary_geojson, ensure_ascii=False) if parcel.boundary_geojson else ""
+    )
+    values["owner_id"] = str(parcel.owner_id or "")  # type: ignore[attr-defined]
+    return values
+
+
+def _same_decimal(text: str, value: Decimal) -> bool:
+    try:
+        return Decimal(text.strip()) == value
+    except InvalidOperation:
+        return False
+
+
+def _check_district(ctx: AdminContext, district: str) -> None:
+    if not may_edit_parcel_in(ctx.staff.role, ctx.staff.district_code, district):
+        raise HTTPException(403)
+
+
+async def parcel_new(ctx: AdminContext) -> Response:
+    return _parcel_form(ctx, {"district_code": ctx.staff.district_code or ""}, None)
+
+
+async def parcel_create(ctx: AdminContext) -> Response:
+    values = {name: ctx.field(name) for name in PARCEL_FIELDS}
+    _check_district(ctx, values["district_code"])
+    try:
+        parcel = await parcel_service.create_parcel(parcel_service.ParcelInput(**values), actor=ctx.actor)
+    except RegisterError as exc:
+        return _parcel_form(ctx, values, None, _(exc.message), 400)
+    return redirect(f"/admin/parcels/{parcel.id}")
+
+
+async def parcel_edit(ctx: AdminContext) -> Response:
+    parcel = await get_or_404(Parcel, path_id(ctx))
+    _check_district(ctx, parcel.district_code)
+    return _parcel_form(ctx, _parcel_values(parcel), parcel)
+
+
+async def parcel_update(ctx: AdminContext) -> Response:
+    parcel = await get_or_404(Parcel, path_id(ctx))
+    _check_district(ctx, parcel.district_code)
+    values = {name: ctx.field(name) for name in PARCEL_FIELDS}
+    _check_district(ctx, values["district_code"])
+    if await Batch.filter(parcel_id=parcel.id).exists() and (
+        not _same_decimal(values["area_mu"], parcel.area_mu) or values["district_code"] != parcel.district_code
+    ):
+        return _parcel_form(ctx, values, parcel, _("已发放林票的林地不能修改面积或区县"), 400)
+    try:
+        await parcel_service.update_parcel(parcel, parcel_service.ParcelInput(**values), actor=ctx.actor)
+    except RegisterError as exc:
+        return _parcel_form(ctx, values, parcel, _(exc.message), 400)
+    return redirect(f"/admin/parcels/{parcel.id}")
+
+
+async def parcel_detail(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
+    parcel = await get_or_404(Parcel, path_id(ctx))
+    await parcel.fetch_related("owner")
+    return page(
+        ctx,
+        "parcel_detail.html",
+        {
+            "parcel": parcel,
+            "outline": parcel_service.boundary_svg_paths(parcel.boundary_geojson),
+            "documents": await parcel_service.ParcelDocument.filter(parcel_id=parcel.id).order_by("id"),
+            "applications": await IssuanceApplication.filter(parcel_id=parcel.id)
+            .order_by("-id")
+            .prefetch_related("applicant"),
+            "batches": await Batch.filter(parcel_id=parcel.id).order_by("id"),
+            "may_edit": may_edit_parcel_in(ctx.staff.role, ctx.staff.district_code, parcel.district_code),
+            "error": error,
+            "max_mb": parcel_service.MAX_DOCUMENT_BYTES // (1024 * 1024),
+        },
+        status,
+    )
+
+
+async def document_upload(ctx: AdminContext) -> Response:
+    parcel = await get_or_404(Parcel, path_id(ctx))
+    _check_district(ctx, parcel.district_code)
+    assert ctx.form is not None
+    upload = ctx.form.get("file")
+    if upload is None or isinstance(upload, str):
+        return await parcel_detail(ctx, _("请选择要上传的文件"), 400)
+    content = await upload.read(parcel_service.MAX_DOCUMENT_BYTES + 1)
+    try:
+        await parcel_service.attach_document(
+            parcel,
+            title=ctx.field("title"),
+            filename=upload.filename or "",
+            content=content,
+            data_dir=ctx.settings.data_dir,
+            actor=ctx.actor,
+        )
+    except RegisterError as exc:
+        return await parcel_detail(ctx, _(exc.message), 400)
+    return redirect(f"/admin/parcels/{parcel.id}")
+
+
+async def document_download(ctx: AdminContext) -> Response:
+    document = await get_or_404(parcel_service.ParcelDocument, path_id(ctx, "doc"))
+    if document.parcel_id != path_id(ctx):  # type: ignore[attr-defined]
+        raise HTTPException(404)
+    path = parcel_service.document_path(document, ctx.settings.data_dir)
+    if not path.is_file():
+        raise HTTPException(404)
+    response = FileResponse(
+        path, media_type=document.content_type, filename=document.filename, content_disposition_type="attachment"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

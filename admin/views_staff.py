@@ -1,0 +1,75 @@
+"""Staff accounts (administrator) and the audit log (administrator, auditor)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from starlette.responses import Response
+
+from admin.session import AdminContext
+from admin.web import get_or_404, page, paginate, path_id, redirect
+from linpiao.i18n import gettext as _
+from registry import audit
+from registry import staff as staff_service
+from registry.models import AuditLog, StaffRole, StaffUser
+
+
+async def _staff_page(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
+    accounts = await StaffUser.all().order_by("username")
+    return page(ctx, "staff.html", {"accounts": accounts, "roles": list(StaffRole), "error": error}, status)
+
+
+async def staff_list(ctx: AdminContext) -> Response:
+    return await _staff_page(ctx)
+
+
+async def staff_create(ctx: AdminContext) -> Response:
+    try:
+        role = StaffRole(ctx.field("role"))
+        await staff_service.create_staff(
+            username=ctx.field("username"),
+            role=role,
+            password=ctx.field("password"),
+            district_code=ctx.field("district_code") or None,
+            display_name=ctx.field("display_name"),
+            actor=ctx.actor,
+        )
+    except ValueError:
+        return await _staff_page(ctx, _("用户名、角色或辖区无效"), 400)
+    except staff_service.StaffError as exc:
+        return await _staff_page(ctx, _(exc.message), 400)
+    return redirect("/admin/staff")
+
+
+async def staff_toggle(ctx: AdminContext) -> Response:
+    account = await get_or_404(StaffUser, path_id(ctx))
+    if account.id == ctx.staff.id:
+        return await _staff_page(ctx, _("不能停用自己的账号"), 400)
+    await staff_service.set_active(account, not account.is_active, actor=ctx.actor)
+    return redirect("/admin/staff")
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+async def audit_log(ctx: AdminContext) -> Response:
+    params = ctx.request.query_params
+    filters = {
+        "username": params.get("username", "").strip()[:64],
+        "action": params.get("action", "").strip()[:64],
+        "date_from": params.get("date_from", ""),
+        "date_to": params.get("date_to", ""),
+    }
+    query = audit.search(
+        username=filters["username"],
+        action=filters["action"],
+        date_from=_date(filters["date_from"]),
+        date_to=_date(filters["date_to"]),
+    )
+    paged = await paginate(ctx, query)
+    actions = sorted({a for a in await AuditLog.all().distinct().values_list("action", flat=True)})
+    return page(ctx, "audit.html", {"paged": paged, "filters": filters, "actions": actions})

@@ -1,0 +1,77 @@
+"""Helpers shared by the back-office pages: rendering with the signed-in context, paging, ids from paths."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from starlette.exceptions import HTTPException
+from starlette.responses import HTMLResponse, RedirectResponse
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from admin.permissions import Perm
+from admin.session import AdminContext
+from linpiao.templating import render
+from registry.districts import DISTRICTS, district_name
+from registry.identity import mask
+
+PAGE_SIZE = 25
+M = TypeVar("M", bound=Model)
+
+
+def json_text(value: Any) -> str:
+    """Details as readable JSON (Chinese left as it is; the template escapes it)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def page(ctx: AdminContext, template: str, data: dict[str, Any] | None = None, status: int = 200) -> HTMLResponse:
+    context = {
+        "staff": ctx.staff,
+        "csrf": ctx.session.get("c", ""),
+        "may": ctx.may,
+        "Perm": Perm,
+        "districts": DISTRICTS,
+        "district_name": district_name,
+        "mask": mask,
+        "json_text": json_text,
+        **(data or {}),
+    }
+    return render(ctx.request, f"admin/{template}", context, status_code=status)
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def path_id(ctx: AdminContext, name: str = "id") -> int:
+    value = str(ctx.request.path_params.get(name, ""))
+    if not value.isdigit() or len(value) > 12:
+        raise HTTPException(404)
+    return int(value)
+
+
+async def get_or_404(model: type[M], ident: int) -> M:
+    obj = await model.get_or_none(id=ident)
+    if obj is None:
+        raise HTTPException(404)
+    return obj
+
+
+@dataclass
+class Paged:
+    items: list[Any]
+    page: int
+    pages: int
+    total: int
+
+
+async def paginate(ctx: AdminContext, query: QuerySet[Any]) -> Paged:
+    raw = ctx.request.query_params.get("page", "1")
+    number = int(raw) if raw.isdigit() and 0 < len(raw) < 7 else 1
+    total = await query.count()
+    pages = max(1, -(-total // PAGE_SIZE))
+    number = min(max(number, 1), pages)
+    items = await query.offset((number - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    return Paged(items, number, pages, total)

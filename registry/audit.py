@@ -1,0 +1,67 @@
+"""The back-office audit trail (操作日志): who did what, when, and from which address.
+
+Service functions of the back-office take an :class:`Actor` and call :func:`record` inside their own
+transaction, so an action and its audit line are written together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.queryset import QuerySet
+
+from registry.models import AuditLog, StaffUser
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A staff member acting from an address; ``label`` is what the register's ``actor`` column records."""
+
+    staff: StaffUser | None
+    ip: str = ""
+
+    @property
+    def username(self) -> str:
+        return self.staff.username if self.staff is not None else ""
+
+    @property
+    def label(self) -> str:
+        return f"staff:{self.username}" if self.staff is not None else "anonymous"
+
+
+async def record(actor: Actor, action: str, target: str = "", **details: Any) -> AuditLog:
+    """Append one audit line. Call it inside the transaction that does the action."""
+    return await AuditLog.create(
+        staff=actor.staff,
+        username=actor.username,
+        action=action,
+        target=target[:200],
+        details={k: v for k, v in details.items() if v is not None},
+        ip=actor.ip[:64],
+    )
+
+
+async def record_login(username: str, ip: str, action: str, staff: StaffUser | None = None) -> AuditLog:
+    """Login attempts are audited even when no account matches the name."""
+    return await AuditLog.create(staff=staff, username=username[:64], action=action, ip=ip[:64])
+
+
+def search(
+    *, username: str = "", action: str = "", date_from: date | None = None, date_to: date | None = None
+) -> QuerySet[AuditLog]:
+    """Audit lines filtered by user, action (prefix) and local calendar dates, newest first."""
+    query = AuditLog.all()
+    if username:
+        query = query.filter(username=username)
+    if action:
+        query = query.filter(action__startswith=action)
+    if date_from:
+        query = query.filter(created_at__gte=datetime.combine(date_from, time.min, LOCAL_TZ))
+    if date_to:
+        query = query.filter(created_at__lt=datetime.combine(date_to + timedelta(days=1), time.min, LOCAL_TZ))
+    return query.order_by("-id")

@@ -1,0 +1,518 @@
+"""Reading an organisation's staff roster (单位义务植树名单) from an uploaded CSV or XLSX file.
+
+Pure parsing, no storage: :func:`parse_roster` returns a :class:`RosterPreview` with every row and its
+problems, for the organisation to check before paying. What real rosters bring, and what happens to it:
+
+* encodings: UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"), else GB18030 — a superset
+  of GBK, what Chinese Excel writes as "CSV"; separators comma, tab or semicolon;
+* Excel-mangled ID numbers: scientific notation (``6.40121E+17``) or a number cell of 16+ digits has lost
+  digits for good → flagged, the row cannot be paid; 17 digits whose lost check character must be ``X`` →
+  restored and flagged for checking; 18 digits ending in ``000`` that fail the check → Excel's rounding;
+* blank lines skipped; repeated people (same ID number, or same staff number) flagged; bad ID numbers and
+  missing names flagged;
+* formula cells (``=…``) are read as their text (openpyxl ``data_only=False``, never evaluated), flagged, and
+  neutralised by :func:`spreadsheet_safe` in any export;
+* limits: :data:`MAX_ROWS` rows (more is refused with a clear message before anything is stored) and
+  :data:`MAX_BYTES` per file; an XLSX whose unpacked size is absurd is refused (zip bomb).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError
+
+from registry.errors import RegisterError
+from registry.identity import mask
+from registry.planting import TREES_MAX, TREES_MIN, duty_from_id
+
+MAX_ROWS = 5_000
+MAX_BYTES = 20 * 1024 * 1024
+MAX_XLSX_UNPACKED = 200 * 1024 * 1024
+MAX_COLUMNS = 20
+MAX_NAME = 100
+MAX_STAFF_NO = 64
+
+
+class RosterRefused(RegisterError):
+    """The file as a whole cannot be used; nothing was stored."""
+
+    code = "roster_refused"
+    message = "无法读取名单文件"
+
+
+class RosterTooLarge(RosterRefused):
+    code = "roster_too_large"
+    message = "名单超过5,000行的上限，未保存任何内容；请分成多个文件上传"
+
+
+class RosterFileTooLarge(RosterRefused):
+    code = "roster_file_too_large"
+    message = "名单文件过大（上限20 MB），未保存任何内容"
+
+
+class RosterUnreadable(RosterRefused):
+    code = "roster_unreadable"
+    message = "无法读取名单文件：请上传 CSV（UTF-8 或 GBK 编码）或 Excel 的 XLSX 文件"
+
+
+class RosterLegacyExcel(RosterRefused):
+    code = "roster_legacy_excel"
+    message = "不支持旧版 Excel（.xls）文件：请在 Excel 中另存为 XLSX 或 CSV 后上传"
+
+
+class RosterEmpty(RosterRefused):
+    code = "roster_empty"
+    message = "名单中没有人员"
+
+
+class Severity(StrEnum):
+    ERROR = "error"  # the row cannot be paid until fixed
+    WARNING = "warning"  # the row can be paid; check it
+    INFO = "info"
+
+
+# code → (severity, message msgid). The message is what the preview shows, translated by the page.
+PROBLEMS: dict[str, tuple[Severity, str]] = {
+    "missing_name": (Severity.ERROR, "缺少姓名"),
+    "name_too_long": (Severity.ERROR, "姓名过长（不超过100字）"),
+    "bad_id": (Severity.ERROR, "身份证号码无效"),
+    "id_scientific": (
+        Severity.ERROR,
+        "身份证号码被 Excel 转成了科学计数法，后几位已丢失，无法恢复：请将该列设为文本后重新填写",
+    ),
+    "id_rounded": (Severity.ERROR, "身份证号码末尾被 Excel 改成了 000，无法恢复：请将该列设为文本后重新填写"),
+    "id_restored": (Severity.WARNING, "身份证号码末位的 X 丢失，已按校验规则补回，请核对"),
+    "duplicate": (Severity.ERROR, "与前面的行重复（同一身份证号码或工号）"),
+    "same_name": (Severity.WARNING, "与前面的行同名且都没有身份证号码或工号，请确认不是同一人"),
+    "already_paid": (Severity.ERROR, "此人已在本单位名单中付款"),
+    "bad_trees": (Severity.ERROR, "植树株数须为3至5株的整数"),
+    "formula": (Severity.WARNING, "单元格是公式，已按原文读取，不会计算"),
+    "staff_no_too_long": (Severity.ERROR, "工号过长"),
+    "outside_duty": (Severity.INFO, "不在义务植树适龄范围内，将颁发国土绿化荣誉证书"),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    detail: str = ""
+
+    @property
+    def severity(self) -> Severity:
+        return PROBLEMS[self.code][0]
+
+    @property
+    def message(self) -> str:
+        return PROBLEMS[self.code][1]
+
+
+@dataclass
+class RosterRow:
+    """One non-blank row of the roster as read, with what is wrong with it."""
+
+    line: int  # the line (CSV) or row number (XLSX) in the file, 1-based, header included
+    name: str = ""
+    id_number: str | None = None  # canonical, only when valid (or restored)
+    id_raw: str = ""  # as found in the file (shown masked)
+    staff_no: str = ""
+    trees: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def payable(self) -> bool:
+        return not any(p.severity is Severity.ERROR for p in self.problems)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.WARNING]
+
+    @property
+    def id_masked(self) -> str:
+        return mask(self.id_number or self.id_raw)
+
+    def has(self, code: str) -> bool:
+        return any(p.code == code for p in self.problems)
+
+    def problem_dicts(self) -> list[dict[str, str]]:
+        return [{"code": p.code, "severity": str(p.severity), "detail": p.detail} for p in self.problems]
+
+
+@dataclass
+class RosterPreview:
+    """What an upload holds: every non-blank row with its problems."""
+
+    rows: list[RosterRow]
+    file_format: str  # "csv" or "xlsx"
+    encoding: str = ""  # for CSV
+    blank_lines: int = 0
+    header: bool = False
+
+    @property
+    def payable(self) -> list[RosterRow]:
+        return [row for row in self.rows if row.payable]
+
+    @property
+    def with_errors(self) -> list[RosterRow]:
+        return [row for row in self.rows if not row.payable]
+
+    @property
+    def with_warnings(self) -> list[RosterRow]:
+        return [row for row in self.rows if row.warnings]
+
+    def count(self, code: str) -> int:
+        return sum(1 for row in self.rows if row.has(code))
+
+
+# --- reading cells -----------------------------------------------------------------------------------------
+
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff\x00-\x08\x0b-\x1f\x7f]")
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:\.\d+)?[eE][+-]?\d+$")
+_ID_LIKE = re.compile(r"^\d{15,18}$|^\d{14,17}[Xx]$|^[+-]?\d+(?:\.\d+)?[eE][+-]?\d+$")
+_ID_SEPARATORS = re.compile(r"[\s\-‐‑–—'’`]")
+FORMULA_START = "="
+_EXPORT_RISKY = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    lossy_number: bool = False  # a number cell too long to have kept all its digits
+    formula: bool = False
+
+
+def _clean(text: str) -> str:
+    return " ".join(_INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).split())
+
+
+def _text_cell(raw: str) -> Cell:
+    text = _clean(raw)
+    return Cell(text, formula=text.startswith(FORMULA_START))
+
+
+def _xlsx_cell(value: Any) -> Cell:
+    if value is None:
+        return Cell("")
+    if isinstance(value, bool):
+        return Cell(str(value))
+    if isinstance(value, int):
+        text = str(value)
+        return Cell(text, lossy_number=len(text) > 15 and not _valid_id(text))
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return Cell(str(int(value)))
+        return Cell(repr(value), lossy_number=abs(value) >= 1e15)
+    if isinstance(value, str):
+        return _text_cell(value)
+    # array formulas and the like come back as objects carrying their formula text: never evaluated
+    text = getattr(value, "text", None)
+    if isinstance(text, str):
+        return Cell(_clean(text), formula=True)
+    return _text_cell(str(value))
+
+
+# --- columns -----------------------------------------------------------------------------------------------
+
+NAME, ID, STAFF, ID_OR_STAFF, TREES = "name", "id", "staff", "id_or_staff", "trees"
+
+
+def _header_role(text: str) -> str | None:
+    h = re.sub(r"[\s*＊:：()（）\[\]【】_\-]", "", text.lower())
+    if not h:
+        return None
+    has_id = any(k in h for k in ("身份证", "证件", "身份号", "idnumber", "idno")) or h in {"id", "idcard"}
+    has_staff = any(k in h for k in ("工号", "员工编号", "职工编号", "员工号", "人员编号", "编号", "staff"))
+    if has_id and has_staff:
+        return ID_OR_STAFF
+    if has_id:
+        return ID
+    if has_staff:
+        return STAFF
+    if "姓名" in h or h in {"name", "名字", "fullname", "staffname", "员工", "职工", "人员"}:
+        return NAME
+    if any(k in h for k in ("株", "棵", "树", "tree")):
+        return TREES
+    return None
+
+
+def _columns(header: list[Cell]) -> dict[str, int] | None:
+    """The role of each header column, or None when the first row is not a header."""
+    roles: dict[str, int] = {}
+    for index, cell in enumerate(header[:MAX_COLUMNS]):
+        role = _header_role(cell.text)
+        if role is not None and role not in roles:
+            roles[role] = index
+    return roles if NAME in roles else None
+
+
+POSITIONAL = {NAME: 0, ID_OR_STAFF: 1, TREES: 2}
+
+
+# --- one row -----------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _place_known(region: str, year: int) -> bool:
+    # stdnum's region lookup is the costly part of a check; a roster repeats few (region, year) pairs
+    try:
+        ric.get_birth_place(f"{region}{year:04d}0101")
+    except ValidationError:
+        return False
+    return True
+
+
+def _valid_id(number: str) -> bool:
+    """``ric.is_valid`` (length, digits, check character, birth date, region known in the birth year), with
+    the region lookup cached."""
+    if len(number) != 18 or not number[:17].isdigit() or ric.calc_check_digit(number) != number[17]:
+        return False
+    try:
+        birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return False
+    return _place_known(number[:6], birth.year)
+
+
+def _read_id(cell: Cell, row: RosterRow) -> None:
+    raw = _ID_SEPARATORS.sub("", cell.text).upper()
+    row.id_raw = raw
+    if not raw:
+        return
+    if cell.lossy_number or _SCIENTIFIC.match(raw):
+        row.problems.append(Problem("id_scientific"))
+        return
+    if _valid_id(raw):
+        row.id_number = raw
+        return
+    if len(raw) == 17 and raw.isdigit() and _valid_id(raw + "X"):
+        row.id_number = raw + "X"
+        row.problems.append(Problem("id_restored"))
+        return
+    if len(raw) == 18 and raw.isdigit() and raw.endswith("000"):
+        row.problems.append(Problem("id_rounded"))
+        return
+    row.problems.append(Problem("bad_id"))
+
+
+def _looks_like_id(cell: Cell) -> bool:
+    return cell.lossy_number or bool(_ID_LIKE.match(_ID_SEPARATORS.sub("", cell.text)))
+
+
+def _read_trees(cell: Cell, row: RosterRow) -> None:
+    text = cell.text
+    if not text:
+        return
+    match = re.fullmatch(r"(\d{1,3})(?:\.0+)?\s*(?:株|棵)?", text)
+    if match is None or not TREES_MIN <= int(match.group(1)) <= TREES_MAX:
+        row.problems.append(Problem("bad_trees", text[:20]))
+        return
+    row.trees = int(match.group(1))
+
+
+def _read_row(line: int, cells: list[Cell], columns: dict[str, int], year: int | None) -> RosterRow:
+    def cell(role: str) -> Cell:
+        index = columns.get(role)
+        return cells[index] if index is not None and index < len(cells) else Cell("")
+
+    row = RosterRow(line=line)
+    name = cell(NAME)
+    if not name.text:
+        row.problems.append(Problem("missing_name"))
+    elif len(name.text) > MAX_NAME:
+        row.problems.append(Problem("name_too_long"))
+    row.name = name.text[: MAX_NAME * 2]
+    formula = name.formula
+    id_cell, staff_cell = cell(ID), cell(STAFF)
+    combined = cell(ID_OR_STAFF)
+    if combined.text or combined.lossy_number:
+        if _looks_like_id(combined):
+            id_cell = combined
+        else:
+            staff_cell = combined
+    _read_id(id_cell, row)
+    formula = formula or id_cell.formula or staff_cell.formula
+    row.staff_no = staff_cell.text
+    if len(row.staff_no) > MAX_STAFF_NO:
+        row.problems.append(Problem("staff_no_too_long"))
+        row.staff_no = row.staff_no[:MAX_STAFF_NO]
+    trees = cell(TREES)
+    _read_trees(trees, row)
+    if formula or trees.formula:
+        row.problems.append(Problem("formula"))
+    if year is not None and row.id_number and not duty_from_id(row.id_number, year).owes:
+        row.problems.append(Problem("outside_duty"))
+    return row
+
+
+def _flag_repeats(rows: list[RosterRow]) -> None:
+    seen: dict[tuple[str, str], int] = {}
+    names: dict[str, int] = {}
+    for row in rows:
+        keys = []
+        if row.id_number:
+            keys.append(("id", row.id_number))
+        if row.staff_no:
+            keys.append(("staff", row.staff_no))
+        first = next((seen[k] for k in keys if k in seen), None)
+        if first is not None:
+            row.problems.append(Problem("duplicate", str(first)))
+            continue
+        for key in keys:
+            seen[key] = row.line
+        if not keys and row.name:
+            if row.name in names:
+                row.problems.append(Problem("same_name", str(names[row.name])))
+            else:
+                names[row.name] = row.line
+
+
+# --- files -------------------------------------------------------------------------------------------------
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict"), "UTF-8 (BOM)"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "UTF-16"
+    try:
+        return data.decode("utf-8"), "UTF-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "GBK/GB18030"
+    except UnicodeDecodeError as exc:
+        raise RosterUnreadable() from exc
+
+
+def _delimiter(text: str) -> str:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {d: first.count(d) for d in (",", "\t", ";", "，")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _csv_rows(data: bytes) -> tuple[Iterator[tuple[int, list[Cell]]], str]:
+    try:
+        text, encoding = _decode(data)
+    except UnicodeDecodeError as exc:
+        raise RosterUnreadable() from exc
+    if "\x00" in text:
+        raise RosterUnreadable()
+    delimiter = _delimiter(text)
+    if delimiter == "，":  # full-width commas: a hand-typed list; read them as commas
+        text, delimiter = text.replace("，", ","), ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+
+    def rows() -> Iterator[tuple[int, list[Cell]]]:
+        try:
+            for values in reader:
+                yield reader.line_num, [_text_cell(v) for v in values[:MAX_COLUMNS]]
+        except csv.Error as exc:
+            raise RosterUnreadable() from exc
+
+    return rows(), encoding
+
+
+def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[Cell]]]:
+    from openpyxl import load_workbook
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if sum(info.file_size for info in archive.infolist()) > MAX_XLSX_UNPACKED:
+                raise RosterFileTooLarge()
+        # data_only=False: a formula cell yields its formula text, never a computed (or cached) value
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except RosterRefused:
+        raise
+    except Exception as exc:  # openpyxl raises many kinds for a damaged or foreign file
+        raise RosterUnreadable() from exc
+    try:
+        sheet = workbook.worksheets[0]
+        for number, values in enumerate(sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS), start=1):
+            yield number, [_xlsx_cell(v) for v in values]
+    except RosterRefused:
+        raise
+    except Exception as exc:
+        raise RosterUnreadable() from exc
+    finally:
+        workbook.close()
+
+
+def _detect_format(data: bytes, filename: str) -> str:
+    if data.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    if data.startswith(b"\xd0\xcf\x11\xe0") or filename.lower().endswith(".xls"):
+        raise RosterLegacyExcel()
+    return "csv"
+
+
+def parse_roster(
+    data: bytes, filename: str = "", *, year: int | None = None, max_rows: int = MAX_ROWS
+) -> RosterPreview:
+    """Read a roster file into a preview of every row and its problems.
+
+    ``year``, when given, also marks people the ID number puts outside the duty that year. Refuses the
+    whole file (:class:`RosterRefused`) when it is unreadable, empty or over the limits."""
+    if len(data) > MAX_BYTES:
+        raise RosterFileTooLarge()
+    file_format = _detect_format(data, filename)
+    encoding = ""
+    source: Iterable[tuple[int, list[Cell]]]
+    if file_format == "xlsx":
+        source = _xlsx_rows(data)
+    else:
+        source, encoding = _csv_rows(data)
+    preview = RosterPreview(rows=[], file_format=file_format, encoding=encoding)
+    columns: dict[str, int] | None = None
+    for line, cells in source:
+        if not any(c.text for c in cells):
+            preview.blank_lines += 1
+            continue
+        if columns is None:
+            columns = _columns(cells)
+            if columns is not None:
+                preview.header = True
+                continue
+            columns = POSITIONAL
+        if len(preview.rows) >= max_rows:
+            raise RosterTooLarge(str(max_rows))
+        preview.rows.append(_read_row(line, cells, columns, year))
+    if not preview.rows:
+        raise RosterEmpty()
+    _flag_repeats(preview.rows)
+    return preview
+
+
+# --- exports -----------------------------------------------------------------------------------------------
+
+
+def spreadsheet_safe(value: object) -> str:
+    """Text fit for a CSV cell a spreadsheet will open: a leading ``= + - @`` (or tab, CR) would start a
+    formula, so such text is prefixed with an apostrophe (OWASP's CSV-injection advice)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_EXPORT_RISKY) else text
+
+
+def write_csv(rows: Iterable[Iterable[object]]) -> str:
+    """CSV text (with a BOM so that Excel reads UTF-8) whose every cell went through :func:`spreadsheet_safe`."""
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([spreadsheet_safe(v) for v in row])
+    return buffer.getvalue()

@@ -1,0 +1,193 @@
+"""The role matrix: every back-office route walked by every role; a forbidden request changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tortoise import Tortoise
+
+from admin.permissions import ROLE_PERMISSIONS, Perm, allowed
+from registry import quotas
+from registry.applications import submit_application
+from registry.audit import Actor
+from registry.models import StaffRole, TicketKind
+from registry.parcels import ParcelDocument
+from tests.admin.conftest import make_staff, village_with_parcel
+
+A, ISS, F, L, N, U = (
+    StaffRole.ADMIN,
+    StaffRole.ISSUER,
+    StaffRole.FORESTRY,
+    StaffRole.LANDSCAPING,
+    StaffRole.FINANCE,
+    StaffRole.AUDITOR,
+)
+EVERYONE = frozenset(StaffRole)
+
+
+async def snapshot() -> dict[str, Any]:
+    """Every row of every table, to prove a refused request wrote nothing."""
+    result: dict[str, Any] = {}
+    for name, model in sorted(Tortoise.apps["models"].items()):
+        if name == "Aerich":
+            continue
+        result[name] = await model.all().order_by("id").values()
+    return result
+
+
+async def _seed() -> dict[str, int]:
+    issuer = await make_staff(ISS, "matrix-issuer-seed")
+    village, parcel = await village_with_parcel("640104")
+    application = await submit_application(
+        kind=TicketKind.COLLECTIVE, parcel=parcel, applicant=village, actor=Actor(issuer, "127.0.0.1")
+    )
+    quota = await quotas.open_quota(units=500)
+    other = await make_staff(F, "matrix-other")
+    document = await ParcelDocument.create(
+        parcel=parcel,
+        title="林权证",
+        filename="a.pdf",
+        content_type="application/pdf",
+        size=1,
+        sha256="0" * 64,
+        storage_name="missing.pdf",
+    )
+    return {
+        "holder": village.id,
+        "parcel": parcel.id,
+        "application": application.id,
+        "quota": quota.id,
+        "staff": other.id,
+        "document": document.id,
+    }
+
+
+def _routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], frozenset[StaffRole]]]:
+    h, p, a, q, s = ids["holder"], ids["parcel"], ids["application"], ids["quota"], ids["staff"]
+    d = ids["document"]
+    holder_form = {"kind": "individual", "name": "", "id_number": ""}  # invalid on purpose: allowed → 400
+    parcel_form = {"district_code": "640104", "area_mu": "-1"}
+    return [
+        ("GET", "/admin/", {}, EVERYONE),
+        ("GET", "/admin/password", {}, EVERYONE),
+        (
+            "POST",
+            "/admin/password",
+            {"current_password": "wrong", "new_password": "x", "repeat_password": "x"},
+            EVERYONE,
+        ),
+        ("GET", "/admin/staff", {}, frozenset({A})),
+        ("POST", "/admin/staff", {"username": "x", "role": "nope", "password": ""}, frozenset({A})),
+        ("POST", f"/admin/staff/{s}/toggle", {}, frozenset({A})),
+        ("GET", "/admin/audit", {}, frozenset({A, U})),
+        ("GET", "/admin/holders", {}, frozenset({ISS, F, L, U})),
+        ("GET", "/admin/holders/new", {}, frozenset({ISS, F})),
+        ("POST", "/admin/holders", holder_form, frozenset({ISS, F})),
+        ("GET", f"/admin/holders/{h}", {}, frozenset({ISS, F, L, U})),
+        ("GET", f"/admin/holders/{h}/edit", {}, frozenset({ISS, F})),
+        ("POST", f"/admin/holders/{h}", holder_form, frozenset({ISS, F})),
+        ("GET", "/admin/parcels", {}, frozenset({ISS, F, L, U})),
+        ("GET", "/admin/parcels/new", {}, frozenset({ISS, F})),
+        ("POST", "/admin/parcels", parcel_form, frozenset({ISS, F})),
+        ("GET", f"/admin/parcels/{p}", {}, frozenset({ISS, F, L, U})),
+        ("GET", f"/admin/parcels/{p}/edit", {}, frozenset({ISS, F})),
+        ("POST", f"/admin/parcels/{p}", parcel_form, frozenset({ISS, F})),
+        ("POST", f"/admin/parcels/{p}/documents", {"title": "x"}, frozenset({ISS, F})),
+        ("GET", f"/admin/parcels/{p}/documents/{d}", {}, frozenset({ISS, F, L, U})),  # file missing: 404
+        ("GET", "/admin/applications", {}, frozenset({ISS, F, U})),
+        ("GET", "/admin/applications/new", {}, frozenset({ISS, F})),
+        ("POST", "/admin/applications", {"kind": "collective", "parcel_id": "", "applicant_id": ""}, frozenset({ISS})),
+        ("GET", f"/admin/applications/{a}", {}, frozenset({ISS, F, U})),
+        # a collective application of 640104: only the issuer of that district may act on it
+        ("POST", f"/admin/applications/{a}/issue", {"unit_area_m2": "100"}, frozenset({ISS})),
+        ("POST", f"/admin/applications/{a}/return", {"reason": ""}, frozenset({ISS})),
+        ("POST", f"/admin/applications/{a}/approve", {"comment": "ok"}, frozenset({ISS})),
+        ("GET", "/admin/quotas", {}, frozenset({F, N, U})),
+        ("POST", "/admin/quotas", {"units": "0"}, frozenset({F})),
+        ("POST", f"/admin/quotas/{q}/close", {}, frozenset({F})),
+        ("POST", f"/admin/quotas/{q}/withdraw", {"reason": "matrix"}, frozenset({F})),
+        ("GET", "/admin/register", {}, frozenset({ISS, F, U})),
+        ("GET", "/admin/revenue", {}, frozenset({N, U})),
+        ("GET", "/admin/offsets", {}, frozenset({L})),
+        ("GET", "/admin/planting", {}, frozenset({F, U})),
+        ("POST", "/admin/planting", {"year": "2026", "tickets_per_tree": "0"}, frozenset({F})),
+    ]
+
+
+def test_every_permission_is_granted_to_some_role():
+    granted = set().union(*ROLE_PERMISSIONS.values())
+    assert granted == set(Perm)
+    assert set(ROLE_PERMISSIONS) == set(StaffRole)
+    assert not allowed(StaffRole.FINANCE, Perm.QUOTA_MANAGE)
+    assert not allowed(StaffRole.ADMIN, Perm.COLLECTIVE_ISSUE)  # the administrator issues nothing
+
+
+@pytest.mark.parametrize("role", list(StaffRole), ids=str)
+async def test_role_matrix(role, sign_in):
+    ids = await _seed()
+    staff = await sign_in(role, f"matrix-{role}")
+    routes = _routes(ids)
+    refused = [r for r in routes if role not in r[3]]
+    permitted = [r for r in routes if role in r[3]]
+    # refused requests first: after each refused POST, and after them all, the database is as before
+    before = await snapshot()
+    for method, url, data, _roles in refused:
+        response = await (staff.get(url) if method == "GET" else staff.post(url, data))
+        assert response.status_code == 403, (role, method, url, response.status_code)
+        if method == "POST":
+            assert await snapshot() == before, (role, method, url)
+    assert await snapshot() == before
+    for method, url, data, _roles in permitted:
+        response = await (staff.get(url) if method == "GET" else staff.post(url, data))
+        assert response.status_code not in (401, 403), (role, method, url, response.status_code)
+        assert response.status_code < 500
+
+
+async def test_anonymous_requests_are_sent_to_login_and_change_nothing(client):
+    ids = await _seed()
+    before = await snapshot()
+    for method, url, data, _roles in _routes(ids):
+        if method == "GET":
+            response = await client.get(url)
+            assert response.status_code == 303
+            assert response.headers["location"].startswith("/admin/login?next=")
+        else:
+            response = await client.post(url, data={**data, "csrf": "x"})
+            assert response.status_code == 401
+        assert await snapshot() == before, url
+
+
+async def test_issuer_of_another_district_cannot_touch_the_application(sign_in):
+    ids = await _seed()
+    other = await sign_in(ISS, "issuer-xixia", "640105")
+    before = await snapshot()
+    for url in (f"/admin/applications/{ids['application']}", f"/admin/parcels/{ids['parcel']}/edit"):
+        assert (await other.get(url)).status_code == 403
+    for url, data in (
+        (f"/admin/applications/{ids['application']}/approve", {"comment": "x"}),
+        (f"/admin/applications/{ids['application']}/return", {"reason": "x"}),
+        (f"/admin/parcels/{ids['parcel']}", {"district_code": "640104", "area_mu": "1"}),
+        ("/admin/parcels", {"district_code": "640104", "area_mu": "1"}),
+    ):
+        assert (await other.post(url, data)).status_code == 403, url
+    assert await snapshot() == before
+    listing = await other.get("/admin/applications")
+    assert f"/admin/applications/{ids['application']}" not in listing.text
+
+
+def test_the_matrix_walks_every_back_office_route():
+    import re
+
+    from admin.routes import routes
+
+    declared = {
+        (method, re.sub(r"\{[a-z]+\}", "{}", route.path))
+        for route in routes
+        for method in route.methods - {"HEAD"}  # type: ignore[attr-defined]
+    }
+    ids = {"holder": 1, "parcel": 2, "application": 3, "quota": 4, "staff": 5, "document": 6}
+    walked = {(m, re.sub(r"/\d+", "/{}", url.removeprefix("/admin"))) for m, url, _d, _r in _routes(ids)}
+    # the login form and logout are for everyone and tested in test_staff.py
+    assert declared - walked == {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
+    assert walked <= declared

@@ -1,0 +1,144 @@
+"""Carbon quotas (open, close, withdraw unsold) and the stock dashboard."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from registry import quotas, register, stock
+from registry.applications import submit_application
+from registry.audit import Actor
+from registry.models import AuditLog, Batch, EntryKind, HoldingState, RegisterEntry, StaffRole, TicketKind
+from tests.admin.conftest import make_staff, village_with_parcel
+from tests.factories import make_holder
+
+
+async def test_forestry_opens_a_quota_at_one_yuan_by_default(sign_in):
+    forestry = await sign_in(StaffRole.FORESTRY)
+    response = await forestry.post(
+        "/admin/quotas", {"units": "100000", "price_yuan": "", "kg_co2e": "", "valid_until": "2099-12-31"}
+    )
+    assert response.status_code == 303
+    batch = await Batch.get(kind=TicketKind.CARBON)
+    assert (batch.total_units, batch.price_fen, batch.g_co2e_per_unit) == (100000, 100, 10_000)
+    assert str(batch.valid_until) == "2099-12-31"
+    assert await quotas.current_quota() == batch
+    assert await AuditLog.filter(action="quota.open", username="forestry-user").exists()
+    page = await forestry.get("/admin/quotas")
+    assert batch.serial_prefix in page.text and "100,000" in page.text
+
+
+async def test_bad_quotas_are_refused(sign_in):
+    forestry = await sign_in(StaffRole.FORESTRY)
+    for data in (
+        {"units": "0"},
+        {"units": "-5"},
+        {"units": "10", "price_yuan": "0.001"},
+        {"units": "10", "kg_co2e": "0"},
+        {"units": "10", "valid_until": "2000-01-01"},
+        {"units": "x"},
+    ):
+        response = await forestry.post("/admin/quotas", {"price_yuan": "1", "kg_co2e": "10", "valid_until": "", **data})
+        assert response.status_code == 400, data
+    assert await Batch.all().count() == 0
+
+
+async def test_close_then_withdraw_unsold(sign_in):
+    forestry = await sign_in(StaffRole.FORESTRY)
+    quota = await quotas.open_quota(units=1000)
+    buyer = await make_holder("买家")
+    await register.retire_held_units(
+        batch=quota,
+        holder=await quotas.pool_holder(),
+        quantity=300,
+        purpose="offset",
+        beneficiary=buyer,
+        price_fen=30000,
+    )
+    assert (await forestry.post(f"/admin/quotas/{quota.id}/close")).status_code == 303
+    await quota.refresh_from_db()
+    assert not quota.is_open and await quotas.current_quota() is None
+    assert (await forestry.post(f"/admin/quotas/{quota.id}/close")).status_code == 400  # already closed
+    assert (await forestry.post(f"/admin/quotas/{quota.id}/withdraw", {"reason": "年度结束"})).status_code == 303
+    entry = await RegisterEntry.get(kind=EntryKind.WITHDRAWAL)
+    assert entry.quantity == 700 and entry.actor == "staff:forestry-user"
+    stats = await quotas.quota_stats(quota)
+    assert (stats.available, stats.sold) == (0, 300)
+    assert (await forestry.post(f"/admin/quotas/{quota.id}/withdraw")).status_code == 400  # nothing left
+    assert set(await AuditLog.filter(action__startswith="quota.").values_list("action", flat=True)) == {
+        "quota.close",
+        "quota.withdraw",
+    }
+
+
+async def test_land_batches_are_not_quotas(sign_in):
+    forestry = await sign_in(StaffRole.FORESTRY)
+    village, parcel = await village_with_parcel()
+    batch = await register.issue_batch(
+        kind=TicketKind.COLLECTIVE,
+        holder=village,
+        total_units=10,
+        serial_prefix="L-1",
+        parcel=parcel,
+        unit_area_m2=Decimal("10000"),
+    )
+    assert (await forestry.post(f"/admin/quotas/{batch.id}/withdraw")).status_code == 404
+    assert await register.holder_total(village, state=HoldingState.HELD) == 10
+
+
+async def test_quota_sales_today_and_this_week(db):
+    quota = await quotas.open_quota(units=1000)
+    pool = await quotas.pool_holder()
+    buyer = await make_holder("买家")
+    await register.retire_held_units(
+        batch=quota, holder=pool, quantity=40, purpose="p", beneficiary=buyer, price_fen=4000
+    )
+    old = await register.retire_held_units(
+        batch=quota, holder=pool, quantity=60, purpose="p", beneficiary=buyer, price_fen=6000
+    )
+    now = datetime.now(UTC)
+    today_start = stock.local_day_start(now)
+    # move one sale to before today: it still counts for the week when today is not a Monday
+    await RegisterEntry.filter(id=old.id).update(created_at=today_start - timedelta(minutes=1))
+    today, week = await stock.quota_sales_today_and_week(quota, now)
+    assert (today.units, today.amount_fen) == (40, 4000)
+    expected_week = 40 if today_start.weekday() == 0 else 100
+    assert week.units == expected_week
+
+
+async def test_dashboard_counts_by_kind_and_district_and_waiting_work(sign_in):
+    auditor = await sign_in(StaffRole.AUDITOR)
+    issuer = Actor(await make_staff(StaffRole.ISSUER, "issuer-xq", "640104"), "")
+    village, parcel = await village_with_parcel("640104")
+    await register.issue_batch(
+        kind=TicketKind.COLLECTIVE,
+        holder=village,
+        total_units=500,
+        serial_prefix="J-1",
+        parcel=parcel,
+        unit_area_m2=Decimal("200"),
+    )
+    quota = await quotas.open_quota(units=2000)
+    buyer = await make_holder("买家")
+    await register.retire_held_units(
+        batch=quota, holder=await quotas.pool_holder(), quantity=150, purpose="p", beneficiary=buyer, price_fen=15000
+    )
+    _v2, parcel2 = await village_with_parcel("640104")
+    await parcel2.fetch_related("owner")
+    await submit_application(kind=TicketKind.COLLECTIVE, parcel=parcel2, applicant=parcel2.owner, actor=issuer)
+
+    rows = {(r.kind, r.district_code): r for r in await stock.stock_by_kind_and_district()}
+    carbon = rows[(TicketKind.CARBON, "640100")]
+    assert (carbon.issued, carbon.held, carbon.retired) == (2000, 1850, 150)
+    assert rows[(TicketKind.COLLECTIVE, "640104")].held == 500
+    work = await stock.workload()
+    assert work.collective_review["640104"] == 1 and work.state_review == 0
+
+    page = await auditor.get("/admin/")
+    assert page.status_code == 200
+    assert "2,000" in page.text and "1,850" in page.text
+    assert "150 张" in page.text.split('data-testid="sales-today"')[1][:200]
+    workload = page.text.split('data-testid="workload"')[1]
+    assert '兴庆区</td><td class="num">1</td>' in workload
+    english = await auditor.get("/admin/", params={"lang": "en"})
+    assert "Xingqing District" in english.text and "Applications waiting" in english.text

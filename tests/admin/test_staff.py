@@ -1,0 +1,257 @@
+"""Staff accounts: argon2id hashes, throttled logins, sessions in signed cookies, CSRF, password change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+import admin.session as session_module
+from registry import staff as staff_service
+from registry.models import AuditLog, StaffRole, StaffUser
+from tests.admin.conftest import PASSWORD, csrf_of, login, make_staff
+
+
+async def test_create_staff_hashes_with_argon2id(db):
+    staff = await staff_service.create_staff(
+        username="liu.issuer",
+        role=StaffRole.ISSUER,
+        password=PASSWORD,
+        district_code="640104",
+        display_name="刘发放",
+    )
+    assert staff.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in staff.password_hash
+    assert await AuditLog.filter(action="staff.create", target="staff:liu.issuer").exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"role": StaffRole.ISSUER, "district_code": None}, staff_service.InvalidStaff),  # issuers need a district
+        ({"role": StaffRole.ISSUER, "district_code": "110101"}, staff_service.InvalidStaff),  # not in the city
+        ({"role": StaffRole.FINANCE, "password": "short"}, staff_service.WeakPassword),
+        ({"role": StaffRole.FINANCE, "username": "a b"}, staff_service.InvalidStaff),
+    ],
+)
+async def test_create_staff_refusals(db, kwargs, error):
+    values = {"username": "someone", "password": PASSWORD, **kwargs}
+    with pytest.raises(error):
+        await staff_service.create_staff(**values)
+    assert await StaffUser.all().count() == 0
+
+
+async def test_duplicate_username_is_refused(db):
+    await make_staff(StaffRole.AUDITOR, "dup")
+    with pytest.raises(staff_service.DuplicateUsername):
+        await make_staff(StaffRole.FINANCE, "dup")
+
+
+async def test_non_issuers_have_no_district(db):
+    staff = await make_staff(StaffRole.FORESTRY, "forest", district="640104")
+    assert staff.district_code is None
+
+
+async def test_account_locks_after_repeated_failures_even_for_the_right_password(db):
+    await make_staff(StaffRole.AUDITOR, "auditor1")
+    now = datetime.now(UTC)
+    for _ in range(staff_service.ACCOUNT_MAX_FAILURES):
+        with pytest.raises(staff_service.LoginFailed):
+            await staff_service.authenticate("auditor1", "wrong-password", ip="10.0.0.1", now=now)
+    with pytest.raises(staff_service.LoginLocked):
+        await staff_service.authenticate("auditor1", PASSWORD, ip="10.0.0.2", now=now)
+    later = now + timedelta(minutes=staff_service.LOCK_MINUTES, seconds=1)
+    staff = await staff_service.authenticate("auditor1", PASSWORD, ip="10.0.0.2", now=later)
+    assert staff.failed_logins == 0 and staff.locked_until is None
+    assert await AuditLog.filter(action="login.failed").count() == staff_service.ACCOUNT_MAX_FAILURES
+    assert await AuditLog.filter(action="login.locked", ip="10.0.0.2").count() == 1
+
+
+async def test_an_address_locks_after_failures_across_many_accounts(db):
+    await make_staff(StaffRole.AUDITOR, "auditor1")
+    now = datetime.now(UTC)
+    for n in range(staff_service.ADDRESS_MAX_FAILURES):
+        with pytest.raises(staff_service.LoginFailed):
+            await staff_service.authenticate(f"guess{n}", "password123", ip="203.0.113.9", now=now)
+    with pytest.raises(staff_service.LoginLocked):
+        await staff_service.authenticate("auditor1", PASSWORD, ip="203.0.113.9", now=now)
+    assert await staff_service.authenticate("auditor1", PASSWORD, ip="198.51.100.1", now=now)
+
+
+async def test_deactivated_accounts_cannot_sign_in(db):
+    staff = await make_staff(StaffRole.AUDITOR, "gone")
+    staff.is_active = False
+    await staff.save()
+    with pytest.raises(staff_service.LoginFailed):
+        await staff_service.authenticate("gone", PASSWORD, ip="10.0.0.1")
+
+
+async def test_login_sets_a_signed_httponly_lax_cookie(client):
+    await make_staff(StaffRole.AUDITOR, "auditor1")
+    response = await login(client, "auditor1")
+    assert response.status_code == 303 and response.headers["location"] == "/admin/"
+    cookie = next(v for v in response.headers.get_list("set-cookie") if v.startswith("linpiao_admin="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/admin" in cookie
+    assert "Secure" not in cookie  # served over plain http in the test
+    assert (await client.get("/admin/")).status_code == 200
+
+
+async def test_cookie_is_secure_over_https(db, settings):
+    from linpiao.app import create_app
+
+    app = create_app(settings.with_(base_url="https://linpiao.example"), manage_db=False)
+    await make_staff(StaffRole.AUDITOR, "auditor1")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as http:
+        response = await login(http, "auditor1")
+    cookie = next(v for v in response.headers.get_list("set-cookie") if v.startswith("linpiao_admin="))
+    assert "Secure" in cookie
+
+
+async def test_wrong_password_shows_a_chinese_error_and_no_session(client):
+    await make_staff(StaffRole.AUDITOR, "auditor1")
+    response = await login(client, "auditor1", "not-the-password")
+    assert response.status_code == 400
+    assert "用户名或密码错误" in response.text
+    assert (await client.get("/admin/")).status_code == 303
+
+
+async def test_login_form_needs_its_csrf_token(client):
+    await make_staff(StaffRole.AUDITOR, "auditor1")
+    await client.get("/admin/login")
+    response = await client.post("/admin/login", data={"username": "auditor1", "password": PASSWORD, "csrf": "x"})
+    assert response.status_code == 403
+    assert not await AuditLog.filter(action="login.ok").exists()
+
+
+async def test_login_is_throttled_over_http(client):
+    await make_staff(StaffRole.AUDITOR, "auditor1")
+    for _ in range(staff_service.ACCOUNT_MAX_FAILURES):
+        assert (await login(client, "auditor1", "wrong-password")).status_code == 400
+    response = await login(client, "auditor1")
+    assert response.status_code == 429
+    assert "登录失败次数过多" in response.text
+
+
+async def test_next_only_goes_inside_the_back_office(client):
+    await make_staff(StaffRole.AUDITOR, "auditor1")
+    page = await client.get("/admin/login?next=https://evil.example/")
+    response = await client.post(
+        "/admin/login",
+        data={
+            "username": "auditor1",
+            "password": PASSWORD,
+            "csrf": csrf_of(page.text),
+            "next": "//evil.example/",
+        },
+    )
+    assert response.headers["location"] == "/admin/"
+
+
+async def test_session_ends_after_idle_timeout(client, monkeypatch):
+    await make_staff(StaffRole.AUDITOR, "auditor1")
+    await login(client, "auditor1")
+    assert (await client.get("/admin/")).status_code == 200
+    real_time = session_module.time.time
+    monkeypatch.setattr(session_module.time, "time", lambda: real_time() + session_module.IDLE_SECONDS + 5)
+    response = await client.get("/admin/")
+    assert response.status_code == 303 and response.headers["location"].startswith("/admin/login")
+
+
+async def test_a_tampered_cookie_is_no_session(client):
+    await make_staff(StaffRole.AUDITOR, "auditor1")
+    await login(client, "auditor1")
+    value = client.cookies.get("linpiao_admin")
+    client.cookies.set("linpiao_admin", value[:-3] + "abc", path="/admin")
+    assert (await client.get("/admin/")).status_code == 303
+
+
+async def test_logout_ends_the_session(sign_in):
+    staff = await sign_in(StaffRole.AUDITOR)
+    response = await staff.post("/admin/logout")
+    assert response.status_code == 303
+    assert (await staff.get("/admin/")).status_code == 303
+    assert await AuditLog.filter(action="logout").exists()
+
+
+async def test_csrf_token_is_required_on_state_changing_forms(sign_in):
+    admin = await sign_in(StaffRole.ADMIN)
+    data = {"username": "new.user", "role": "auditor", "password": PASSWORD}
+    missing = await admin.client.post("/admin/staff", data=data)
+    wrong = await admin.client.post("/admin/staff", data={**data, "csrf": "forged"})
+    assert missing.status_code == 403 and wrong.status_code == 403
+    assert not await StaffUser.filter(username="new.user").exists()
+    assert (await admin.post("/admin/staff", data)).status_code == 303
+    assert await StaffUser.filter(username="new.user").exists()
+
+
+async def test_password_change_ends_other_sessions(sign_in, app):
+    staff = await sign_in(StaffRole.AUDITOR)
+    other = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    async with other:
+        await login(other, staff.user.username)
+        assert (await other.get("/admin/")).status_code == 200
+        wrong = await staff.post(
+            "/admin/password",
+            {
+                "current_password": "nope-nope-nope",
+                "new_password": "another-long-one",
+                "repeat_password": "another-long-one",
+            },
+        )
+        assert wrong.status_code == 400
+        response = await staff.post(
+            "/admin/password",
+            {
+                "current_password": PASSWORD,
+                "new_password": "another-long-one",
+                "repeat_password": "another-long-one",
+            },
+        )
+        assert response.status_code == 303
+        assert (await staff.get("/admin/")).status_code == 200  # this session goes on
+        assert (await other.get("/admin/")).status_code == 303  # the other one ended
+    assert await staff_service.authenticate(staff.user.username, "another-long-one", ip="x")
+
+
+async def test_administrator_creates_and_deactivates_accounts(sign_in):
+    admin = await sign_in(StaffRole.ADMIN)
+    response = await admin.post(
+        "/admin/staff",
+        {
+            "username": "wang.issuer",
+            "role": "issuer",
+            "district_code": "640121",
+            "password": PASSWORD,
+        },
+    )
+    assert response.status_code == 303
+    created = await StaffUser.get(username="wang.issuer")
+    assert created.district_code == "640121"
+    refused = await admin.post("/admin/staff", {"username": "x.issuer", "role": "issuer", "password": PASSWORD})
+    assert refused.status_code == 400 and "用户名、角色或辖区无效" in refused.text
+    assert (await admin.post(f"/admin/staff/{created.id}/toggle")).status_code == 303
+    await created.refresh_from_db()
+    assert not created.is_active
+    assert (await admin.post(f"/admin/staff/{admin.user.id}/toggle")).status_code == 400  # not oneself
+    actions = set(await AuditLog.filter(username=admin.user.username).values_list("action", flat=True))
+    assert {"staff.create", "staff.deactivate", "login.ok"} <= actions
+
+
+async def test_deactivation_ends_a_running_session(sign_in):
+    admin = await sign_in(StaffRole.ADMIN)
+    victim = await sign_in(StaffRole.AUDITOR)
+    await admin.post(f"/admin/staff/{victim.user.id}/toggle")
+    assert (await victim.get("/admin/")).status_code == 303
+
+
+async def test_audit_log_is_filterable(sign_in):
+    auditor = await sign_in(StaffRole.AUDITOR)
+    await sign_in(StaffRole.FINANCE)
+    page = await auditor.get("/admin/audit", params={"username": "finance-user"})
+    assert page.status_code == 200
+    assert "finance-user" in page.text and "login.ok" in page.text
+    assert "auditor-user" not in page.text.split("audit-table")[1]
+    page = await auditor.get("/admin/audit", params={"action": "staff.create", "date_from": "2000-01-01"})
+    assert "login.ok" not in page.text.split("audit-table")[1]
+    assert "staff.create" in page.text
