@@ -13,7 +13,8 @@ from tests.factories import make_batch, make_holder
 from tests.live import ROOT
 
 
-async def test_100_concurrent_reservations_of_5_against_200(db):
+async def _race_setup() -> tuple:
+    """A pool holding 200 carbon units and 100 pending orders of 5 each."""
     pool = await make_holder()
     batch = await make_batch(TicketKind.CARBON, units=200, holder=pool)
     expires = datetime.now(UTC) + timedelta(minutes=30)
@@ -29,6 +30,12 @@ async def test_100_concurrent_reservations_of_5_against_200(db):
         )
         for i in range(100)
     ]
+    return pool, batch, orders
+
+
+async def test_100_concurrent_reservations_of_5_against_200(db):
+    pool, batch, orders = await _race_setup()
+    expires = orders[0].expires_at
 
     async def attempt(order: Order) -> bool:
         try:
@@ -50,21 +57,7 @@ async def test_100_concurrent_reservations_of_5_against_200(db):
 
 async def test_four_processes_racing_never_oversell(db):
     """The same race across four worker processes: the register lock holds between processes too."""
-    pool = await make_holder()
-    batch = await make_batch(TicketKind.CARBON, units=200, holder=pool)
-    expires = datetime.now(UTC) + timedelta(minutes=30)
-    orders = [
-        await Order.create(
-            token=f"proc-{i}",
-            batch=batch,
-            quantity=5,
-            amount_fen=500,
-            purpose="travel",
-            certificate_name="买家",
-            expires_at=expires,
-        )
-        for i in range(100)
-    ]
+    pool, batch, orders = await _race_setup()
     ids = [o.id for o in orders]
     workers = [
         await asyncio.create_subprocess_exec(
