@@ -44,7 +44,6 @@ def _settings(request: Request) -> Settings:
 
 
 def _page(request: Request, name: str, ctx: dict[str, Any] | None = None, status_code: int = 200) -> Response:
-    settings = _settings(request)
     base = {"purposes": PURPOSES, "active": ""}
     return render(request, f"shop/{name}", {**base, **(ctx or {})}, status_code=status_code)
 

@@ -16,14 +16,29 @@ from tests.live import ROOT, free_port, stop_server
 def linpiao(*args: str, url: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LINPIAO_DATABASE_URL": url}
     return subprocess.run(
-        [sys.executable, "-m", "linpiao.cli", *args], env=env, input=stdin, capture_output=True, text=True,
-        cwd=ROOT, timeout=120,
+        [sys.executable, "-m", "linpiao.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
 
 
 async def test_createstaff_quota_and_demo(db):
-    done = linpiao("createstaff", "--username", "li.si", "--role", "issuer", "--district", "640104",
-                   "--password-stdin", url=db, stdin="a-long-password-1\n")
+    done = linpiao(
+        "createstaff",
+        "--username",
+        "li.si",
+        "--role",
+        "issuer",
+        "--district",
+        "640104",
+        "--password-stdin",
+        url=db,
+        stdin="a-long-password-1\n",
+    )
     assert done.returncode == 0, done.stderr
     staff = await StaffUser.get(username="li.si")
     assert (staff.role, staff.district_code) == ("issuer", "640104")
@@ -51,7 +66,11 @@ def test_serve_demo_migrates_seeds_and_serves(tmp_path):
     env = {**os.environ, "LINPIAO_DATABASE_URL": f"sqlite://{tmp_path / 'fresh.db'}"}
     process = subprocess.Popen(
         [sys.executable, "-m", "linpiao.cli", "serve", "--demo", "--port", str(port)],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
