@@ -19,9 +19,20 @@ MODEL_MODULES = [
 ]
 
 
+# SQLite serialises writers: let one wait for the write lock (under a burst of checkouts across worker processes)
+# instead of failing after the driver's default 5 s.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _with_busy_timeout(url: str) -> str:
+    if not url.startswith("sqlite://") or "busy_timeout" in url or url.endswith(":memory:"):
+        return url
+    return f"{url}{'&' if '?' in url else '?'}busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": _with_busy_timeout(database_url)},
         "apps": {"models": {"models": [*MODEL_MODULES, "aerich.models"], "default_connection": "default"}},
         "use_tz": True,
         "timezone": "UTC",
