@@ -1,4 +1,4 @@
-"""Read-only pages: the stock dashboard, the register, revenue, and the landscaping placeholder."""
+"""Read-only pages: the stock dashboard and revenue."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from starlette.responses import Response
 
 from admin.session import AdminContext
-from admin.web import page, paginate
+from admin.web import page
 from registry import quotas, stock
-from registry.models import RegisterEntry
 
 
 async def dashboard(ctx: AdminContext) -> Response:
@@ -31,14 +30,6 @@ async def dashboard(ctx: AdminContext) -> Response:
     )
 
 
-async def register_view(ctx: AdminContext) -> Response:
-    prefix = ctx.request.query_params.get("batch", "").strip()[:40]
-    query = RegisterEntry.all().order_by("-seq").prefetch_related("batch", "from_holder", "to_holder")
-    if prefix:
-        query = query.filter(batch__serial_prefix=prefix)
-    return page(ctx, "register.html", {"paged": await paginate(ctx, query), "prefix": prefix})
-
-
 async def revenue(ctx: AdminContext) -> Response:
     count, total = await stock.revenue_total()
     return page(
@@ -50,7 +41,3 @@ async def revenue(ctx: AdminContext) -> Response:
             "total": total,
         },
     )
-
-
-async def offsets(ctx: AdminContext) -> Response:
-    return page(ctx, "offsets.html")

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from admin.session import AdminContext
 from admin.web import get_or_404, page, paginate, path_id, redirect
+from certificates import service as certificate_service
 from linpiao.i18n import gettext as _
 from linpiao.money import parse_yuan
 from registry import dividends as dividend_service
@@ -25,7 +26,17 @@ from registry.applications import NotPermitted
 from registry.audit import LOCAL_TZ
 from registry.errors import RegisterError
 from registry.idempotency import new_form_token
-from registry.models import Batch, Holder, RegisterEntry, StaffRole, TicketKind
+from registry.models import (
+    Batch,
+    Certificate,
+    CertificateKind,
+    CertificateStatus,
+    Holder,
+    HoldingState,
+    RegisterEntry,
+    StaffRole,
+    TicketKind,
+)
 
 MAX_HEIRS = 6
 
@@ -101,6 +112,10 @@ async def trade_detail(ctx: AdminContext, error: str = "", status: int = 200) ->
     trade = await _visible_trade(ctx)
     await trade.fetch_related("batch", "buyer", "seller")
     legs = await trade_service.TradeLeg.filter(trade_id=trade.id).prefetch_related("seller", "entry")
+    certificates = await Certificate.filter(
+        entry_id__in=[leg.entry.id for leg in legs],
+        holder_id=trade.buyer_id,  # type: ignore[attr-defined]
+    )
     return page(
         ctx,
         "trades/trade_detail.html",
@@ -108,11 +123,41 @@ async def trade_detail(ctx: AdminContext, error: str = "", status: int = 200) ->
             "trade": trade,
             "legs": [(leg, trade.batch.serial_range(a, b)) for leg in legs for a, b in leg.entry.ranges],
             "filings": await trade_service.filings_of(trade),
+            "certificates": certificates,
             "today": today().isoformat(),
             "error": error,
         },
         status,
     )
+
+
+HOLDING_KINDS = (CertificateKind.COLLECTIVE_HOLDING, CertificateKind.STATE_HOLDING)
+
+
+async def _renew_holding_certificate(batch: Batch, holder: Holder, entry: RegisterEntry | None, always: bool) -> None:
+    """Replace ``holder``'s holding certificate of ``batch`` by one for what it holds now (林票凭证).
+
+    The old one is revoked with the reason shown publicly; a holder left with nothing gets no new one, and a
+    holder who never had one gets one only when ``always`` (the buyer)."""
+    old = await Certificate.filter(
+        holder_id=holder.id, batch_id=batch.id, status=CertificateStatus.VALID, kind__in=HOLDING_KINDS
+    )
+    for certificate in old:
+        await certificate_service.revoke(certificate, reason="林票交易生效，持有数量变动")
+    held = await register.holder_total(holder, batch=batch, state=HoldingState.HELD)
+    if held and (old or always):
+        await certificate_service.issue_holding_certificate(batch, holder, entry=entry)
+
+
+async def _certificates_on_effect(trade: trade_service.Trade) -> None:
+    """When a trade takes effect the buyer gets a holding certificate for what it now holds, and a seller's
+    certificate is replaced by one for what is left; all in the transaction of the last filing."""
+    batch = await Batch.get(id=trade.batch_id)  # type: ignore[attr-defined]
+    legs = await trade_service.TradeLeg.filter(trade_id=trade.id).order_by("id").prefetch_related("entry", "seller")
+    for leg in legs:
+        await _renew_holding_certificate(batch, leg.seller, leg.entry, always=False)
+    buyer = await Holder.get(id=trade.buyer_id)  # type: ignore[attr-defined]
+    await _renew_holding_certificate(batch, buyer, legs[-1].entry if legs else None, always=True)
 
 
 async def filing_record(ctx: AdminContext) -> Response:
@@ -123,7 +168,12 @@ async def filing_record(ctx: AdminContext) -> Response:
         return await trade_detail(ctx, _("备案日期或备案文号无效"), 400)
     try:
         await trade_service.record_filing(
-            trade=trade, authority=authority, filed_on=filed_on, reference=ctx.field("reference"), actor=ctx.actor
+            trade=trade,
+            authority=authority,
+            filed_on=filed_on,
+            reference=ctx.field("reference"),
+            actor=ctx.actor,
+            on_effective=_certificates_on_effect,
         )
     except RegisterError as exc:
         return await trade_detail(ctx, _refused(exc), 400)
@@ -257,6 +307,16 @@ async def inheritance_new(ctx: AdminContext) -> Response:
     return await _inheritance_form(ctx, values)
 
 
+async def _heir_certificates(case: trade_service.InheritanceCase) -> None:
+    """Each heir's holding certificate (林票凭证) for every batch it inherited from; the deceased's are revoked."""
+    deceased = await Holder.get(id=case.deceased_id)  # type: ignore[attr-defined]
+    for entry in await RegisterEntry.filter(id__in=case.entry_ids).order_by("seq").prefetch_related("batch"):
+        await _renew_holding_certificate(entry.batch, deceased, entry, always=False)
+        for move in entry.details.get("moves", []):
+            heir = await Holder.get(id=int(move["to"]))
+            await _renew_holding_certificate(entry.batch, heir, entry, always=True)
+
+
 async def inheritance_create(ctx: AdminContext) -> Response:
     names = ["deceased_id", "died_on", "form_token"]
     names += [f"heir_{i}" for i in range(MAX_HEIRS)] + [f"share_{i}" for i in range(MAX_HEIRS)]
@@ -287,6 +347,7 @@ async def inheritance_create(ctx: AdminContext) -> Response:
             documents=documents,
             actor=ctx.actor,
             form_token=values["form_token"],
+            on_recorded=_heir_certificates,
         )
     except RegisterError as exc:
         return await _inheritance_form(ctx, values, _refused(exc), 400)
@@ -303,7 +364,8 @@ async def inheritance_detail(ctx: AdminContext) -> Response:
         for move in entry.details.get("moves", []):
             ranges = "; ".join(entry.batch.serial_range(a, b) for a, b in move["ranges"])
             moves.append((entry, names.get(move["to"], ""), move["quantity"], ranges))
-    return page(ctx, "trades/inheritance_detail.html", {"case": case, "moves": moves})
+    certificates = await Certificate.filter(entry_id__in=case.entry_ids).order_by("id")
+    return page(ctx, "trades/inheritance_detail.html", {"case": case, "moves": moves, "certificates": certificates})
 
 
 # ---------------------------------------------------------------------------------------------- dividends

@@ -100,6 +100,11 @@ def _info(name: str, certificate: Certificate | None) -> zipfile.ZipInfo:
     return info
 
 
+def _cell(text: str) -> str:
+    # names can come from uploaded rosters: never let a spreadsheet run one as a formula (CSV injection)
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+
+
 async def _manifest(ids: list[int]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -114,7 +119,8 @@ async def _manifest(ids: list[int]) -> bytes:
         }
         for certificate_id in chunk:
             c = rows[certificate_id]
-            writer.writerow([entry_name(c), group_code(c.code), str(c.kind), c.holder_name, c.quantity, str(c.status)])
+            holder = _cell(c.holder_name)
+            writer.writerow([entry_name(c), group_code(c.code), str(c.kind), holder, c.quantity, str(c.status)])
     return ("\ufeff" + out.getvalue()).encode("utf-8")  # BOM: Excel opens UTF-8 CSV correctly
 
 

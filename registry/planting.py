@@ -545,28 +545,53 @@ async def create_purchase(
     )
 
 
-async def _count(purchase: PlantingPurchase, now: datetime) -> PlantingPurchase:
-    rule = await purchase.rule
-    fulfilled_before = False
-    trees_before = 0
-    if purchase.id_number:
-        earlier = [p for p in await _counted(purchase.id_number, purchase.year) if p.id != purchase.id]
-        trees_before = sum(p.trees for p in earlier)
-        fulfilled_before = any(p.outcome is PlantingOutcome.FULFILS for p in earlier)
-    outcome = decide_outcome(
-        owes=purchase.owes_duty,
-        fulfilled_before=fulfilled_before,
-        trees_before=trees_before,
-        trees=purchase.trees,
-        duty=rule.trees_per_duty,
+CHUNK = 500
+
+
+async def _years_so_far(purchases: Sequence[PlantingPurchase]) -> dict[tuple[str, int], tuple[int, bool]]:
+    """(ID number, year) → (trees counted, duty fulfilled) before these purchases, in a few queries."""
+    wanted: dict[int, set[str]] = {}
+    for p in purchases:
+        if p.id_number:
+            wanted.setdefault(p.year, set()).add(p.id_number)
+    own = {p.id for p in purchases}
+    so_far: dict[tuple[str, int], tuple[int, bool]] = {}
+    for year, numbers in wanted.items():
+        ordered = sorted(numbers)
+        for start in range(0, len(ordered), CHUNK):
+            earlier = await PlantingPurchase.filter(
+                id_number__in=ordered[start : start + CHUNK], year=year, status=PurchaseStatus.COUNTED
+            )
+            for p in await _standing(q for q in earlier if q.id not in own):
+                trees, fulfilled = so_far.get((str(p.id_number), year), (0, False))
+                so_far[(str(p.id_number), year)] = (trees + p.trees, fulfilled or p.outcome is PlantingOutcome.FULFILS)
+    return so_far
+
+
+async def _count_all(purchases: Sequence[PlantingPurchase], now: datetime) -> None:
+    """Decide each purchase's outcome in order, each seeing the ones before it (same person, same year)."""
+    rules = {r.id: r for r in await PlantingRule.filter(id__in={p.rule_id for p in purchases})}
+    so_far = await _years_so_far(purchases)
+    for purchase in purchases:
+        key = (str(purchase.id_number), purchase.year)
+        trees_before, fulfilled_before = so_far.get(key, (0, False)) if purchase.id_number else (0, False)
+        outcome = decide_outcome(
+            owes=purchase.owes_duty,
+            fulfilled_before=fulfilled_before,
+            trees_before=trees_before,
+            trees=purchase.trees,
+            duty=rules[purchase.rule_id].trees_per_duty,
+        )
+        purchase.status = PurchaseStatus.COUNTED
+        purchase.outcome = outcome
+        purchase.certificate_kind = CERTIFICATE_FOR[outcome]
+        purchase.trees_in_year = trees_before + purchase.trees
+        purchase.counted_at = now
+        if purchase.id_number:
+            so_far[key] = (trees_before + purchase.trees, fulfilled_before or outcome is PlantingOutcome.FULFILS)
+    await PlantingPurchase.bulk_update(
+        purchases, fields=["status", "outcome", "certificate_kind", "trees_in_year", "counted_at"], batch_size=CHUNK
     )
-    purchase.status = PurchaseStatus.COUNTED
-    purchase.outcome = outcome
-    purchase.certificate_kind = CERTIFICATE_FOR[outcome]
-    purchase.trees_in_year = trees_before + purchase.trees
-    purchase.counted_at = now
-    await purchase.save(update_fields=["status", "outcome", "certificate_kind", "trees_in_year", "counted_at"])
-    return purchase
 
 
 async def count_order_purchases(order: Order) -> list[PlantingPurchase]:
@@ -578,9 +603,9 @@ async def count_order_purchases(order: Order) -> list[PlantingPurchase]:
     now = _now()
     async with in_transaction():
         purchases = await PlantingPurchase.filter(order=order).order_by("id")
-        for purchase in purchases:
-            if purchase.status is not PurchaseStatus.COUNTED:
-                await _count(purchase, now)
+        uncounted = [p for p in purchases if p.status is not PurchaseStatus.COUNTED]
+        if uncounted:
+            await _count_all(uncounted, now)
         payment = await RosterPayment.get_or_none(order=order)
         if payment is not None and payment.status is not PaymentStatus.PAID:
             await _mark_paid(payment, now)

@@ -260,6 +260,8 @@ async def transfer_units(
         raise InsufficientUnits("serials do not match the quantity")
     if price_fen is not None and price_fen < 0:
         raise NonPositiveQuantity(f"price {price_fen}")
+    if from_holder.id == to_holder.id:
+        raise InvalidState("a holder cannot transfer to itself")
     async with in_transaction():
         await lock_register()
         await batch.refresh_from_db()

@@ -36,7 +36,7 @@ be recorded by the city forestry department (role ``forestry``) for its own fili
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -509,10 +509,12 @@ async def record_filing(
     reference: str,
     actor: audit.Actor,
     today: date | None = None,
+    on_effective: Callable[[Trade], Awaitable[None]] | None = None,
 ) -> TradeFiling:
     """Record that the trade was filed (备案) with ``authority`` on ``filed_on`` under ``reference``.
 
-    When the third filing is recorded the trade becomes effective on the latest filing date. Sending the same
+    When the third filing is recorded the trade becomes effective on the latest filing date, and
+    ``on_effective`` (the buyer's holding certificate, say) runs in the same transaction. Sending the same
     filing again changes nothing; a different one for an authority already filed is refused."""
     authority = FilingAuthority(authority)
     reference = reference.strip()
@@ -543,6 +545,8 @@ async def record_filing(
             trade.effective_on = max(f.filed_on for f in filings if f.filed_on is not None)
             await trade.save(update_fields=["status", "effective_on"])
             became_effective = True
+            if on_effective is not None:
+                await on_effective(trade)
         await audit.record(
             actor,
             "trade.filing",
@@ -574,8 +578,11 @@ async def record_inheritance(
     documents: Sequence[SupportingDocument],
     actor: audit.Actor,
     form_token: str | None = None,
+    on_recorded: Callable[[InheritanceCase], Awaitable[None]] | None = None,
 ) -> InheritanceCase:
-    """Pass every held unit of ``deceased`` to ``heirs`` in their shares (继承), keeping the documents."""
+    """Pass every held unit of ``deceased`` to ``heirs`` in their shares (继承), keeping the documents.
+
+    ``on_recorded`` (the heirs' holding certificates, say) runs in the same transaction."""
     token = check_token(form_token)
     docs = [SupportingDocument(DocumentKind(d.kind), d.reference.strip()[:200]) for d in documents]
     kinds = {d.kind for d in docs if d.reference}
@@ -615,6 +622,8 @@ async def record_inheritance(
             entry_ids=[e.id for e in entries],
             actor=actor.label,
         )
+        if on_recorded is not None:
+            await on_recorded(case)
         await remember(token, "trade.inheritance", case.id)
         await audit.record(
             actor,

@@ -194,7 +194,6 @@ async def _certify(
         holder, year=purchase.year, trees=purchase.trees, name=purchase.name, entries=entries, order=order
     )
     purchase.certificate = certificate
-    await purchase.save(update_fields=["certificate_id"])
     return certificate
 
 
@@ -212,15 +211,20 @@ async def fulfil_planting(order: Order, now: datetime) -> None:
         entry = await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop")
         if purchase.certificate_id is None:  # type: ignore[attr-defined]
             await _certify(purchase, order, buyer, [entry])
+            await purchase.save(update_fields=["certificate_id"])
     else:
         # An organisation's payment: its tickets are retired to the organisation in one register entry (the
         # rows written do not grow with the staff); each person's certificate states their trees.
         submission = await RosterSubmission.get(id=payment.submission_id)  # type: ignore[attr-defined]
         buyer = await _organisation(submission)
         await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop")
+        certified = []
         for purchase in purchases:
             if purchase.certificate_id is None:  # type: ignore[attr-defined]
                 await _certify(purchase, order, None, [])
+                certified.append(purchase)
+        if certified:
+            await PlantingPurchase.bulk_update(certified, fields=["certificate_id"], batch_size=500)
     order.buyer = buyer
     order.status = OrderStatus.FULFILLED
     order.fulfilled_at = now

@@ -15,8 +15,12 @@ CALL = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
 
 
 def _catalog() -> dict[str, str]:
-    with (ROOT / "admin/locale/en/LC_MESSAGES/messages.po").open("rb") as handle:
-        return {str(m.id): str(m.string) for m in read_po(handle) if m.id}
+    """Every English catalog of the back-office (messages.po, and trades.po of the trade pages), merged."""
+    merged: dict[str, str] = {}
+    for path in sorted((ROOT / "admin/locale/en/LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as handle:
+            merged.update({str(m.id): str(m.string) for m in read_po(handle) if m.id})
+    return merged
 
 
 def test_every_admin_string_has_an_english_translation():

@@ -12,9 +12,10 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
+from certificates import service as certificate_service
 from registry import register
 from registry.audit import LOCAL_TZ, Actor
-from registry.models import HolderKind, StaffRole, TicketKind
+from registry.models import Certificate, HolderKind, StaffRole, TicketKind
 from registry.offsets import CompensationCase, GreenLandOffset, StateRevenue
 from registry.trades import Trade, TradeStatus, record_transfer
 from tests.admin.conftest import make_staff
@@ -177,6 +178,7 @@ async def test_role_matrix_of_the_trade_pages(role, sign_in):
 
 async def test_issuer_records_a_transfer_and_its_three_filings(sign_in):
     batch, village = await _collective()
+    village_certificate = await certificate_service.issue_holding_certificate(batch, village)
     buyer = await make_holder("李四")
     issuer = await sign_in(ISS, "issuer-trades")
     form = await issuer.get("/admin/trades/transfer/new")
@@ -213,6 +215,19 @@ async def test_issuer_records_a_transfer_and_its_three_filings(sign_in):
     assert "已生效" in page.text and "市备3" in page.text
     await trade.refresh_from_db()
     assert trade.status is TradeStatus.EFFECTIVE
+    # the buyer's holding certificate comes with the trade taking effect, once
+    certificate = await Certificate.get(holder_id=buyer.id)
+    assert certificate.quantity == 120 and certificate.kind == "collective_holding"
+    assert f"/verify/{certificate.code}" in page.text
+    await forestry.post(
+        f"/admin/trades/{trade.id}/filings", {"authority": "city_forestry", "filed_on": TODAY, "reference": "市备3"}
+    )
+    assert await Certificate.filter(holder_id=buyer.id).count() == 1
+    # the seller's certificate for 1,000 units is revoked and replaced by one for the 880 left
+    await village_certificate.refresh_from_db()
+    assert village_certificate.status == "revoked"
+    renewed = await Certificate.get(holder_id=village.id, status="valid")
+    assert renewed.quantity == 880
 
 
 async def test_a_refused_transfer_shows_why_and_writes_nothing(sign_in):
@@ -389,3 +404,69 @@ async def test_pages_in_english(sign_in):
     issuer = await sign_in(ISS, "issuer-english")
     page = await issuer.get("/admin/trades/transfer/new?lang=en")
     assert page.status_code == 200 and "Record a transfer" in page.text
+
+
+async def test_inheritance_through_the_form_with_documents_and_certificates(sign_in):
+    batch, village = await _collective(units=100)
+    father, son, daughter = await make_holder("张老汉"), await make_holder("张大"), await make_holder("张二")
+    issuer = await sign_in(ISS, "issuer-inheritance")
+    await record_transfer(batch=batch, seller=village, buyer=father, quantity=30, price_fen=0, actor=Actor(issuer.user))
+    form = await issuer.get(f"/admin/inheritance/new?deceased={father.id}")
+    data = {
+        "deceased_id": str(father.id),
+        "died_on": TODAY,
+        "heir_0": str(son.id),
+        "share_0": "50",
+        "heir_1": str(daughter.id),
+        "share_1": "40",  # 90 %: refused
+        "doc_death_certificate": "死亡证明 001",
+        "doc_notarial_certificate": "(2026)宁银证字第1号",
+        "form_token": form_token(form.text),
+    }
+    before = await snapshot()
+    refused = await issuer.post("/admin/inheritance", data)
+    assert refused.status_code == 400 and "份额之和必须等于100%" in refused.text
+    assert await snapshot() == before
+    response = await issuer.post("/admin/inheritance", {**data, "share_1": "50"})
+    assert response.status_code == 303, response.text
+    page = await issuer.get(response.headers["location"])
+    assert "(2026)宁银证字第1号" in page.text and "张大" in page.text
+    assert (
+        await register.holder_total(son, batch=batch) == 15 and await register.holder_total(daughter, batch=batch) == 15
+    )
+    assert await Certificate.filter(holder_id__in=[son.id, daughter.id]).count() == 2
+
+
+def test_every_string_of_the_trade_pages_has_an_english_translation():
+    from pathlib import Path
+
+    from linpiao.i18n import translations
+
+    root = Path(__file__).resolve().parents[2]
+    call = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
+    sources = [
+        *sorted((root / "admin/templates/trades").glob("*.html")),
+        *(root / "admin" / name for name in ("views_trades.py", "views_offsets.py", "views_register.py")),
+        root / "admin/statement_pdf.py",
+    ]
+    used = {a or b for path in sources for a, b in call.findall(path.read_text(encoding="utf-8"))}
+    english = translations("en")
+    assert len(used) > 150
+    assert sorted(s for s in used if english.gettext(s) == s) == []
+
+
+async def test_an_issuer_sees_only_its_own_districts_trades(sign_in):
+    ids = await _seed()
+    other = await sign_in(ISS, "issuer-xixia-view", "640105")
+    assert (await other.get(f"/admin/trades/{ids['trade']}")).status_code == 404
+    assert (await other.get(f"/admin/dividends/{ids['dividend']}")).status_code == 404
+    listing = await other.get("/admin/trades")
+    assert f"/admin/trades/{ids['trade']}" not in listing.text
+    before = await snapshot()
+    response = await other.post(
+        f"/admin/trades/{ids['trade']}/filings",
+        {"authority": "village_committee", "filed_on": TODAY, "reference": "x"},
+    )
+    assert response.status_code == 404 and await snapshot() == before
+    own = await sign_in(ISS, "issuer-xingqing-view", "640104")
+    assert f"/admin/trades/{ids['trade']}" in (await own.get("/admin/trades")).text

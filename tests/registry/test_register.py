@@ -198,3 +198,12 @@ async def test_inheritance_refuses_shares_that_do_not_add_up(db):
             deceased=deceased, heirs=[register.Heir(heir, Fraction(9, 10))], died_on=date(2026, 1, 1)
         )
     assert await snapshot() == before
+
+
+async def test_transfer_to_oneself_is_refused(db):
+    a = await make_holder()
+    batch = await make_batch(units=10, holder=a)
+    before = await snapshot()
+    with pytest.raises(InvalidState):
+        await register.transfer_units(batch=batch, from_holder=a, to_holder=a, quantity=1)
+    assert await snapshot() == before

@@ -212,6 +212,8 @@ async def test_organisation_path_end_to_end(client, on_sale):
     with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
         names = archive.namelist()
         assert len([n for n in names if n.endswith(".pdf")]) == 4
+        manifest = archive.read("清单.csv").decode("utf-8-sig")
+    assert "'=HYPERLINK" in manifest and ",=HYPERLINK" not in manifest  # the formula name is neutralised
 
     report = await client.get(f"/planting/org/{token}/report")
     # listed: 甲 乙 丙 丁 and the formula row (the duplicate is not a person); owing: all but 丙
@@ -226,6 +228,15 @@ async def test_organisation_path_end_to_end(client, on_sale):
     assert '\'=HYPERLINK("http://evil.example","x")' in cells
     pdf = await client.get(f"/planting/org/{token}/report.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    import pypdf
+
+    printed = pypdf.PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    assert "银川市某局" in printed and "75.0%" in printed and "甲" in printed
+    for url in (f"/planting/org/{token}?lang=en", f"/planting/org/{token}/report", "/planting/org"):
+        english = await client.get(url)
+        assert english.status_code == 200 and '<html lang="en">' in english.text
+        assert "Fulfilment rate" in english.text or "Upload and preview" in english.text
+    await client.get("/planting?lang=zh_CN")
 
 
 async def test_late_staff_make_a_second_payment_for_just_them(client, on_sale):
