@@ -41,3 +41,9 @@ def test_every_english_catalog_entry_is_translated():
             catalog = read_po(handle)
         missing = [m.id for m in catalog if m.id and not m.string]
         assert not missing, f"{po}: untranslated {missing[:5]}"
+
+
+async def test_demo_banner_is_on_every_face_while_the_demo_provider_runs(client):
+    for path in ("/", "/verify", "/admin/login", "/no-such-page"):
+        response = await client.get(path)
+        assert "演示 / DEMO" in response.text, path
