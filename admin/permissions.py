@@ -38,6 +38,7 @@ class Perm(StrEnum):
     COMPENSATION_PAY = "compensation.pay"  # 登记缴款并注销
     PLANTING_VIEW = "planting.view"  # 查看义务植树折算标准
     PLANTING_RULE = "planting.rule"  # 设定义务植树折算标准（林业）
+    CERTIFICATE_REISSUE = "certificate.reissue"  # 补发证书（发证机关；种类和辖区由规则再查）
 
 
 ALL_ROLES = tuple(StaffRole)
@@ -91,11 +92,12 @@ ROLE_PERMISSIONS: dict[StaffRole, frozenset[Perm]] = {
     ),
 }
 
-# trades, dividends, uses of state tickets and statements (issue 6), granted on top of the sets above
+# trades, dividends, uses of state tickets, statements (issue 6) and certificate reissue, on top of the sets above
 _TRADE_PERMISSIONS: dict[StaffRole, frozenset[Perm]] = {
-    StaffRole.ISSUER: frozenset({Perm.TRADE_VIEW, Perm.TRADE_RECORD, Perm.TRADE_FILE}),
+    StaffRole.ISSUER: frozenset({Perm.TRADE_VIEW, Perm.TRADE_RECORD, Perm.TRADE_FILE, Perm.CERTIFICATE_REISSUE}),
     StaffRole.FORESTRY: frozenset(
         {
+            Perm.CERTIFICATE_REISSUE,
             Perm.TRADE_VIEW,
             Perm.TRADE_FILE,
             Perm.OFFSET_VIEW,

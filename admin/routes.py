@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from admin import views_auth as auth
+from admin import views_certificates as certificate_pages
 from admin import views_issuance as issuance
 from admin import views_offsets as state_uses
 from admin import views_planting as planting
@@ -68,6 +69,8 @@ routes: list[BaseRoute] = [
     post("/quotas/{id}/withdraw", Perm.QUOTA_MANAGE, issuance.quota_withdraw),
     # read-only
     get("/register", Perm.REGISTER_VIEW, register_pages.register_page),
+    get("/certificates", Perm.REGISTER_VIEW, certificate_pages.certificate_lookup),
+    post("/certificates/{code}/reissue", Perm.CERTIFICATE_REISSUE, certificate_pages.certificate_reissue),
     get("/register.csv", Perm.REGISTER_VIEW, register_pages.register_csv),
     get("/register.xlsx", Perm.REGISTER_VIEW, register_pages.register_xlsx),
     get("/holders/{id}/statement", Perm.REGISTER_VIEW, register_pages.statement_page),

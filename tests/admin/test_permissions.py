@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from admin.permissions import ROLE_PERMISSIONS, Perm, allowed
 from registry import quotas
 from registry.applications import submit_application
 from registry.audit import Actor
-from registry.models import StaffRole, TicketKind
+from registry.models import Certificate, CertificateKind, StaffRole, TicketKind
 from registry.parcels import ParcelDocument
 from tests.admin.conftest import make_staff, village_with_parcel
 
@@ -24,6 +25,7 @@ A, ISS, F, L, N, U = (
     StaffRole.AUDITOR,
 )
 EVERYONE = frozenset(StaffRole)
+MATRIX_CODE = "12345678901234567890"  # digits only, so the route walk can read it as an id
 
 
 async def snapshot() -> dict[str, Any]:
@@ -53,7 +55,12 @@ async def _seed() -> dict[str, int]:
         sha256="0" * 64,
         storage_name="missing.pdf",
     )
+    certificate = await Certificate.create(
+        code=MATRIX_CODE, kind=CertificateKind.CARBON, holder_name="矩阵", issued_at=datetime.now(UTC)
+    )
+    assert certificate.id
     return {
+        "certificate": int(MATRIX_CODE),
         "holder": village.id,
         "parcel": parcel.id,
         "application": application.id,
@@ -65,7 +72,7 @@ async def _seed() -> dict[str, int]:
 
 def _routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], frozenset[StaffRole]]]:
     h, p, a, q, s = ids["holder"], ids["parcel"], ids["application"], ids["quota"], ids["staff"]
-    d = ids["document"]
+    d, c = ids["document"], ids["certificate"]
     holder_form = {"kind": "individual", "name": "", "id_number": ""}  # invalid on purpose: allowed → 400
     parcel_form = {"district_code": "640104", "area_mu": "-1"}
     return [
@@ -108,6 +115,9 @@ def _routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], frozens
         ("POST", f"/admin/quotas/{q}/close", {}, frozenset({F})),
         ("POST", f"/admin/quotas/{q}/withdraw", {"reason": "matrix"}, frozenset({F})),
         ("GET", "/admin/register", {}, frozenset({ISS, F, U})),
+        ("GET", f"/admin/certificates?code={c}", {}, frozenset({ISS, F, U})),
+        # a carbon certificate: only forestry reissues it (the issuer's permission stops at the kind rule)
+        ("POST", f"/admin/certificates/{c}/reissue", {"reason": ""}, frozenset({F})),
         ("GET", "/admin/revenue", {}, frozenset({N, U})),
         ("GET", "/admin/planting", {}, frozenset({F, U})),
         ("POST", "/admin/planting", {"year": "2026", "tickets_per_tree": "0"}, frozenset({F})),
@@ -185,12 +195,12 @@ def test_the_matrix_walks_every_back_office_route():
         for route in routes
         for method in route.methods - {"HEAD"}  # type: ignore[attr-defined]
     }
-    ids = {"holder": 1, "parcel": 2, "application": 3, "quota": 4, "staff": 5, "document": 6}
+    ids = {"holder": 1, "parcel": 2, "application": 3, "quota": 4, "staff": 5, "document": 6, "certificate": 12}
     from tests.admin.test_trades_pages import trade_routes  # the trade pages walk their own matrix
 
     trade_ids = {"trade": 7, "dividend": 8, "offset": 9, "case": 10, "holder": 1, "inheritance": 11}
     every = _routes(ids) + trade_routes(trade_ids)
-    walked = {(m, re.sub(r"/\d+", "/{}", url.removeprefix("/admin"))) for m, url, _d, _r in every}
+    walked = {(m, re.sub(r"/\d+", "/{}", url.removeprefix("/admin").split("?")[0])) for m, url, _d, _r in every}
     # the login form and logout are for everyone and tested in test_staff.py
     assert declared - walked == {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
     assert walked <= declared
