@@ -24,7 +24,8 @@ async def test_300_checkouts_for_the_last_50_tickets_across_two_workers(db, sett
     env = {**server_env, "LINPIAO_BASE_URL": f"http://127.0.0.1:{port}", "LINPIAO_MIN_ORDER_FEN": "100"}
     process, base = await asyncio.to_thread(start_server, env, workers=2, port=port)
     try:
-        limits = httpx.Limits(max_connections=100)
+        # no keep-alive: a pooled connection the server closes after its 5 s idle timeout would fail the next request
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=0)
         async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
 
             async def buy(i: int) -> httpx.Response:
