@@ -12,8 +12,8 @@ from typing import Any
 from starlette.responses import Response
 
 from admin.session import AdminContext
-from admin.views_trades import _date, _fen, _holder, _int, _refused
-from admin.web import get_or_404, page, paginate, path_id, redirect
+from admin.views_trades import _holder
+from admin.web import date_field, fen_field, get_or_404, int_field, page, paginate, path_id, redirect, refusal_message
 from linpiao.i18n import gettext as _
 from registry import offsets as offset_service
 from registry.audit import LOCAL_TZ
@@ -83,7 +83,7 @@ async def offset_create(ctx: AdminContext) -> Response:
             form_token=values["form_token"],
         )
     except RegisterError as exc:
-        return await _offset_form(ctx, values, _refused(exc), 400)
+        return await _offset_form(ctx, values, refusal_message(exc), 400)
     return redirect(f"/admin/offsets/{offset.id}")
 
 
@@ -112,7 +112,7 @@ async def offset_approve(ctx: AdminContext) -> Response:
     try:
         await offset_service.approve_offset(offset, actor=ctx.actor, comment=ctx.field("comment"))
     except RegisterError as exc:
-        return await offset_detail(ctx, _refused(exc), 400)
+        return await offset_detail(ctx, refusal_message(exc), 400)
     return redirect(f"/admin/offsets/{offset.id}")
 
 
@@ -121,15 +121,15 @@ async def offset_reject(ctx: AdminContext) -> Response:
     try:
         await offset_service.reject_offset(offset, actor=ctx.actor, reason=ctx.field("reason"))
     except RegisterError as exc:
-        return await offset_detail(ctx, _refused(exc), 400)
+        return await offset_detail(ctx, refusal_message(exc), 400)
     return redirect(f"/admin/offsets/{offset.id}")
 
 
 async def offset_complete(ctx: AdminContext) -> Response:
     offset = await get_or_404(offset_service.GreenLandOffset, path_id(ctx))
-    batch_id = _int(ctx.field("batch_id"))
+    batch_id = int_field(ctx.field("batch_id"))
     batch = await Batch.get_or_none(id=batch_id) if batch_id is not None else None
-    price = _fen(ctx.field("unit_price"))
+    price = fen_field(ctx.field("unit_price"))
     if batch is None or price is None:
         return await offset_detail(ctx, _("请选择国有林地林票批次并填写单价"), 400)
     try:
@@ -137,7 +137,7 @@ async def offset_complete(ctx: AdminContext) -> Response:
             offset, batch=batch, unit_price_fen=price, actor=ctx.actor, form_token=ctx.field("form_token")
         )
     except RegisterError as exc:
-        return await offset_detail(ctx, _refused(exc), 400)
+        return await offset_detail(ctx, refusal_message(exc), 400)
     return redirect(f"/admin/offsets/{offset.id}")
 
 
@@ -167,7 +167,7 @@ async def case_new(ctx: AdminContext) -> Response:
 async def case_create(ctx: AdminContext) -> Response:
     values = {name: ctx.field(name) for name in CASE_FIELDS}
     offender = await _holder(ctx, "offender_id")
-    decided_on = _date(values["decided_on"])
+    decided_on = date_field(values["decided_on"])
     if offender is None or decided_on is None or values["offence"] not in set(offset_service.Offence):
         return await _case_form(ctx, values, _("请填写案号、违法行为、被处罚人和决定日期"), 400)
     try:
@@ -180,7 +180,7 @@ async def case_create(ctx: AdminContext) -> Response:
             actor=ctx.actor,
         )
     except RegisterError as exc:
-        return await _case_form(ctx, values, _refused(exc), 400)
+        return await _case_form(ctx, values, refusal_message(exc), 400)
     return redirect(f"/admin/compensation/{case.id}")
 
 
@@ -207,18 +207,18 @@ async def case_detail(ctx: AdminContext, error: str = "", status: int = 200) -> 
 
 async def case_order(ctx: AdminContext) -> Response:
     case = await get_or_404(offset_service.CompensationCase, path_id(ctx))
-    batch_id = _int(ctx.field("batch_id"))
+    batch_id = int_field(ctx.field("batch_id"))
     batch = await Batch.get_or_none(id=batch_id) if batch_id is not None else None
-    price = _fen(ctx.field("unit_price"))
+    price = fen_field(ctx.field("unit_price"))
     units_text, area_text = ctx.field("units").strip(), ctx.field("area_m2").strip()
-    units = _int(units_text) if units_text else None
+    units = int_field(units_text) if units_text else None
     if batch is None or price is None or (units_text and units is None):
         return await case_detail(ctx, _("请选择国有林地林票批次并填写单价和数量"), 400)
     kwargs: dict[str, Any] = {"units": units} if units_text else {"area_m2": area_text or None}
     try:
         await offset_service.order_compensation(case, batch=batch, unit_price_fen=price, actor=ctx.actor, **kwargs)
     except RegisterError as exc:
-        return await case_detail(ctx, _refused(exc), 400)
+        return await case_detail(ctx, refusal_message(exc), 400)
     return redirect(f"/admin/compensation/{case.id}")
 
 
@@ -229,13 +229,13 @@ async def case_pay(ctx: AdminContext) -> Response:
             case, payment_ref=ctx.field("payment_ref"), actor=ctx.actor, form_token=ctx.field("form_token")
         )
     except RegisterError as exc:
-        return await case_detail(ctx, _refused(exc), 400)
+        return await case_detail(ctx, refusal_message(exc), 400)
     return redirect(f"/admin/compensation/{case.id}")
 
 
 async def state_revenue(ctx: AdminContext) -> Response:
     params = ctx.request.query_params
-    date_from, date_to = _date(params.get("from", "")), _date(params.get("to", ""))
+    date_from, date_to = date_field(params.get("from", "")), date_field(params.get("to", ""))
     query = offset_service.StateRevenue.all().order_by("-id").prefetch_related("batch", "entry")
     if date_from is not None:
         query = query.filter(recorded_at__gte=datetime.combine(date_from, time.min, LOCAL_TZ))

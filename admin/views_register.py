@@ -10,8 +10,7 @@ from starlette.responses import Response
 
 from admin.session import AdminContext
 from admin.statement_pdf import statement_pdf
-from admin.views_trades import _date, _int
-from admin.web import PAGE_SIZE, get_or_404, page, path_id
+from admin.web import PAGE_SIZE, date_field, get_or_404, int_field, page, path_id
 from registry import register_view as view
 from registry.audit import LOCAL_TZ
 from registry.models import Batch, EntryKind, Holder, TicketKind
@@ -23,10 +22,10 @@ def _filters(params: QueryParams) -> tuple[view.EntryFilter, dict[str, str]]:
     raw = {name: params.get(name, "").strip()[:40] for name in ("batch", "holder", "kind", "entry", "from", "to")}
     kind = raw["kind"] if raw["kind"] in set(TicketKind) else ""
     entry = raw["entry"] if raw["entry"] in set(EntryKind) else ""
-    date_from, date_to = _date(raw["from"]), _date(raw["to"])
+    date_from, date_to = date_field(raw["from"]), date_field(raw["to"])
     flt = view.EntryFilter(
-        batch_id=_int(raw["batch"]),
-        holder_id=_int(raw["holder"]),
+        batch_id=int_field(raw["batch"]),
+        holder_id=int_field(raw["holder"]),
         ticket_kind=TicketKind(kind) if kind else None,
         entry_kind=EntryKind(entry) if entry else None,
         date_from=date_from,
@@ -95,8 +94,8 @@ async def register_xlsx(ctx: AdminContext) -> Response:
 async def _statement(ctx: AdminContext) -> tuple[view.Statement, dict[str, Any]]:
     holder = await get_or_404(Holder, path_id(ctx))
     params = ctx.request.query_params
-    date_from, date_to = _date(params.get("from", "")), _date(params.get("to", ""))
-    batch_id = _int(params.get("batch", ""))
+    date_from, date_to = date_field(params.get("from", "")), date_field(params.get("to", ""))
+    batch_id = int_field(params.get("batch", ""))
     batch = await Batch.get_or_none(id=batch_id) if batch_id is not None else None
     statement = await view.holder_statement(holder, date_from=date_from, date_to=date_to, batch=batch)
     shown = {

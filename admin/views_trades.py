@@ -15,14 +15,12 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from admin.session import AdminContext
-from admin.web import get_or_404, page, paginate, path_id, redirect
+from admin.web import date_field, fen_field, get_or_404, int_field, page, paginate, path_id, redirect, refusal_message
 from certificates import service as certificate_service
 from linpiao.i18n import gettext as _
-from linpiao.money import parse_yuan
 from registry import dividends as dividend_service
 from registry import register
 from registry import trades as trade_service
-from registry.applications import NotPermitted
 from registry.audit import LOCAL_TZ
 from registry.errors import RegisterError
 from registry.idempotency import new_form_token
@@ -41,36 +39,17 @@ from registry.models import (
 MAX_HEIRS = 6
 
 
-def _int(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if text.isdigit() and len(text) < 13 else None
-
-
-def _date(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        return None
-
-
-def _fen(text: str) -> int | None:
-    try:
-        return parse_yuan(text) if text.strip() else None
-    except ValueError:
-        return None
-
-
 def today() -> date:
     return datetime.now(LOCAL_TZ).date()
 
 
 async def _holder(ctx: AdminContext, name: str) -> Holder | None:
-    ident = _int(ctx.field(name))
+    ident = int_field(ctx.field(name))
     return await Holder.get_or_none(id=ident) if ident is not None else None
 
 
 async def _batch(ctx: AdminContext, name: str = "batch_id") -> Batch | None:
-    ident = _int(ctx.field(name))
+    ident = int_field(ctx.field(name))
     return await Batch.get_or_none(id=ident, kind=TicketKind.COLLECTIVE) if ident is not None else None
 
 
@@ -79,12 +58,6 @@ async def _collective_batches(ctx: AdminContext) -> list[Batch]:
     if ctx.staff.role is StaffRole.ISSUER:
         query = query.filter(district_code=ctx.staff.district_code)
     return list(await query)
-
-
-def _refused(exc: RegisterError) -> str:
-    if isinstance(exc, NotPermitted):
-        raise exc  # the guard answers 403
-    return _(exc.message)
 
 
 # ------------------------------------------------------------------------------------------------ trades
@@ -163,7 +136,7 @@ async def _certificates_on_effect(trade: trade_service.Trade) -> None:
 async def filing_record(ctx: AdminContext) -> Response:
     trade = await _visible_trade(ctx)
     authority = ctx.field("authority")
-    filed_on = _date(ctx.field("filed_on"))
+    filed_on = date_field(ctx.field("filed_on"))
     if authority not in set(trade_service.FilingAuthority) or filed_on is None:
         return await trade_detail(ctx, _("备案日期或备案文号无效"), 400)
     try:
@@ -176,7 +149,7 @@ async def filing_record(ctx: AdminContext) -> Response:
             on_effective=_certificates_on_effect,
         )
     except RegisterError as exc:
-        return await trade_detail(ctx, _refused(exc), 400)
+        return await trade_detail(ctx, refusal_message(exc), 400)
     return redirect(f"/admin/trades/{trade.id}")
 
 
@@ -202,8 +175,8 @@ async def transfer_create(ctx: AdminContext) -> Response:
     values = {name: ctx.field(name) for name in TRANSFER_FIELDS}
     batch = await _batch(ctx)
     seller, buyer = await _holder(ctx, "seller_id"), await _holder(ctx, "buyer_id")
-    quantity, price = _int(values["quantity"]), _fen(values["price"])
-    first = _int(values["first_no"]) if values["first_no"].strip() else None
+    quantity, price = int_field(values["quantity"]), fen_field(values["price"])
+    first = int_field(values["first_no"]) if values["first_no"].strip() else None
     if batch is None or seller is None or buyer is None:
         return await _transfer_form(ctx, values, _("请选择批次、转让方和受让方"), 400)
     if quantity is None or price is None or (values["first_no"].strip() and first is None):
@@ -221,7 +194,7 @@ async def transfer_create(ctx: AdminContext) -> Response:
             form_token=values["form_token"],
         )
     except RegisterError as exc:
-        return await _transfer_form(ctx, values, _refused(exc), 400)
+        return await _transfer_form(ctx, values, refusal_message(exc), 400)
     return redirect(f"/admin/trades/{trade.id}")
 
 
@@ -260,8 +233,8 @@ async def subscription_create(ctx: AdminContext) -> Response:
     batch = await _batch(ctx)
     subscriber = await _holder(ctx, "subscriber_id")
     source = await _holder(ctx, "from_id") if values["from_id"].strip() else None
-    price = _fen(values["price"])
-    term = _int(values["term_years"]) if values["term_years"].strip() else None
+    price = fen_field(values["price"])
+    term = int_field(values["term_years"]) if values["term_years"].strip() else None
     if batch is None or subscriber is None or (values["from_id"].strip() and source is None):
         return await _subscription_form(ctx, values, _("请选择批次和认购方"), 400)
     if price is None or values["operating_form"] not in set(trade_service.OperatingForm):
@@ -283,7 +256,7 @@ async def subscription_create(ctx: AdminContext) -> Response:
             form_token=values["form_token"],
         )
     except RegisterError as exc:
-        return await _subscription_form(ctx, values, _refused(exc), 400)
+        return await _subscription_form(ctx, values, refusal_message(exc), 400)
     return redirect(f"/admin/trades/{trade.id}")
 
 
@@ -323,7 +296,7 @@ async def inheritance_create(ctx: AdminContext) -> Response:
     names += [f"doc_{k}" for k in DOCUMENT_KINDS]
     values: dict[str, Any] = {name: ctx.field(name) for name in names}
     deceased = await _holder(ctx, "deceased_id")
-    died_on = _date(values["died_on"])
+    died_on = date_field(values["died_on"])
     if deceased is None or died_on is None or died_on > today():
         return await _inheritance_form(ctx, values, _("请填写被继承人和死亡日期"), 400)
     heirs: list[register.Heir] = []
@@ -350,7 +323,7 @@ async def inheritance_create(ctx: AdminContext) -> Response:
             on_recorded=_heir_certificates,
         )
     except RegisterError as exc:
-        return await _inheritance_form(ctx, values, _refused(exc), 400)
+        return await _inheritance_form(ctx, values, refusal_message(exc), 400)
     return redirect(f"/admin/inheritance/{case.id}")
 
 
@@ -400,8 +373,8 @@ async def dividend_new(ctx: AdminContext) -> Response:
 async def dividend_create(ctx: AdminContext) -> Response:
     values = {name: ctx.field(name) for name in DIVIDEND_FIELDS}
     batch = await _batch(ctx)
-    income = _fen(values["income"])
-    record_date = _date(values["record_date"])
+    income = fen_field(values["income"])
+    record_date = date_field(values["record_date"])
     if batch is None or income is None or record_date is None:
         return await _dividend_form(ctx, values, _("请选择批次并填写收益金额和登记日"), 400)
     try:
@@ -414,7 +387,7 @@ async def dividend_create(ctx: AdminContext) -> Response:
             form_token=values["form_token"],
         )
     except RegisterError as exc:
-        return await _dividend_form(ctx, values, _refused(exc), 400)
+        return await _dividend_form(ctx, values, refusal_message(exc), 400)
     return redirect(f"/admin/dividends/{dividend.id}")
 
 

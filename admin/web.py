@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, TypeVar
 
 from starlette.exceptions import HTTPException
@@ -13,8 +14,12 @@ from tortoise.queryset import QuerySet
 
 from admin.permissions import Perm
 from admin.session import AdminContext
+from linpiao.i18n import gettext as _
+from linpiao.money import parse_yuan
 from linpiao.templating import render
+from registry.applications import NotPermitted
 from registry.districts import DISTRICTS, district_name
+from registry.errors import RegisterError
 from registry.identity import mask
 
 PAGE_SIZE = 25
@@ -75,3 +80,32 @@ async def paginate(ctx: AdminContext, query: QuerySet[Any]) -> Paged:
     number = min(max(number, 1), pages)
     items = await query.offset((number - 1) * PAGE_SIZE).limit(PAGE_SIZE)
     return Paged(items, number, pages, total)
+
+
+# form fields: None for what does not parse, so handlers answer 400 with their own message
+
+
+def int_field(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() and len(text) < 13 else None
+
+
+def date_field(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
+def fen_field(text: str) -> int | None:
+    try:
+        return parse_yuan(text) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def refusal_message(exc: RegisterError) -> str:
+    """The translated reason of a refusal; a permission refusal goes on to the guard, which answers 403."""
+    if isinstance(exc, NotPermitted):
+        raise exc  # the guard answers 403
+    return _(exc.message)
