@@ -77,10 +77,10 @@ routes: list[BaseRoute] = [
     get("/holders/{id}/statement.pdf", Perm.REGISTER_VIEW, register_pages.statement_download),
     get("/revenue", Perm.REVENUE_VIEW, reports.revenue),
     get("/revenue/state", Perm.REVENUE_VIEW, state_uses.state_revenue),
-    # trades of collective tickets, inheritance, dividends (registry.trades, registry.dividends)
+    # trades of land tickets (state ones: transfers only), inheritance, dividends (registry.trades, .dividends)
     get("/trades", Perm.TRADE_VIEW, trades.trade_list),
-    get("/trades/transfer/new", Perm.TRADE_RECORD, trades.transfer_new),
-    post("/trades/transfer", Perm.TRADE_RECORD, trades.transfer_create),
+    get("/trades/transfer/new", Perm.TRANSFER_RECORD, trades.transfer_new),
+    post("/trades/transfer", Perm.TRANSFER_RECORD, trades.transfer_create),
     get("/trades/subscription/new", Perm.TRADE_RECORD, trades.subscription_new),
     post("/trades/subscription", Perm.TRADE_RECORD, trades.subscription_create),
     get("/trades/{id}", Perm.TRADE_VIEW, trades.trade_detail),
@@ -94,8 +94,8 @@ routes: list[BaseRoute] = [
     get("/dividends/{id}", Perm.TRADE_VIEW, trades.dividend_detail),
     # state tickets: green-land offsets and ecological compensation (registry.offsets)
     get("/offsets", Perm.OFFSET_VIEW, state_uses.offset_list),
-    get("/offsets/new", Perm.OFFSET_APPROVE, state_uses.offset_new),
-    post("/offsets", Perm.OFFSET_APPROVE, state_uses.offset_create),
+    get("/offsets/new", Perm.OFFSET_RECEIVE, state_uses.offset_new),
+    post("/offsets", Perm.OFFSET_RECEIVE, state_uses.offset_create),
     get("/offsets/{id}", Perm.OFFSET_VIEW, state_uses.offset_detail),
     post("/offsets/{id}/approve", Perm.OFFSET_APPROVE, state_uses.offset_approve),
     post("/offsets/{id}/reject", Perm.OFFSET_APPROVE, state_uses.offset_reject),

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from admin.permissions import Perm, allowed
+from admin.permissions import Perm, staff_allowed
 from linpiao.i18n import gettext as _
 from linpiao.settings import Settings
 from registry.applications import NotPermitted
@@ -134,7 +134,7 @@ class AdminContext:
         return value if isinstance(value, str) else default
 
     def may(self, perm: Perm) -> bool:
-        return allowed(self.staff.role, perm)
+        return staff_allowed(self.staff, perm)
 
 
 Handler = Callable[[AdminContext], Awaitable[Response]]
@@ -151,7 +151,7 @@ def guard(perm: Perm | None, handler: Handler) -> Callable[[Request], Awaitable[
                 target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
                 return RedirectResponse(f"/admin/login?next={target}", status_code=303)
             raise HTTPException(401, _("请先登录"))
-        if perm is not None and not allowed(staff.role, perm):
+        if perm is not None and not staff_allowed(staff, perm):
             raise HTTPException(403)
         try:
             if request.method == "POST":

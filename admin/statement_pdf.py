@@ -21,7 +21,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from linpiao.i18n import gettext as _
 from linpiao.money import format_yuan
-from registry.audit import LOCAL_TZ
+from registry import clock
 from registry.identity import mask
 from registry.register_view import Statement
 
@@ -109,7 +109,7 @@ def statement_pdf(statement: Statement, *, printed_on: date, printed_by: str = "
         lines.append(
             [
                 _p(line.seq or ""),
-                _p(line.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")),
+                _p(clock.local(line.created_at).strftime("%Y-%m-%d %H:%M")),
                 _p(_(line.label)),
                 _p(line.batch),
                 _p(f"{line.change:+,}" if line.change else "0", "num"),

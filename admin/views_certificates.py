@@ -1,7 +1,9 @@
 """Certificates in the back-office: look one up by its code and reissue (补发) a lost one.
 
 Who may reissue follows who issues: the district's issuer for collective holding certificates of its own
-district, the forestry department for every other kind. The reissue and its audit line are one transaction.
+district; for state holding certificates the forestry department covering the batch's district (the city's, or
+the county/district's for its own district: :func:`registry.applications.forestry_covers`); the city forestry
+department for every other kind. The reissue and its audit line are one transaction.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from certificates import service as certificate_service
 from certificates.codes import group_code
 from linpiao.i18n import gettext as _
 from registry import audit
+from registry.applications import forestry_covers
 from registry.errors import RegisterError
 from registry.models import Batch, Certificate, CertificateKind, StaffRole
 
@@ -26,7 +29,10 @@ async def may_reissue(ctx: AdminContext, certificate: Certificate) -> bool:
         return (
             ctx.staff.role == StaffRole.ISSUER and batch is not None and batch.district_code == ctx.staff.district_code
         )
-    return ctx.staff.role == StaffRole.FORESTRY
+    if certificate.kind == CertificateKind.STATE_HOLDING:
+        batch = await Batch.get_or_none(id=certificate.batch_id)
+        return batch is not None and forestry_covers(ctx.staff, batch.district_code)
+    return ctx.staff.role == StaffRole.FORESTRY and not ctx.staff.district_code
 
 
 async def _lookup(ctx: AdminContext, typed: str, error: str = "", status: int = 200) -> Response:

@@ -1,26 +1,27 @@
 """Back-office pages for state tickets: green-land offsets, ecological compensation cases, state revenue.
 
-The landscaping bureau receives and decides offset applications; the forestry department sells and retires
-the units (one step) and keeps compensation cases; finance reads the revenue and may confirm a payment.
+The district's greening committee office (区绿委办) receives offset applications of its district, the
+landscaping bureau decides them; the forestry department sells and retires
+the units (one step) and keeps compensation cases, recording the offender's payment that retires the ordered
+units; finance only reads cases and revenue (it never changes the register).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, time
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from admin.session import AdminContext
 from admin.views_trades import _holder
 from admin.web import date_field, fen_field, get_or_404, int_field, page, paginate, path_id, redirect, refusal_message
 from linpiao.i18n import gettext as _
+from registry import clock
 from registry import offsets as offset_service
-from registry.audit import LOCAL_TZ
 from registry.errors import RegisterError
 from registry.idempotency import new_form_token
 from registry.models import Batch, RegisterEntry, TicketKind
-from registry.register_view import end_of_local_day
 
 OFFSET_FIELDS = (
     "company_id",
@@ -40,7 +41,7 @@ async def _state_batches() -> list[Batch]:
 
 async def offset_list(ctx: AdminContext) -> Response:
     status = ctx.request.query_params.get("status", "")
-    query = offset_service.GreenLandOffset.all()
+    query = offset_service.GreenLandOffset.filter(**offset_service.offsets_visible_to(ctx.staff))
     if status in set(offset_service.OffsetStatus):
         query = query.filter(status=status)
     else:
@@ -61,6 +62,7 @@ async def _offset_form(ctx: AdminContext, values: dict[str, str], error: str = "
 async def offset_new(ctx: AdminContext) -> Response:
     values = {name: "" for name in OFFSET_FIELDS}
     values["offset_type"] = offset_service.OffsetType.OCCUPATION
+    values["district_code"] = ctx.staff.district_code or ""  # the greening office's own district
     values["form_token"] = new_form_token()
     return await _offset_form(ctx, values)
 
@@ -88,7 +90,11 @@ async def offset_create(ctx: AdminContext) -> Response:
 
 
 async def offset_detail(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
-    offset = await get_or_404(offset_service.GreenLandOffset, path_id(ctx))
+    offset = await offset_service.GreenLandOffset.get_or_none(
+        id=path_id(ctx), **offset_service.offsets_visible_to(ctx.staff)
+    )
+    if offset is None:
+        raise HTTPException(404)
     await offset.fetch_related("company", "batch", "entry")
     ranges = ""
     if offset.entry is not None and offset.batch is not None:
@@ -238,9 +244,9 @@ async def state_revenue(ctx: AdminContext) -> Response:
     date_from, date_to = date_field(params.get("from", "")), date_field(params.get("to", ""))
     query = offset_service.StateRevenue.all().order_by("-id").prefetch_related("batch", "entry")
     if date_from is not None:
-        query = query.filter(recorded_at__gte=datetime.combine(date_from, time.min, LOCAL_TZ))
+        query = query.filter(recorded_at__gte=clock.day_start(date_from))
     if date_to is not None:
-        query = query.filter(recorded_at__lt=end_of_local_day(date_to))
+        query = query.filter(recorded_at__lt=clock.day_end(date_to))
     return page(
         ctx,
         "trades/state_revenue.html",

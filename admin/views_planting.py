@@ -6,19 +6,15 @@ each year has counted so far. The rules themselves live in :mod:`registry.planti
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 from starlette.responses import Response
 
-from admin.session import AdminContext
+from admin.session import AdminContext, settings_of
 from admin.web import page, redirect
 from linpiao.i18n import gettext as _
-from registry import planting
+from registry import clock, planting
 from registry.errors import RegisterError
 from registry.quotas import current_quota
 
-CHINA = ZoneInfo("Asia/Shanghai")
 FIELDS = ("year", "tickets_per_tree", "trees_per_duty", "receiving_body", "source", "notes")
 
 
@@ -33,9 +29,17 @@ async def rule_list(ctx: AdminContext, error: str = "", status: int = 200) -> Re
     years = sorted({r.year for r in rules}, reverse=True)
     stats = {year: await planting.year_stats(year) for year in years}
     quota = await current_quota()
+    price_fen = int(quota.price_fen or 100) if quota else 100
+    # rules in force under which one person's purchase is below the shop's minimum order: the shop would refuse it
+    min_order_fen = settings_of(ctx.request).min_order_fen
+    warnings = [
+        shortfall
+        for rule in rules
+        if rule.in_force and (shortfall := planting.below_minimum_order(rule, price_fen, min_order_fen)) is not None
+    ]
     values = {name: ctx.field(name) for name in FIELDS}
     if not values["year"]:
-        values["year"] = str(datetime.now(CHINA).year)
+        values["year"] = str(clock.today().year)
     if not values["trees_per_duty"]:
         values["trees_per_duty"] = str(planting.DEFAULT_TREES_PER_DUTY)
     return page(
@@ -44,7 +48,8 @@ async def rule_list(ctx: AdminContext, error: str = "", status: int = 200) -> Re
         {
             "rules": rules,
             "stats": stats,
-            "price_fen": int(quota.price_fen or 100) if quota else 100,
+            "price_fen": price_fen,
+            "warnings": warnings,
             "values": values,
             "error": error,
         },

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -11,8 +10,8 @@ from starlette.responses import Response
 from admin.session import AdminContext
 from admin.statement_pdf import statement_pdf
 from admin.web import PAGE_SIZE, date_field, get_or_404, int_field, page, path_id
+from registry import clock
 from registry import register_view as view
-from registry.audit import LOCAL_TZ
 from registry.models import Batch, EntryKind, Holder, TicketKind
 
 EXPORT_LIMIT = 100_000
@@ -75,7 +74,7 @@ def _download(body: bytes, media_type: str, name: str) -> Response:
 
 
 def _stamp() -> str:
-    return datetime.now(LOCAL_TZ).strftime("%Y%m%d-%H%M")
+    return clock.local_now().strftime("%Y%m%d-%H%M")
 
 
 async def register_csv(ctx: AdminContext) -> Response:
@@ -114,7 +113,7 @@ async def statement_page(ctx: AdminContext) -> Response:
 
 async def statement_download(ctx: AdminContext) -> Response:
     statement, _shown = await _statement(ctx)
-    body = statement_pdf(statement, printed_on=datetime.now(LOCAL_TZ).date(), printed_by=ctx.staff.username)
+    body = statement_pdf(statement, printed_on=clock.today(), printed_by=ctx.staff.username)
     return Response(
         body,
         media_type="application/pdf",

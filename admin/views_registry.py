@@ -11,14 +11,17 @@ from tortoise.expressions import Q
 from admin.permissions import may_edit_parcel_in
 from admin.session import AdminContext
 from admin.web import get_or_404, page, paginate, path_id, redirect
+from linpiao.i18n import current_locale
 from linpiao.i18n import gettext as _
 from registry import holders as holder_service
 from registry import parcels as parcel_service
+from registry import residence
 from registry.applications import IssuanceApplication
-from registry.errors import RegisterError
-from registry.models import Batch, Holder, HolderKind, Holding, Parcel, RegisterEntry
+from registry.errors import HolderKindMismatch, RegisterError
+from registry.models import Batch, Holder, HolderKind, Holding, Parcel, RegisterEntry, StaffUser
 
 HOLDER_FIELDS = ("kind", "name", "id_number", "contact")
+RESIDENCE_FIELDS = ("residence_district", "residence_evidence")
 PARCEL_FIELDS = (
     "district_code",
     "area_mu",
@@ -46,24 +49,40 @@ async def holder_list(ctx: AdminContext) -> Response:
     filters = {
         "q": params.get("q", "").strip()[:100],
         "kind": kind_text if kind else "",
-        "district": params.get("district", "")[:6],
+        "district": params.get("district", "")[:8],
+        "residence": "to_confirm" if params.get("residence") == "to_confirm" else "",
     }
-    query = holder_service.search_holders(text=filters["q"], kind=kind, district=filters["district"])
-    return page(
-        ctx, "holders.html", {"paged": await paginate(ctx, query), "filters": filters, "kinds": list(HolderKind)}
+    query = holder_service.search_holders(
+        text=filters["q"], kind=kind, district=filters["district"], to_confirm=bool(filters["residence"])
     )
+    return page(
+        ctx,
+        "holders.html",
+        {"paged": await paginate(ctx, query), "filters": filters, "kinds": list(HolderKind), **_residence_context()},
+    )
+
+
+def _residence_context() -> dict[str, object]:
+    """What the holder pages need to show and pick a residence (registry.residence owns the rule)."""
+    return {
+        "residence_districts": residence.district_choices(),
+        "person_evidence": [(str(e), residence.EVIDENCE_LABELS[e]) for e in residence.PERSON_EVIDENCE],
+        "body_evidence": [(str(e), residence.EVIDENCE_LABELS[e]) for e in residence.BODY_EVIDENCE],
+        "evidence_labels": {str(e): label for e, label in residence.EVIDENCE_LABELS.items()},
+        "residence_label": residence.residence_label,
+        "residence_to_confirm": residence.needs_confirmation,
+    }
 
 
 def _holder_form(
     ctx: AdminContext, values: dict[str, str], holder: Holder | None, error: str = "", status: int = 200
 ) -> Response:
-    return page(
-        ctx, "holder_form.html", {"values": values, "holder": holder, "error": error, "kinds": list(HolderKind)}, status
-    )
+    data = {"values": values, "holder": holder, "error": error, "kinds": list(HolderKind), **_residence_context()}
+    return page(ctx, "holder_form.html", data, status)
 
 
 def _holder_input(ctx: AdminContext) -> tuple[dict[str, str], holder_service.HolderInput | None]:
-    values = {name: ctx.field(name) for name in HOLDER_FIELDS}
+    values = {name: ctx.field(name) for name in (*HOLDER_FIELDS, *RESIDENCE_FIELDS)}
     if values["kind"] not in set(HolderKind):
         return values, None
     return values, holder_service.HolderInput(
@@ -71,7 +90,17 @@ def _holder_input(ctx: AdminContext) -> tuple[dict[str, str], holder_service.Hol
         name=values["name"],
         id_number=values["id_number"],
         contact=values["contact"],
+        residence_district=values["residence_district"],
+        residence_evidence=values["residence_evidence"],
     )
+
+
+def _holder_refusal(exc: RegisterError) -> str:
+    """The translated reason; a kind that contradicts the credit code also says what the code shows."""
+    if isinstance(exc, HolderKindMismatch):
+        shown = exc.category_zh if current_locale.get().startswith("zh") else exc.category_en
+        return _("%(reason)s（代码所示：%(category)s）", reason=_(exc.message), category=shown)
+    return _(exc.message)
 
 
 async def holder_new(ctx: AdminContext) -> Response:
@@ -85,13 +114,16 @@ async def holder_create(ctx: AdminContext) -> Response:
     try:
         holder = await holder_service.create_holder(data, actor=ctx.actor)
     except RegisterError as exc:
-        return _holder_form(ctx, values, None, _(exc.message), 400)
+        return _holder_form(ctx, values, None, _holder_refusal(exc), 400)
     return redirect(f"/admin/holders/{holder.id}")
 
 
 async def holder_edit(ctx: AdminContext) -> Response:
     holder = await get_or_404(Holder, path_id(ctx))
     values = {name: str(getattr(holder, name) or "") for name in HOLDER_FIELDS}
+    # the residence on file; the evidence is offered again only once a clerk has checked it
+    values["residence_district"] = holder.residence_district
+    values["residence_evidence"] = str(holder.residence_evidence) if holder.residence_confirmed else ""
     return _holder_form(ctx, values, holder)
 
 
@@ -103,7 +135,7 @@ async def holder_update(ctx: AdminContext) -> Response:
     try:
         await holder_service.update_holder(holder, data, actor=ctx.actor)
     except RegisterError as exc:
-        return _holder_form(ctx, values, holder, _(exc.message), 400)
+        return _holder_form(ctx, values, holder, _holder_refusal(exc), 400)
     return redirect(f"/admin/holders/{holder.id}")
 
 
@@ -125,7 +157,18 @@ async def holder_detail(ctx: AdminContext) -> Response:
         .limit(100)
         .prefetch_related("batch")
     )
-    return page(ctx, "holder_detail.html", {"holder": holder, "summary": list(summary.values()), "entries": entries})
+    clerk = await StaffUser.get_or_none(id=holder.residence_checked_by_id)  # type: ignore[attr-defined]
+    return page(
+        ctx,
+        "holder_detail.html",
+        {
+            "holder": holder,
+            "summary": list(summary.values()),
+            "entries": entries,
+            "residence_clerk": clerk,
+            **_residence_context(),
+        },
+    )
 
 
 # --------------------------------------------------------------------------------------------- parcels

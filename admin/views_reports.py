@@ -1,18 +1,16 @@
-"""Read-only pages: the stock dashboard and revenue."""
+"""Read-only pages: the stock dashboard and revenue (carbon revenue, and tree-planting money apart from it)."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 from starlette.responses import Response
 
 from admin.session import AdminContext
 from admin.web import page
-from registry import quotas, stock
+from registry import clock, quotas, stock
 
 
 async def dashboard(ctx: AdminContext) -> Response:
-    now = datetime.now(UTC)
+    now = clock.now()
     rows = await stock.stock_by_kind_and_district()
     current = await quotas.current_quota()
     sales = await stock.quota_sales_today_and_week(current, now) if current is not None else None
@@ -32,12 +30,17 @@ async def dashboard(ctx: AdminContext) -> Response:
 
 async def revenue(ctx: AdminContext) -> Response:
     count, total = await stock.revenue_total()
+    now = clock.now()
+    planting_money = await stock.planting_money_by_body()
     return page(
         ctx,
         "revenue.html",
         {
-            "days": await stock.revenue_by_day(datetime.now(UTC)),
+            "days": await stock.revenue_by_day(now),
             "count": count,
             "total": total,
+            "planting": planting_money,
+            "planting_total": sum(p.amount_fen for p in planting_money),
+            "planting_days": await stock.revenue_by_day(now, planting_money=True),
         },
     )

@@ -1,4 +1,5 @@
-"""Back-office pages for trades of collective tickets: transfers, subscriptions, filings, inheritance, dividends.
+"""Back-office pages for trades of land tickets: transfers (collective and state), subscriptions, filings,
+inheritance, dividends.
 
 Handlers parse the form, call one :mod:`registry.trades` / :mod:`registry.dividends` function and render; the
 rules (who may record, what is refused, when a trade takes effect) live there. Every form carries a fresh form
@@ -7,7 +8,6 @@ token, so sending it twice records the action once; a refused form is shown agai
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
 
@@ -18,10 +18,9 @@ from admin.session import AdminContext
 from admin.web import date_field, fen_field, get_or_404, int_field, page, paginate, path_id, redirect, refusal_message
 from certificates import service as certificate_service
 from linpiao.i18n import gettext as _
+from registry import clock, register
 from registry import dividends as dividend_service
-from registry import register
 from registry import trades as trade_service
-from registry.audit import LOCAL_TZ
 from registry.errors import RegisterError
 from registry.idempotency import new_form_token
 from registry.models import (
@@ -39,18 +38,22 @@ from registry.models import (
 MAX_HEIRS = 6
 
 
-def today() -> date:
-    return datetime.now(LOCAL_TZ).date()
-
-
 async def _holder(ctx: AdminContext, name: str) -> Holder | None:
     ident = int_field(ctx.field(name))
     return await Holder.get_or_none(id=ident) if ident is not None else None
 
 
-async def _batch(ctx: AdminContext, name: str = "batch_id") -> Batch | None:
+async def _batch(
+    ctx: AdminContext, name: str = "batch_id", kinds: tuple[TicketKind, ...] = (TicketKind.COLLECTIVE,)
+) -> Batch | None:
     ident = int_field(ctx.field(name))
-    return await Batch.get_or_none(id=ident, kind=TicketKind.COLLECTIVE) if ident is not None else None
+    return await Batch.get_or_none(id=ident, kind__in=kinds) if ident is not None else None
+
+
+async def _transfer_batches(ctx: AdminContext) -> list[Batch]:
+    """The batches whose transfers the signed-in staff member records (:func:`registry.trades.may_record`)."""
+    query = Batch.filter(kind__in=trade_service.TRANSFERABLE_KINDS).order_by("-id").limit(500)
+    return [b for b in await query if trade_service.may_record(ctx.staff, b)][:200]
 
 
 async def _collective_batches(ctx: AdminContext) -> list[Batch]:
@@ -97,7 +100,7 @@ async def trade_detail(ctx: AdminContext, error: str = "", status: int = 200) ->
             "legs": [(leg, trade.batch.serial_range(a, b)) for leg in legs for a, b in leg.entry.ranges],
             "filings": await trade_service.filings_of(trade),
             "certificates": certificates,
-            "today": today().isoformat(),
+            "today": clock.today().isoformat(),
             "error": error,
         },
         status,
@@ -160,7 +163,7 @@ async def _transfer_form(ctx: AdminContext, values: dict[str, str], error: str =
     return page(
         ctx,
         "trades/transfer_form.html",
-        {"values": values, "error": error, "batches": await _collective_batches(ctx)},
+        {"values": values, "error": error, "batches": await _transfer_batches(ctx)},
         status,
     )
 
@@ -173,7 +176,7 @@ async def transfer_new(ctx: AdminContext) -> Response:
 
 async def transfer_create(ctx: AdminContext) -> Response:
     values = {name: ctx.field(name) for name in TRANSFER_FIELDS}
-    batch = await _batch(ctx)
+    batch = await _batch(ctx, kinds=trade_service.TRANSFERABLE_KINDS)
     seller, buyer = await _holder(ctx, "seller_id"), await _holder(ctx, "buyer_id")
     quantity, price = int_field(values["quantity"]), fen_field(values["price"])
     first = int_field(values["first_no"]) if values["first_no"].strip() else None
@@ -297,7 +300,7 @@ async def inheritance_create(ctx: AdminContext) -> Response:
     values: dict[str, Any] = {name: ctx.field(name) for name in names}
     deceased = await _holder(ctx, "deceased_id")
     died_on = date_field(values["died_on"])
-    if deceased is None or died_on is None or died_on > today():
+    if deceased is None or died_on is None or died_on > clock.today():
         return await _inheritance_form(ctx, values, _("请填写被继承人和死亡日期"), 400)
     heirs: list[register.Heir] = []
     try:
@@ -365,7 +368,7 @@ async def _dividend_form(ctx: AdminContext, values: dict[str, str], error: str =
 
 async def dividend_new(ctx: AdminContext) -> Response:
     values = {name: "" for name in DIVIDEND_FIELDS}
-    values["record_date"] = today().isoformat()
+    values["record_date"] = clock.today().isoformat()
     values["form_token"] = new_form_token()
     return await _dividend_form(ctx, values)
 

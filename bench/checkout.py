@@ -162,9 +162,10 @@ def bare_app(batch_id: int, pool_id: int, sql: SQL) -> Starlette:
             )
             buyer = await conn.execute_query_dict(
                 sql(
-                    "INSERT INTO holder (kind, name, region_code, contact, created_at) VALUES (?,?,?,?,?) RETURNING id"
+                    "INSERT INTO holder (kind, name, region_code, contact, residence_district, residence_evidence, "
+                    "residence_confirmed, created_at) VALUES (?,?,?,?,?,?,?,?) RETURNING id"
                 ),
-                ["individual", order["certificate_name"], "", "", now],
+                ["individual", order["certificate_name"], "", "", "", "none", False, now],
             )
             held = (
                 await conn.execute_query_dict(

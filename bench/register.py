@@ -41,9 +41,13 @@ async def _fresh(url: str) -> None:
     await install_guards(connections.get("default"))  # as the migration does
 
 
+# a residence a clerk checked in 兴庆区: collective tickets may circulate to them (registry.residence)
+IN_CITY = {"residence_district": "640104", "residence_evidence": "household_register", "residence_confirmed": True}
+
+
 async def run_register(n: int) -> float:
-    a = await Holder.create(kind=HolderKind.INDIVIDUAL, name="A", region_code="640104")
-    b = await Holder.create(kind=HolderKind.INDIVIDUAL, name="B", region_code="640104")
+    a = await Holder.create(kind=HolderKind.INDIVIDUAL, name="A", region_code="640104", **IN_CITY)
+    b = await Holder.create(kind=HolderKind.INDIVIDUAL, name="B", region_code="640104", **IN_CITY)
     batch = await make_batch(TicketKind.COLLECTIVE, units=n + 10, holder=a)
     await register.transfer_units(batch=batch, from_holder=a, to_holder=b, quantity=1)  # B gets a range
     start = time.perf_counter()
@@ -58,8 +62,8 @@ async def run_baseline(n: int) -> float:
     conn = connections.get("default")
     pg = conn.capabilities.dialect == "postgres"
     p = (lambda i: f"${i}") if pg else (lambda i: "?")
-    a = await Holder.create(kind=HolderKind.INDIVIDUAL, name="A2", region_code="640104")
-    b = await Holder.create(kind=HolderKind.INDIVIDUAL, name="B2", region_code="640104")
+    a = await Holder.create(kind=HolderKind.INDIVIDUAL, name="A2", region_code="640104", **IN_CITY)
+    b = await Holder.create(kind=HolderKind.INDIVIDUAL, name="B2", region_code="640104", **IN_CITY)
     batch = await make_batch(TicketKind.COLLECTIVE, units=n + 10, holder=a)
     await register.transfer_units(batch=batch, from_holder=a, to_holder=b, quantity=1)
     a_range = await Holding.get(batch_id=batch.id, holder_id=a.id)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tortoise import Tortoise
 
 from linpiao.db import tortoise_config
-from registry import audit, register
+from registry import audit, clock, register
 from registry.dividends import record_dividend
 from registry.models import HolderKind, Holding, HoldingState, StaffRole, StaffUser
 from registry.register_view import EntryFilter, export_csv, export_xlsx, find_entries
@@ -74,7 +74,7 @@ async def run(url: str, holders: int) -> None:
     baseline = time.perf_counter() - start
     start = time.perf_counter()
     dividend = await record_dividend(
-        batch=batch, income_fen=9_999_999, record_date=datetime.now(audit.LOCAL_TZ).date(), source="x", actor=actor
+        batch=batch, income_fen=9_999_999, record_date=clock.today(), source="x", actor=actor
     )
     split = time.perf_counter() - start
     shares = await dividend.shares.all()  # type: ignore[attr-defined]

@@ -1,10 +1,15 @@
-"""Public certificate routes: the PDF by code, verification (page, form and JSON) and bulk download.
+"""Public certificate routes: the PDF by code, verification (page, form and JSON) and bulk download; and the
+public verification of an ecological compensation case by its case number.
 
-The code is the secret: whoever holds it may see the PDF. Unknown codes get a plain "not found", and a client
-that keeps trying unknown codes is refused for a while (429) before it can learn anything.
+The code is the secret: whoever holds it may see the PDF. Unknown codes (and unknown case numbers) get a plain
+"not found", and a client that keeps trying unknown ones is refused for a while (429) before it can learn
+anything. A case shows what the register holds of it — never the offender.
 """
 
 from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -19,6 +24,7 @@ from linpiao.errors import error_response
 from linpiao.i18n import gettext as _
 from linpiao.templating import render
 from registry.models import Certificate
+from registry.offsets import public_compensation
 
 MAX_BULK = 500
 
@@ -75,9 +81,29 @@ def _base_url(request: Request) -> str:
     return str(request.app.state.settings.base_url)
 
 
+MAX_CASE_NUMBER = 100
+
+
+def case_path(case_number: str) -> str:
+    """The public page of a case (its number quoted whole, slashes included)."""
+    return f"/verify/case/{quote(case_number, safe='')}"
+
+
 async def verify_form(request: Request) -> Response:
-    """``/verify``: type a code (any spacing or case); ``?code=`` goes to its page."""
+    """``/verify``: type a code (any spacing or case); ``?code=`` goes to its page, ``?case=`` to a case's."""
     typed = request.query_params.get("code")
+    case_typed = request.query_params.get("case")
+    if typed is None and case_typed is not None:
+        number = case_typed.strip()
+        if not number or len(number) > MAX_CASE_NUMBER:
+            context = {
+                "typed": "",
+                "error": "",
+                "case_typed": case_typed[:200],
+                "case_error": _("请填写案号（不超过100字）"),
+            }
+            return render(request, "certificates/verify.html", context, 400)
+        return RedirectResponse(case_path(number), status_code=303)
     if typed is None:
         return render(request, "certificates/verify.html", {"typed": "", "error": ""})
     code = normalise_code(typed)
@@ -152,6 +178,38 @@ async def bulk_zip(request: Request) -> Response:
     return zip_response(ids, _base_url(request), "linpiao-certificates.zip")
 
 
+async def _case_lookup(request: Request) -> dict[str, Any] | Response:
+    refused = _too_many(request)
+    if refused is not None:
+        return refused
+    typed = request.path_params["case_number"]
+    record = await public_compensation(typed)
+    if record is None:
+        limiter(request).record_failure(_client(request))
+        message = _("未找到该案号对应的已履行生态补偿案件")
+        if _wants_json(request):
+            return JSONResponse({"error": {"code": "not_found", "message": message}}, 404)
+        context = {"typed": "", "error": "", "case_typed": typed[:200], "case_error": message}
+        return render(request, "certificates/verify.html", context, 404)
+    return record
+
+
+async def verify_case_page(request: Request) -> Response:
+    """``/verify/case/{case_number}``: a completed ecological compensation case, as the public may see it."""
+    found = await _case_lookup(request)
+    if isinstance(found, Response):
+        return found
+    return render(request, "certificates/case.html", {"case": found})
+
+
+async def verify_case_json(request: Request) -> Response:
+    found = await _case_lookup(request)
+    if isinstance(found, Response):
+        return found
+    record = {**found, "verification_url": _base_url(request).rstrip("/") + case_path(found["case_number"])}
+    return JSONResponse(record, headers={"Cache-Control": "no-store"})
+
+
 def _labels() -> dict[str, dict[str, str]]:
     return {
         "kinds": {str(k): _(v) for k, v in service.KIND_LABELS.items()},
@@ -161,8 +219,10 @@ def _labels() -> dict[str, dict[str, str]]:
 
 routes: list[BaseRoute] = [
     Route("/verify", verify_form, methods=["GET"]),
+    Route("/verify/case/{case_number:path}", verify_case_page, methods=["GET"]),
     Route("/verify/{code}", verify_page, methods=["GET"]),
     Route("/api/v1/certificates/{code}", verify_json, methods=["GET"]),
+    Route("/api/v1/compensation-cases/{case_number:path}", verify_case_json, methods=["GET"]),
     Route("/certificates/bulk.zip", bulk_zip, methods=["GET"]),
     Route("/certificates/{code}.pdf", certificate_file, methods=["GET"]),
 ]

@@ -12,15 +12,14 @@ Kinds: carbon offset (碳汇林票认购证书), obligatory tree-planting fulfil
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
 from certificates.codes import group_code, new_code, normalise_code
-from registry import register
+from registry import clock, register
 from registry.errors import InsufficientUnits, InvalidState, WrongKind
 from registry.identity import mask, mask_name
 from registry.models import (
@@ -38,7 +37,6 @@ from registry.models import (
     TicketKind,
 )
 
-CHINA = ZoneInfo("Asia/Shanghai")
 M2_PER_MU = Decimal(10000) / Decimal(15)
 
 KIND_TITLES: dict[CertificateKind, str] = {
@@ -88,7 +86,7 @@ MAX_PRINTED_RANGES = 12
 
 
 def _date_text(moment: datetime) -> str:
-    return moment.astimezone(CHINA).date().isoformat()
+    return clock.local_date(moment).isoformat()
 
 
 def _decimal_text(value: Decimal, places: str = "0.01") -> str:
@@ -175,12 +173,15 @@ async def _issue_duty(
     form: str,
     issuer: str,
     issued_at: datetime | None,
+    share: Sequence[Sequence[int]] | None = None,
 ) -> Certificate:
     if not name and holder is None:
         raise InvalidState("a certificate needs a name")
     if Decimal(trees) <= 0:
         raise InvalidState(f"trees {trees}")
-    moment = issued_at or (entries[-1].created_at if entries else datetime.now(UTC))
+    if share is not None and (len(entries) != 1 or not _within(share, entries[0].ranges)):
+        raise InvalidState("a share must lie inside the one entry that retired it")
+    moment = issued_at or (entries[-1].created_at if entries else clock.now())
     async with in_transaction():
         batch: Batch | None = None
         ranges: list[str] = []
@@ -188,8 +189,8 @@ async def _issue_duty(
         for entry in entries:
             entry_batch = await Batch.get(id=entry.batch_id)  # type: ignore[attr-defined]
             batch = batch or entry_batch
-            ranges.append(_serial_lines(entry_batch, entry.ranges))
-            quantity += int(entry.quantity)
+            ranges.append(_serial_lines(entry_batch, share if share is not None else entry.ranges))
+            quantity += sum(int(b) - int(a) + 1 for a, b in share) if share is not None else int(entry.quantity)
         data = {
             **_holder_facts(holder),
             "year": int(year),
@@ -212,6 +213,14 @@ async def _issue_duty(
         )
 
 
+def _within(share: Sequence[Sequence[int]], ranges: Sequence[Sequence[int]]) -> bool:
+    """Every range of ``share`` lies inside one of ``ranges``."""
+    return all(
+        int(a) <= int(b) and any(int(first) <= int(a) and int(b) <= int(last) for first, last in ranges)
+        for a, b in share
+    )
+
+
 async def issue_planting_certificate(
     holder: Holder | None,
     *,
@@ -223,11 +232,13 @@ async def issue_planting_certificate(
     form: str = DUTY_FORM,
     issuer: str = GREENING_OFFICE,
     issued_at: datetime | None = None,
+    share: Sequence[Sequence[int]] | None = None,
 ) -> Certificate:
     """The obligatory tree-planting fulfilment certificate (全民义务植树尽责证书) for ``year``.
 
     ``entries`` are the retirements that fulfilled the duty (one order, or a year's small donations added
-    up); their tickets and serials are printed."""
+    up); their tickets and serials are printed. When one entry retired the tickets of many people (an
+    organisation's roster), ``share`` names this person's own serial ranges inside it, and only those count."""
     return await _issue_duty(
         CertificateKind.PLANTING,
         holder,
@@ -239,6 +250,7 @@ async def issue_planting_certificate(
         form=form,
         issuer=issuer,
         issued_at=issued_at,
+        share=share,
     )
 
 
@@ -253,8 +265,10 @@ async def issue_honour_certificate(
     form: str = DUTY_FORM,
     issuer: str = GREENING_OFFICE,
     issued_at: datetime | None = None,
+    share: Sequence[Sequence[int]] | None = None,
 ) -> Certificate:
-    """The honour certificate (国土绿化荣誉证书): for people outside the duty's ages or giving beyond it."""
+    """The honour certificate (国土绿化荣誉证书): for people outside the duty's ages or giving beyond it
+    (``share`` as for :func:`issue_planting_certificate`)."""
     return await _issue_duty(
         CertificateKind.HONOUR,
         holder,
@@ -266,6 +280,7 @@ async def issue_honour_certificate(
         form=form,
         issuer=issuer,
         issued_at=issued_at,
+        share=share,
     )
 
 
@@ -313,7 +328,7 @@ async def issue_holding_certificate(
         parcel = await Parcel.get(id=batch.parcel_id)  # type: ignore[attr-defined]
         unit_m2 = Decimal(batch.unit_area_m2 or 0)
         area_m2 = unit_m2 * quantity
-        moment = issued_at or (entry.created_at if entry else datetime.now(UTC))
+        moment = issued_at or (entry.created_at if entry else clock.now())
         collective = batch.kind is TicketKind.COLLECTIVE
         data = {
             **_holder_facts(holder),

@@ -1,16 +1,19 @@
-"""A realistic demo: a carbon quota, collective and state parcels with batches and holders, one staff account
-per role. Seeding is idempotent: a second run changes nothing."""
+"""A realistic demo: a carbon quota, this year's tree-planting conversion, collective and state parcels with
+batches and holders, an effective subscription with its three filings, one staff account per role. Seeding is
+idempotent: a second run changes nothing (in a new year it adds that year's planting rule)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 
-from stdnum.cn import ric, uscc
-
-from registry import register
-from registry.models import Batch, Holder, HolderKind, Parcel, StaffRole, StaffUser, TicketKind
+from certificates.service import issue_holding_certificate
+from registry import audit, clock, planting, register, trades
+from registry import residence as residence_rule
+from registry.identity import ric_check_char, uscc_check_char
+from registry.models import Batch, Holder, HolderKind, Parcel, RegisterEntry, StaffRole, StaffUser, TicketKind
 from registry.quotas import open_quota
 
 
@@ -27,27 +30,44 @@ STAFF = [
     DemoStaff("issuer", "issuer", "640104", "demo-issuer-2026"),
     DemoStaff("issuer_helan", "issuer", "640122", "demo-issuer-2026"),
     DemoStaff("forestry", "forestry", None, "demo-forestry-2026"),
+    DemoStaff("forestry_xixia", "forestry", "640105", "demo-forestry-2026"),
     DemoStaff("landscaping", "landscaping", None, "demo-landscaping-2026"),
+    DemoStaff("greening_xixia", "greening", "640105", "demo-greening-2026"),
     DemoStaff("finance", "finance", None, "demo-finance-2026"),
     DemoStaff("auditor", "auditor", None, "demo-auditor-2026"),
 ]
 
 
 def _uscc(body17: str) -> str:
-    return body17 + uscc.calc_check_digit(body17)
+    return body17 + uscc_check_char(body17)
 
 
 def _ric(body17: str) -> str:
-    return body17 + ric.calc_check_digit(body17 + "0")
+    return body17 + ric_check_char(body17)
 
 
+# N2: a village collective economic organisation (村级集体经济组织), coded by the district's agriculture and
+# rural-affairs bureau (GB 32100-2015, authority N): the admin holder form accepts it as a village collective.
 VILLAGE_CODE = _uscc("N2640104MF0000001")
 
 
-async def _holder(kind: HolderKind, name: str, id_number: str, region: str, contact: str = "") -> Holder:
-    holder, _ = await Holder.get_or_create(
-        id_number=id_number, defaults={"kind": kind, "name": name, "region_code": region, "contact": contact}
-    )
+async def _holder(
+    kind: HolderKind, name: str, id_number: str, region: str, contact: str = "", *, residence: str = ""
+) -> Holder:
+    """A demo holder; ``residence`` is the district where the demo issuer checked its residence or office."""
+    values = {"kind": kind, "name": name, "region_code": region, "contact": contact}
+    if residence:
+        # 户口簿 for people, 营业执照住所 for enterprises (codes 9…), 登记证书 for the village and the forest farm
+        evidence = residence_rule.evidence_for(kind)[0 if kind is HolderKind.INDIVIDUAL or id_number[0] == "9" else 1]
+        clerk = await StaffUser.get(username="issuer")
+        values |= {
+            "residence_district": residence,
+            "residence_evidence": evidence,
+            "residence_checked_by": clerk,
+            "residence_checked_at": clock.now(),
+            "residence_confirmed": True,
+        }
+    holder, _ = await Holder.get_or_create(id_number=id_number, defaults=values)
     return holder
 
 
@@ -66,6 +86,7 @@ async def seed_demo() -> list[DemoStaff]:
             )
     if not await Batch.exists(kind=TicketKind.CARBON, is_open=True):
         await open_quota(units=100_000, price_fen=100, kg_co2e_per_ticket=10, actor="demo")
+    await _seed_planting_rule()
     if await Holder.exists(id_number=VILLAGE_CODE):
         return STAFF  # the land demo is there already
 
@@ -75,17 +96,26 @@ async def seed_demo() -> list[DemoStaff]:
         VILLAGE_CODE,
         "640104",
         "0951-5000001",
+        residence="640104",
     )
-    household = await _holder(HolderKind.INDIVIDUAL, "马建国", _ric("64012119700312001"), "640121", "13900000001")
+    household = await _holder(
+        HolderKind.INDIVIDUAL, "马建国", _ric("64012119700312001"), "640121", "13900000001", residence="640121"
+    )
     enterprise = await _holder(
         HolderKind.ENTERPRISE,
         "宁夏贺兰山林业发展有限公司",
         _uscc("91640122MA0000002"),
         "640122",
         "0951-8000002",
+        residence="640122",
     )
     forest_farm = await _holder(
-        HolderKind.STATE_UNIT, "银川市国有林场", _uscc("12640100MB0000003"), "640100", "0951-6000003"
+        HolderKind.STATE_UNIT,
+        "银川市国有林场",
+        _uscc("12640100MB0000003"),
+        "640100",
+        "0951-6000003",
+        residence="640105",
     )
 
     chunlin = await Parcel.create(
@@ -165,16 +195,63 @@ async def seed_demo() -> list[DemoStaff]:
         issuing_authority="银川市自然资源局（林草）",
         actor="demo",
     )
-    await register.transfer_units(
-        batch=collective,
-        from_holder=village,
-        to_holder=enterprise,
-        quantity=300,
-        price_fen=300 * 12_000,
-        actor="demo",
-        details={"operating_form": "入股经营", "note": "演示认购"},
-    )
+    await _seed_subscription(collective, village, enterprise)
     return STAFF
+
+
+async def _seed_planting_rule() -> None:
+    """This year's tree-planting conversion (a demo value), so ``/planting`` sells right after ``serve --demo``;
+    set by the demo forestry account only when the year has none (a rule set by staff is never replaced)."""
+    year = clock.today().year
+    if await planting.rule_or_none(year) is not None:
+        return
+    await planting.set_rule(
+        year=year,
+        tickets_per_tree=10,  # ¥10 a tree at ¥1 a ticket, as Ningxia's online channel prices a tree
+        trees_per_duty=planting.DEFAULT_TREES_PER_DUTY,
+        receiving_body="银川市绿化基金会（演示）",
+        source="演示数据：参照宁夏网络捐资尽责每株10元",
+        notes="演示数据，正式使用前须由林业部门按本年度文件重新设定",
+        actor=audit.Actor(await StaffUser.get(username="forestry"), "demo"),
+    )
+
+
+async def _seed_subscription(batch: Batch, village: Holder, enterprise: Holder) -> None:
+    """The enterprise subscribes 30 % of the village's batch (认购, 入股经营) through the back-office's own
+    workflow, and its three filings are recorded, so it is effective and the enterprise holds a certificate."""
+    actor = audit.Actor(await StaffUser.get(username="issuer"), "demo")
+    trade = await trades.record_subscription(
+        batch=batch,
+        subscriber=enterprise,
+        share=Fraction(3, 10),
+        price_fen=300 * 12_000,
+        operating_form=trades.OperatingForm.EQUITY,
+        from_holder=village,
+        term_years=20,
+        agreement_ref="春林村-贺兰山林业 入股经营协议（2026）第1号",
+        note="演示认购",
+        actor=actor,
+    )
+
+    async def holding_certificate(effective: trades.Trade) -> None:
+        leg = await trades.TradeLeg.filter(trade_id=effective.id).order_by("-id").first()
+        entry = await RegisterEntry.get(id=leg.entry_id) if leg else None  # type: ignore[attr-defined]
+        await issue_holding_certificate(batch, enterprise, entry=entry)
+
+    references = {
+        trades.FilingAuthority.VILLAGE_COMMITTEE: "春林村委会备字（2026）第1号",
+        trades.FilingAuthority.DISTRICT_GOVERNMENT: "兴庆区政府林票备字（2026）第1号",
+        trades.FilingAuthority.CITY_FORESTRY: "银川市林草局林票备字（2026）第1号",
+    }
+    for authority, reference in references.items():
+        await trades.record_filing(
+            trade=trade,
+            authority=authority,
+            filed_on=clock.today(),
+            reference=reference,
+            actor=actor,
+            on_effective=holding_certificate,
+        )
 
 
 def print_credentials(staff: list[DemoStaff]) -> None:

@@ -13,6 +13,7 @@ from starlette.templating import Jinja2Templates
 
 from linpiao import i18n
 from linpiao.money import format_yuan
+from registry import clock
 
 
 def _env() -> jinja2.Environment:
@@ -44,9 +45,7 @@ def _env() -> jinja2.Environment:
 def _format_datetime(value: datetime | None) -> str:
     if value is None:
         return ""
-    from zoneinfo import ZoneInfo
-
-    return value.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    return clock.local(value).strftime("%Y-%m-%d %H:%M")
 
 
 def _lang_url(request: Request, locale: str) -> str:

@@ -5,7 +5,9 @@ with registered forest rights (确权登记颁证) — or a social entity whose 
 passed acceptance (验收) — applies; the issuer of the parcel's district reviews (approve with a comment, or
 return with a reason) and issues a batch of equal-area units. State forest-land tickets (国有林地林票): a state
 unit that completed afforestation applies with area, four boundaries (四至) and species; the forestry
-department reviews and issues.
+department of that level (本级林草主管部门) reviews and issues: the city's (a forestry account without a district)
+for any district, a county/district's (a forestry account with that district) for parcels of its own district
+only, and the batch names that department as its issuing authority (:func:`forestry_department`).
 
 Nothing is deleted: a returned application stays as it was and a new one supersedes it; every step is a row.
 """
@@ -13,7 +15,6 @@ Nothing is deleted: a returned application stays as it was and a new one superse
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from fractions import Fraction
@@ -22,11 +23,10 @@ from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit, register
+from registry import audit, clock, register, residence
 from registry.chain import lock_register
-from registry.districts import district_government
+from registry.districts import district_government, district_name
 from registry.errors import InvalidState, RegisterError
-from registry.identity import in_city
 from registry.models import Batch, Holder, HolderKind, Parcel, StaffRole, StaffUser, TicketKind
 from registry.quotas import POOL_HOLDER_NAME
 
@@ -122,12 +122,32 @@ class ReasonRequired(RegisterError):
     message = "请填写退回理由"
 
 
+def forestry_covers(staff: StaffUser | None, district_code: str) -> bool:
+    """The reach of a forestry department (林草主管部门) over state tickets: an active forestry account without a
+    district is the city's and covers every district; one with a district is that county/district's forestry
+    department and covers its own district only. The one rule for state applications, state trades and the
+    reissue of state holding certificates."""
+    return (
+        staff is not None
+        and staff.is_active
+        and staff.role is StaffRole.FORESTRY
+        and (not staff.district_code or staff.district_code == district_code)
+    )
+
+
+def forestry_department(district_code: str | None) -> str:
+    """The issuing authority of state tickets issued by the forestry department of that level (本级林草主管部门):
+    the city's when ``district_code`` is empty, else the county/district's."""
+    return f"{district_name(district_code)}林草主管部门" if district_code else POOL_HOLDER_NAME
+
+
 def may_handle(staff: StaffUser, kind: TicketKind, district_code: str) -> bool:
-    """Collective tickets: the issuer of that district only. State tickets: the forestry department."""
+    """Collective tickets: the issuer of that district only. State tickets: the forestry department covering
+    that district (:func:`forestry_covers`)."""
     if kind is TicketKind.COLLECTIVE:
         return staff.role is StaffRole.ISSUER and staff.district_code == district_code
     if kind is TicketKind.STATE:
-        return staff.role is StaffRole.FORESTRY
+        return forestry_covers(staff, district_code)
     return False
 
 
@@ -158,8 +178,9 @@ def units_for_area(area_mu: Decimal, unit_area_m2: Decimal) -> int:
 
 
 def _basis(kind: TicketKind, parcel: Parcel, applicant: Holder) -> ApplicationBasis:
-    if not in_city(applicant.region_code) or applicant.deceased_on is not None:
+    if applicant.deceased_on is not None:
         raise NotEligible(applicant.name)
+    residence.check_may_receive(applicant, kind)  # a checked residence or registered office in the city
     if kind is TicketKind.COLLECTIVE:
         owner_kinds = (HolderKind.VILLAGE_COLLECTIVE, HolderKind.INDIVIDUAL)
         if parcel.owner_id == applicant.id and applicant.kind in owner_kinds:  # type: ignore[attr-defined]
@@ -278,8 +299,13 @@ async def return_application(
     return application
 
 
-async def _serial_prefix(kind: TicketKind, district_code: str, year: int) -> str:
-    base = f"YC-JT-{district_code}-{year}" if kind is TicketKind.COLLECTIVE else f"YC-GY-{year}"
+async def _serial_prefix(kind: TicketKind, district_code: str, year: int, state_level: str | None = None) -> str:
+    """``YC-JT-{district}-{year}-NNN`` (collective), ``YC-GY-{year}-NNN`` (state, city forestry department) or
+    ``YC-GY-{district}-{year}-NNN`` (state, issued by a county/district forestry department)."""
+    if kind is TicketKind.COLLECTIVE:
+        base = f"YC-JT-{district_code}-{year}"
+    else:
+        base = f"YC-GY-{state_level}-{year}" if state_level else f"YC-GY-{year}"
     count = await Batch.filter(serial_prefix__startswith=base + "-").count()
     return f"{base}-{count + 1:03d}"
 
@@ -300,16 +326,19 @@ async def issue_application(
         applicant = await Holder.get(id=application.applicant_id)  # type: ignore[attr-defined]
         units = units_for_area(parcel.area_mu, unit_area_m2)
         kind = application.kind
+        level = (actor.staff.district_code or None) if actor.staff is not None else None
         batch = await register.issue_batch(
             kind=kind,
             holder=applicant,
             total_units=units,
-            serial_prefix=await _serial_prefix(kind, parcel.district_code, datetime.now(UTC).year),
+            serial_prefix=await _serial_prefix(kind, parcel.district_code, clock.today().year, level),
             parcel=parcel,
             unit_area_m2=unit_area_m2,
             district_code=parcel.district_code,
             issuing_authority=(
-                district_government(parcel.district_code) if kind is TicketKind.COLLECTIVE else POOL_HOLDER_NAME
+                district_government(parcel.district_code)
+                if kind is TicketKind.COLLECTIVE
+                else forestry_department(level)
             ),
             actor=actor.label,
             details={"application": application.id, "area_mu": str(parcel.area_mu)},
@@ -324,7 +353,10 @@ async def issue_application(
 
 
 def visible_to(staff: StaffUser) -> dict[str, object]:
-    """Filter for the applications a staff member may see: issuers only their district's collective ones."""
+    """Filter for the applications a staff member may see: issuers only their district's collective ones, a
+    county/district forestry department only its district's state ones."""
     if staff.role is StaffRole.ISSUER:
         return {"kind": TicketKind.COLLECTIVE, "district_code": staff.district_code}
+    if staff.role is StaffRole.FORESTRY and staff.district_code:
+        return {"kind": TicketKind.STATE, "district_code": staff.district_code}
     return {}

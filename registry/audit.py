@@ -7,15 +7,13 @@ transaction, so an action and its audit line are written together or not at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tortoise.queryset import QuerySet
 
+from registry import clock
 from registry.models import AuditLog, StaffUser
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ def search(
     if action:
         query = query.filter(action__startswith=action)
     if date_from:
-        query = query.filter(created_at__gte=datetime.combine(date_from, time.min, LOCAL_TZ))
+        query = query.filter(created_at__gte=clock.day_start(date_from))
     if date_to:
-        query = query.filter(created_at__lt=datetime.combine(date_to + timedelta(days=1), time.min, LOCAL_TZ))
+        query = query.filter(created_at__lt=clock.day_end(date_to))
     return query.order_by("-id")

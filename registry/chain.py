@@ -16,6 +16,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
+from registry import clock
 from registry.models import Batch, EntryKind, Holder, RegisterEntry, RegisterHead
 
 GENESIS = "0" * 64
@@ -86,7 +87,7 @@ async def append_entry(
         purpose=purpose,
         details=details or {},
         actor=actor,
-        created_at=datetime.now(UTC),
+        created_at=clock.now(),
         prev_hash=head.last_hash,
         hash="",
     )

@@ -21,14 +21,14 @@ belongs to the collective". Staff record the income, in fen, with a record date 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit
+from registry import audit, clock
 from registry.apportion import largest_remainder
 from registry.chain import append_entry, lock_register
 from registry.errors import InvalidState, NonPositiveQuantity, RegisterError, WrongKind
@@ -92,10 +92,6 @@ def split_income(income_fen: int, units_by_holder: Mapping[int, int]) -> dict[in
     return dict(zip(holders, parts, strict=True))
 
 
-def _local_today() -> date:
-    return datetime.now(audit.LOCAL_TZ).date()
-
-
 async def record_dividend(
     *,
     batch: Batch,
@@ -114,7 +110,7 @@ async def record_dividend(
         raise NotPermitted(batch.serial_prefix)
     if isinstance(income_fen, bool) or not isinstance(income_fen, int) or income_fen <= 0:
         raise NonPositiveQuantity(f"income {income_fen}")
-    if record_date > (today or _local_today()):
+    if record_date > (today or clock.today()):
         raise InvalidState(f"record date {record_date} is in the future")
     async with in_transaction():
         await lock_register()

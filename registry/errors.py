@@ -30,12 +30,34 @@ class WrongKind(RegisterError):
 
 class HolderOutsideCity(RegisterError):
     code = "holder_outside_city"
-    message = "集体林地林票和国有林地林票只能由本市登记的持有人持有"
+    message = "集体林地林票和国有林地林票仅限在银川市内流通，持有人的居住地（住所）须在本市"
+
+
+class ResidenceNotConfirmed(RegisterError):
+    code = "residence_not_confirmed"
+    message = "持有人的居住地（住所）尚未经经办人员核实记录，请先记录居住地及其依据"
+
+
+class InvalidResidence(RegisterError):
+    code = "invalid_residence"
+    message = "居住地（住所）或其依据无效"
 
 
 class InvalidIdentifier(RegisterError):
     code = "invalid_identifier"
     message = "身份证号码或统一社会信用代码无效"
+
+
+class HolderKindMismatch(RegisterError):
+    """The declared kind of holder contradicts the organisation category its credit code carries (chars 1–2)."""
+
+    code = "holder_kind_mismatch"
+    message = "持有人类型与统一社会信用代码所示的机构类别不符"
+
+    def __init__(self, detail: str | None = None, *, category_zh: str = "", category_en: str = "") -> None:
+        super().__init__(detail)
+        self.category_zh = category_zh
+        self.category_en = category_en
 
 
 class NonPositiveQuantity(RegisterError):
@@ -71,3 +93,10 @@ class NotFound(RegisterError):
 class InvalidState(RegisterError):
     code = "invalid_state"
     message = "当前状态不允许该操作"
+
+
+class DeathBeforeAcquisition(RegisterError):
+    """An inheritance whose death date falls before a later acquisition of the deceased in the register."""
+
+    code = "death_before_acquisition"
+    message = "死亡日期早于被继承人此后在登记簿中取得林票的日期，请核对死亡日期"

@@ -9,10 +9,10 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from registry import audit
+from registry import audit, residence
 from registry.errors import InvalidIdentifier, RegisterError
-from registry.identity import normalise_id_number, region_of
-from registry.models import Holder, HolderKind
+from registry.identity import check_holder_kind, normalise_id_number, region_of
+from registry.models import Holder, HolderKind, ResidenceEvidence
 
 
 class InvalidHolder(RegisterError):
@@ -31,6 +31,10 @@ class HolderInput:
     name: str
     id_number: str
     contact: str = ""
+    # Residence or registered office as the clerk checked it (registry.residence): a district code or "outside",
+    # and the evidence. Both empty: leave the residence as it is (nothing recorded for a new holder).
+    residence_district: str = ""
+    residence_evidence: str = ""
 
 
 async def _clean(data: HolderInput, *, exclude_id: int | None = None) -> dict[str, Any]:
@@ -41,6 +45,7 @@ async def _clean(data: HolderInput, *, exclude_id: int | None = None) -> dict[st
     if not data.id_number.strip():
         raise InvalidIdentifier("")
     id_number = normalise_id_number(data.id_number.strip().upper(), kind)
+    check_holder_kind(id_number, kind)  # an N2… village collective is not an enterprise, nor a 91… firm a village
     duplicate = Holder.filter(id_number=id_number)
     if exclude_id is not None:
         duplicate = duplicate.exclude(id=exclude_id)
@@ -55,11 +60,29 @@ async def _clean(data: HolderInput, *, exclude_id: int | None = None) -> dict[st
     }
 
 
+def _residence_changes(holder: Holder, data: HolderInput) -> bool:
+    """Whether the form records a residence. Saving a holder with its residence as on file (a confirmed one, or an
+    inferred one left without evidence) does not re-stamp the clerk: only a new district or evidence is a check."""
+    district, evidence = data.residence_district.strip(), data.residence_evidence.strip()
+    if not district and not evidence:
+        return False
+    if district == holder.residence_district:
+        if holder.residence_confirmed and evidence in ("", str(holder.residence_evidence)):
+            return False
+        if not holder.residence_confirmed and not evidence:
+            return False
+    return True
+
+
 async def create_holder(data: HolderInput, *, actor: audit.Actor) -> Holder:
     async with in_transaction():
         values = await _clean(data)
         holder = await Holder.create(**values)
         await audit.record(actor, "holder.create", f"holder:{holder.id}", kind=str(holder.kind))
+        if _residence_changes(holder, data):
+            await residence.apply_residence(
+                holder, district=data.residence_district, evidence=data.residence_evidence, actor=actor
+            )
     return holder
 
 
@@ -71,11 +94,18 @@ async def update_holder(holder: Holder, data: HolderInput, *, actor: audit.Actor
             setattr(holder, key, value)
         await holder.save(update_fields=list(values))
         await audit.record(actor, "holder.update", f"holder:{holder.id}", changed=changed)
+        if _residence_changes(holder, data):
+            await residence.apply_residence(
+                holder, district=data.residence_district, evidence=data.residence_evidence, actor=actor
+            )
     return holder
 
 
-def search_holders(*, text: str = "", kind: HolderKind | None = None, district: str = "") -> QuerySet[Holder]:
-    """Holders matching a name fragment or identifier, a kind and a district (by division code)."""
+def search_holders(
+    *, text: str = "", kind: HolderKind | None = None, district: str = "", to_confirm: bool = False
+) -> QuerySet[Holder]:
+    """Holders matching a name fragment or identifier, a kind, a residence district (a division code or
+    ``"outside"``), and — with ``to_confirm`` — only those whose inferred residence a clerk must still confirm."""
     query = Holder.all()
     text = text.strip()
     if text:
@@ -83,5 +113,7 @@ def search_holders(*, text: str = "", kind: HolderKind | None = None, district: 
     if kind is not None:
         query = query.filter(kind=kind)
     if district:
-        query = query.filter(region_code__startswith=district)
+        query = query.filter(residence_district=district)
+    if to_confirm:
+        query = query.filter(residence_confirmed=False, residence_evidence=ResidenceEvidence.INFERRED_FROM_ID)
     return query.order_by("name", "id")

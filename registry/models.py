@@ -75,12 +75,29 @@ class StaffRole(StrEnum):
     ISSUER = "issuer"
     FORESTRY = "forestry"
     LANDSCAPING = "landscaping"
+    GREENING = "greening"  # 区绿化委员会办公室（区绿委办）：受理本区绿地占补平衡申请
     FINANCE = "finance"
     AUDITOR = "auditor"
 
 
+class ResidenceEvidence(StrEnum):
+    """What a holder's recorded residence or registered office rests on (居住地/住所依据)."""
+
+    NONE = "none"  # 未记录
+    HOUSEHOLD_REGISTER = "household_register"  # 户口簿
+    RESIDENCE_PERMIT = "residence_permit"  # 居住证
+    BUSINESS_LICENCE = "business_licence"  # 营业执照住所
+    REGISTRATION_CERTIFICATE = "registration_certificate"  # 登记证书住所（事业单位、机关、农村集体经济组织）
+    INFERRED_FROM_ID = "inferred_from_id"  # 由证件号码推定（迁移所得，待核实）
+
+
 class Holder(Model):
-    """A person or body that can hold forest tickets (持有人)."""
+    """A person or body that can hold forest tickets (持有人).
+
+    ``region_code`` is where the identifier was first issued; where the holder lives or has its registered
+    office is ``residence_district`` (a district code of :mod:`registry.districts`, ``"outside"`` for outside
+    the city, ``""`` when not known), with its evidence and the clerk who checked it (:mod:`registry.residence`).
+    """
 
     id = fields.IntField(primary_key=True)
     kind = fields.CharEnumField(HolderKind, max_length=32)
@@ -90,6 +107,13 @@ class Holder(Model):
     region_code = fields.CharField(max_length=6, default="", db_index=True)
     contact = fields.CharField(max_length=200, default="")
     deceased_on = fields.DateField(null=True)
+    residence_district = fields.CharField(max_length=8, default="", db_index=True)
+    residence_evidence = fields.CharEnumField(ResidenceEvidence, max_length=32, default=ResidenceEvidence.NONE)
+    residence_checked_by: fields.ForeignKeyNullableRelation[StaffUser] = fields.ForeignKeyField(
+        "models.StaffUser", related_name="residences_checked", null=True, on_delete=fields.RESTRICT
+    )
+    residence_checked_at = fields.DatetimeField(null=True)
+    residence_confirmed = fields.BooleanField(default=False, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -2,8 +2,9 @@
 
 **Green-land offset** (绿地占用占补平衡 / 绿地率指标置换). A company building in the built-up city that occupies
 green land, or falls short of the green-land ratio, applies to the district greening committee office
-(绿委办) with the project, its location, the green area it lacks (m²) and the planning approval reference; the
-city landscaping bureau (园林管理局, role ``landscaping``) approves or rejects; the forestry department (role
+(区绿委办, role ``greening``, one desk per district) with the project, its location, the green area it lacks (m²)
+and the planning approval reference — the desk of the project's district receives and records it; the city
+landscaping bureau (园林管理局, role ``landscaping``) approves or rejects; the forestry department (role
 ``forestry``), which issues state tickets "jointly" with it, then sells the needed units — the area divided by
 the batch's unit area, **rounded up** — from state holdings to the company and retires them against the project
 in one step (one transaction: :func:`registry.register.retire_held_units` with the company as beneficiary).
@@ -22,8 +23,8 @@ number: the offender's identity lives in the back-office case record alone, and
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any
@@ -33,10 +34,9 @@ from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit, register
+from registry import audit, clock, register, residence
 from registry.chain import lock_register
 from registry.errors import (
-    HolderOutsideCity,
     InsufficientUnits,
     InvalidState,
     NonPositiveQuantity,
@@ -44,9 +44,8 @@ from registry.errors import (
     WrongKind,
 )
 from registry.idempotency import check_token, earlier_result, remember
-from registry.identity import in_city
 from registry.models import Batch, Holder, HolderKind, Holding, HoldingState, RegisterEntry, StaffRole, TicketKind
-from registry.trades import NotPermitted
+from registry.trades import NotPermitted, check_tradable, pending_acquisitions
 
 BUILT_UP_DISTRICTS = ("640104", "640105", "640106")  # 兴庆区、西夏区、金凤区
 STATE_SELLER_KINDS = (HolderKind.STATE_UNIT, HolderKind.GOVERNMENT)
@@ -194,8 +193,22 @@ class DuplicateCase(RegisterError):
     message = "该案号已登记"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def may_receive(staff: Any, district_code: str) -> bool:
+    """An application is received by the greening committee office (区绿委办) of the project's district."""
+    return (
+        staff is not None
+        and staff.is_active
+        and staff.role is StaffRole.GREENING
+        and bool(staff.district_code)
+        and staff.district_code == district_code
+    )
+
+
+def offsets_visible_to(staff: Any) -> dict[str, Any]:
+    """Filter for the offsets a staff member may see: a district's greening office only its district's."""
+    if staff.role is StaffRole.GREENING:
+        return {"district_code": staff.district_code}
+    return {}
 
 
 def _require(actor: audit.Actor, *roles: StaffRole) -> None:
@@ -229,17 +242,21 @@ def _check_price(price: Any) -> int:
 
 
 async def _state_seller(batch: Batch, quantity: int, seller: Holder | None) -> Holder:
-    """The state unit selling: the one named, else the state holder with the most held units of the batch."""
-    if seller is not None:
-        return seller
-    held = await Holding.filter(batch_id=batch.id, state=HoldingState.HELD)
-    totals: dict[int, int] = {}
-    for h in held:
-        totals[h.holder_id] = totals.get(h.holder_id, 0) + h.quantity  # type: ignore[attr-defined]
-    sellers = await Holder.filter(id__in=list(totals), kind__in=list(STATE_SELLER_KINDS))
-    if not sellers:
-        raise InsufficientUnits(f"{batch.serial_prefix}: {quantity}")
-    return max(sellers, key=lambda h: (totals[h.id], -h.id))
+    """The state unit selling: the one named, else the state holder with the most tradable units of the batch
+    (units it bought in a transfer not yet effective are not sold on: :func:`registry.trades.check_tradable`)."""
+    if seller is None:
+        held = await Holding.filter(batch_id=batch.id, state=HoldingState.HELD)
+        totals: dict[int, int] = {}
+        for h in held:
+            totals[h.holder_id] = totals.get(h.holder_id, 0) + h.quantity  # type: ignore[attr-defined]
+        sellers = await Holder.filter(id__in=list(totals), kind__in=list(STATE_SELLER_KINDS))
+        if not sellers:
+            raise InsufficientUnits(f"{batch.serial_prefix}: {quantity}")
+        for holder in sellers:
+            totals[holder.id] -= await pending_acquisitions(batch, holder)
+        seller = max(sellers, key=lambda h: (totals[h.id], -h.id))
+    await check_tradable(batch, seller, quantity)
+    return seller
 
 
 def _check_state_batch(batch: Batch) -> None:
@@ -264,9 +281,10 @@ async def apply_offset(
     actor: audit.Actor,
     form_token: str | None = None,
 ) -> GreenLandOffset:
-    """Record a company's application (received by the greening committee office for landscaping's review)."""
+    """Record a company's application, received by the greening committee office (区绿委办) of the project's
+    district, for the landscaping bureau's review."""
     token = check_token(form_token)
-    _require(actor, StaffRole.LANDSCAPING)
+    _require(actor, StaffRole.GREENING)
     kind = OffsetType(offset_type)
     area = parse_area(lacking_area_m2)
     project, location, ref = project.strip(), location.strip(), planning_approval_ref.strip()
@@ -274,10 +292,11 @@ async def apply_offset(
         raise InvalidOffset(project[:40])
     if district_code not in BUILT_UP_DISTRICTS:
         raise InvalidOffset(district_code)
+    if not may_receive(actor.staff, district_code):
+        raise NotPermitted(district_code)  # another district's greening office
     if company.kind is not HolderKind.ENTERPRISE:
         raise InvalidOffset(company.name)
-    if not in_city(company.region_code):
-        raise HolderOutsideCity(company.name)
+    residence.check_may_receive(company, TicketKind.STATE)  # it will buy state units: residence in the city
     async with in_transaction():
         await lock_register()
         earlier = await earlier_result(token, "offset.apply")
@@ -318,7 +337,7 @@ async def _review(offset: GreenLandOffset, actor: audit.Actor, status: OffsetSta
         offset.status = status
         offset.review_comment = comment.strip()[:2000]
         offset.reviewed_by = actor.label
-        offset.reviewed_at = _now()
+        offset.reviewed_at = clock.now()
         await offset.save(update_fields=["status", "review_comment", "reviewed_by", "reviewed_at"])
         action = "offset.approve" if status is OffsetStatus.APPROVED else "offset.reject"
         await audit.record(actor, action, f"offset:{offset.id}", comment=offset.review_comment or None)
@@ -394,7 +413,7 @@ async def complete_offset(
         offset.amount_fen = amount
         offset.entry = entry
         offset.completed_by = actor.label
-        offset.completed_at = _now()
+        offset.completed_at = clock.now()
         await offset.save(
             update_fields=[
                 "status",
@@ -515,9 +534,12 @@ async def record_compensation_payment(
     seller: Holder | None = None,
     form_token: str | None = None,
 ) -> CompensationCase:
-    """The offender paid: retire the ordered units against the case and record the revenue."""
+    """The offender paid: retire the ordered units against the case and record the revenue.
+
+    A change of the register, so the forestry department's (which sells the state units) — never finance's,
+    which reads revenue only."""
     token = check_token(form_token)
-    _require(actor, StaffRole.FORESTRY, StaffRole.FINANCE)
+    _require(actor, StaffRole.FORESTRY)
     reference = payment_ref.strip()
     if not reference or len(reference) > 200:
         raise InvalidCase("payment reference")
@@ -552,7 +574,7 @@ async def record_compensation_payment(
         case.status = CompensationStatus.COMPLETED
         case.payment_ref = reference
         case.entry = entry
-        case.paid_at = _now()
+        case.paid_at = clock.now()
         await case.save(update_fields=["status", "payment_ref", "entry_id", "paid_at"])
         await remember(token, "compensation.pay", case.id)
         await audit.record(
@@ -566,34 +588,54 @@ async def record_compensation_payment(
     return case
 
 
+M2_PER_MU = Fraction(10000, 15)
+
+
+def _area_text(value: Decimal | Fraction) -> str:
+    """An area rounded half-up to 0.01 without trailing zeros ("2000", "666.67")."""
+    exact = Decimal(value.numerator) / Decimal(value.denominator) if isinstance(value, Fraction) else value
+    text = format(exact.quantize(Decimal("0.01"), ROUND_HALF_UP), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 async def public_compensation(case_number: str) -> dict[str, Any] | None:
-    """What a public page may show of a completed case: never the offender's name or identifier."""
-    case = await CompensationCase.get_or_none(case_number=case_number.strip(), status=CompensationStatus.COMPLETED)
+    """What a public page may show of a completed case (its public verification by case number): the case,
+    the deciding body, the tickets retired with their serials, the forest area they stand for and the date —
+    never the offender's name or identifier. ``None`` for an unknown case or one not yet paid."""
+    number = str(case_number or "").strip()
+    if not number or len(number) > 100:
+        return None
+    case = await CompensationCase.get_or_none(case_number=number, status=CompensationStatus.COMPLETED)
     if case is None:
         return None
     batch = await Batch.get(id=case.batch_id)  # type: ignore[attr-defined]
     entry = await RegisterEntry.get(id=case.entry_id)  # type: ignore[attr-defined]
+    units = int(case.ordered_units or 0)
+    area_m2 = Fraction(Decimal(batch.unit_area_m2 or 0)) * units  # the area the retired tickets stand for
     return {
         "case_number": case.case_number,
-        "offence": OFFENCE_LABELS[case.offence],
+        "offence": str(case.offence),
+        "offence_label": OFFENCE_LABELS[case.offence],
         "deciding_body": case.deciding_body,
-        "units": int(case.ordered_units or 0),
+        "decided_on": case.decided_on.isoformat(),
+        "units": units,
+        "area_m2": _area_text(area_m2),
+        "area_mu": _area_text(area_m2 / M2_PER_MU),
+        "ordered_area_m2": _area_text(case.ordered_area_m2) if case.ordered_area_m2 is not None else None,
         "batch": batch.serial_prefix,
         "serial_ranges": [batch.serial_range(int(a), int(b)) for a, b in entry.ranges],
-        "retired_at": entry.created_at,
+        "retired_on": clock.local_date(entry.created_at).isoformat(),
         "register_seq": int(entry.seq),
     }
 
 
 async def revenue_totals(date_from: date | None = None, date_to: date | None = None) -> dict[str, int]:
     """State-ticket revenue by source, in fen (for the finance bureau)."""
-    from registry.register_view import end_of_local_day
-
     query = StateRevenue.all()
     if date_from is not None:
-        query = query.filter(recorded_at__gte=datetime.combine(date_from, datetime.min.time(), audit.LOCAL_TZ))
+        query = query.filter(recorded_at__gte=clock.day_start(date_from))
     if date_to is not None:
-        query = query.filter(recorded_at__lt=end_of_local_day(date_to))
+        query = query.filter(recorded_at__lt=clock.day_end(date_to))
     totals = {str(s): 0 for s in RevenueSource}
     for row in await query:
         totals[str(row.source)] += int(row.amount_fen)

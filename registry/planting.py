@@ -35,20 +35,18 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Protocol
 
-from stdnum.cn import ric, uscc
-from stdnum.exceptions import ValidationError
 from tortoise import fields
 from tortoise.expressions import F
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit
-from registry.errors import InvalidIdentifier, NotFound, RegisterError
+from registry import audit, clock, identity
+from registry.errors import InvalidIdentifier, InvalidState, NotFound, RegisterError
 from registry.identity import mask
 from registry.models import Certificate, CertificateKind, CertificateStatus, Order, OrderStatus, StaffUser
 
@@ -60,14 +58,13 @@ DUTY_MAX_AGE_FEMALE = 55
 TREES_MIN = 3
 TREES_MAX = 5
 DEFAULT_TREES_PER_DUTY = 3
+# Order.purpose of a tree-planting order (shop.planting_orders): its money goes to the rule's receiving body,
+# never into carbon revenue (registry.stock keeps the two apart).
+ORDER_PURPOSE = "planting"
 YEAR_MIN = 2000
 YEAR_MAX = 2100
 MAX_NAME = 100
 MAX_TEXT = 200
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -194,7 +191,7 @@ async def set_rule(
     if not body or not basis:
         raise InvalidPlantingRule()
     actor = actor or audit.Actor(None)
-    now = _now()
+    now = clock.now()
     async with in_transaction():
         # Lock the rules in force for the year; should two first rules race, both stay unsuperseded and
         # :func:`rule_for` takes the newest, so the outcome is the same as if they had queued.
@@ -285,6 +282,34 @@ def quote(rule: PlantingRule, trees: int, price_fen: int) -> Quote:
 
 
 @dataclass(frozen=True)
+class MinimumOrderShortfall:
+    """A rule under which one person's smallest purchase (3 trees) costs less than the shop's minimum order, so
+    the shop refuses it: a citizen must buy ``trees_needed`` trees, or cannot buy at all when that is ``None``."""
+
+    year: int
+    trees: int
+    amount_fen: int
+    min_order_fen: int
+    trees_needed: int | None
+
+
+def below_minimum_order(rule: PlantingRule, price_fen: int, min_order_fen: int) -> MinimumOrderShortfall | None:
+    """Whether ``rule`` at ``price_fen`` a ticket makes a single person's purchase smaller than the shop's
+    minimum order (``LINPIAO_MIN_ORDER_FEN``); ``None`` when every purchase of 3–5 trees can be paid."""
+    smallest = rule.tickets_for(TREES_MIN) * price_fen
+    if smallest >= min_order_fen:
+        return None
+    enough = [t for t in range(TREES_MIN, TREES_MAX + 1) if rule.tickets_for(t) * price_fen >= min_order_fen]
+    return MinimumOrderShortfall(
+        year=rule.year,
+        trees=TREES_MIN,
+        amount_fen=smallest,
+        min_order_fen=min_order_fen,
+        trees_needed=enough[0] if enough else None,
+    )
+
+
+@dataclass(frozen=True)
 class YearStats:
     """What was counted for a year across every channel (citizens and organisations)."""
 
@@ -339,11 +364,8 @@ class DutyAssessment:
 
 
 def normalise_resident_id(value: str) -> str:
-    """The canonical 18-character resident ID number, or :class:`InvalidIdentifier`."""
-    try:
-        return str(ric.validate(value))
-    except ValidationError as exc:
-        raise InvalidIdentifier(mask(str(value))) from exc
+    """The canonical 18-character resident ID number, or :class:`InvalidIdentifier` (:mod:`registry.identity`)."""
+    return identity.validate_resident_id(value)
 
 
 def sex_of(id_number: str) -> Sex:
@@ -363,7 +385,7 @@ def owes_by_age(sex: Sex, age: int) -> bool:
 
 def duty_from_id(id_number: str, year: int) -> DutyAssessment:
     """Whether the holder of a (valid, normalised) resident ID number owes the duty in ``year``."""
-    birth = ric.get_birth_date(id_number)
+    birth = identity.birth_date(id_number)
     sex = sex_of(id_number)
     age = age_in_year(birth, year)
     return DutyAssessment(owes=owes_by_age(sex, age), basis=DutyBasis.ID_NUMBER, sex=sex, age=age)
@@ -467,6 +489,25 @@ async def counted_trees(id_number: str, year: int) -> int:
     return sum(p.trees for p in await _counted(id_number, year))
 
 
+async def fulfilled_id_numbers(id_numbers: Iterable[str], year: int) -> set[str]:
+    """Which of these (normalised) ID numbers fulfilled the duty of ``year`` through any purchase — a citizen's
+    own or any organisation's roster — whose certificate still stands. The one rule behind the citizen's
+    notice, the roster preview's flag and the fulfilment report."""
+    ordered = sorted({n for n in id_numbers if n})
+    done: set[str] = set()
+    for start in range(0, len(ordered), CHUNK):
+        fulfilling = await _standing(
+            await PlantingPurchase.filter(
+                id_number__in=ordered[start : start + CHUNK],
+                year=year,
+                status=PurchaseStatus.COUNTED,
+                outcome=PlantingOutcome.FULFILS,
+            )
+        )
+        done |= {str(p.id_number) for p in fulfilling}
+    return done
+
+
 async def already_fulfilled(id_number: str | None, year: int) -> bool:
     """Whether the holder of this ID number fulfilled the duty of ``year`` through Linpiao."""
     if not id_number:
@@ -475,7 +516,7 @@ async def already_fulfilled(id_number: str | None, year: int) -> bool:
         normalised = normalise_resident_id(id_number)
     except InvalidIdentifier:
         return False
-    return bool(await _counted(normalised, year, outcome=PlantingOutcome.FULFILS))
+    return normalised in await fulfilled_id_numbers([normalised], year)
 
 
 def decide_outcome(*, owes: bool, fulfilled_before: bool, trees_before: int, trees: int, duty: int) -> PlantingOutcome:
@@ -600,7 +641,7 @@ async def count_order_purchases(order: Order) -> list[PlantingPurchase]:
     Call it from the order's fulfilment (inside its transaction, which holds the register lock and so
     serialises counting). Safe to repeat: purchases already counted are returned unchanged. A roster
     payment paid through this order is marked paid with its members."""
-    now = _now()
+    now = clock.now()
     async with in_transaction():
         purchases = await PlantingPurchase.filter(order=order).order_by("id")
         uncounted = [p for p in purchases if p.status is not PurchaseStatus.COUNTED]
@@ -737,10 +778,8 @@ class RosterLine(Protocol):
 
 
 def normalise_credit_code(value: str) -> str:
-    try:
-        return str(uscc.validate(value))
-    except ValidationError as exc:
-        raise InvalidIdentifier(str(value)[:40]) from exc
+    """The canonical credit code, or :class:`InvalidIdentifier` (:mod:`registry.identity`)."""
+    return identity.validate_credit_code(value)
 
 
 @dataclass(frozen=True)
@@ -878,6 +917,15 @@ async def store_roster(submission: RosterSubmission, lines: Sequence[RosterLine]
     )
 
 
+async def already_fulfilled_members(members: Iterable[RosterMember], year: int) -> set[int]:
+    """The rows not yet paid for whose person already fulfilled ``year``'s duty — through their own purchase or
+    another roster's — so the preview can say so before the organisation pays. Told, not stopped: paying for
+    them brings an honour certificate (given beyond the duty), as for a citizen."""
+    unpaid = [m for m in members if m.id_number and m.status in (MemberStatus.PENDING, MemberStatus.IN_PAYMENT)]
+    done = await fulfilled_id_numbers((str(m.id_number) for m in unpaid), year)
+    return {m.id for m in unpaid if m.id_number in done}
+
+
 async def release_lapsed_payments(submission: RosterSubmission) -> int:
     """Waiting payments whose order ended unpaid (expired, failed, cancelled) give their rows back to the
     roster, to be paid again. Returns how many were released."""
@@ -973,6 +1021,32 @@ async def open_payment(submission: RosterSubmission, *, price_fen: int) -> tuple
     return payment, list(stored)
 
 
+def allot_serials(ranges: Sequence[Sequence[int]], quantities: Sequence[int]) -> list[list[list[int]]]:
+    """Split the serial ranges one register entry retired (lowest first) into consecutive parts of
+    ``quantities``, in order: each person of a roster payment gets the serials of their own tickets.
+
+    The quantities must add up to the ranges' size exactly (a payment's tickets are its people's tickets)."""
+    pieces = sorted((int(first), int(last)) for first, last in ranges)
+    if any(q < 0 for q in quantities) or sum(quantities) != sum(last - first + 1 for first, last in pieces):
+        raise InvalidState(f"{sum(quantities)} tickets for ranges {pieces[:3]}")
+    parts: list[list[list[int]]] = []
+    index, position = 0, pieces[0][0] if pieces else 0
+    for quantity in quantities:
+        part: list[list[int]] = []
+        left = quantity
+        while left:
+            last = pieces[index][1]
+            take = min(left, last - position + 1)
+            part.append([position, position + take - 1])
+            left -= take
+            position += take
+            if position > last and index + 1 < len(pieces):
+                index += 1
+                position = pieces[index][0]
+        parts.append(part)
+    return parts
+
+
 async def attach_order(payment: RosterPayment, order: Order) -> None:
     """Link a payment and its purchases to the order that collects the money (same transaction as the order)."""
     payment.order = order
@@ -1054,15 +1128,7 @@ async def fulfilment_report(submission: RosterSubmission) -> FulfilmentReport:
         await PlantingPurchase.filter(member_id__in=[m.id for m in listed], status=PurchaseStatus.COUNTED)
     )
     by_member = {p.member_id: p for p in purchases}
-    ids = [m.id_number for m in listed if m.id_number]
-    fulfilled_ids: set[str] = set()
-    if ids:
-        fulfilling = await _standing(
-            await PlantingPurchase.filter(
-                id_number__in=ids, year=submission.year, status=PurchaseStatus.COUNTED, outcome=PlantingOutcome.FULFILS
-            )
-        )
-        fulfilled_ids = {str(p.id_number) for p in fulfilling}
+    fulfilled_ids = await fulfilled_id_numbers((m.id_number for m in listed if m.id_number), submission.year)
     lines = []
     for m in listed:
         purchase = by_member.get(m.id)

@@ -6,7 +6,7 @@ from datetime import date
 
 from tortoise.transactions import in_transaction
 
-from registry import audit, quotas, register
+from registry import audit, clock, quotas, register
 from registry.errors import InvalidState, NonPositiveQuantity
 from registry.models import Batch, RegisterEntry, TicketKind
 
@@ -20,7 +20,7 @@ async def open_quota(
         raise NonPositiveQuantity(str(units))
     if price_fen <= 0 or kg_co2e_per_ticket <= 0:
         raise NonPositiveQuantity(f"{price_fen} / {kg_co2e_per_ticket}")
-    if valid_until is not None and valid_until < date.today():
+    if valid_until is not None and valid_until < clock.today():
         raise InvalidState(f"valid until {valid_until}")
     async with in_transaction():
         batch = await quotas.open_quota(

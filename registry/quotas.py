@@ -8,17 +8,16 @@ tickets; an order is served from one quota, so its serials form one run of one b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
-from stdnum.cn import uscc
-
-from registry import register
+from registry import clock, register
 from registry.errors import InvalidState
+from registry.identity import uscc_check_char
 from registry.models import Batch, Holder, HolderKind, Holding, HoldingState, TicketKind
 
 POOL_HOLDER_NAME = "银川市自然资源局（林业）"
 _POOL_CODE_BODY = "11640100MB0000000"
-POOL_HOLDER_CODE = _POOL_CODE_BODY + uscc.calc_check_digit(_POOL_CODE_BODY)
+POOL_HOLDER_CODE = _POOL_CODE_BODY + uscc_check_char(_POOL_CODE_BODY)  # 11: a government body (机关)
 
 
 async def pool_holder() -> Holder:
@@ -45,7 +44,7 @@ async def open_quota(
 ) -> Batch:
     """Open a carbon quota of ``units`` tickets at ``price_fen`` each (¥1 by default)."""
     holder = await pool_holder()
-    today = datetime.now(UTC).date()
+    today = clock.today()
     if serial_prefix is None:
         count = await Batch.filter(kind=TicketKind.CARBON).count()
         serial_prefix = f"YC-TH-{today.year}-{count + 1:03d}"
@@ -68,14 +67,14 @@ async def close_quota(batch: Batch, *, actor: str = "") -> None:
     if batch.kind is not TicketKind.CARBON:
         raise InvalidState("not a carbon quota")
     batch.is_open = False
-    batch.closed_at = datetime.now(UTC)
+    batch.closed_at = clock.now()
     await batch.save(update_fields=["is_open", "closed_at"])
 
 
 async def current_quota() -> Batch | None:
     """The quota on sale: the oldest open, in-date quota with tickets available; when every open quota is sold out,
     the newest of them (so the shop can say so); ``None`` when no quota is open."""
-    today = datetime.now(UTC).date()
+    today = clock.today()
     in_date = [
         batch
         for batch in await Batch.filter(kind=TicketKind.CARBON, is_open=True).order_by("id")

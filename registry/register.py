@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from registry import clock, residence
 from registry.apportion import largest_remainder
 from registry.chain import append_entry, lock_register
 from registry.errors import (
     BatchClosed,
     HolderDeceased,
-    HolderOutsideCity,
     InsufficientUnits,
     InvalidShares,
     InvalidState,
@@ -30,7 +30,6 @@ from registry.errors import (
     RetiredUnits,
     WrongKind,
 )
-from registry.identity import in_city
 from registry.models import (
     Batch,
     Certificate,
@@ -46,11 +45,7 @@ from registry.models import (
     TicketKind,
 )
 
-CITY_ONLY_KINDS = (TicketKind.COLLECTIVE, TicketKind.STATE)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+CITY_ONLY_KINDS = residence.LAND_KINDS
 
 
 def _check_quantity(quantity: Any) -> int:
@@ -60,8 +55,7 @@ def _check_quantity(quantity: Any) -> int:
 
 
 def _check_may_hold(batch: Batch, holder: Holder) -> None:
-    if batch.kind in CITY_ONLY_KINDS and not in_city(holder.region_code):
-        raise HolderOutsideCity(holder.name)
+    residence.check_may_receive(holder, batch.kind)  # land tickets: a checked residence in the city
 
 
 def _check_alive(holder: Holder) -> None:
@@ -341,7 +335,7 @@ async def release_units(*, order: Order, actor: str = "", reason: str = "") -> R
 
 async def expire_reservations(*, batch: Batch | None = None, now: datetime | None = None) -> int:
     """Release every reservation past its expiry and mark pending orders expired. Returns orders expired."""
-    moment = now or _now()
+    moment = clock.utc(now) if now else clock.now()
     async with in_transaction():
         await lock_register()
         query = Holding.filter(state=HoldingState.RESERVED, reserved_until__lt=moment)
@@ -447,7 +441,7 @@ async def withdraw_units(*, batch: Batch, holder: Holder, actor: str = "", reaso
         for holding in moved:
             await _assign(holding, retirement=entry, purpose=reason or "withdrawn")
         batch.is_open = False
-        batch.closed_at = _now()
+        batch.closed_at = clock.now()
         await batch.save(update_fields=["is_open", "closed_at"])
         return entry
 
@@ -565,6 +559,6 @@ async def units_available(batch: Batch, holder: Holder) -> int:
     """Units ``holder`` holds free to sell, counting reservations past their expiry as free."""
     held = await _balance(batch, holder)
     stale = await Holding.filter(
-        batch_id=batch.id, holder_id=holder.id, state=HoldingState.RESERVED, reserved_until__lt=_now()
+        batch_id=batch.id, holder_id=holder.id, state=HoldingState.RESERVED, reserved_until__lt=clock.now()
     )
     return held + sum(h.quantity for h in stale)

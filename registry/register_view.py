@@ -17,13 +17,13 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from openpyxl import Workbook
 from tortoise.expressions import Q
 
-from registry.audit import LOCAL_TZ
+from registry import clock
 from registry.models import Batch, EntryKind, Holder, RegisterEntry, TicketKind
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -77,15 +77,10 @@ def ownership_changes(entry: RegisterEntry) -> dict[int, int]:
     return {holder: delta for holder, delta in changes.items() if delta}
 
 
-def end_of_local_day(day: date) -> datetime:
-    """The first instant after ``day`` in the city's time zone (Asia/Shanghai)."""
-    return datetime.combine(day + timedelta(days=1), time.min, LOCAL_TZ)
-
-
 async def balances_before(batch: Batch, moment: datetime) -> dict[int, int]:
     """Units of ``batch`` each holder owned (held or reserved) just before ``moment``; zero balances omitted."""
     balances: dict[int, int] = defaultdict(int)
-    entries = await RegisterEntry.filter(batch_id=batch.id, created_at__lt=moment).order_by("seq")
+    entries = await RegisterEntry.filter(batch_id=batch.id, created_at__lt=clock.utc(moment)).order_by("seq")
     for entry in entries:
         for holder, delta in ownership_changes(entry).items():
             balances[holder] += delta
@@ -94,7 +89,7 @@ async def balances_before(batch: Batch, moment: datetime) -> dict[int, int]:
 
 async def balances_on(batch: Batch, record_date: date) -> dict[int, int]:
     """Units owned at the end of ``record_date`` (local time)."""
-    return await balances_before(batch, end_of_local_day(record_date))
+    return await balances_before(batch, clock.day_end(record_date))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -142,9 +137,9 @@ def _query(flt: EntryFilter) -> Any:
     if flt.entry_kind is not None:
         query = query.filter(kind=EntryKind(flt.entry_kind))
     if flt.date_from is not None:
-        query = query.filter(created_at__gte=datetime.combine(flt.date_from, time.min, LOCAL_TZ))
+        query = query.filter(created_at__gte=clock.day_start(flt.date_from))
     if flt.date_to is not None:
-        query = query.filter(created_at__lt=end_of_local_day(flt.date_to))
+        query = query.filter(created_at__lt=clock.day_end(flt.date_to))
     if flt.holder_id is not None:
         # heirs appear only in an inheritance entry's details: include the deceased's inheritance entries and
         # keep those that name the holder (below)
@@ -256,7 +251,7 @@ def _yuan(fen: int | None) -> str:
 def _export_values(row: EntryRow) -> list[Any]:
     return [
         row.seq,
-        row.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S"),
+        clock.local(row.created_at).strftime("%Y-%m-%d %H:%M:%S"),
         row.kind_label,
         row.batch,
         KIND_LABELS.get(row.ticket_kind, "") if row.ticket_kind else "",
@@ -368,8 +363,8 @@ async def holder_statement(
     """The holder's statement (持有人对账单): opening balances, every entry and dividend, closing balances."""
     from registry.dividends import DividendShare  # dividends read balances from here
 
-    start = datetime.combine(date_from, time.min, LOCAL_TZ) if date_from else None
-    end = end_of_local_day(date_to) if date_to else None
+    start = clock.day_start(date_from) if date_from else None
+    end = clock.day_end(date_to) if date_to else None
     query = RegisterEntry.filter(
         Q(from_holder_id=holder.id) | Q(to_holder_id=holder.id) | Q(kind=EntryKind.INHERITANCE)
     ).exclude(kind__in=[EntryKind.RESERVATION, EntryKind.RELEASE, EntryKind.DIVIDEND])

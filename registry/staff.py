@@ -7,7 +7,7 @@ a guesser is slowed down whether it tries many passwords on one account or one p
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -16,7 +16,7 @@ from tortoise.expressions import F
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit
+from registry import audit, clock
 from registry.districts import DISTRICTS
 from registry.errors import RegisterError
 from registry.models import StaffRole, StaffUser
@@ -26,6 +26,7 @@ ADDRESS_MAX_FAILURES = 20
 LOCK_MINUTES = 15
 MIN_PASSWORD_LENGTH = 10
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+DISTRICT_ROLES = (StaffRole.ISSUER, StaffRole.GREENING)  # always act for one district; forestry may
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters (RFC 9106 low-memory)
 _DUMMY_HASH = _hasher.hash("linpiao-dummy-password-for-timing")
@@ -74,10 +75,6 @@ class DuplicateUsername(StaffError):
     message = "该用户名已存在"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
@@ -96,15 +93,19 @@ async def create_staff(
     display_name: str = "",
     actor: audit.Actor | None = None,
 ) -> StaffUser:
-    """Create a back-office account. Issuers must name their district (区县); others have none."""
+    """Create a back-office account. Issuers and greening committee offices (区绿委办) must name their district
+    (区县); a forestry account may name one — the county/district forestry department (本级林草主管部门) — or
+    none, the city's; other roles have none."""
     role = StaffRole(role)
     username = username.strip()
     if not USERNAME_RE.match(username):
         raise InvalidStaff(username)
     district_code = (district_code or "").strip() or None
-    if role is StaffRole.ISSUER and district_code not in DISTRICTS:
-        raise InvalidStaff(f"issuer needs a district: {district_code}")
-    if role is not StaffRole.ISSUER:
+    if role in DISTRICT_ROLES and district_code not in DISTRICTS:
+        raise InvalidStaff(f"{role} needs a district: {district_code}")
+    if role is StaffRole.FORESTRY and district_code is not None and district_code not in DISTRICTS:
+        raise InvalidStaff(f"unknown district: {district_code}")
+    if role not in DISTRICT_ROLES and role is not StaffRole.FORESTRY:
         district_code = None
     _check_password(password)
     async with in_transaction():
@@ -116,7 +117,7 @@ async def create_staff(
             password_hash=hash_password(password),
             district_code=district_code,
             display_name=display_name.strip()[:100],
-            password_changed_at=_now(),
+            password_changed_at=clock.now(),
         )
         await audit.record(
             actor or audit.Actor(None, "cli"),
@@ -158,7 +159,7 @@ async def _count_address_failure(ip: str, now: datetime) -> None:
 async def authenticate(username: str, password: str, *, ip: str, now: datetime | None = None) -> StaffUser:
     """Check a login. Raises :class:`LoginLocked` while the account or the address is locked (even for the
     right password), :class:`LoginFailed` otherwise; every attempt is audited."""
-    now = now or _now()
+    now = now or clock.now()
     username = username.strip()[:64]
     staff = await StaffUser.get_or_none(username=username)
     if await _address_locked(ip, now) or (
@@ -206,7 +207,7 @@ async def change_password(staff: StaffUser, *, current: str, new: str, actor: au
     _check_password(new)
     async with in_transaction():
         staff.password_hash = hash_password(new)
-        staff.password_changed_at = _now()
+        staff.password_changed_at = clock.now()
         await staff.save(update_fields=["password_hash", "password_changed_at"])
         await audit.record(actor, "staff.password", f"staff:{staff.username}")
     return staff

@@ -1,16 +1,20 @@
-"""Reading the register for the back-office: stock by kind and district, quota sales, revenue, workload."""
+"""Reading the register for the back-office: stock by kind and district, quota sales, revenue, workload.
+
+Tree-planting money (义务植树尽责 orders, ``Order.purpose == planting.ORDER_PURPOSE``) is not carbon revenue: it
+is a donation that goes to the receiving body the year's rule names (:class:`registry.planting.PlantingRule`), so
+every figure here keeps it apart — carbon revenue (managed by the finance bureau, as the plan says) excludes it,
+and the planting money is shown by receiving body."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
+from typing import Any
 
+from registry import clock, planting
 from registry.applications import ApplicationStatus, IssuanceApplication
 from registry.models import Batch, EntryKind, Holding, HoldingState, Order, OrderStatus, RegisterEntry, TicketKind
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass
@@ -69,28 +73,41 @@ class Sales:
     units: int
     amount_fen: int
     entries: int
-
-
-def local_day_start(now: datetime) -> datetime:
-    return datetime.combine(now.astimezone(LOCAL_TZ).date(), time.min, LOCAL_TZ)
+    planting_units: int = 0  # tickets retired for tree-planting orders: counted apart
+    planting_amount_fen: int = 0
 
 
 async def quota_sales(batch: Batch, *, since: datetime) -> Sales:
-    """Tickets of a quota sold (retired to buyers) since a moment; withdrawals do not count."""
-    entries = await RegisterEntry.filter(batch_id=batch.id, kind=EntryKind.RETIREMENT, created_at__gte=since).values(
-        "quantity", "price_fen"
+    """Tickets of a quota sold (retired to buyers) since a moment; withdrawals do not count. Carbon sales and
+    tree-planting sales (retirements of planting orders) are counted apart."""
+    entries = await RegisterEntry.filter(
+        batch_id=batch.id, kind=EntryKind.RETIREMENT, created_at__gte=clock.utc(since)
+    ).values("quantity", "price_fen", "details")
+    order_ids = {
+        int(e["details"]["order"]) for e in entries if isinstance(e["details"], dict) and e["details"].get("order")
+    }
+    planting_orders = set(
+        await Order.filter(id__in=order_ids, purpose=planting.ORDER_PURPOSE).values_list("id", flat=True)
     )
+
+    def is_planting(entry: dict[str, Any]) -> bool:
+        details = entry["details"] if isinstance(entry["details"], dict) else {}
+        return bool(details.get("order")) and int(details["order"]) in planting_orders
+
+    carbon = [e for e in entries if not is_planting(e)]
+    trees = [e for e in entries if is_planting(e)]
     return Sales(
-        units=sum(int(e["quantity"]) for e in entries),
-        amount_fen=sum(int(e["price_fen"] or 0) for e in entries),
-        entries=len(entries),
+        units=sum(int(e["quantity"]) for e in carbon),
+        amount_fen=sum(int(e["price_fen"] or 0) for e in carbon),
+        entries=len(carbon),
+        planting_units=sum(int(e["quantity"]) for e in trees),
+        planting_amount_fen=sum(int(e["price_fen"] or 0) for e in trees),
     )
 
 
 async def quota_sales_today_and_week(batch: Batch, now: datetime) -> tuple[Sales, Sales]:
-    today = local_day_start(now)
-    week = today - timedelta(days=today.weekday())  # the local week starts on Monday
-    return await quota_sales(batch, since=today), await quota_sales(batch, since=week)
+    day = clock.local_date(now)  # the week starts on Monday in Yinchuan
+    return await quota_sales(batch, since=clock.day_start(day)), await quota_sales(batch, since=clock.week_start(day))
 
 
 @dataclass
@@ -131,21 +148,60 @@ class RevenueRow:
 PAID_STATUSES = (OrderStatus.PAID, OrderStatus.FULFILLED)
 
 
-async def revenue_by_day(now: datetime, days: int = 30) -> list[RevenueRow]:
-    """Paid orders per local day over the last ``days`` days (refunded orders excluded)."""
-    since = local_day_start(now) - timedelta(days=days - 1)
-    orders = await Order.filter(status__in=PAID_STATUSES, paid_at__gte=since).values(
-        "paid_at", "quantity", "amount_fen"
-    )
+async def revenue_by_day(now: datetime, days: int = 30, *, planting_money: bool = False) -> list[RevenueRow]:
+    """Paid carbon orders per local day over the last ``days`` days (refunded orders excluded); with
+    ``planting_money`` the tree-planting orders instead, which are never carbon revenue."""
+    since = clock.day_start(clock.local_date(now)) - timedelta(days=days - 1)
+    orders = await _paid(planting_money).filter(paid_at__gte=since).values("paid_at", "quantity", "amount_fen")
     by_day: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for o in orders:
-        key = o["paid_at"].astimezone(LOCAL_TZ).date().isoformat()
+        key = clock.local_date(o["paid_at"]).isoformat()
         by_day[key][0] += 1
         by_day[key][1] += int(o["quantity"])
         by_day[key][2] += int(o["amount_fen"])
     return [RevenueRow(day, *values) for day, values in sorted(by_day.items(), reverse=True)]
 
 
+def _paid(planting_money: bool):  # type: ignore[no-untyped-def]
+    paid = Order.filter(status__in=PAID_STATUSES)
+    if planting_money:
+        return paid.filter(purpose=planting.ORDER_PURPOSE)
+    return paid.exclude(purpose=planting.ORDER_PURPOSE)
+
+
 async def revenue_total() -> tuple[int, int]:
-    orders = await Order.filter(status__in=PAID_STATUSES).values("amount_fen")
+    """Paid carbon orders and their amount in fen (tree-planting money is not carbon revenue)."""
+    orders = await _paid(False).values("amount_fen")
     return len(orders), sum(int(o["amount_fen"]) for o in orders)
+
+
+@dataclass(frozen=True)
+class PlantingMoney:
+    """Paid tree-planting money for one receiving body (受赠机构), as the year's rule named it."""
+
+    receiving_body: str
+    year: int
+    orders: int
+    units: int
+    amount_fen: int
+
+
+async def planting_money_by_body() -> list[PlantingMoney]:
+    """Paid tree-planting orders by receiving body and year: the body is the one named by the rule each purchase
+    was made under (kept on the purchase, so a later rule never moves money already paid)."""
+    orders = await _paid(True).values("id", "quantity", "amount_fen", "details")
+    purchases = await planting.PlantingPurchase.filter(order_id__in=[o["id"] for o in orders]).values(
+        "order_id", "rule__receiving_body", "rule__year"
+    )
+    body_of = {p["order_id"]: (str(p["rule__receiving_body"]), int(p["rule__year"])) for p in purchases}
+    groups: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for o in orders:
+        year = int((o["details"] or {}).get("planting", {}).get("year", 0)) if isinstance(o["details"], dict) else 0
+        key = body_of.get(o["id"], ("", year))
+        groups[key][0] += 1
+        groups[key][1] += int(o["quantity"])
+        groups[key][2] += int(o["amount_fen"])
+    return [
+        PlantingMoney(body, year, *values)
+        for (body, year), values in sorted(groups.items(), key=lambda kv: (-kv[0][1], kv[0][0]))
+    ]

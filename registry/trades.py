@@ -28,17 +28,27 @@ sellers in proportion to the units each gives. A subscription is a trade, filed 
 
 **Inheritance** (继承) passes all of a deceased holder's units to heirs in shares adding up to 100 %, with the
 supporting documents: a death certificate and proof of the right to inherit (a notarial certificate or a court
-judgment) are required.
+judgment) are required. The date of death cannot be earlier than the deceased's own acquisitions: a register
+entry that moved units *to* the deceased (issue, transfer, subscription, or an inheritance they were an heir of)
+on a later Beijing date refuses it (:class:`~registry.errors.DeathBeforeAcquisition`).
 
 Recording is for the issuer (the district's staff, role ``issuer``) of the batch's district; filings may also
-be recorded by the city forestry department (role ``forestry``) for its own filing.
+be recorded by the city forestry department (role ``forestry``, no district) for its own filing.
+
+**State forest-land tickets** (国有林地林票) also circulate within the city only (the residence rule of
+:func:`registry.residence.check_may_receive`, asked by the register for every receiver): a transfer of state
+tickets between in-city holders is recorded by the forestry department that keeps the batch's register (the
+city's, or the county/district's for batches of its district: :func:`registry.applications.forestry_covers`)
+and opens **one** filing, with the city forestry department (市级林草主管部门); until it is filed the trade is
+not yet effective and the buyer cannot trade those units on, exactly as for collective tickets. Subscriptions and
+dividends stay with collective tickets.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any
@@ -47,11 +57,12 @@ from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit, register
-from registry.applications import NotPermitted  # the back-office answers it with 403
+from registry import audit, clock, register
+from registry.applications import NotPermitted, forestry_covers  # NotPermitted: the back-office answers 403
 from registry.apportion import largest_remainder
 from registry.chain import lock_register
 from registry.errors import (
+    DeathBeforeAcquisition,
     InsufficientUnits,
     InvalidShares,
     InvalidState,
@@ -60,9 +71,17 @@ from registry.errors import (
     WrongKind,
 )
 from registry.idempotency import check_token, earlier_result, remember
-from registry.models import Batch, Holder, HolderKind, Holding, HoldingState, StaffRole, TicketKind
-
-LOCAL_TZ = audit.LOCAL_TZ
+from registry.models import (
+    Batch,
+    EntryKind,
+    Holder,
+    HolderKind,
+    Holding,
+    HoldingState,
+    RegisterEntry,
+    StaffRole,
+    TicketKind,
+)
 
 
 class TradeKind(StrEnum):
@@ -100,6 +119,13 @@ class DocumentKind(StrEnum):
 
 
 FILING_AUTHORITIES = tuple(FilingAuthority)
+STATE_FILING_AUTHORITIES = (FilingAuthority.CITY_FORESTRY,)  # a state trade is filed with the city forestry dept.
+TRANSFERABLE_KINDS = (TicketKind.COLLECTIVE, TicketKind.STATE)
+
+
+def filing_authorities(kind: TicketKind) -> tuple[FilingAuthority, ...]:
+    """The filings a trade of ``kind`` tickets needs before it takes effect."""
+    return STATE_FILING_AUTHORITIES if TicketKind(kind) is TicketKind.STATE else FILING_AUTHORITIES
 
 
 class Trade(Model):
@@ -237,7 +263,10 @@ class UnitsNotYetEffective(RegisterError):
 
 
 def may_record(staff: Any, batch: Batch) -> bool:
-    """Collective tickets are registered by their issuer: the district's staff with role ``issuer``."""
+    """Collective tickets are registered by their issuer: the district's staff with role ``issuer``. State
+    tickets by the forestry department covering the batch's district (the city's covers every district)."""
+    if batch.kind is TicketKind.STATE:
+        return forestry_covers(staff, batch.district_code)
     return (
         staff is not None
         and staff.is_active
@@ -247,19 +276,26 @@ def may_record(staff: Any, batch: Batch) -> bool:
 
 
 def may_file(staff: Any, batch: Batch, authority: FilingAuthority) -> bool:
-    """The issuer records every filing of its district; the forestry department also records its own."""
+    """Whoever records the trade records its filings; the city forestry department (a forestry account without
+    a district) also records its own filing of any trade."""
     if may_record(staff, batch):
         return True
     return (
         staff is not None
         and staff.is_active
         and staff.role is StaffRole.FORESTRY
+        and not staff.district_code
         and authority is FilingAuthority.CITY_FORESTRY
     )
 
 
 def _check_collective(batch: Batch) -> None:
     if batch.kind is not TicketKind.COLLECTIVE:
+        raise WrongKind(batch.serial_prefix)
+
+
+def _check_transferable(batch: Batch) -> None:
+    if batch.kind not in TRANSFERABLE_KINDS:
         raise WrongKind(batch.serial_prefix)
 
 
@@ -281,7 +317,8 @@ async def tradable_units(batch: Batch, holder: Holder) -> int:
     return max(0, held - await pending_acquisitions(batch, holder))
 
 
-async def _check_tradable(batch: Batch, seller: Holder, quantity: int) -> None:
+async def check_tradable(batch: Batch, seller: Holder, quantity: int) -> None:
+    """Refuse a sale of more than ``seller`` holds, or of units it bought in a trade not yet effective."""
     held = await register.holder_total(seller, batch=batch, state=HoldingState.HELD)
     if held < quantity:
         raise InsufficientUnits(f"{seller.name}: {quantity}")
@@ -289,8 +326,8 @@ async def _check_tradable(batch: Batch, seller: Holder, quantity: int) -> None:
         raise UnitsNotYetEffective(seller.name)
 
 
-async def _open_filings(trade: Trade) -> None:
-    for authority in FILING_AUTHORITIES:
+async def _open_filings(trade: Trade, batch: Batch) -> None:
+    for authority in filing_authorities(batch.kind):
         await TradeFiling.create(trade=trade, authority=authority)
 
 
@@ -326,11 +363,13 @@ async def record_transfer(
     note: str = "",
     form_token: str | None = None,
 ) -> Trade:
-    """Record a transfer (转让) of ``quantity`` collective tickets from ``seller`` to ``buyer`` for ``price_fen``.
+    """Record a transfer (转让) of ``quantity`` collective or state tickets from ``seller`` to ``buyer`` for
+    ``price_fen``.
 
-    The units move at once; the trade stays not yet effective until its three filings are recorded."""
+    The units move at once; the trade stays not yet effective until its filings are recorded (three for
+    collective tickets, one with the city forestry department for state tickets)."""
     token = check_token(form_token)
-    _check_collective(batch)
+    _check_transferable(batch)
     if not may_record(actor.staff, batch):
         raise NotPermitted(batch.serial_prefix)
     price = _check_price(price_fen)
@@ -368,7 +407,7 @@ async def record_transfer(
         if tradable < quantity:
             raise UnitsNotYetEffective(seller.name)
         await TradeLeg.create(trade=trade, entry=entry, seller=seller, quantity=quantity, price_fen=price)
-        await _open_filings(trade)
+        await _open_filings(trade, batch)
         await remember(token, "trade.transfer", trade.id)
         await audit.record(
             actor,
@@ -458,7 +497,7 @@ async def record_subscription(
             )
             await TradeLeg.create(trade=trade, entry=entry, seller=seller, quantity=part, price_fen=leg_price)
             legs.append({"seller": seller.id, "quantity": part, "price_fen": leg_price})
-        await _open_filings(trade)
+        await _open_filings(trade, batch)
         await remember(token, "trade.subscription", trade.id)
         await audit.record(
             actor,
@@ -481,7 +520,7 @@ async def _subscription_sources(
     if from_holder is not None:
         if from_holder.id == subscriber.id:
             raise InvalidState("the subscriber cannot subscribe from itself")
-        await _check_tradable(batch, from_holder, quantity)
+        await check_tradable(batch, from_holder, quantity)
         return [(from_holder, quantity)]
     held = await Holding.filter(batch_id=batch.id, state=HoldingState.HELD).exclude(holder_id=subscriber.id)
     holder_ids = sorted({h.holder_id for h in held})  # type: ignore[attr-defined]
@@ -513,7 +552,8 @@ async def record_filing(
 ) -> TradeFiling:
     """Record that the trade was filed (备案) with ``authority`` on ``filed_on`` under ``reference``.
 
-    When the third filing is recorded the trade becomes effective on the latest filing date, and
+    When the last filing is recorded (the third of a collective trade, the only one of a state trade) the
+    trade becomes effective on the latest filing date, and
     ``on_effective`` (the buyer's holding certificate, say) runs in the same transaction. Sending the same
     filing again changes nothing; a different one for an authority already filed is refused."""
     authority = FilingAuthority(authority)
@@ -521,8 +561,10 @@ async def record_filing(
     batch = await Batch.get(id=trade.batch_id)  # type: ignore[attr-defined]
     if not may_file(actor.staff, batch, authority):
         raise NotPermitted(str(authority))
-    recorded_on = trade.created_at.astimezone(LOCAL_TZ).date()
-    now_local = today or datetime.now(LOCAL_TZ).date()
+    if authority not in filing_authorities(batch.kind):
+        raise InvalidFiling(str(authority))  # a state trade is filed with the city forestry department only
+    recorded_on = clock.local_date(trade.created_at)
+    now_local = today or clock.today()
     if not reference or len(reference) > 200 or not recorded_on <= filed_on <= now_local:
         raise InvalidFiling(f"{filed_on} {reference[:40]}")
     async with in_transaction():
@@ -570,6 +612,26 @@ class SupportingDocument:
     reference: str  # number or description of the document, e.g. "(2026)宁银证字第123号"
 
 
+# entries that give the holder named as ``to_holder`` units to hold (an inheritance names its heirs in its moves)
+ACQUISITIONS = (EntryKind.ISSUE, EntryKind.TRANSFER, EntryKind.SUBSCRIPTION)
+
+
+async def acquisition_after(holder: Holder, day: date) -> RegisterEntry | None:
+    """The first register entry that moved units to ``holder`` on a Beijing date after ``day``, if any."""
+    after = clock.day_end(day)
+    direct = (
+        await RegisterEntry.filter(to_holder_id=holder.id, kind__in=ACQUISITIONS, created_at__gte=after)
+        .order_by("seq")
+        .first()
+    )
+    if direct is not None:
+        return direct
+    for entry in await RegisterEntry.filter(kind=EntryKind.INHERITANCE, created_at__gte=after).order_by("seq"):
+        if any(int(move.get("to", 0)) == holder.id for move in entry.details.get("moves", [])):
+            return entry
+    return None
+
+
 async def record_inheritance(
     *,
     deceased: Holder,
@@ -596,6 +658,10 @@ async def record_inheritance(
         earlier = await earlier_result(token, "trade.inheritance")
         if earlier is not None:
             return await InheritanceCase.get(id=earlier)
+        later = await acquisition_after(deceased, died_on)
+        if later is not None:
+            acquired_on = clock.local_date(later.created_at)
+            raise DeathBeforeAcquisition(f"{died_on.isoformat()} < {acquired_on.isoformat()} (#{later.seq})")
         held_batches = await Batch.filter(
             id__in=[
                 h.batch_id  # type: ignore[attr-defined]
@@ -642,13 +708,17 @@ async def record_inheritance(
 
 
 def visible_to(staff: Any) -> dict[str, Any]:
-    """Filter for the trades a staff member may see: an issuer only its own district's."""
+    """Filter for the trades a staff member may see: an issuer only its own district's, a county/district
+    forestry department only the state trades of its district."""
     if staff.role is StaffRole.ISSUER:
         return {"batch__district_code": staff.district_code}
+    if staff.role is StaffRole.FORESTRY and staff.district_code:
+        return {"batch__kind": TicketKind.STATE, "batch__district_code": staff.district_code}
     return {}
 
 
 async def filings_of(trade: Trade) -> list[TradeFiling]:
-    """The trade's three filings in the order village committee, district government, city forestry."""
+    """The trade's filings in the order village committee, district government, city forestry (a state
+    trade has the last one only)."""
     filings = {f.authority: f for f in await TradeFiling.filter(trade_id=trade.id)}
     return [filings[a] for a in FILING_AUTHORITIES if a in filings]

@@ -92,6 +92,90 @@ def _schemas() -> dict[str, Any]:
                 "certificate": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Certificate"}]},
             },
         },
+        "CertificateVerification": {
+            "type": "object",
+            "description": "what a certificate's public verification shows; names of people are masked",
+            "required": [
+                "code",
+                "status",
+                "valid",
+                "reason",
+                "kind",
+                "kind_label",
+                "holder_name",
+                "quantity",
+                "serial_ranges",
+                "date",
+                "issuer",
+                "verification_url",
+            ],
+            "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "pattern": r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$"},
+                "status": {"type": "string", "enum": ["valid", "reissued", "revoked", "refunded"]},
+                "valid": {"type": "boolean"},
+                "reason": {"type": "string"},
+                "kind": {
+                    "type": "string",
+                    "enum": ["carbon", "planting", "honour", "collective_holding", "state_holding"],
+                },
+                "kind_label": {"type": "string"},
+                "holder_name": {"type": "string"},
+                "quantity": {"type": "integer", "minimum": 0, "description": "tickets this certificate carries"},
+                "serial_ranges": {"type": "array", "items": {"type": "string"}},
+                "date": {"type": "string", "format": "date"},
+                "issuer": {"type": "string"},
+                "verification_url": {"type": "string"},
+                "kg_co2e": {"type": "string"},
+                "purpose": {"type": "string"},
+                "year": {"type": ["integer", "null"]},
+                "trees": {"type": "string"},
+                "batch": {"type": "string"},
+                "location": {"type": "string"},
+                "area_mu": {"type": "string"},
+                "reissued_on": {"type": "string", "format": "date"},
+            },
+        },
+        "CompensationCase": {
+            "type": "object",
+            "description": "a fulfilled ecological compensation case; the offender is never shown",
+            "required": [
+                "case_number",
+                "offence",
+                "offence_label",
+                "deciding_body",
+                "decided_on",
+                "units",
+                "area_m2",
+                "area_mu",
+                "ordered_area_m2",
+                "batch",
+                "serial_ranges",
+                "retired_on",
+                "register_seq",
+                "verification_url",
+            ],
+            "additionalProperties": False,
+            "properties": {
+                "case_number": {"type": "string"},
+                "offence": {
+                    "type": "string",
+                    "enum": ["fire", "illegal_logging", "tree_destruction", "illegal_occupation"],
+                },
+                "offence_label": {"type": "string"},
+                "deciding_body": {"type": "string"},
+                "decided_on": {"type": "string", "format": "date"},
+                "units": {"type": "integer", "minimum": 1, "description": "state forest-land tickets retired"},
+                "area_m2": {**_DECIMAL, "description": "forest area the retired tickets stand for, m²"},
+                "area_mu": _DECIMAL,
+                "ordered_area_m2": {"oneOf": [{"type": "null"}, _DECIMAL], "description": "when ordered by area"},
+                "batch": {"type": "string"},
+                "serial_ranges": {"type": "array", "items": {"type": "string"}},
+                "retired_on": {"type": "string", "format": "date"},
+                "register_seq": {"type": "integer"},
+                "verification_url": {"type": "string"},
+            },
+        },
         "Quota": {
             "type": "object",
             "additionalProperties": False,
@@ -212,7 +296,10 @@ def openapi_document(base_url: str = "") -> dict[str, Any]:
         "info": {
             "title": "Linpiao carbon-sink tickets API",
             "version": "1.0.0",
-            "description": "Buy carbon-sink forest tickets (碳汇林票) of Yinchuan. Amounts are CNY fen.",
+            "description": (
+                "Buy carbon-sink forest tickets (碳汇林票) of Yinchuan, and verify certificates and ecological "
+                "compensation cases. Amounts are CNY fen."
+            ),
         },
         "servers": [{"url": f"{base_url}/api/v1"}],
         "paths": {
@@ -253,6 +340,30 @@ def openapi_document(base_url: str = "") -> dict[str, Any]:
                 }
             },
             "/quota": {"get": {"summary": "The carbon quota on sale", "responses": {"200": _ok("the quota", "Quota")}}},
+            "/certificates/{code}": {
+                "get": {
+                    "summary": "Verify a certificate by its code (any case, spaces or dashes)",
+                    "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": _ok("the certificate as the public may see it", "CertificateVerification"),
+                        "404": _error("no such certificate"),
+                        "429": _error("too many failed look-ups from this client; retry after Retry-After"),
+                    },
+                }
+            },
+            "/compensation-cases/{case_number}": {
+                "get": {
+                    "summary": "Verify a fulfilled ecological compensation case by its case number",
+                    "parameters": [
+                        {"name": "case_number", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": _ok("the case: tickets retired, area, date, deciding body", "CompensationCase"),
+                        "404": _error("no fulfilled case with this number"),
+                        "429": _error("too many failed look-ups from this client; retry after Retry-After"),
+                    },
+                }
+            },
             "/estimate": {
                 "post": {
                     "summary": "Estimate emissions and the tickets that cover them",

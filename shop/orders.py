@@ -22,14 +22,14 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from linpiao.settings import Settings
-from registry import register
+from registry import clock, register
 from registry.chain import lock_register
 from registry.errors import InsufficientUnits
 from registry.models import (
@@ -85,10 +85,6 @@ FINAL_STATUSES = (
     OrderStatus.CANCELLED,
     OrderStatus.REFUNDED,
 )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -188,7 +184,7 @@ async def create_order(
                     raise IdempotencyConflict()
                 return existing, False
         pool = await pool_holder()
-        now = _now()
+        now = clock.now()
         minutes = reservation_minutes(settings)
         checkout_expires = now + timedelta(minutes=minutes)
         order = await Order.create(
@@ -344,7 +340,7 @@ async def _reserve_again(order: Order) -> bool:
                 holder=pool,
                 quantity=order.quantity,
                 order=order,
-                expires_at=_now() + RESERVATION_GRACE,
+                expires_at=clock.now() + RESERVATION_GRACE,
                 actor="shop",
             )
         except InsufficientUnits:
@@ -362,7 +358,7 @@ async def _fulfil_locked(order: Order) -> Outcome:
         return Outcome.ALREADY_SETTLED
     if order.status is OrderStatus.FAILED and order.details.get("refund_due"):
         return Outcome.REFUND_DUE
-    now = _now()
+    now = clock.now()
     order.paid_at = order.paid_at or now
     reserved = await Holding.filter(order_id=order.id, state=HoldingState.RESERVED).exists()
     if not reserved and not await _reserve_again(order):
@@ -477,4 +473,4 @@ async def shop_totals() -> ShopTotals:
 
 
 async def pending_orders_older_than(moment: datetime) -> list[Order]:
-    return await Order.filter(status=OrderStatus.PENDING, created_at__lt=moment).order_by("id")
+    return await Order.filter(status=OrderStatus.PENDING, created_at__lt=clock.utc(moment)).order_by("id")

@@ -7,9 +7,7 @@ Handlers parse the form, call :mod:`registry.planting` / :mod:`shop.planting_ord
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -23,7 +21,7 @@ from certificates.codes import group_code
 from linpiao.i18n import gettext as _
 from linpiao.settings import Settings
 from linpiao.templating import render
-from registry import planting
+from registry import clock, planting
 from registry.errors import RegisterError
 from registry.models import Certificate, Order, OrderStatus
 from registry.planting import MemberStatus, PaymentStatus, RosterMember, RosterPayment, RosterSubmission
@@ -43,7 +41,6 @@ from shop.planting_report import report_csv, report_pdf
 from shop.roster import MAX_BYTES, PROBLEMS, RosterFileTooLarge, RosterPreview, parse_roster
 
 log = logging.getLogger("linpiao.shop.planting")
-CHINA = ZoneInfo("Asia/Shanghai")
 FORM_LIMITS = {"max_files": 0, "max_fields": 20}
 UPLOAD_LIMITS = {"max_files": 1, "max_fields": 20}
 TREE_CHOICES = range(planting.TREES_MIN, planting.TREES_MAX + 1)
@@ -65,7 +62,7 @@ def _page(request: Request, name: str, ctx: dict[str, Any], status_code: int = 2
 
 
 def _this_year() -> int:
-    return datetime.now(CHINA).year
+    return clock.today().year
 
 
 async def _years_and_rule(chosen: object) -> tuple[list[int], planting.PlantingRule | None]:
@@ -249,6 +246,12 @@ async def org_manage(request: Request, *, error: str | None = None, status: int 
     price = await price_fen()
     unpaid = await planting.unpaid_summary(submission, price_fen=price)
     latest = await RosterMember.filter(submission=submission, upload_no=submission.uploads).order_by("line_no", "id")
+    # people who already fulfilled this year's duty elsewhere are flagged before the organisation pays (told,
+    # not stopped: paying for them brings an honour certificate); read now, as it can change after the upload
+    fulfilled = await planting.already_fulfilled_members(latest, submission.year)
+    for member in latest:
+        if member.id in fulfilled:
+            member.problems = [*member.problems, {"code": "already_fulfilled", "severity": "warning", "detail": ""}]
     only_problems = request.query_params.get("problems") == "1"
     shown = [m for m in latest if m.problems] if only_problems else latest
     waiting = await RosterPayment.filter(submission=submission, status=PaymentStatus.PENDING).first()
@@ -277,6 +280,7 @@ async def org_manage(request: Request, *, error: str | None = None, status: int 
                     1 for m in latest if m.payable and any(p.get("severity") == "warning" for p in m.problems)
                 ),
                 "paid": sum(1 for m in latest if m.status is MemberStatus.PAID),
+                "fulfilled": sum(1 for m in latest if m.id in fulfilled and m.payable),
             },
             "problem_messages": {code: message for code, (_severity, message) in PROBLEMS.items()},
             "waiting_order": waiting_order,

@@ -9,16 +9,16 @@ retired with the purpose "义务植树尽责（Y年度）", each person's purcha
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
 from certificates.service import issue_honour_certificate, issue_planting_certificate
 from linpiao.settings import Settings
-from registry import planting, register
+from registry import clock, planting, register
 from registry.chain import lock_register
 from registry.errors import InsufficientUnits
-from registry.identity import normalise_id_number, region_of
+from registry.identity import normalise_id_number, organisation_kind, region_of
 from registry.models import (
     Batch,
     Certificate,
@@ -34,12 +34,8 @@ from registry.quotas import current_quota, pool_holder
 from shop.errors import BelowMinimum, NoOpenQuota, QuotaExhausted
 from shop.orders import RESERVATION_GRACE, reservation_minutes
 
-PLANTING_PURPOSE = "planting"
+PLANTING_PURPOSE = planting.ORDER_PURPOSE
 MAX_CONTACT = 100
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def _quota(settings: Settings, amount_fen: int) -> Batch:
@@ -64,7 +60,7 @@ async def _new_order(
     details: dict[str, object],
 ) -> Order:
     """Create the order and reserve its tickets (inside the caller's transaction, register locked)."""
-    checkout_expires = _now() + timedelta(minutes=reservation_minutes(settings))
+    checkout_expires = clock.now() + timedelta(minutes=reservation_minutes(settings))
     order = await Order.create(
         token=secrets.token_urlsafe(24),
         batch=quota,
@@ -174,8 +170,8 @@ async def _organisation(submission: RosterSubmission) -> Holder:
     known = await Holder.filter(id_number=code).exclude(kind=HolderKind.INDIVIDUAL).first()
     if known is not None:
         return known
-    # 统一社会信用代码: the first character tells the registering authority; 1 = 机构编制 (government bodies)
-    kind = HolderKind.GOVERNMENT if code.startswith("1") else HolderKind.ENTERPRISE
+    # 统一社会信用代码: chars 1–2 tell the registration authority and category (11 机关, 12 事业单位, N2 村集体…)
+    kind = organisation_kind(code)
     return await Holder.create(
         kind=kind,
         name=submission.organisation_name,
@@ -186,12 +182,22 @@ async def _organisation(submission: RosterSubmission) -> Holder:
 
 
 async def _certify(
-    purchase: PlantingPurchase, order: Order, holder: Holder | None, entries: list[RegisterEntry]
+    purchase: PlantingPurchase,
+    order: Order,
+    holder: Holder | None,
+    entries: list[RegisterEntry],
+    share: list[list[int]] | None = None,
 ) -> Certificate:
     fulfils = purchase.certificate_kind is CertificateKind.PLANTING
     issue = issue_planting_certificate if fulfils else issue_honour_certificate
     certificate = await issue(
-        holder, year=purchase.year, trees=purchase.trees, name=purchase.name, entries=entries, order=order
+        holder,
+        year=purchase.year,
+        trees=purchase.trees,
+        name=purchase.name,
+        entries=entries,
+        order=order,
+        share=share,
     )
     purchase.certificate = certificate
     return certificate
@@ -214,14 +220,16 @@ async def fulfil_planting(order: Order, now: datetime) -> None:
             await purchase.save(update_fields=["certificate_id"])
     else:
         # An organisation's payment: its tickets are retired to the organisation in one register entry (the
-        # rows written do not grow with the staff); each person's certificate states their trees.
+        # rows written do not grow with the staff); each person's certificate states their trees and carries
+        # their own tickets — consecutive serials of that entry, in roster order.
         submission = await RosterSubmission.get(id=payment.submission_id)  # type: ignore[attr-defined]
         buyer = await _organisation(submission)
-        await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop")
+        entry = await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop")
+        shares = planting.allot_serials(entry.ranges, [int(p.tickets) for p in purchases])
         certified = []
-        for purchase in purchases:
+        for purchase, share in zip(purchases, shares, strict=True):
             if purchase.certificate_id is None:  # type: ignore[attr-defined]
-                await _certify(purchase, order, None, [])
+                await _certify(purchase, order, None, [entry], share)
                 certified.append(purchase)
         if certified:
             await PlantingPurchase.bulk_update(certified, fields=["certificate_id"], batch_size=500)

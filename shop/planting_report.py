@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 from functools import cache
 from xml.sax.saxutils import escape
-from zoneinfo import ZoneInfo
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -25,7 +24,6 @@ from registry.planting import FulfilmentReport, ReportLine
 from shop.roster import write_csv
 
 FONT = "STSong-Light"  # a CID font every PDF reader has: no font file to ship
-CHINA = ZoneInfo("Asia/Shanghai")
 FORMULA = "尽责率 = 已尽责人数 ÷ 应尽责人数（名单中按身份证号码判断属于适龄范围的人员；未填身份证号码的按应尽责计）"
 HEADER = ["行号", "姓名", "身份证号码（脱敏）", "工号", "应尽责", "已付款", "已尽责", "证书", "证书验证码"]
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from linpiao.settings import Settings
+from registry import clock
 from shop.orders import Outcome, pending_orders_older_than
 from shop.payments import PaymentError, PaymentProvider, get_provider
 from shop.settlement import log, refund_if_due, refunds_due, settle_with_provider
@@ -35,7 +36,7 @@ async def reconcile(
     provider: PaymentProvider | None = None,
     now: datetime | None = None,
 ) -> ReconcileSummary:
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     threshold = older_than if older_than is not None else timedelta(minutes=older_than_minutes)
     own = provider is None
     provider = provider or get_provider(settings)

@@ -25,16 +25,11 @@ import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
-from stdnum.cn import ric
-from stdnum.exceptions import ValidationError
-
 from registry.errors import RegisterError
-from registry.identity import mask
+from registry.identity import is_valid_resident_id, mask
 from registry.planting import TREES_MAX, TREES_MIN, duty_from_id
 
 MAX_ROWS = 5_000
@@ -101,6 +96,11 @@ PROBLEMS: dict[str, tuple[Severity, str]] = {
     "formula": (Severity.WARNING, "单元格是公式，已按原文读取，不会计算"),
     "staff_no_too_long": (Severity.ERROR, "工号过长"),
     "outside_duty": (Severity.INFO, "不在义务植树适龄范围内，将颁发国土绿化荣誉证书"),
+    # shown by the preview page (not found in the file): the person already fulfilled the year's duty
+    "already_fulfilled": (
+        Severity.WARNING,
+        "此人本年度已经尽责（本人或其他单位已付款）；仍可付款，将颁发国土绿化荣誉证书",
+    ),
 }
 
 
@@ -266,26 +266,10 @@ POSITIONAL = {NAME: 0, ID_OR_STAFF: 1, TREES: 2}
 # --- one row -----------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
-def _place_known(region: str, year: int) -> bool:
-    # stdnum's region lookup is the costly part of a check; a roster repeats few (region, year) pairs
-    try:
-        ric.get_birth_place(f"{region}{year:04d}0101")
-    except ValidationError:
-        return False
-    return True
-
-
 def _valid_id(number: str) -> bool:
-    """``ric.is_valid`` (length, digits, check character, birth date, region known in the birth year), with
-    the region lookup cached."""
-    if len(number) != 18 or not number[:17].isdigit() or ric.calc_check_digit(number) != number[17]:
-        return False
-    try:
-        birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError:
-        return False
-    return _place_known(number[:6], birth.year)
+    """The register's one check of a resident identity number (:mod:`registry.identity`): no table look-up,
+    so a 5,000-row roster is checked in a few milliseconds."""
+    return is_valid_resident_id(number)
 
 
 def _read_id(cell: Cell, row: RosterRow) -> None:

@@ -5,10 +5,11 @@ Used by the Stripe webhook, the demo payment page, the return page and ``linpiao
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from linpiao.settings import Settings
+from registry import clock
 from registry.models import Order, OrderStatus
 from shop.orders import EventKind, Outcome, PaymentEvent, apply_event, mark_refund_issued
 from shop.payments import PaymentError, PaymentProvider, RemoteStatus, get_provider
@@ -80,7 +81,7 @@ async def settle(order_id: int, event: PaymentEvent, provider: PaymentProvider) 
 
 async def settle_with_provider(order: Order, provider: PaymentProvider, *, now: datetime | None = None) -> str:
     """Ask the provider about one order and settle it: fulfil, expire (release), or leave it open."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     status = await provider.retrieve_status(order)
     if status is RemoteStatus.OPEN and order.expires_at <= now:
         await provider.expire_checkout(order)

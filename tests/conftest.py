@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -15,8 +16,37 @@ from linpiao.app import create_app
 from linpiao.db import tortoise_config
 from linpiao.settings import Settings
 from registry.constraints import install_guards
+from tests.timetravel import start_from_environment
 
+TRAVELLED = pytest.StashKey[datetime]()
 PG_URL = os.environ.get("LINPIAO_TEST_DATABASE_URL", "")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``LINPIAO_TEST_CLOCK=17:00 pytest`` runs the whole suite at another time of day (see tests/timetravel.py)."""
+    travelled = start_from_environment()
+    if travelled is not None:
+        config.stash[TRAVELLED] = travelled
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Say what to install, once, rather than fail every browser test one by one."""
+    from tests.live import CHROMIUM
+
+    if any(item.get_closest_marker("browser") for item in items) and not os.access(CHROMIUM, os.X_OK):
+        pytest.exit(
+            f"The browser tests need Debian's Chromium at {CHROMIUM} and CJK fonts. Install them with\n"
+            "    apt-get update && apt-get install -y chromium fonts-noto-cjk\n"
+            "or run the rest of the suite with: pytest -m 'not browser'",
+            returncode=4,
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    travelled = config.stash.get(TRAVELLED, None)
+    return f"clock travelled to {travelled.isoformat()} (LINPIAO_TEST_CLOCK)" if travelled else None
+
+
 _pg_schema_ready = False
 
 

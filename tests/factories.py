@@ -7,15 +7,17 @@ from decimal import Decimal
 
 from stdnum.cn import ric, uscc
 
-from registry import register
-from registry.models import Batch, Holder, HolderKind, Parcel, TicketKind
+from registry import clock, register
+from registry.districts import DISTRICTS
+from registry.models import Batch, Holder, HolderKind, Parcel, ResidenceEvidence, TicketKind
+from registry.residence import OUTSIDE_CITY
 
 _counter = itertools.count(1)
 
 
 def resident_id(region: str = "640121", birth: str = "19800101", seq: int | None = None) -> str:
-    """A valid 18-digit resident ID number with the given region and birth date (stdnum checks that the
-    region code existed in the birth year: 640104 only from 2002, 640121 永宁县 always)."""
+    """A valid 18-digit resident ID number with the given region and birth date (any region code of a province
+    is accepted, retired ones too: registry/identity.py)."""
     body = f"{region}{birth}{(seq if seq is not None else next(_counter)) % 1000:03d}"
     return body + ric.calc_check_digit(body + "0")  # stdnum ignores the last character
 
@@ -32,12 +34,42 @@ def _id_region(region: str) -> str:
     return "640121" if region.startswith("6401") else region
 
 
+def _residence_of(region: str) -> str:
+    """The residence a factory holder has recorded: its region's district, a city-level code's 兴庆区, else 市外."""
+    if region in DISTRICTS:
+        return region
+    return "640104" if region.startswith("6401") else OUTSIDE_CITY
+
+
 async def make_holder(
-    name: str | None = None, *, kind: HolderKind = HolderKind.INDIVIDUAL, region: str = "640104"
+    name: str | None = None,
+    *,
+    kind: HolderKind = HolderKind.INDIVIDUAL,
+    region: str = "640104",
+    residence: str | None = None,
 ) -> Holder:
+    """A holder whose identifier was issued in ``region`` and whose residence a clerk has checked: ``residence``
+    (a district code, ``"outside"``, or ``""`` for none recorded) or, by default, the one its region implies."""
     n = next(_counter)
     id_number = resident_id(_id_region(region), seq=n) if kind is HolderKind.INDIVIDUAL else credit_code(region, seq=n)
-    return await Holder.create(kind=kind, name=name or f"持有人{n}", id_number=id_number, region_code=region)
+    district = _residence_of(region) if residence is None else residence
+    evidence = ResidenceEvidence.NONE
+    if district:
+        evidence = (
+            ResidenceEvidence.HOUSEHOLD_REGISTER
+            if kind is HolderKind.INDIVIDUAL
+            else ResidenceEvidence.BUSINESS_LICENCE
+        )
+    return await Holder.create(
+        kind=kind,
+        name=name or f"持有人{n}",
+        id_number=id_number,
+        region_code=region,
+        residence_district=district,
+        residence_evidence=evidence,
+        residence_confirmed=bool(district),
+        residence_checked_at=clock.now() if district else None,
+    )
 
 
 async def make_parcel(district: str = "640104", area_mu: str = "150") -> Parcel:

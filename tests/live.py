@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
+
+from tests.timetravel import python_module
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
@@ -42,9 +43,7 @@ def start_server(env: dict[str, str], *, workers: int = 1, port: int | None = No
     """Serve ``linpiao.app:create_app`` with the given ``LINPIAO_*`` environment; wait until it answers."""
     port = port or free_port()
     command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
+        *python_module("uvicorn"),
         "linpiao.app:create_app",
         "--factory",
         "--host",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import stripe
 
 from linpiao.i18n import gettext as _
 from linpiao.settings import Settings
+from registry import clock
 from registry.models import Order
 from shop.orders import PURPOSES, checkout_expires_at
 from shop.payments.base import CheckoutStart, PaymentError, RemoteStatus
@@ -50,7 +51,7 @@ class StripeProvider:
         )
 
     def session_params(self, order: Order, *, now: datetime | None = None) -> dict[str, Any]:
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         expires = min(max(checkout_expires_at(order), now + MIN_SESSION), now + MAX_SESSION)
         base = self.settings.base_url
         metadata = {"order_id": str(order.id), "quantity": str(order.quantity)}

@@ -25,7 +25,7 @@ def csrf_of(html: str) -> str:
 
 
 async def make_staff(role: StaffRole, username: str | None = None, district: str | None = None) -> StaffUser:
-    if role is StaffRole.ISSUER and district is None:
+    if role in (StaffRole.ISSUER, StaffRole.GREENING) and district is None:
         district = "640104"
     return await create_staff(username=username or f"{role}-user", role=role, password=PASSWORD, district_code=district)
 

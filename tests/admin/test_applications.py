@@ -10,7 +10,7 @@ import pytest
 from registry import applications as apps
 from registry.audit import Actor
 from registry.chain import verify_chain
-from registry.errors import InvalidState
+from registry.errors import HolderOutsideCity, InvalidState
 from registry.models import (
     AuditLog,
     Batch,
@@ -145,7 +145,7 @@ async def test_collective_eligibility(db):
     parcel.owner = outsider
     parcel.forest_right_cert_no = "x"
     await parcel.save()
-    with pytest.raises(apps.NotEligible):  # only holders registered in the city
+    with pytest.raises(HolderOutsideCity):  # only holders whose residence is recorded in the city
         await apps.submit_application(kind=TicketKind.COLLECTIVE, parcel=parcel, applicant=outsider, actor=issuer)
     # a social entity whose new afforestation passed acceptance may apply
     firm = await make_holder("绿化公司", kind=HolderKind.ENTERPRISE)
@@ -199,6 +199,48 @@ async def test_state_tickets_by_forestry(sign_in):
         },
     )
     assert refused.status_code == 403
+
+
+async def test_a_district_forestry_department_issues_state_tickets_of_its_own_district(sign_in):
+    unit, parcel = await state_unit_with_parcel()  # a state parcel of 西夏区 (640105)
+    xingqing = await sign_in(StaffRole.FORESTRY, "forestry-xingqing", "640104")
+    before = await apps.IssuanceApplication.all().count()
+    refused = await xingqing.post(
+        "/admin/applications", {"kind": "state", "parcel_id": str(parcel.id), "applicant_id": str(unit.id)}
+    )
+    assert refused.status_code == 403 and await apps.IssuanceApplication.all().count() == before
+    xixia = await sign_in(StaffRole.FORESTRY, "forestry-xixia", "640105")
+    response = await xixia.post(
+        "/admin/applications", {"kind": "state", "parcel_id": str(parcel.id), "applicant_id": str(unit.id)}
+    )
+    assert response.status_code == 303
+    url = response.headers["location"]
+    assert (await xingqing.get(url)).status_code in (403, 404)  # another district's forestry department
+    assert url not in (await xingqing.get("/admin/applications")).text
+    assert (await xingqing.post(url + "/approve", {"comment": "x"})).status_code == 403
+    assert (await xixia.post(url + "/approve", {"comment": "同意"})).status_code == 303
+    assert (await xixia.post(url + "/issue", {"unit_area_m2": "1000"})).status_code == 303
+    batch = await Batch.get()
+    # issued by the forestry department of that level (本级林草主管部门), which the batch names
+    assert batch.issuing_authority == "西夏区林草主管部门" and batch.serial_prefix.startswith("YC-GY-640105-")
+    certificate = await Certificate.get(batch_id=batch.id)
+    assert certificate.kind is CertificateKind.STATE_HOLDING
+    # its state holding certificate is reissued by 西夏区's or the city's forestry department, not 兴庆区's
+    assert (
+        await xingqing.post(f"/admin/certificates/{certificate.code}/reissue", {"reason": "遗失"})
+    ).status_code == 403
+    assert (await Certificate.get(id=certificate.id)).status == "valid"
+    reissued = await xixia.post(f"/admin/certificates/{certificate.code}/reissue", {"reason": "遗失"})
+    assert reissued.status_code == 303
+
+
+async def test_the_city_forestry_department_issues_in_every_district(db):
+    city = Actor(await make_staff(StaffRole.FORESTRY, "forestry-city"), "")
+    unit, parcel = await state_unit_with_parcel()
+    application = await apps.submit_application(kind=TicketKind.STATE, parcel=parcel, applicant=unit, actor=city)
+    await apps.approve_application(application, actor=city)
+    batch = await apps.issue_application(application, unit_area_m2=Decimal("1000"), actor=city)
+    assert batch.issuing_authority == "银川市自然资源局（林业）" and batch.serial_prefix.startswith("YC-GY-2026-")
 
 
 async def test_state_application_needs_a_state_unit_and_complete_particulars(db):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from registry import register
-from registry.models import AuditLog, Holder, HolderKind, StaffRole, TicketKind
+from registry.models import AuditLog, Holder, HolderKind, ResidenceEvidence, StaffRole, TicketKind
 from tests.admin.conftest import village_with_parcel
 from tests.factories import credit_code, make_holder, resident_id
 
@@ -133,3 +133,153 @@ async def test_holder_page_shows_holdings_and_statement(sign_in):
     statement = page.text.split('data-testid="statement"')[1]
     assert "发放" in statement and "转让" in statement and "转出" in statement
     assert "转入" in (await auditor.get(f"/admin/holders/{buyer.id}")).text
+
+
+def _uscc(body: str) -> str:
+    """A credit code with its GB 32100 check character, computed here (weights 3^(i-1) mod 31)."""
+    chars = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    total = sum(chars.index(c) * (3**i % 31) for i, c in enumerate(body))
+    return body + chars[(31 - total % 31) % 31]
+
+
+async def test_a_village_collective_registers_with_its_n2_code(sign_in):
+    issuer = await sign_in(StaffRole.ISSUER)
+    code = _uscc("N2640104MF0000007")
+    response = await issuer.post(
+        "/admin/holders",
+        {"kind": "village_collective", "name": "掌政镇强家庙村股份经济合作社", "id_number": code.lower()},
+    )
+    assert response.status_code == 303, response.text
+    village = await Holder.get(id_number=code)
+    assert village.kind is HolderKind.VILLAGE_COLLECTIVE and village.region_code == "640104"
+    assert await AuditLog.filter(action="holder.create", target=f"holder:{village.id}").exists()
+
+
+async def test_a_kind_that_contradicts_the_credit_code_is_refused_and_nothing_is_written(sign_in):
+    issuer = await sign_in(StaffRole.ISSUER)
+    for kind, code, shown in (
+        ("village_collective", _uscc("91640104MA7600001"), "企业（工商）"),
+        ("enterprise", _uscc("N2640104MF0000007"), "村级集体经济组织（农业农村）"),
+        ("government", _uscc("12640100MB0000003"), "事业单位（机构编制）"),
+    ):
+        response = await issuer.post("/admin/holders", {"kind": kind, "name": "某单位", "id_number": code})
+        assert response.status_code == 400, kind
+        assert "持有人类型与统一社会信用代码所示的机构类别不符" in response.text and shown in response.text
+    english = await issuer.post(
+        "/admin/holders?lang=en",
+        {"kind": "enterprise", "name": "某单位", "id_number": _uscc("N2640104MF0000007")},
+    )
+    assert "does not match the organisation category" in english.text
+    assert "Village collective economic organisation (agriculture and rural affairs)" in english.text
+    assert await Holder.all().count() == 0
+    assert not await AuditLog.filter(action="holder.create").exists()
+
+
+async def test_editing_a_village_to_a_contradicting_kind_is_refused(sign_in):
+    issuer = await sign_in(StaffRole.ISSUER)
+    code = _uscc("N3640121MF0000001")
+    await issuer.post(
+        "/admin/holders", {"kind": "village_collective", "name": "望洪镇集体经济联合社", "id_number": code}
+    )
+    village = await Holder.get(id_number=code)
+    refused = await issuer.post(
+        f"/admin/holders/{village.id}", {"kind": "enterprise", "name": "望洪镇某公司", "id_number": code}
+    )
+    assert refused.status_code == 400
+    await village.refresh_from_db()
+    assert village.kind is HolderKind.VILLAGE_COLLECTIVE and village.name == "望洪镇集体经济联合社"
+    assert not await AuditLog.filter(action="holder.update").exists()
+
+
+async def test_the_demo_village_can_be_saved_again_through_the_form(sign_in):
+    from linpiao.demo import VILLAGE_CODE, seed_demo
+
+    await seed_demo()
+    issuer = await sign_in(StaffRole.ISSUER)
+    village = await Holder.get(id_number=VILLAGE_CODE)
+    assert VILLAGE_CODE.startswith("N2") and village.kind is HolderKind.VILLAGE_COLLECTIVE
+    form = await issuer.get(f"/admin/holders/{village.id}/edit")
+    assert VILLAGE_CODE in form.text
+    response = await issuer.post(
+        f"/admin/holders/{village.id}",
+        {"kind": "village_collective", "name": village.name, "id_number": VILLAGE_CODE, "contact": "0951-5000009"},
+    )
+    assert response.status_code == 303, response.text
+    await village.refresh_from_db()
+    assert village.contact == "0951-5000009" and village.region_code == "640104"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Residence (居住地/住所): recorded by the clerk, flagged while only inferred from the identifier
+# ---------------------------------------------------------------------------------------------------------
+
+
+async def test_the_holder_form_records_the_residence_and_the_clerk_who_checked_it(sign_in):
+    issuer = await sign_in(StaffRole.ISSUER)
+    number = resident_id("642125", birth="19750101")  # a Lingwu native's pre-2002 number
+    response = await issuer.post(
+        "/admin/holders",
+        {
+            "kind": "individual",
+            "name": "马灵武",
+            "id_number": number,
+            "residence_district": "640181",
+            "residence_evidence": "household_register",
+        },
+    )
+    assert response.status_code == 303
+    holder = await Holder.get(name="马灵武")
+    assert holder.region_code == "642125" and holder.residence_district == "640181"
+    assert holder.residence_evidence is ResidenceEvidence.HOUSEHOLD_REGISTER and holder.residence_confirmed
+    assert holder.residence_checked_by_id == issuer.user.id and holder.residence_checked_at is not None  # type: ignore[attr-defined]
+    log = await AuditLog.get(action="holder.residence", target=f"holder:{holder.id}")
+    assert log.username == "issuer-user" and log.details["district"] == "640181"
+    page = (await issuer.get(f"/admin/holders/{holder.id}")).text
+    detail = page.split('data-testid="residence"')[1].split("</dd>")[0]
+    assert "灵武市" in detail and "户口簿" in detail and "issuer-user" in detail and "待核实" not in detail
+
+
+async def test_a_residence_without_evidence_is_refused_and_nothing_is_written(sign_in):
+    issuer = await sign_in(StaffRole.ISSUER)
+    response = await issuer.post(
+        "/admin/holders",
+        {"kind": "individual", "name": "无依据", "id_number": resident_id("640121"), "residence_district": "640104"},
+    )
+    assert response.status_code == 400 and "居住地（住所）或其依据无效" in response.text
+    assert not await Holder.exists(name="无依据") and not await AuditLog.filter(action__startswith="holder.").exists()
+
+
+async def test_the_list_flags_inferred_residences_and_the_clerk_confirms_one(sign_in):
+    issuer = await sign_in(StaffRole.ISSUER)
+    inferred = await make_holder("推定户", region="640104", residence="")
+    inferred.residence_district, inferred.residence_evidence = "640104", ResidenceEvidence.INFERRED_FROM_ID
+    await inferred.save()
+    checked = await make_holder("已核实户", region="640104")
+    listing = await issuer.get("/admin/holders")
+    rows = {row.split("</a>")[0].rsplit(">", 1)[1]: row for row in listing.text.split("<tr>")[2:]}
+    assert "待核实居住地" in rows["推定户"] and "待核实居住地" not in rows["已核实户"]
+    flagged = await issuer.get("/admin/holders", params={"residence": "to_confirm"})
+    assert "推定户" in flagged.text and "已核实户" not in flagged.text
+    english = await issuer.get("/admin/holders", params={"residence": "to_confirm", "lang": "en"})
+    assert "Residence to confirm" in english.text
+    # saving the form with the residence as on file (no evidence chosen) is no check: the flag stays
+    form = {"kind": "individual", "name": "推定户", "id_number": inferred.id_number, "contact": "139"}
+    assert (
+        await issuer.post(f"/admin/holders/{inferred.id}", {**form, "residence_district": "640104"})
+    ).status_code == 303
+    await inferred.refresh_from_db()
+    assert inferred.contact == "139" and not inferred.residence_confirmed and inferred.residence_checked_by_id is None  # type: ignore[attr-defined]
+    # choosing the evidence confirms it, stamped with the clerk
+    confirm = {**form, "residence_district": "640104", "residence_evidence": "residence_permit"}
+    assert (await issuer.post(f"/admin/holders/{inferred.id}", confirm)).status_code == 303
+    await inferred.refresh_from_db()
+    assert inferred.residence_confirmed and inferred.residence_evidence is ResidenceEvidence.RESIDENCE_PERMIT
+    assert inferred.residence_checked_by_id == issuer.user.id  # type: ignore[attr-defined]
+    assert "推定户" not in (await issuer.get("/admin/holders", params={"residence": "to_confirm"})).text
+    # and a later edit that leaves the checked residence alone does not re-stamp it
+    stamped = inferred.residence_checked_at
+    other = await sign_in(StaffRole.ISSUER, "issuer-2")
+    assert (await other.post(f"/admin/holders/{inferred.id}", {**confirm, "contact": "138"})).status_code == 303
+    await inferred.refresh_from_db()
+    assert inferred.residence_checked_at == stamped and inferred.residence_checked_by_id == issuer.user.id  # type: ignore[attr-defined]
+    assert checked.residence_confirmed

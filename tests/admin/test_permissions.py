@@ -16,11 +16,12 @@ from registry.models import Certificate, CertificateKind, StaffRole, TicketKind
 from registry.parcels import ParcelDocument
 from tests.admin.conftest import make_staff, village_with_parcel
 
-A, ISS, F, L, N, U = (
+A, ISS, F, L, G, N, U = (
     StaffRole.ADMIN,
     StaffRole.ISSUER,
     StaffRole.FORESTRY,
     StaffRole.LANDSCAPING,
+    StaffRole.GREENING,
     StaffRole.FINANCE,
     StaffRole.AUDITOR,
 )
@@ -88,10 +89,10 @@ def _routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], frozens
         ("POST", "/admin/staff", {"username": "x", "role": "nope", "password": ""}, frozenset({A})),
         ("POST", f"/admin/staff/{s}/toggle", {}, frozenset({A})),
         ("GET", "/admin/audit", {}, frozenset({A, U})),
-        ("GET", "/admin/holders", {}, frozenset({ISS, F, L, U})),
+        ("GET", "/admin/holders", {}, frozenset({ISS, F, L, G, U})),
         ("GET", "/admin/holders/new", {}, frozenset({ISS, F})),
         ("POST", "/admin/holders", holder_form, frozenset({ISS, F})),
-        ("GET", f"/admin/holders/{h}", {}, frozenset({ISS, F, L, U})),
+        ("GET", f"/admin/holders/{h}", {}, frozenset({ISS, F, L, G, U})),
         ("GET", f"/admin/holders/{h}/edit", {}, frozenset({ISS, F})),
         ("POST", f"/admin/holders/{h}", holder_form, frozenset({ISS, F})),
         ("GET", "/admin/parcels", {}, frozenset({ISS, F, L, U})),
@@ -204,3 +205,26 @@ def test_the_matrix_walks_every_back_office_route():
     # the login form and logout are for everyone and tested in test_staff.py
     assert declared - walked == {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
     assert walked <= declared
+
+
+async def test_a_district_forestry_department_does_nothing_city_wide(sign_in):
+    """西夏区's forestry department handles its own state tickets; quotas, the planting rule, offset sales and
+    compensation are the city department's, and the city account still may."""
+    ids = await _seed()
+    district = await sign_in(StaffRole.FORESTRY, "forestry-xixia", "640105")
+    city = await sign_in(StaffRole.FORESTRY, "forestry-city")
+    before = await snapshot()
+    for url, data in (
+        ("/admin/quotas", {"units": "100", "price_yuan": "1", "kg_co2e": "10"}),
+        (f"/admin/quotas/{ids['quota']}/close", {}),
+        (f"/admin/quotas/{ids['quota']}/withdraw", {}),
+        ("/admin/planting", {"year": "2026", "tickets_per_tree": "10", "trees_per_duty": "3"}),
+    ):
+        assert (await district.post(url, data)).status_code == 403, url
+    assert await snapshot() == before
+    assert (await district.get("/admin/quotas")).status_code == 200  # it still reads them
+    assert (await city.post("/admin/quotas", {"units": "100", "price_yuan": "1", "kg_co2e": "10"})).status_code in (
+        200,
+        303,
+    )
+    assert await snapshot() != before

@@ -49,3 +49,30 @@ async def test_auditor_reads_others_are_refused(sign_in):
     issuer = await sign_in(StaffRole.ISSUER, "issuer")
     assert (await issuer.get("/admin/planting")).status_code == 403
     assert (await planting.rule_for(2026)).tickets_per_tree == 10
+
+
+async def test_warns_when_one_persons_purchase_is_below_the_shops_minimum_order(sign_in):
+    from registry.quotas import open_quota
+
+    await open_quota(units=1000, price_fen=100)  # ¥1 a ticket; the shop's minimum order is ¥5 (settings)
+    forester = await sign_in(StaffRole.FORESTRY, "forester")
+    assert (await forester.post("/admin/planting", {**RULE, "tickets_per_tree": "1"})).status_code == 303
+    page = await forester.get("/admin/planting")
+    assert page.text.count('data-testid="min-order-warning"') == 1 and 'data-year="2026"' in page.text
+    # 3 trees × 1 ticket × ¥1 = ¥3 < ¥5: a citizen has to buy 5 trees
+    assert "¥3.00" in page.text and "¥5.00" in page.text and "至少要买5株" in page.text
+    english = await forester.get("/admin/planting?lang=en")
+    assert "below the shop's minimum order of ¥5.00" in english.text and "at least 5 trees" in english.text
+    await forester.get("/admin/planting?lang=zh_CN")
+    # a rule that makes 3 trees cost ¥6 supersedes it: no warning any more
+    assert (await forester.post("/admin/planting", {**RULE, "tickets_per_tree": "2"})).status_code == 303
+    assert 'data-testid="min-order-warning"' not in (await forester.get("/admin/planting")).text
+
+
+async def test_below_minimum_order_names_the_fewest_trees_that_can_be_paid(db):
+    rule = await planting.set_rule(year=2026, tickets_per_tree=1, receiving_body="基金会", source="通知")
+    shortfall = planting.below_minimum_order(rule, price_fen=100, min_order_fen=400)
+    assert shortfall is not None and (shortfall.amount_fen, shortfall.trees_needed) == (300, 4)
+    nothing_payable = planting.below_minimum_order(rule, price_fen=100, min_order_fen=501)
+    assert nothing_payable is not None and nothing_payable.trees_needed is None
+    assert planting.below_minimum_order(rule, price_fen=100, min_order_fen=300) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from registry import quotas, register, stock
+from registry import clock, quotas, register, stock
 from registry.applications import submit_application
 from registry.audit import Actor
 from registry.models import AuditLog, Batch, EntryKind, HoldingState, RegisterEntry, StaffRole, TicketKind
@@ -97,12 +97,12 @@ async def test_quota_sales_today_and_this_week(db):
         batch=quota, holder=pool, quantity=60, purpose="p", beneficiary=buyer, price_fen=6000
     )
     now = datetime.now(UTC)
-    today_start = stock.local_day_start(now)
+    today_start = clock.day_start(clock.local_date(now))
     # move one sale to before today: it still counts for the week when today is not a Monday
     await RegisterEntry.filter(id=old.id).update(created_at=today_start - timedelta(minutes=1))
     today, week = await stock.quota_sales_today_and_week(quota, now)
     assert (today.units, today.amount_fen) == (40, 4000)
-    expected_week = 40 if today_start.weekday() == 0 else 100
+    expected_week = 40 if clock.local_date(now).weekday() == 0 else 100
     assert week.units == expected_week
 
 
@@ -142,3 +142,69 @@ async def test_dashboard_counts_by_kind_and_district_and_waiting_work(sign_in):
     assert '兴庆区</td><td class="num">1</td>' in workload
     english = await auditor.get("/admin/", params={"lang": "en"})
     assert "Xingqing District" in english.text and "Applications waiting" in english.text
+
+
+async def _paid_order(quota, quantity: int, purpose: str, buyer):  # type: ignore[no-untyped-def]
+    """A paid order whose tickets were reserved from the quota and retired to the buyer, as the shop does."""
+    import secrets
+
+    from registry.models import Order, OrderStatus
+
+    now = clock.now()
+    order = await Order.create(
+        token=secrets.token_hex(8),
+        batch=quota,
+        quantity=quantity,
+        amount_fen=quantity * 100,
+        purpose=purpose,
+        certificate_name=buyer.name,
+        status=OrderStatus.FULFILLED,
+        expires_at=now + timedelta(minutes=30),
+        paid_at=now,
+    )
+    await register.reserve_units(
+        batch=quota, holder=await quotas.pool_holder(), quantity=quantity, order=order, expires_at=order.expires_at
+    )
+    await register.retire_units(order=order, buyer=buyer, purpose=purpose)
+    return order
+
+
+async def test_tree_planting_money_is_kept_apart_from_carbon_revenue_by_receiving_body(sign_in):
+    from registry import planting
+
+    finance = await sign_in(StaffRole.FINANCE)
+    quota = await quotas.open_quota(units=1000)
+    buyer = await make_holder("买家")
+    year = clock.today().year
+    await _paid_order(quota, 5, "travel", buyer)  # carbon: ¥5
+    owes = planting.assess_duty(year, declared_owes=True)
+    for body, tickets in (("银川市绿化基金会", 30), ("宁夏绿化基金会", 40)):  # the second rule supersedes the first
+        rule = await planting.set_rule(year=year, tickets_per_tree=10, receiving_body=body, source="通知")
+        order = await _paid_order(quota, tickets, planting.ORDER_PURPOSE, buyer)
+        await planting.create_purchase(
+            rule=rule, name="张三", trees=tickets // 10, assessment=owes, price_fen=100, order=order
+        )
+
+    assert await stock.revenue_total() == (1, 500)  # carbon revenue only
+    assert sum(r.amount_fen for r in await stock.revenue_by_day(clock.now())) == 500
+    assert sum(r.amount_fen for r in await stock.revenue_by_day(clock.now(), planting_money=True)) == 7000
+    money = {
+        (m.receiving_body, m.year): (m.orders, m.units, m.amount_fen) for m in await stock.planting_money_by_body()
+    }
+    # each order's money goes to the body named by the rule it was bought under, even after a new rule
+    assert money == {("银川市绿化基金会", year): (1, 30, 3000), ("宁夏绿化基金会", year): (1, 40, 4000)}
+    today, _week = await stock.quota_sales_today_and_week(quota, clock.now())
+    assert (today.units, today.amount_fen) == (5, 500)
+    assert (today.planting_units, today.planting_amount_fen) == (70, 7000)
+
+    page = await finance.get("/admin/revenue")
+    assert page.status_code == 200
+    assert "¥5.00" in page.text.split('data-testid="revenue-total"')[1][:40]
+    planting_part = page.text.split('data-testid="planting-money"')[1]
+    assert "¥70.00" in planting_part.split('data-testid="planting-total"')[1][:40]
+    assert "银川市绿化基金会" in planting_part and "宁夏绿化基金会" in planting_part and "40.00" in planting_part
+    dashboard = await finance.get("/admin/")
+    assert "70 张" in dashboard.text.split('data-testid="planting-sales"')[1][:200]
+    assert "5 张" in dashboard.text.split('data-testid="sales-today"')[1][:120]
+    english = await finance.get("/admin/revenue", params={"lang": "en"})
+    assert "Tree-planting duty donations" in english.text

@@ -31,6 +31,8 @@ async def test_create_staff_hashes_with_argon2id(db):
     [
         ({"role": StaffRole.ISSUER, "district_code": None}, staff_service.InvalidStaff),  # issuers need a district
         ({"role": StaffRole.ISSUER, "district_code": "110101"}, staff_service.InvalidStaff),  # not in the city
+        ({"role": StaffRole.GREENING, "district_code": None}, staff_service.InvalidStaff),  # a district's office
+        ({"role": StaffRole.FORESTRY, "district_code": "110101"}, staff_service.InvalidStaff),  # not in the city
         ({"role": StaffRole.FINANCE, "password": "short"}, staff_service.WeakPassword),
         ({"role": StaffRole.FINANCE, "username": "a b"}, staff_service.InvalidStaff),
     ],
@@ -48,9 +50,28 @@ async def test_duplicate_username_is_refused(db):
         await make_staff(StaffRole.FINANCE, "dup")
 
 
-async def test_non_issuers_have_no_district(db):
-    staff = await make_staff(StaffRole.FORESTRY, "forest", district="640104")
-    assert staff.district_code is None
+async def test_only_issuers_greening_offices_and_forestry_have_a_district(db):
+    for role in (StaffRole.LANDSCAPING, StaffRole.FINANCE, StaffRole.AUDITOR, StaffRole.ADMIN):
+        staff = await make_staff(role, f"no-district-{role}", district="640104")
+        assert staff.district_code is None
+    city = await make_staff(StaffRole.FORESTRY, "forest")  # the city forestry department
+    county = await make_staff(StaffRole.FORESTRY, "forest-xixia", district="640105")  # 西夏区's
+    greening = await make_staff(StaffRole.GREENING, "greening-xixia", district="640105")
+    assert (city.district_code, county.district_code, greening.district_code) == (None, "640105", "640105")
+
+
+async def test_the_administrator_gives_a_forestry_account_its_district(sign_in):
+    admin = await sign_in(StaffRole.ADMIN, "admin-districts")
+    page = await admin.get("/admin/staff")
+    assert 'value="greening"' in page.text and "区绿化委员会办公室" in page.text
+    response = await admin.post(
+        "/admin/staff",
+        {"username": "lin.xixia", "role": "forestry", "district_code": "640105", "password": PASSWORD},
+    )
+    assert response.status_code == 303
+    assert (await StaffUser.get(username="lin.xixia")).district_code == "640105"
+    listing = await admin.get("/admin/staff")
+    assert "林草主管部门" in listing.text and "西夏区" in listing.text
 
 
 async def test_account_locks_after_repeated_failures_even_for_the_right_password(db):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import datetime
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,8 +13,8 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from certificates import service as certificate_service
-from registry import register
-from registry.audit import LOCAL_TZ, Actor
+from registry import clock, register
+from registry.audit import Actor
 from registry.models import Certificate, HolderKind, StaffRole, TicketKind
 from registry.offsets import CompensationCase, GreenLandOffset, StateRevenue
 from registry.trades import Trade, TradeStatus, record_transfer
@@ -22,15 +22,16 @@ from tests.admin.conftest import make_staff
 from tests.admin.test_permissions import snapshot
 from tests.factories import make_holder, make_parcel
 
-A, ISS, F, L, N, U = (
+A, ISS, F, L, G, N, U = (
     StaffRole.ADMIN,
     StaffRole.ISSUER,
     StaffRole.FORESTRY,
     StaffRole.LANDSCAPING,
+    StaffRole.GREENING,
     StaffRole.FINANCE,
     StaffRole.AUDITOR,
 )
-TODAY = datetime.now(LOCAL_TZ).date().isoformat()
+TODAY = clock.today().isoformat()
 TOKEN_RE = re.compile(r'name="form_token" value="([^"]+)"')
 
 
@@ -79,9 +80,9 @@ async def _seed() -> dict[str, int]:
     from registry import dividends, offsets
 
     dividend = await dividends.record_dividend(
-        batch=batch, income_fen=100, record_date=datetime.now(LOCAL_TZ).date(), source="x", actor=Actor(issuer)
+        batch=batch, income_fen=100, record_date=clock.today(), source="x", actor=Actor(issuer)
     )
-    landscaping = await make_staff(L, "trades-seed-landscaping")
+    greening = await make_staff(G, "trades-seed-greening", "640104")
     offset = await offsets.apply_offset(
         company=company,
         offset_type="occupation",
@@ -90,7 +91,7 @@ async def _seed() -> dict[str, int]:
         district_code="640104",
         lacking_area_m2="100",
         planning_approval_ref="规-1",
-        actor=Actor(landscaping),
+        actor=Actor(greening),
     )
     forestry = await make_staff(F, "trades-seed-forestry")
     case = await offsets.open_case(
@@ -98,12 +99,12 @@ async def _seed() -> dict[str, int]:
         offence="fire",
         deciding_body="市检察院",
         offender=buyer,
-        decided_on=datetime.now(LOCAL_TZ).date(),
+        decided_on=clock.today(),
         actor=Actor(forestry),
     )
     from registry.trades import InheritanceCase
 
-    inheritance = await InheritanceCase.create(deceased=buyer, died_on=datetime.now(LOCAL_TZ).date())
+    inheritance = await InheritanceCase.create(deceased=buyer, died_on=clock.today())
     return {
         "trade": trade.id,
         "dividend": dividend.id,
@@ -121,8 +122,9 @@ def trade_routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], fr
     t, d, o, c, h, i = ids["trade"], ids["dividend"], ids["offset"], ids["case"], ids["holder"], ids["inheritance"]
     return [
         ("GET", "/admin/trades", {}, frozenset({ISS, F, U})),
-        ("GET", "/admin/trades/transfer/new", {}, frozenset({ISS})),
-        ("POST", "/admin/trades/transfer", {"batch_id": "", "form_token": "x" * 20}, frozenset({ISS})),
+        # transfers: collective tickets by the district's issuer, state tickets by the forestry department
+        ("GET", "/admin/trades/transfer/new", {}, frozenset({ISS, F})),
+        ("POST", "/admin/trades/transfer", {"batch_id": "", "form_token": "x" * 20}, frozenset({ISS, F})),
         ("GET", "/admin/trades/subscription/new", {}, frozenset({ISS})),
         ("POST", "/admin/trades/subscription", {"batch_id": ""}, frozenset({ISS})),
         ("GET", f"/admin/trades/{t}", {}, frozenset({ISS, F, U})),
@@ -134,10 +136,11 @@ def trade_routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], fr
         ("GET", "/admin/dividends/new", {}, frozenset({ISS})),
         ("POST", "/admin/dividends", {"batch_id": ""}, frozenset({ISS})),
         ("GET", f"/admin/dividends/{d}", {}, frozenset({ISS, F, U})),
-        ("GET", "/admin/offsets", {}, frozenset({L, F, N, U})),
-        ("GET", "/admin/offsets/new", {}, frozenset({L})),
-        ("POST", "/admin/offsets", {"company_id": ""}, frozenset({L})),
-        ("GET", f"/admin/offsets/{o}", {}, frozenset({L, F, N, U})),
+        # the district's greening committee office receives, the landscaping bureau decides, forestry sells
+        ("GET", "/admin/offsets", {}, frozenset({L, G, F, N, U})),
+        ("GET", "/admin/offsets/new", {}, frozenset({G})),
+        ("POST", "/admin/offsets", {"company_id": ""}, frozenset({G})),
+        ("GET", f"/admin/offsets/{o}", {}, frozenset({L, G, F, N, U})),
         ("POST", f"/admin/offsets/{o}/reject", {"reason": ""}, frozenset({L})),
         ("POST", f"/admin/offsets/{o}/complete", {"batch_id": ""}, frozenset({F})),
         ("POST", f"/admin/offsets/{o}/approve", {"comment": "x"}, frozenset({L})),
@@ -146,7 +149,8 @@ def trade_routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], fr
         ("POST", "/admin/compensation", {"case_number": ""}, frozenset({F})),
         ("GET", f"/admin/compensation/{c}", {}, frozenset({F, N, U})),
         ("POST", f"/admin/compensation/{c}/order", {"batch_id": ""}, frozenset({F})),
-        ("POST", f"/admin/compensation/{c}/pay", {"payment_ref": ""}, frozenset({F, N})),
+        # finance is read-only on the register: recording the payment that retires units is forestry's
+        ("POST", f"/admin/compensation/{c}/pay", {"payment_ref": ""}, frozenset({F})),
         ("GET", "/admin/register", {}, frozenset({ISS, F, U})),
         ("GET", "/admin/register.csv", {}, frozenset({ISS, F, U})),
         ("GET", "/admin/register.xlsx", {}, frozenset({ISS, F, U})),
@@ -230,6 +234,52 @@ async def test_issuer_records_a_transfer_and_its_three_filings(sign_in):
     assert renewed.quantity == 880
 
 
+async def test_forestry_records_a_state_transfer_and_its_one_filing_through_the_form(sign_in):
+    batch, unit = await _state(units=100)  # a state parcel of 西夏区
+    collective, _village = await _collective()
+    buyer = await make_holder("银川某某生态公司", kind=HolderKind.ENTERPRISE)
+    forestry = await sign_in(F, "forestry-state-transfer")
+    form = await forestry.get("/admin/trades/transfer/new")
+    assert form.status_code == 200
+    assert "YC-GY-2026-001" in form.text and "YC-JT-640104-2026-001" not in form.text  # its own batches only
+    data = {
+        "batch_id": str(batch.id),
+        "seller_id": str(unit.id),
+        "buyer_id": str(buyer.id),
+        "quantity": "30",
+        "price": "6000",
+        "note": "",
+        "form_token": form_token(form.text),
+    }
+    created = await forestry.post("/admin/trades/transfer", data)
+    assert created.status_code == 303, created.text
+    trade = await Trade.get()
+    assert trade.batch_id == batch.id and await register.holder_total(buyer, batch=batch) == 30
+    page = await forestry.get(created.headers["location"])
+    assert "备案未完成，尚未生效" in page.text
+    response = await forestry.post(
+        f"/admin/trades/{trade.id}/filings", {"authority": "city_forestry", "filed_on": TODAY, "reference": "市林备1"}
+    )
+    assert response.status_code == 303
+    await trade.refresh_from_db()
+    assert trade.status is TradeStatus.EFFECTIVE  # one filing makes a state trade effective
+    certificate = await Certificate.get(holder_id=buyer.id)
+    assert certificate.kind == "state_holding" and certificate.quantity == 30
+    # the forestry department records no collective transfer, and 兴庆区's forestry department no 西夏区 one
+    xingqing = await sign_in(F, "forestry-xingqing-trades", "640104")
+    other_form = await xingqing.get("/admin/trades/transfer/new")
+    before = await snapshot()
+    refused = await forestry.post(
+        "/admin/trades/transfer",
+        {**data, "batch_id": str(collective.id), "seller_id": str(_village.id), "form_token": form_token(form.text)},
+    )
+    assert refused.status_code == 403
+    assert "YC-GY-2026-001" not in other_form.text
+    refused = await xingqing.post("/admin/trades/transfer", {**data, "form_token": form_token(other_form.text)})
+    assert refused.status_code == 403
+    assert await snapshot() == before
+
+
 async def test_a_refused_transfer_shows_why_and_writes_nothing(sign_in):
     batch, village = await _collective(units=10)
     outsider = await make_holder("外地人", region="110101")
@@ -245,7 +295,7 @@ async def test_a_refused_transfer_shows_why_and_writes_nothing(sign_in):
         "form_token": form_token(form.text),
     }
     response = await issuer.post("/admin/trades/transfer", data)
-    assert response.status_code == 400 and "只能由本市登记的持有人持有" in response.text
+    assert response.status_code == 400 and "持有人的居住地（住所）须在本市" in response.text
     response = await issuer.post("/admin/trades/transfer", {**data, "buyer_id": str(village.id), "quantity": "50"})
     assert response.status_code == 400
     assert await snapshot() == before
@@ -253,6 +303,27 @@ async def test_a_refused_transfer_shows_why_and_writes_nothing(sign_in):
     buyer = await make_holder()
     response = await other.post("/admin/trades/transfer", {**data, "buyer_id": str(buyer.id)})
     assert response.status_code == 403
+
+
+async def test_a_buyer_whose_residence_no_clerk_recorded_is_refused_with_what_to_do(sign_in):
+    batch, village = await _collective(units=10)
+    unrecorded = await make_holder("未核实居住地的人", region="640104", residence="")
+    issuer = await sign_in(ISS, "issuer-residence")
+    form = await issuer.get("/admin/trades/transfer/new")
+    before = await snapshot()
+    data = {
+        "batch_id": str(batch.id),
+        "seller_id": str(village.id),
+        "buyer_id": str(unrecorded.id),
+        "quantity": "5",
+        "price": "1",
+        "form_token": form_token(form.text),
+    }
+    response = await issuer.post("/admin/trades/transfer", data)
+    assert response.status_code == 400 and "请先记录居住地及其依据" in response.text
+    english = await issuer.post("/admin/trades/transfer?lang=en", data)
+    assert english.status_code == 400 and "record the residence and its evidence first" in english.text
+    assert await snapshot() == before
 
 
 async def test_subscription_form(sign_in):
@@ -333,9 +404,10 @@ async def test_register_filters_and_exports(sign_in):
 async def test_green_land_offset_through_the_pages(sign_in):
     batch, _unit = await _state(units=100)
     company = await make_holder("银川某某置业有限公司", kind=HolderKind.ENTERPRISE)
-    landscaping = await sign_in(L, "landscaping-pages")
-    form = await landscaping.get("/admin/offsets/new")
-    response = await landscaping.post(
+    greening = await sign_in(G, "greening-jinfeng", "640106")  # 金凤区绿委办 receives the application
+    form = await greening.get("/admin/offsets/new")
+    assert 'value="640106" selected' in form.text  # its own district is proposed
+    response = await greening.post(
         "/admin/offsets",
         {
             "company_id": str(company.id),
@@ -350,6 +422,15 @@ async def test_green_land_offset_through_the_pages(sign_in):
     )
     assert response.status_code == 303, response.text
     offset = await GreenLandOffset.get()
+    assert offset.applied_by == "staff:greening-jinfeng"
+    # another district's greening office neither sees it nor receives for 金凤区; the desk does not approve
+    xixia = await sign_in(G, "greening-xixia-pages", "640105")
+    assert (await xixia.get(f"/admin/offsets/{offset.id}")).status_code == 404
+    assert f"/admin/offsets/{offset.id}" not in (await xixia.get("/admin/offsets")).text
+    before = await snapshot()
+    assert (await greening.post(f"/admin/offsets/{offset.id}/approve", {"comment": "同意"})).status_code == 403
+    assert await snapshot() == before
+    landscaping = await sign_in(L, "landscaping-pages")
     assert (await landscaping.post(f"/admin/offsets/{offset.id}/approve", {"comment": "同意"})).status_code == 303
     forestry = await sign_in(F, "forestry-pages")
     detail = await forestry.get(f"/admin/offsets/{offset.id}")
@@ -389,7 +470,12 @@ async def test_compensation_case_through_the_pages(sign_in):
     finance = await sign_in(N, "finance-case")
     detail = await finance.get(f"/admin/compensation/{case.id}")
     assert "王某某" in detail.text  # the back office sees the offender
-    response = await finance.post(
+    assert f"/admin/compensation/{case.id}/pay" not in detail.text  # finance reads; it offers no payment form
+    before = await snapshot()
+    refused = await finance.post(f"/admin/compensation/{case.id}/pay", {"payment_ref": "缴款书001"})
+    assert refused.status_code == 403 and await snapshot() == before
+    detail = await forestry.get(f"/admin/compensation/{case.id}")
+    response = await forestry.post(
         f"/admin/compensation/{case.id}/pay", {"payment_ref": "缴款书001", "form_token": form_token(detail.text)}
     )
     assert response.status_code == 303
@@ -435,6 +521,31 @@ async def test_inheritance_through_the_form_with_documents_and_certificates(sign
         await register.holder_total(son, batch=batch) == 15 and await register.holder_total(daughter, batch=batch) == 15
     )
     assert await Certificate.filter(holder_id__in=[son.id, daughter.id]).count() == 2
+
+
+async def test_inheritance_with_a_death_date_before_a_later_acquisition_is_refused_in_words(sign_in):
+    batch, village = await _collective(units=100)
+    father, son = await make_holder("孙老汉"), await make_holder("孙大")
+    issuer = await sign_in(ISS, "issuer-death-date")
+    await record_transfer(batch=batch, seller=village, buyer=father, quantity=20, price_fen=0, actor=Actor(issuer.user))
+    form = await issuer.get(f"/admin/inheritance/new?deceased={father.id}")
+    yesterday = (clock.today() - timedelta(days=1)).isoformat()  # he bought today: he was alive today
+    data = {
+        "deceased_id": str(father.id),
+        "died_on": yesterday,
+        "heir_0": str(son.id),
+        "share_0": "100",
+        "doc_death_certificate": "死亡证明 002",
+        "doc_notarial_certificate": "(2026)宁银证字第2号",
+        "form_token": form_token(form.text),
+    }
+    before = await snapshot()
+    refused = await issuer.post("/admin/inheritance", data)
+    assert refused.status_code == 400 and "死亡日期早于被继承人此后在登记簿中取得林票的日期" in refused.text
+    english = await issuer.post("/admin/inheritance?lang=en", data)
+    assert english.status_code == 400 and "earlier than a later acquisition of tickets by the deceased" in english.text
+    assert await snapshot() == before
+    await issuer.get("/admin/?lang=zh_CN")
 
 
 def test_every_string_of_the_trade_pages_has_an_english_translation():

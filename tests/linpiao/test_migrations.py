@@ -5,15 +5,24 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import shutil
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
+from aerich import Command
 from aerich.utils import decompress_dict, get_models_describe
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 
 from linpiao.db import tortoise_config
 from linpiao.migrations import MIGRATIONS_DIR, migrate
-from registry import register
-from registry.models import Holder, HolderKind, TicketKind
+from registry import holders as holder_service
+from registry import register, residence
+from registry.errors import ResidenceNotConfirmed
+from registry.models import Holder, HolderKind, ResidenceEvidence, TicketKind
 from registry.quotas import open_quota
 from tests.conftest import PG_URL
 
@@ -51,10 +60,11 @@ async def _migrate_and_use(url: str) -> None:
         await Tortoise.close_connections()
 
 
-async def test_migrations_apply_on_the_suites_database(tmp_path):
+@asynccontextmanager
+async def _scratch_database(tmp_path: Path) -> AsyncIterator[str]:
     """On SQLite a fresh file; on PostgreSQL (LINPIAO_TEST_DATABASE_URL) a scratch database beside the test one."""
     if not PG_URL:
-        await _migrate_and_use(f"sqlite://{tmp_path / 'migrated.db'}")
+        yield f"sqlite://{tmp_path / 'migrated.db'}"
         return
     import asyncpg
 
@@ -64,7 +74,94 @@ async def test_migrations_apply_on_the_suites_database(tmp_path):
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{scratch}"')
-        await _migrate_and_use(urlunsplit(parts._replace(path=f"/{scratch}")))
+        yield urlunsplit(parts._replace(path=f"/{scratch}"))
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_migrations_apply_on_the_suites_database(tmp_path):
+    async with _scratch_database(tmp_path) as url:
+        await _migrate_and_use(url)
+
+
+async def _in_own_process(coro: Coroutine[Any, Any, T]) -> T:
+    """Run in a thread and event loop of its own *without* this task's Tortoise context (``asyncio.to_thread``
+    would copy it), as ``linpiao migrate`` runs in its own process."""
+    return await asyncio.get_running_loop().run_in_executor(None, asyncio.run, coro)
+
+
+async def _migrate_to_the_initial_schema(url: str, tmp_path: Path) -> None:
+    """Apply only the initial migration, as a database made before residence was recorded."""
+    location = tmp_path / "initial"
+    (location / "models").mkdir(parents=True)
+    initial = min((MIGRATIONS_DIR / "models").glob("0_*.py"))
+    shutil.copy(initial, location / "models" / initial.name)
+
+    async def run() -> list[str]:
+        async with Command(tortoise_config=tortoise_config(url), app="models", location=str(location)) as command:
+            await command.init()
+            return await command.upgrade(run_in_transaction=True)
+
+    assert await _in_own_process(run()) == [initial.name]
+
+
+T = TypeVar("T")
+
+# (name, kind, identifier, region code as the old rule read it) of holders registered before residence was recorded
+OLD_HOLDERS = [
+    ("兴庆区村民", "individual", "640104200301010011", "640104"),
+    ("灵武市村民", "individual", "640181200301010022", "640181"),
+    ("市国有林场", "state_unit", "12640100MB0000003X", "640100"),  # city-level code: district unknown
+    ("灵武老户", "individual", "642125197501010051", "642125"),  # old Lingwu code: outside under the old rule
+    ("区属企业", "enterprise", "916400000000000779", "640000"),  # registered with the autonomous region
+    ("上海人", "individual", "310101198001010033", "310101"),
+]
+
+
+async def test_the_residence_migration_infers_the_old_rule_and_flags_it_for_the_clerk(tmp_path):
+    async with _scratch_database(tmp_path) as url:
+        await _migrate_to_the_initial_schema(url, tmp_path)
+        await Tortoise.init(config=tortoise_config(url))
+        try:
+            conn = connections.get("default")
+            for name, kind, code, region in OLD_HOLDERS:
+                await conn.execute_script(
+                    'INSERT INTO "holder" (kind, name, id_number, region_code, contact, created_at) '
+                    f"VALUES ('{kind}', '{name}', '{code}', '{region}', '', CURRENT_TIMESTAMP)"
+                )
+        finally:
+            await Tortoise.close_connections()
+        applied = await _in_own_process(migrate(url))
+        assert [name.split("_", 2)[2] for name in applied] == ["residence.py"]
+        await Tortoise.init(config=tortoise_config(url))
+        try:
+            holders = {h.name: h for h in await Holder.all()}
+            seen = {
+                name: (
+                    h.residence_district,
+                    h.residence_evidence,
+                    h.residence_confirmed,
+                    residence.needs_confirmation(h),
+                )
+                for name, h in holders.items()
+            }
+            inferred = ResidenceEvidence.INFERRED_FROM_ID
+            assert seen == {
+                "兴庆区村民": ("640104", inferred, False, True),
+                "灵武市村民": ("640181", inferred, False, True),
+                "市国有林场": ("", inferred, False, True),
+                "灵武老户": ("", ResidenceEvidence.NONE, False, False),
+                "区属企业": ("", ResidenceEvidence.NONE, False, False),
+                "上海人": ("", ResidenceEvidence.NONE, False, False),
+            }
+            unchecked = [h for h in holders.values() if h.residence_checked_at is None]
+            assert len(unchecked) == len(holders) and {h.residence_checked_by_id for h in unchecked} == {None}  # type: ignore[attr-defined]
+            flagged = await holder_service.search_holders(to_confirm=True)
+            assert [h.name for h in flagged] == sorted(["兴庆区村民", "灵武市村民", "市国有林场"])
+            # an inference is not a check: nobody receives land tickets until a clerk records the residence
+            for holder in holders.values():
+                with pytest.raises(ResidenceNotConfirmed):
+                    residence.check_may_receive(holder, TicketKind.COLLECTIVE)
+        finally:
+            await Tortoise.close_connections()

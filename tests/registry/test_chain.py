@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 
 import pytest
 from tortoise import connections
@@ -12,6 +11,7 @@ from tortoise import connections
 from registry import register
 from registry.chain import verify_chain
 from tests.factories import make_batch, make_holder
+from tests.timetravel import python_module
 
 
 async def _three_transfers() -> None:
@@ -67,7 +67,7 @@ async def test_verify_register_command_names_the_bad_entry(db):
 
 async def _linpiao(*args: str, env: dict[str, str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "linpiao.cli", *args, env=env, stdout=asyncio.subprocess.PIPE
+        *python_module("linpiao.cli"), *args, env=env, stdout=asyncio.subprocess.PIPE
     )
     out, _ = await process.communicate()
     return process.returncode or 0, out.decode()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from datetime import UTC, datetime, timedelta
 
 from registry import register
@@ -11,6 +10,7 @@ from registry.errors import InsufficientUnits
 from registry.models import Holding, HoldingState, Order, TicketKind
 from tests.factories import make_batch, make_holder
 from tests.live import ROOT
+from tests.timetravel import python_module
 
 
 async def _race_setup() -> tuple:
@@ -61,9 +61,7 @@ async def test_four_processes_racing_never_oversell(db):
     ids = [o.id for o in orders]
     workers = [
         await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.registry.reserve_worker",
+            *python_module("tests.registry.reserve_worker"),
             db,
             str(batch.id),
             str(pool.id),

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry import register
-from registry.audit import LOCAL_TZ
+from registry import clock, register
 from registry.dividends import (
     Dividend,
     DividendShare,
@@ -26,7 +25,7 @@ from registry.trades import NotPermitted, record_transfer
 from tests.factories import make_batch, make_holder
 from tests.registry.trade_factories import make_actor, register_snapshot, state_batch, token, village_batch
 
-TODAY = datetime.now(LOCAL_TZ).date()
+TODAY = clock.today()
 
 
 @given(

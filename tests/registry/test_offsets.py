@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from registry import register
+from registry import clock, register
 from registry.chain import verify_chain
 from registry.errors import HolderOutsideCity, InsufficientUnits, InvalidState, NonPositiveQuantity, WrongKind
 from registry.models import AuditLog, EntryKind, HolderKind, Holding, HoldingState, RegisterEntry, StaffRole
@@ -48,6 +48,7 @@ def test_units_needed_rounds_up():
 
 async def _approved_offset(area: str = "1500.50"):  # type: ignore[no-untyped-def]
     company = await make_holder("银川某某置业有限公司", kind=HolderKind.ENTERPRISE)
+    greening = await make_actor(StaffRole.GREENING, "640106")  # 金凤区绿委办 receives
     landscaping = await make_actor(StaffRole.LANDSCAPING)
     offset = await apply_offset(
         company=company,
@@ -57,7 +58,7 @@ async def _approved_offset(area: str = "1500.50"):  # type: ignore[no-untyped-de
         district_code="640106",
         lacking_area_m2=area,
         planning_approval_ref="银规建字第2026-031号",
-        actor=landscaping,
+        actor=greening,
     )
     await approve_offset(offset, actor=landscaping, comment="同意")
     return offset, company
@@ -106,8 +107,9 @@ async def test_offset_refusals_write_nothing(db):
     assert offset.status is OffsetStatus.APPROVED
 
 
-async def test_applications_are_checked_and_only_landscaping_decides(db):
+async def test_applications_are_received_by_the_districts_greening_office_and_only_landscaping_decides(db):
     landscaping = await make_actor(StaffRole.LANDSCAPING)
+    greening = await make_actor(StaffRole.GREENING, "640104")
     company = await make_holder(kind=HolderKind.ENTERPRISE)
     outsider = await make_holder(kind=HolderKind.ENTERPRISE, region="110105")
     person = await make_holder()
@@ -119,7 +121,7 @@ async def test_applications_are_checked_and_only_landscaping_decides(db):
         "district_code": "640104",
         "lacking_area_m2": "100",
         "planning_approval_ref": "规-1",
-        "actor": landscaping,
+        "actor": greening,
     }
     before = await register_snapshot()
     for error, changes in [
@@ -132,13 +134,20 @@ async def test_applications_are_checked_and_only_landscaping_decides(db):
         (InvalidOffset, {"company": person}),
         (HolderOutsideCity, {"company": outsider}),
         (NotPermitted, {"actor": await make_actor(StaffRole.FORESTRY)}),
+        # the landscaping bureau approves; it does not receive applications
+        (NotPermitted, {"actor": landscaping}),
+        # 西夏区绿委办 receives the applications of 西夏区 only
+        (NotPermitted, {"actor": await make_actor(StaffRole.GREENING, "640105")}),
     ]:
         with pytest.raises(error):
             await apply_offset(**{**good, **changes})
     assert await register_snapshot() == before
     offset = await apply_offset(**good)
-    with pytest.raises(NotPermitted):
-        await approve_offset(offset, actor=await make_actor(StaffRole.FORESTRY))
+    assert offset.applied_by == greening.label
+    assert (await AuditLog.get(action="offset.apply")).username == greening.username
+    for not_landscaping in (await make_actor(StaffRole.FORESTRY), greening):
+        with pytest.raises(NotPermitted):
+            await approve_offset(offset, actor=not_landscaping)
     with pytest.raises(InvalidOffset):
         await reject_offset(offset, actor=landscaping, reason=" ")
     rejected = await reject_offset(offset, actor=landscaping, reason="缺少规划批复")
@@ -148,6 +157,25 @@ async def test_applications_are_checked_and_only_landscaping_decides(db):
     batch, _unit = await state_batch(units=10)
     with pytest.raises(InvalidState):  # a rejected application is never sold
         await complete_offset(offset, batch=batch, unit_price_fen=1, actor=await make_actor(StaffRole.FORESTRY))
+
+
+async def test_units_bought_in_a_state_transfer_not_yet_effective_are_not_sold_for_an_offset(db):
+    from registry.trades import FilingAuthority, UnitsNotYetEffective, record_filing, record_transfer
+
+    batch, farm = await state_batch(units=10)
+    other_unit = await make_holder("银川市另一国有林场", kind=HolderKind.STATE_UNIT)
+    forestry = await make_actor(StaffRole.FORESTRY)
+    trade = await record_transfer(batch=batch, seller=farm, buyer=other_unit, quantity=10, price_fen=1, actor=forestry)
+    offset, _company = await _approved_offset("1000")  # needs 2 units; the only holder bought them, unfiled
+    before = await register_snapshot()
+    with pytest.raises(UnitsNotYetEffective):
+        await complete_offset(offset, batch=batch, unit_price_fen=100, actor=forestry, form_token=token())
+    assert await register_snapshot() == before
+    await record_filing(
+        trade=trade, authority=FilingAuthority.CITY_FORESTRY, filed_on=clock.today(), reference="备1", actor=forestry
+    )
+    done = await complete_offset(offset, batch=batch, unit_price_fen=100, actor=forestry, form_token=token())
+    assert done.status is OffsetStatus.COMPLETED and done.units == 2
 
 
 async def test_double_submission_of_an_offset_sale_sells_once(db):
@@ -165,7 +193,7 @@ async def test_double_submission_of_an_offset_sale_sells_once(db):
 
 
 async def test_double_submission_of_an_application_records_it_once(db):
-    landscaping = await make_actor(StaffRole.LANDSCAPING)
+    greening = await make_actor(StaffRole.GREENING, "640105")
     company = await make_holder(kind=HolderKind.ENTERPRISE)
     form = token()
     kwargs = {
@@ -176,7 +204,7 @@ async def test_double_submission_of_an_application_records_it_once(db):
         "district_code": "640105",
         "lacking_area_m2": Decimal("10"),
         "planning_approval_ref": "规-2",
-        "actor": landscaping,
+        "actor": greening,
         "form_token": form,
     }
     first = await apply_offset(**kwargs)
@@ -204,8 +232,16 @@ async def test_compensation_case_ordered_by_area_then_paid_retires_units_against
     await order_compensation(case, batch=batch, area_m2="2000", unit_price_fen=30_000, actor=forestry)
     assert case.status is CompensationStatus.ORDERED and case.ordered_units == 3 and case.amount_fen == 90_000
     assert await public_compensation(case.case_number) is None  # not paid yet
-    finance = await make_actor(StaffRole.FINANCE)
-    await record_compensation_payment(case, payment_ref="非税收入缴款书 0001", actor=finance, form_token=token())
+    # finance is read-only on the register: the payment that retires units is recorded by forestry
+    before = await register_snapshot()
+    with pytest.raises(NotPermitted):
+        await record_compensation_payment(
+            case, payment_ref="非税收入缴款书 0001", actor=await make_actor(StaffRole.FINANCE), form_token=token()
+        )
+    assert await register_snapshot() == before
+    await case.refresh_from_db()
+    assert case.status is CompensationStatus.ORDERED
+    await record_compensation_payment(case, payment_ref="非税收入缴款书 0001", actor=forestry, form_token=token())
     assert case.status is CompensationStatus.COMPLETED
     entry = await RegisterEntry.get(id=case.entry_id)
     assert entry.kind is EntryKind.RETIREMENT and entry.purpose == "生态补偿：银林罚决字〔2026〕第12号"
@@ -217,7 +253,11 @@ async def test_compensation_case_ordered_by_area_then_paid_retires_units_against
     public = await public_compensation(case.case_number)
     assert public is not None
     assert public["case_number"] == "银林罚决字〔2026〕第12号" and public["units"] == 3
-    assert public["offence"] == "盗伐林木" and public["serial_ranges"] == [batch.serial_range(1, 3)]
+    assert public["offence_label"] == "盗伐林木" and public["serial_ranges"] == [batch.serial_range(1, 3)]
+    # the area the three retired tickets of 666.6667 m² stand for, and the area the decision ordered
+    assert (public["area_m2"], public["area_mu"], public["ordered_area_m2"]) == ("2000", "3", "2000")
+    assert public["deciding_body"] == "银川市自然资源局" and public["retired_on"] == clock.today().isoformat()
+    assert await public_compensation(" 银林罚决字〔2026〕第12号 ") == public  # typed with spaces around
     flat = str(public)
     assert offender.name not in flat and offender.id_number not in flat
     assert await register.holder_total(unit, batch=batch, state=HoldingState.HELD) == 97

@@ -540,3 +540,19 @@ async def test_two_thirds_rounds_half_up(db):
     assert report.rate == Decimal("66.7")
     assert planting.FulfilmentReport(None, YEAR, [], 8, 8, 1, 1, 0).rate == Decimal("12.5")  # type: ignore[arg-type]
     assert planting.FulfilmentReport(None, YEAR, [], 16, 16, 1, 1, 0).rate == Decimal("6.3")  # type: ignore[arg-type]
+
+
+def test_allot_serials_gives_each_person_consecutive_serials_of_the_entry():
+    # one entry retired two ranges (the quota's serials were not contiguous); three people bought 30, 50, 30
+    parts = planting.allot_serials([[101, 140], [201, 270]], [30, 50, 30])
+    assert parts == [[[101, 130]], [[131, 140], [201, 240]], [[241, 270]]]
+    assert planting.allot_serials([[5, 5]], [1]) == [[[5, 5]]]
+    assert planting.allot_serials([[1, 10]], [0, 10]) == [[], [[1, 10]]]
+
+
+@pytest.mark.parametrize("quantities", [[30, 40], [30, 50, 1], [-1, 81], []])
+def test_allot_serials_refuses_quantities_that_do_not_add_up(quantities):
+    from registry.errors import InvalidState
+
+    with pytest.raises(InvalidState):
+        planting.allot_serials([[101, 140], [201, 240]], quantities)

@@ -19,7 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from tortoise import Tortoise, connections
 
 from linpiao.db import tortoise_config
-from registry import audit, register
+from registry import audit, clock, register
 from registry.chain import verify_chain
 from registry.constraints import install_guards
 from registry.dividends import Dividend, DividendShare, record_dividend
@@ -229,7 +229,7 @@ class RegisterMachine(RuleBasedStateMachine):
                 await record_filing(
                     trade=trade,
                     authority=authority,
-                    filed_on=trade.created_at.astimezone(audit.LOCAL_TZ).date(),
+                    filed_on=clock.local_date(trade.created_at),
                     reference=f"{authority}-{trade.id}",
                     actor=self.actor,
                 )
@@ -243,7 +243,7 @@ class RegisterMachine(RuleBasedStateMachine):
                 record_dividend(
                     batch=self.batches[0],
                     income_fen=income,
-                    record_date=datetime.now(audit.LOCAL_TZ).date(),
+                    record_date=clock.today(),
                     source="operating income",
                     actor=self.actor,
                 )

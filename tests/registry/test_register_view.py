@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import timedelta
 from fractions import Fraction
 
 from openpyxl import load_workbook
 
-from registry import register
-from registry.audit import LOCAL_TZ
+from registry import clock, register
 from registry.models import EntryKind, HolderKind, HoldingState, TicketKind
 from registry.register_view import (
     EXPORT_HEADER,
@@ -27,7 +26,7 @@ from registry.trades import record_transfer
 from tests.factories import make_batch, make_holder
 from tests.registry.trade_factories import make_actor, village_batch
 
-TODAY = datetime.now(LOCAL_TZ).date()
+TODAY = clock.today()
 EVIL = ['=HYPERLINK("http://x")', "+1+1", "-2", "@SUM(A1)", "\tcmd", "\rx"]
 
 
@@ -163,7 +162,7 @@ async def test_reconstructed_balances_match_the_live_holdings(db):
     await register.transfer_units(batch=batch, from_holder=village, to_holder=a, quantity=30)
     await register.transfer_units(batch=batch, from_holder=a, to_holder=b, quantity=10, serials=(5, 14))
     await register.retire_held_units(batch=batch, holder=b, quantity=2, purpose="x", beneficiary=a)
-    balances = await balances_before(batch, datetime.now(LOCAL_TZ) + timedelta(seconds=1))
+    balances = await balances_before(batch, clock.now() + timedelta(seconds=1))
     for holder in (village, a, b):
         live = await register.holder_total(holder, batch=batch, state=HoldingState.HELD)
         assert balances.get(holder.id, 0) == live

@@ -8,16 +8,17 @@ from fractions import Fraction
 
 import pytest
 
-from registry import register
-from registry.audit import LOCAL_TZ
+from registry import clock, register
 from registry.chain import verify_chain
 from registry.errors import (
+    DeathBeforeAcquisition,
     HolderDeceased,
     HolderOutsideCity,
     InsufficientUnits,
     InvalidShares,
     InvalidState,
     NonPositiveQuantity,
+    ResidenceNotConfirmed,
     RetiredUnits,
     WrongKind,
 )
@@ -51,7 +52,7 @@ from registry.trades import (
 from tests.factories import make_batch, make_holder
 from tests.registry.trade_factories import make_actor, register_snapshot, state_batch, token, village_batch
 
-TODAY = datetime.now(LOCAL_TZ).date()
+TODAY = clock.today()
 
 
 async def _file_all(trade: Trade, actor, on: date = TODAY) -> None:  # type: ignore[no-untyped-def]
@@ -193,7 +194,7 @@ async def test_refused_transfers_leave_the_register_unchanged(db):
         with pytest.raises(error):
             await record_transfer(**{**kwargs, **changes})
         assert await register_snapshot() == before, error
-    with pytest.raises(WrongKind):
+    with pytest.raises(NotPermitted):  # state tickets are not the district issuer's to record
         await record_transfer(batch=state, seller=unit, buyer=buyer, quantity=1, price_fen=1, actor=actor)
     for wrong in (await make_actor(StaffRole.ISSUER, "640105"), await make_actor(StaffRole.LANDSCAPING)):
         with pytest.raises(NotPermitted):
@@ -398,7 +399,7 @@ async def test_inheritance_passes_units_to_heirs_with_documents(db):
     case = await record_inheritance(
         deceased=father,
         heirs=[register.Heir(son, Fraction(1, 2)), register.Heir(daughter, Fraction(1, 2))],
-        died_on=date(2026, 3, 1),
+        died_on=TODAY,
         documents=DOCS,
         actor=actor,
         form_token=token(),
@@ -413,7 +414,7 @@ async def test_inheritance_passes_units_to_heirs_with_documents(db):
         and "death_certificate:死亡证明 No.640121-2026-001" in (entry.details["documents"])
     )
     await father.refresh_from_db()
-    assert father.deceased_on == date(2026, 3, 1)
+    assert father.deceased_on == TODAY
     assert await AuditLog.filter(action="trade.inheritance").count() == 1
 
 
@@ -429,7 +430,7 @@ async def test_refused_inheritance_leaves_the_register_unchanged(db):
         await record_inheritance(
             deceased=father,
             heirs=[register.Heir(son, Fraction(1, 2)), register.Heir(daughter, Fraction(1, 3))],
-            died_on=date(2026, 3, 1),
+            died_on=TODAY,
             documents=DOCS,
             actor=actor,
         )
@@ -437,7 +438,7 @@ async def test_refused_inheritance_leaves_the_register_unchanged(db):
         await record_inheritance(
             deceased=father,
             heirs=[register.Heir(son, Fraction(1))],
-            died_on=date(2026, 3, 1),
+            died_on=TODAY,
             documents=DOCS[:1],
             actor=actor,
         )
@@ -445,7 +446,7 @@ async def test_refused_inheritance_leaves_the_register_unchanged(db):
         await record_inheritance(
             deceased=father,
             heirs=[register.Heir(son, Fraction(1))],
-            died_on=date(2026, 3, 1),
+            died_on=TODAY,
             documents=DOCS,
             actor=await make_actor(StaffRole.ISSUER, "640122"),
         )
@@ -462,7 +463,7 @@ async def test_double_submission_of_an_inheritance_records_it_once(db):
     kwargs = {
         "deceased": father,
         "heirs": [register.Heir(son, Fraction(1))],
-        "died_on": date(2026, 3, 1),
+        "died_on": TODAY,
         "documents": DOCS,
         "actor": actor,
         "form_token": form,
@@ -474,12 +475,141 @@ async def test_double_submission_of_an_inheritance_records_it_once(db):
     assert await InheritanceCase.all().count() == 1
 
 
+async def test_a_death_date_before_the_deceaseds_own_later_acquisition_is_refused(db):
+    batch, village = await village_batch(units=100)
+    father, son = await make_holder("赵老汉"), await make_holder("赵大")
+    actor = await make_actor()
+    # he bought 30 units on 10 June 2026 at 00:01 Beijing time (16:01 UTC on 9 June)
+    with clock.use(clock.FixedClock(datetime(2026, 6, 9, 16, 1, tzinfo=UTC))):
+        await record_transfer(batch=batch, seller=village, buyer=father, quantity=30, price_fen=0, actor=actor)
+    kwargs = {"deceased": father, "heirs": [register.Heir(son, Fraction(1))], "documents": DOCS, "actor": actor}
+    before = await register_snapshot()
+    with pytest.raises(DeathBeforeAcquisition) as refused:
+        await record_inheritance(**kwargs, died_on=date(2026, 6, 9), form_token=token())
+    assert "2026-06-10" in str(refused.value)
+    assert await register_snapshot() == before
+    # dying later on the day he bought is possible: the register's day is Yinchuan's
+    await record_inheritance(**kwargs, died_on=date(2026, 6, 10), form_token=token())
+    assert await register.holder_total(son, batch=batch) == 30
+
+
+async def test_an_heir_cannot_have_died_before_the_inheritance_that_gave_them_units(db):
+    batch, village = await village_batch(units=100)
+    grandfather, father, son = await make_holder("钱爷爷"), await make_holder("钱父"), await make_holder("钱子")
+    actor = await make_actor()
+    with clock.use(clock.FixedClock(datetime(2026, 6, 1, 2, 0, tzinfo=UTC))):
+        await record_transfer(batch=batch, seller=village, buyer=grandfather, quantity=12, price_fen=0, actor=actor)
+    with clock.use(clock.FixedClock(datetime(2026, 7, 1, 2, 0, tzinfo=UTC))):  # recorded on 1 July
+        await record_inheritance(
+            deceased=grandfather,
+            heirs=[register.Heir(father, Fraction(1))],
+            died_on=date(2026, 6, 20),
+            documents=DOCS,
+            actor=actor,
+        )
+    kwargs = {"deceased": father, "heirs": [register.Heir(son, Fraction(1))], "documents": DOCS, "actor": actor}
+    before = await register_snapshot()
+    with pytest.raises(DeathBeforeAcquisition):  # the inheritance entry names him among its heirs
+        await record_inheritance(**kwargs, died_on=date(2026, 6, 30))
+    assert await register_snapshot() == before
+    await record_inheritance(**kwargs, died_on=date(2026, 7, 1))
+    assert await register.holder_total(son, batch=batch) == 12
+
+
 async def test_carbon_batches_are_not_traded_here(db):
     carbon = await make_batch(TicketKind.CARBON, units=10)
     actor = await make_actor()
     holder = await make_holder()
     with pytest.raises(WrongKind):
         await record_transfer(batch=carbon, seller=holder, buyer=holder, quantity=1, price_fen=1, actor=actor)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# State forest-land tickets: transfers within the city, one filing with the city forestry department
+# ---------------------------------------------------------------------------------------------------------
+
+
+async def test_state_tickets_transfer_within_the_city_with_one_filing_to_the_city_forestry_department(db):
+    batch, unit = await state_batch(units=1000)
+    buyer = await make_holder("银川某某生态公司", kind=HolderKind.ENTERPRISE)
+    third = await make_holder("宁夏某林业合作社", kind=HolderKind.ENTERPRISE)
+    forestry = await make_actor(StaffRole.FORESTRY)  # the city's forestry department
+    trade = await record_transfer(
+        batch=batch, seller=unit, buyer=buyer, quantity=100, price_fen=2_000_000, actor=forestry, note="协议转让"
+    )
+    assert trade.kind is TradeKind.TRANSFER and trade.status is TradeStatus.PENDING_FILING
+    assert await register.holder_total(buyer, batch=batch) == 100
+    leg = await TradeLeg.get(trade_id=trade.id).prefetch_related("entry")
+    assert leg.entry.kind is EntryKind.TRANSFER and leg.entry.price_fen == 2_000_000
+    filings = await TradeFiling.filter(trade_id=trade.id)
+    assert [f.authority for f in filings] == [FilingAuthority.CITY_FORESTRY]  # one filing, not three
+    # not yet effective: the buyer cannot sell on, and a refusal writes nothing
+    assert await tradable_units(batch, buyer) == 0
+    before = await register_snapshot()
+    with pytest.raises(UnitsNotYetEffective):
+        await record_transfer(batch=batch, seller=buyer, buyer=third, quantity=10, price_fen=1, actor=forestry)
+    with pytest.raises(InvalidFiling):  # a state trade has no village or district filing
+        await record_filing(
+            trade=trade, authority=FilingAuthority.VILLAGE_COMMITTEE, filed_on=TODAY, reference="x", actor=forestry
+        )
+    assert await register_snapshot() == before
+    await record_filing(
+        trade=trade,
+        authority=FilingAuthority.CITY_FORESTRY,
+        filed_on=TODAY,
+        reference="银林备（2026）1号",
+        actor=forestry,
+    )
+    await trade.refresh_from_db()
+    assert trade.status is TradeStatus.EFFECTIVE and trade.effective_on == TODAY
+    onward = await record_transfer(batch=batch, seller=buyer, buyer=third, quantity=10, price_fen=1, actor=forestry)
+    assert onward.status is TradeStatus.PENDING_FILING and await register.holder_total(third, batch=batch) == 10
+    assert (await verify_chain()).ok
+
+
+async def test_refused_state_transfers_leave_the_register_unchanged(db):
+    batch, unit = await state_batch(units=100, district="640105")  # a state parcel of 西夏区
+    buyer = await make_holder(kind=HolderKind.ENTERPRISE)
+    outsider = await make_holder("外地公司", kind=HolderKind.ENTERPRISE, region="110105")
+    unchecked = await make_holder("未核实居住地的人", residence="")
+    forestry = await make_actor(StaffRole.FORESTRY)
+    before = await register_snapshot()
+    for error, changes in [
+        (HolderOutsideCity, {"buyer": outsider}),  # only within the city (registry.residence)
+        (ResidenceNotConfirmed, {"buyer": unchecked}),
+        (InsufficientUnits, {"quantity": 101}),
+        (NotPermitted, {"actor": await make_actor(StaffRole.ISSUER, "640105")}),  # issuers keep collective tickets
+        (NotPermitted, {"actor": await make_actor(StaffRole.LANDSCAPING)}),
+        (NotPermitted, {"actor": await make_actor(StaffRole.FORESTRY, "640104")}),  # 兴庆区's, not 西夏区's
+    ]:
+        kwargs = {"batch": batch, "seller": unit, "buyer": buyer, "quantity": 5, "price_fen": 500, "actor": forestry}
+        with pytest.raises(error):
+            await record_transfer(**{**kwargs, **changes})
+        assert await register_snapshot() == before, error
+    with pytest.raises(WrongKind):  # subscriptions stay with collective tickets
+        await record_subscription(
+            batch=batch, subscriber=buyer, share=Fraction(1, 10), price_fen=1, operating_form="equity", actor=forestry
+        )
+    assert await register_snapshot() == before
+
+
+async def test_a_district_forestry_department_records_state_transfers_of_its_own_district(db):
+    batch, unit = await state_batch(units=100, district="640105")
+    buyer = await make_holder(kind=HolderKind.ENTERPRISE)
+    xixia = await make_actor(StaffRole.FORESTRY, "640105")
+    trade = await record_transfer(batch=batch, seller=unit, buyer=buyer, quantity=5, price_fen=1, actor=xixia)
+    assert trade.actor == xixia.label
+    before = await register_snapshot()
+    xingqing = await make_actor(StaffRole.FORESTRY, "640104")
+    with pytest.raises(NotPermitted):  # another district's forestry department files nothing for it
+        await record_filing(
+            trade=trade, authority=FilingAuthority.CITY_FORESTRY, filed_on=TODAY, reference="x", actor=xingqing
+        )
+    assert await register_snapshot() == before
+    city = await make_actor(StaffRole.FORESTRY)  # the city forestry department records its own filing
+    await record_filing(trade=trade, authority="city_forestry", filed_on=TODAY, reference="市林备2", actor=city)
+    await trade.refresh_from_db()
+    assert trade.is_effective
 
 
 def test_every_refusal_of_these_workflows_has_an_english_message():

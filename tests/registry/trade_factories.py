@@ -16,12 +16,16 @@ from tests.factories import make_batch, make_holder, make_parcel
 _n = itertools.count(1)
 
 
-async def make_actor(role: StaffRole = StaffRole.ISSUER, district: str | None = "640104") -> audit.Actor:
+async def make_actor(role: StaffRole = StaffRole.ISSUER, district: str | None = None) -> audit.Actor:
+    """A staff actor. Issuers and greening offices act for a district (兴庆区 unless told); a forestry actor is the
+    city's forestry department unless given a district (then that county/district's)."""
+    if district is None and role in (StaffRole.ISSUER, StaffRole.GREENING):
+        district = "640104"
     staff = await StaffUser.create(
         username=f"{role}-{next(_n)}",
         password_hash="not-a-hash",
         role=role,
-        district_code=district if role is StaffRole.ISSUER else None,
+        district_code=district if role in (StaffRole.ISSUER, StaffRole.GREENING, StaffRole.FORESTRY) else None,
     )
     return audit.Actor(staff, ip="127.0.0.1")
 
@@ -59,16 +63,18 @@ async def village_batch(units: int = 1000):  # type: ignore[no-untyped-def]
     return batch, village
 
 
-async def state_batch(units: int = 3000, unit_area_m2: str = "666.6667"):  # type: ignore[no-untyped-def]
-    """A state batch held by a state forest farm; one unit is 666.6667 m² (about one mu) unless told."""
+async def state_batch(units: int = 3000, unit_area_m2: str = "666.6667", district: str = ""):  # type: ignore[no-untyped-def]
+    """A state batch held by a state forest farm; one unit is 666.6667 m² (about one mu) unless told; of a
+    parcel in ``district`` when given (the batch's district, which a county/district forestry department keeps)."""
     unit = await make_holder("银川市国有林场", kind=HolderKind.STATE_UNIT, region="640100")
     batch = await register.issue_batch(
         kind=TicketKind.STATE,
         holder=unit,
         total_units=units,
         serial_prefix=f"T-GY-{next(_n)}",
-        parcel=await make_parcel(),
+        parcel=await make_parcel(district or "640104"),
         unit_area_m2=Decimal(unit_area_m2),
+        district_code=district,
     )
     return batch, unit
 

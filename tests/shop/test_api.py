@@ -30,7 +30,14 @@ def request_ok(body: dict, path: str) -> None:
 def test_the_document_is_valid_openapi_shape():
     assert DOC["openapi"].startswith("3.1")
     Draft202012Validator.check_schema({"components": DOC["components"]})
-    assert set(DOC["paths"]) == {"/orders", "/orders/{id}", "/quota", "/estimate"}
+    assert set(DOC["paths"]) == {
+        "/orders",
+        "/orders/{id}",
+        "/quota",
+        "/estimate",
+        "/certificates/{code}",
+        "/compensation-cases/{case_number}",
+    }
 
 
 async def test_openapi_endpoint(client):

@@ -170,6 +170,24 @@ async def upload(client, data: bytes, name: str = "名单.csv", form: dict[str, 
     return await client.post("/planting/org", data=form or org_form(), files={"roster": (name, data, "text/csv")})
 
 
+async def test_a_village_collective_pays_for_its_roster_with_its_n2_code(client, on_sale):
+    """An N2 code (村级集体经济组织) is a valid credit code: the village is registered as a village collective."""
+    from registry.identity import uscc_check_char
+    from registry.models import Holder, HolderKind
+
+    code = "N2640104MF0000005"
+    code += uscc_check_char(code)
+    response = await upload(client, roster_csv(f"甲,{man('19800101', 21)},E1,"), form=org_form(code.lower()))
+    assert response.status_code == 303, response.text
+    token = response.headers["location"].rsplit("/", 1)[1]
+    pay = await client.post(f"/planting/org/{token}/pay")
+    await pay_demo(client, pay.headers["location"])
+    order = await Order.get()
+    assert order.status is OrderStatus.FULFILLED
+    village = await Holder.get(id=order.buyer_id)  # type: ignore[attr-defined]
+    assert village.id_number == code and village.kind is HolderKind.VILLAGE_COLLECTIVE
+
+
 async def test_organisation_path_end_to_end(client, on_sale):
     rows = [
         f"甲,{man('19800101', 11)},E1,",
@@ -372,3 +390,102 @@ async def test_citizen_pays_through_stripe(stripe_client, fake_stripe, on_sale):
     assert certificate.kind is CertificateKind.PLANTING and certificate.data["trees"] == "5"
     back = await stripe_client.get(f"/orders/{order.token}?session_id={order.provider_ref}")
     assert back.status_code == 303 and back.headers["location"] == f"/planting/orders/{order.token}"
+
+
+async def _paid_roster(client, *rows: str, code: str | None = None) -> str:
+    """Upload a roster, pay for it with the demo provider; returns its management token."""
+    response = await upload(client, roster_csv(*rows), form=org_form(code))
+    assert response.status_code == 303
+    token = response.headers["location"].rsplit("/", 1)[1]
+    await pay_demo(client, (await client.post(f"/planting/org/{token}/pay")).headers["location"])
+    return token
+
+
+async def test_each_roster_certificate_carries_its_own_tickets_and_serials(client, on_sale):
+    from certificates.codes import group_code
+    from registry.models import Batch
+    from tests.certificates.conftest import pdf_text
+
+    old_woman = resident_id("640121", "19600101", seq=14)  # outside the duty: honour certificate
+    await _paid_roster(client, f"甲,{man('19800101', 11)},E1,", f"乙,{man('19850101', 13)},E2,5", f"丙,{old_woman},E3,")
+    entry = await RegisterEntry.get(kind="retirement")
+    assert entry.quantity == 110 and entry.ranges == [[1, 110]]
+    quota = await Batch.get(id=entry.batch_id)
+    purchases = await PlantingPurchase.all().order_by("id").prefetch_related("certificate")
+    certificates = [p.certificate for p in purchases]
+    assert [str(c.kind) for c in certificates] == ["planting", "planting", "honour"]
+    # each person's own tickets: consecutive serials of the organisation's one retirement, in roster order
+    expected = [(30, quota.serial_range(1, 30)), (50, quota.serial_range(31, 80)), (30, quota.serial_range(81, 110))]
+    assert [(c.quantity, c.serial_ranges) for c in certificates] == expected
+    assert all(c.entry_id == entry.id for c in certificates)  # type: ignore[attr-defined]
+    for certificate, (quantity, serials) in zip(certificates, expected, strict=True):
+        api = (await client.get(f"/api/v1/certificates/{certificate.code}")).json()
+        assert (api["quantity"], api["serial_ranges"]) == (quantity, [serials])
+        page = await client.get(f"/verify/{group_code(certificate.code)}")
+        assert f'<dd class="quantity">{quantity}</dd>' in page.text and serials in page.text
+    printed = pdf_text((await client.get(f"/certificates/{certificates[1].code}.pdf")).content)
+    assert "50张" in printed and quota.serial(31) in printed
+
+
+async def test_the_zip_manifest_names_kinds_and_statuses_in_words(client, on_sale):
+    token = await _paid_roster(
+        client, f"甲,{man('19800101', 11)},E1,", f"丙,{resident_id('640121', '19600101', seq=14)},E3,"
+    )
+    rows = {}
+    for lang in ("zh_CN", "en"):
+        zipped = await client.get(f"/planting/org/{token}/certificates.zip?lang={lang}")
+        with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
+            rows[lang] = list(csv.reader(io.StringIO(archive.read("清单.csv").decode("utf-8-sig"))))
+    await client.get("/planting?lang=zh_CN")
+    zh, en = rows["zh_CN"], rows["en"]
+    assert zh[0] == ["文件", "验证码", "种类", "持有人", "数量", "林票序号", "状态"]
+    assert [(r[2], r[4], r[6]) for r in zh[1:]] == [
+        ("全民义务植树尽责证书", "30", "有效"),
+        ("国土绿化荣誉证书", "30", "有效"),
+    ]
+    assert en[0] == ["File", "Verification code", "Kind", "Holder", "Quantity", "Ticket serial numbers", "Status"]
+    assert [(r[2], r[6]) for r in en[1:]] == [
+        ("Obligatory tree-planting fulfilment certificate", "Valid"),
+        ("National greening certificate of honour", "Valid"),
+    ]
+    assert zh[1][5].endswith("00000030") and zh[2][5].endswith("00000060")  # each person's own serials
+    cells = {cell for row in zh[1:] + en[1:] for cell in (row[2], row[6])}
+    assert not cells & {"planting", "honour", "valid"}  # never the raw codes
+
+
+def _row(html: str, line: int) -> str:
+    import re
+
+    match = re.search(rf'data-line="{line}">(.*?)</tr>', html, re.S)
+    assert match, line
+    return match.group(1)
+
+
+async def test_the_preview_flags_people_who_already_fulfilled_the_year_before_paying(client, on_sale):
+    himself, elsewhere, new = man("19800101", 11), man("19850101", 13), man("19900101", 15)
+    # 甲 fulfilled the year on his own; 丙 through another organisation's roster
+    bought = await client.post("/planting", data={"year": "2026", "trees": "3", "name": "甲", "id_number": himself})
+    await pay_demo(client, bought.headers["location"])
+    await _paid_roster(client, f"丙,{elsewhere},X1,", code=credit_code("640105"))
+    response = await upload(client, roster_csv(f"甲,{himself},E1,", f"乙,{new},E2,", f"丙,{elsewhere},E3,"))
+    token = response.headers["location"].rsplit("/", 1)[1]
+    manage = await client.get(f"/planting/org/{token}")
+    assert 'data-code="already_fulfilled"' in _row(manage.text, 2) and "本年度已经尽责" in _row(manage.text, 2)
+    assert 'data-code="already_fulfilled"' not in _row(manage.text, 3)
+    assert 'data-code="already_fulfilled"' in _row(manage.text, 4)
+    assert 'id="already-fulfilled"' in manage.text
+    # told, not stopped: all three can still be paid for
+    assert 'id="roster-amount">¥90.00' in manage.text
+    english = await client.get(f"/planting/org/{token}?lang=en")
+    assert "Already fulfilled this year's duty" in english.text
+    await client.get("/planting?lang=zh_CN")
+    await pay_demo(client, (await client.post(f"/planting/org/{token}/pay")).headers["location"])
+    submission = await RosterSubmission.get(token=token)
+    purchases = await PlantingPurchase.filter(member__submission_id=submission.id).order_by("id")
+    assert [p.outcome for p in purchases] == [
+        planting.PlantingOutcome.BEYOND_DUTY,
+        planting.PlantingOutcome.FULFILS,
+        planting.PlantingOutcome.BEYOND_DUTY,
+    ]
+    paid = await client.get(f"/planting/org/{token}")
+    assert 'data-code="already_fulfilled"' not in paid.text  # once paid, the flag has done its work
