@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from admin.permissions import Perm, staff_allowed
+from linpiao import inputs, proxy
 from linpiao.i18n import gettext as _
 from linpiao.settings import Settings
 from registry.applications import NotPermitted
@@ -36,7 +37,6 @@ IDLE_SECONDS = 30 * 60
 MAX_AGE_SECONDS = 12 * 60 * 60
 MAX_FILES = 4
 MAX_FIELDS = 200
-MAX_BODY_BYTES = 12 * 1024 * 1024  # a 10 MB document and the form around it
 
 
 def _serializer(settings: Settings, salt: str) -> URLSafeTimedSerializer:
@@ -48,7 +48,8 @@ def settings_of(request: Request) -> Settings:
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+    """The client's real address (behind a trusted proxy, from X-Forwarded-For): see linpiao.proxy."""
+    return proxy.client_ip(request)
 
 
 def password_stamp(staff: StaffUser) -> str:
@@ -131,7 +132,7 @@ class AdminContext:
 
     def field(self, name: str, default: str = "") -> str:
         value = self.form.get(name, default) if self.form is not None else default
-        return value if isinstance(value, str) else default
+        return inputs.clean(value) if isinstance(value, str) else default
 
     def may(self, perm: Perm) -> bool:
         return staff_allowed(self.staff, perm)
@@ -155,9 +156,6 @@ def guard(perm: Perm | None, handler: Handler) -> Callable[[Request], Awaitable[
             raise HTTPException(403)
         try:
             if request.method == "POST":
-                length = request.headers.get("content-length", "")
-                if length.isdigit() and int(length) > MAX_BODY_BYTES:
-                    raise HTTPException(413, _("上传的内容太大"))
                 async with request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS) as form:
                     token = form.get("csrf")
                     if not isinstance(token, str) or not hmac.compare_digest(token, str(session.get("c", ""))):

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from admin.session import AdminContext
 from admin.statement_pdf import statement_pdf
 from admin.web import PAGE_SIZE, date_field, get_or_404, int_field, page, path_id
+from linpiao import inputs
 from registry import clock
 from registry import register_view as view
 from registry.models import Batch, EntryKind, Holder, TicketKind
@@ -43,8 +44,7 @@ def _filters(params: QueryParams) -> tuple[view.EntryFilter, dict[str, str]]:
 
 async def register_page(ctx: AdminContext) -> Response:
     flt, shown = _filters(ctx.request.query_params)
-    raw = ctx.request.query_params.get("page", "1")
-    number = int(raw) if raw.isdigit() and 0 < len(raw) < 7 else 1
+    number = inputs.page_number(ctx.request.query_params.get("page"))
     total = await view.count_entries(flt)
     pages = max(1, -(-total // PAGE_SIZE))
     number = min(number, pages)

@@ -13,6 +13,7 @@ from admin.session import AdminContext
 from admin.web import get_or_404, page, paginate, path_id, redirect
 from linpiao.i18n import current_locale
 from linpiao.i18n import gettext as _
+from linpiao.security import attachment
 from registry import holders as holder_service
 from registry import parcels as parcel_service
 from registry import residence
@@ -299,8 +300,11 @@ async def document_download(ctx: AdminContext) -> Response:
     path = parcel_service.document_path(document, ctx.settings.data_dir)
     if not path.is_file():
         raise HTTPException(404)
-    response = FileResponse(
-        path, media_type=document.content_type, filename=document.filename, content_disposition_type="attachment"
+    content_type = parcel_service.served_type(path)  # what the bytes are, not what was claimed or stored
+    await parcel_service.record_download(document, ctx.actor)
+    name = parcel_service.download_name(document, content_type)
+    return FileResponse(
+        path,
+        media_type=content_type,
+        headers={"Content-Disposition": attachment(name), "X-Content-Type-Options": "nosniff"},
     )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response

@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from admin.session import AdminContext
 from admin.web import get_or_404, page, paginate, path_id, redirect
+from linpiao import inputs
 from linpiao.i18n import gettext as _
 from registry import audit
 from registry import staff as staff_service
@@ -50,10 +51,7 @@ async def staff_toggle(ctx: AdminContext) -> Response:
 
 
 def _date(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
+    return inputs.day(text)
 
 
 async def audit_log(ctx: AdminContext) -> Response:

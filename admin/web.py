@@ -14,6 +14,7 @@ from tortoise.queryset import QuerySet
 
 from admin.permissions import Perm
 from admin.session import AdminContext
+from linpiao import inputs
 from linpiao.i18n import gettext as _
 from linpiao.money import parse_yuan
 from linpiao.templating import render
@@ -51,10 +52,11 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def path_id(ctx: AdminContext, name: str = "id") -> int:
-    value = str(ctx.request.path_params.get(name, ""))
-    if not value.isdigit() or len(value) > 12:
+    """A record id from the path (1 to 2^31 - 1, :func:`linpiao.inputs.record_id`); anything else is a 404."""
+    ident = inputs.record_id(ctx.request.path_params.get(name, ""))
+    if ident is None:
         raise HTTPException(404)
-    return int(value)
+    return ident
 
 
 async def get_or_404(model: type[M], ident: int) -> M:
@@ -73,8 +75,7 @@ class Paged:
 
 
 async def paginate(ctx: AdminContext, query: QuerySet[Any]) -> Paged:
-    raw = ctx.request.query_params.get("page", "1")
-    number = int(raw) if raw.isdigit() and 0 < len(raw) < 7 else 1
+    number = inputs.page_number(ctx.request.query_params.get("page"))
     total = await query.count()
     pages = max(1, -(-total // PAGE_SIZE))
     number = min(max(number, 1), pages)
@@ -82,19 +83,18 @@ async def paginate(ctx: AdminContext, query: QuerySet[Any]) -> Paged:
     return Paged(items, number, pages, total)
 
 
-# form fields: None for what does not parse, so handlers answer 400 with their own message
+# form fields and filters (linpiao.inputs): None for what does not parse, so handlers answer 400 with their own
+# message or leave the filter out
 
 
 def int_field(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if text.isdigit() and len(text) < 13 else None
+    """A whole number or record id (0 to 2^31 - 1; larger would overflow the database's integer)."""
+    return inputs.whole_number(text)
 
 
 def date_field(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        return None
+    """An ISO date from 1900 to 2999 (a filter "to 9999-12-31" would overflow the day after it)."""
+    return inputs.day(text)
 
 
 def fen_field(text: str) -> int | None:

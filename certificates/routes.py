@@ -22,6 +22,7 @@ from certificates.pdf import certificate_pdf, is_printable
 from certificates.ratelimit import SlidingWindowLimiter
 from linpiao.errors import error_response
 from linpiao.i18n import gettext as _
+from linpiao.proxy import client_ip
 from linpiao.templating import render
 from registry.models import Certificate
 from registry.offsets import public_compensation
@@ -38,7 +39,7 @@ def limiter(request: Request) -> SlidingWindowLimiter:
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_ip(request) or "unknown"
 
 
 def _wants_json(request: Request) -> bool:

@@ -16,8 +16,12 @@ from starlette.staticfiles import StaticFiles
 from admin.routes import routes as admin_routes
 from certificates.routes import routes as certificate_routes
 from linpiao import i18n
+from linpiao.bodylimit import BodyLimitMiddleware
 from linpiao.db import close_db, init_db
 from linpiao.errors import exception_handlers
+from linpiao.inputs import InputGuard
+from linpiao.proxy import ProxyHeadersMiddleware
+from linpiao.security import SecurityHeadersMiddleware
 from linpiao.settings import Settings, load_settings
 from shop.routes import routes as shop_routes
 
@@ -64,7 +68,13 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(i18n.LocaleMiddleware)],
+        middleware=[  # outermost first: the real client address, then headers on every answer (a 413 too)
+            Middleware(ProxyHeadersMiddleware, trusted=settings.trusted_proxies),
+            Middleware(SecurityHeadersMiddleware, https=settings.https),
+            Middleware(i18n.LocaleMiddleware),
+            Middleware(InputGuard),  # a NUL byte in the path or query: 400 before any route
+            Middleware(BodyLimitMiddleware),
+        ],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +30,8 @@ class Settings:
     max_order_units: int = 1_000_000
     reservation_minutes: int = 30
     data_dir: Path = field(default_factory=lambda: Path("var"))
+    # Addresses (or networks) of reverse proxies whose X-Forwarded-For is believed; none by default.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def production(self) -> bool:
@@ -48,6 +51,11 @@ class Settings:
 
     def check(self) -> None:
         """Refuse configurations that must never serve real users."""
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise SettingsError(f"LINPIAO_TRUSTED_PROXIES: {proxy!r} is not an address or network") from None
         if self.production:
             if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
                 raise SettingsError("LINPIAO_SECRET_KEY must be set to a long random value in production")
@@ -87,4 +95,5 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         max_order_units=int(get("MAX_ORDER_UNITS", str(defaults.max_order_units))),
         reservation_minutes=int(get("RESERVATION_MINUTES", str(defaults.reservation_minutes))),
         data_dir=Path(get("DATA_DIR", str(defaults.data_dir))),
+        trusted_proxies=tuple(p.strip() for p in get("TRUSTED_PROXIES", "").split(",") if p.strip()),
     )

@@ -109,7 +109,10 @@ def search_holders(
     query = Holder.all()
     text = text.strip()
     if text:
-        query = query.filter(Q(name__icontains=text) | Q(id_number=text.upper()))
+        condition = Q(name__icontains=text)
+        if len(text) <= 32:  # no identifier is longer (and a longer value fails the field's validation)
+            condition |= Q(id_number=text.upper())
+        query = query.filter(condition)
     if kind is not None:
         query = query.filter(kind=kind)
     if district:

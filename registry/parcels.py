@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -281,3 +282,37 @@ async def attach_document(
 
 def document_path(document: ParcelDocument, data_dir: Path) -> Path:
     return document_dir(data_dir) / document.storage_name
+
+
+def served_type(path: Path) -> str:
+    """The type the stored bytes really are (checked again when served); unknown bytes are only octets."""
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    try:
+        return sniff(head)[0]
+    except InvalidDocument:
+        return "application/octet-stream"
+
+
+def download_name(document: ParcelDocument, content_type: str) -> str:
+    """The uploaded name, safe to offer for saving: no control, format (bidi, zero-width) or unassigned
+    characters, no quotes, separators or semicolons, and the extension of the type the bytes are."""
+    cleaned = "".join(
+        c
+        for c in unicodedata.normalize("NFC", document.filename)
+        if not unicodedata.category(c).startswith("C") and c not in '"\\/;:*?<>|'
+    )
+    stem = Path(cleaned).stem.strip(" .")[:100] or f"document-{document.id}"
+    extension = next((ext for kind, ext in DOCUMENT_TYPES.values() if kind == content_type), "bin")
+    return f"{stem}.{extension}"
+
+
+async def record_download(document: ParcelDocument, actor: audit.Actor) -> None:
+    """Every download of a parcel document leaves an audit line: who, from where, which document."""
+    await audit.record(
+        actor,
+        "parcel.document.download",
+        f"parcel:{document.parcel_id}",  # type: ignore[attr-defined]
+        document=document.id,
+        sha256=document.sha256,
+    )

@@ -1,29 +1,37 @@
 """Back-office staff accounts: argon2id password hashes, login throttling, password changes.
 
-Throttling counts failures per account (the account's own row) and per address (:class:`LoginThrottle`), so
-a guesser is slowed down whether it tries many passwords on one account or one password on many accounts.
+Throttling counts failures in :class:`LoginThrottle` rows, each with one atomic statement (an upsert that adds
+one and returns the new count, so parallel guesses cannot overwrite each other's failures on PostgreSQL): per
+account *and* address (5 failures lock that account for that address only, so a guesser elsewhere cannot lock
+a clerk out) and per address (20 failures, whatever the accounts, lock the address). A lock lasts
+:data:`LOCK_BASE` and doubles with every further failure (exponential back-off, at most :data:`LOCK_MAX`);
+failures are forgotten after :data:`FAILURE_MEMORY` without any. Hashing runs in :mod:`registry.cpu`'s pool,
+off the event loop.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from tortoise import fields
-from tortoise.expressions import F
+from tortoise import connections, fields
+from tortoise.expressions import F, Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit, clock
+from registry import audit, clock, cpu
 from registry.districts import DISTRICTS
 from registry.errors import RegisterError
 from registry.models import StaffRole, StaffUser
 
-ACCOUNT_MAX_FAILURES = 5
-ADDRESS_MAX_FAILURES = 20
-LOCK_MINUTES = 15
+ACCOUNT_MAX_FAILURES = 5  # per account from one address
+ADDRESS_MAX_FAILURES = 20  # per address, whatever the accounts
+LOCK_BASE = timedelta(minutes=1)  # the first lock; each further failure doubles it
+LOCK_MAX = timedelta(hours=24)
+FAILURE_MEMORY = timedelta(hours=24)  # failures are forgotten this long after the last failure or lock
 MIN_PASSWORD_LENGTH = 10
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 DISTRICT_ROLES = (StaffRole.ISSUER, StaffRole.GREENING)  # always act for one district; forestry may
@@ -33,7 +41,7 @@ _DUMMY_HASH = _hasher.hash("linpiao-dummy-password-for-timing")
 
 
 class LoginThrottle(Model):
-    """Failed logins from one address within the current lock window."""
+    """Failed logins of one address (``ip:…``) or of one account from one address (``acct:…``)."""
 
     id = fields.IntField(primary_key=True)
     key = fields.CharField(max_length=100, unique=True)
@@ -79,6 +87,22 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+async def _hash(password: str) -> str:
+    return await cpu.hash_work(hash_password, password)
+
+
+def _matches(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+async def _verify(stored: str, password: str) -> bool:
+    """Check a password against its hash in the password pool (never on the event loop)."""
+    return await cpu.hash_work(_matches, stored, password)
+
+
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPassword()
@@ -108,13 +132,14 @@ async def create_staff(
     if role not in DISTRICT_ROLES and role is not StaffRole.FORESTRY:
         district_code = None
     _check_password(password)
+    password_hash = await _hash(password)
     async with in_transaction():
         if await StaffUser.filter(username=username).exists():
             raise DuplicateUsername(username)
         staff = await StaffUser.create(
             username=username,
             role=role,
-            password_hash=hash_password(password),
+            password_hash=password_hash,
             district_code=district_code,
             display_name=display_name.strip()[:100],
             password_changed_at=clock.now(),
@@ -140,58 +165,85 @@ async def set_active(staff: StaffUser, active: bool, *, actor: audit.Actor) -> S
     return staff
 
 
-async def _address_locked(ip: str, now: datetime) -> bool:
-    row = await LoginThrottle.get_or_none(key=f"ip:{ip}")
-    return row is not None and row.locked_until is not None and row.locked_until > now
+def _pair_key(username: str, ip: str) -> str:
+    """The row of one account name from one address (hashed: names and IPv6 addresses would not fit)."""
+    return "acct:" + hashlib.sha256(f"{username}\x00{ip}".encode()).hexdigest()[:40]
 
 
-async def _count_address_failure(ip: str, now: datetime) -> None:
-    row, _ = await LoginThrottle.get_or_create(key=f"ip:{ip}")
-    if row.locked_until is not None and row.locked_until <= now:
-        row.failures = 0  # the previous lock has run out: start counting again
-        row.locked_until = None
-    row.failures += 1
-    if row.failures >= ADDRESS_MAX_FAILURES:
-        row.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-    await row.save()
+def _address_key(ip: str) -> str:
+    return f"ip:{ip[:64]}"
+
+
+def lock_length(failures: int, threshold: int) -> timedelta | None:
+    """How long ``failures`` consecutive failures lock: nothing below ``threshold``, then :data:`LOCK_BASE`,
+    doubled by every further failure, at most :data:`LOCK_MAX`."""
+    if failures < threshold:
+        return None
+    doublings = failures - threshold
+    return LOCK_MAX if doublings >= 20 else min(LOCK_BASE * 2**doublings, LOCK_MAX)
+
+
+async def _is_locked(keys: list[str], now: datetime) -> bool:
+    return await LoginThrottle.filter(key__in=keys, locked_until__gt=now).exists()
+
+
+# One statement: insert the row or add one to it (starting afresh when the last failure and the last lock are older
+# than FAILURE_MEMORY), returning the count. Parallel failures each see their own number, on SQLite and PostgreSQL.
+_COUNT_SQL = (
+    'INSERT INTO "login_throttle" ("key", "failures", "updated_at") VALUES ({0}, 1, {1}) '
+    'ON CONFLICT ("key") DO UPDATE SET "failures" = CASE WHEN "login_throttle"."updated_at" < {2} '
+    'AND ("login_throttle"."locked_until" IS NULL OR "login_throttle"."locked_until" < {3}) THEN 1 '
+    'ELSE "login_throttle"."failures" + 1 END, "updated_at" = EXCLUDED."updated_at" RETURNING "failures"'
+)
+
+
+async def _count_failure(key: str, threshold: int, now: datetime) -> int:
+    """Count one failure under ``key`` atomically and lock it when the count reaches ``threshold``."""
+    conn = connections.get("default")
+    marks = ["?"] * 4 if conn.capabilities.dialect == "sqlite" else ["$1", "$2", "$3", "$4"]
+    now = now.astimezone(UTC)
+    stale = now - FAILURE_MEMORY
+    rows = await conn.execute_query_dict(_COUNT_SQL.format(*marks), [key, now, stale, stale])
+    failures = int(rows[0]["failures"])
+    length = lock_length(failures, threshold)
+    if length is not None:
+        until = now + length
+        # only ever lengthen a lock: a parallel failure with a higher count may have set a later one
+        await LoginThrottle.filter(Q(key=key) & (Q(locked_until__isnull=True) | Q(locked_until__lt=until))).update(
+            locked_until=until
+        )
+    return failures
 
 
 async def authenticate(username: str, password: str, *, ip: str, now: datetime | None = None) -> StaffUser:
-    """Check a login. Raises :class:`LoginLocked` while the account or the address is locked (even for the
-    right password), :class:`LoginFailed` otherwise; every attempt is audited."""
+    """Check a login. Raises :class:`LoginLocked` while the address, or this account from this address, is
+    locked (even for the right password), :class:`LoginFailed` otherwise; every attempt is audited.
+
+    The same counting applies to names no account has, so a lock does not tell a guesser which names exist;
+    an unknown name is checked against a dummy hash so that it takes as long as a known one."""
     now = now or clock.now()
     username = username.strip()[:64]
+    pair, address = _pair_key(username, ip), _address_key(ip)
     staff = await StaffUser.get_or_none(username=username)
-    if await _address_locked(ip, now) or (
-        staff is not None and staff.locked_until is not None and staff.locked_until > now
-    ):
+    if await _is_locked([pair, address], now):
         await audit.record_login(username, ip, "login.locked", staff)
         raise LoginLocked()
-    try:
-        _hasher.verify(staff.password_hash if staff is not None else _DUMMY_HASH, password)
-        ok = staff is not None and staff.is_active
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        ok = False
-    if not ok:
-        async with in_transaction():
-            await _count_address_failure(ip, now)
-            if staff is not None:
-                # counted in the database, so parallel guesses cannot overwrite each other's failures
-                await StaffUser.filter(id=staff.id).update(failed_logins=F("failed_logins") + 1)
-                await staff.refresh_from_db(fields=["failed_logins"])
-                if staff.failed_logins >= ACCOUNT_MAX_FAILURES:
-                    staff.failed_logins = 0
-                    staff.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-                    await staff.save(update_fields=["failed_logins", "locked_until"])
-            await audit.record_login(username, ip, "login.failed", staff)
+    matched = await _verify(staff.password_hash if staff is not None else _DUMMY_HASH, password)
+    if not (matched and staff is not None and staff.is_active):
+        await _count_failure(address, ADDRESS_MAX_FAILURES, now)
+        await _count_failure(pair, ACCOUNT_MAX_FAILURES, now)
+        if staff is not None:  # failures since the last sign-in, for the record; it locks nothing by itself
+            await StaffUser.filter(id=staff.id).update(failed_logins=F("failed_logins") + 1)
+        await audit.record_login(username, ip, "login.failed", staff)
         raise LoginFailed()
-    assert staff is not None
+    new_hash = await _hash(password) if _hasher.check_needs_rehash(staff.password_hash) else None
     async with in_transaction():
+        await LoginThrottle.filter(key=pair).delete()  # this address knows the password: its count starts over
         staff.failed_logins = 0
         staff.locked_until = None
         update = ["failed_logins", "locked_until"]
-        if _hasher.check_needs_rehash(staff.password_hash):
-            staff.password_hash = hash_password(password)
+        if new_hash is not None:
+            staff.password_hash = new_hash
             update.append("password_hash")
         await staff.save(update_fields=update)
         await audit.record_login(username, ip, "login.ok", staff)
@@ -200,13 +252,12 @@ async def authenticate(username: str, password: str, *, ip: str, now: datetime |
 
 async def change_password(staff: StaffUser, *, current: str, new: str, actor: audit.Actor) -> StaffUser:
     """Change one's own password; the current one must be given. Existing sessions end (see admin.session)."""
-    try:
-        _hasher.verify(staff.password_hash, current)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        raise LoginFailed() from None
+    if not await _verify(staff.password_hash, current):
+        raise LoginFailed()
     _check_password(new)
+    new_hash = await _hash(new)
     async with in_transaction():
-        staff.password_hash = hash_password(new)
+        staff.password_hash = new_hash
         staff.password_changed_at = clock.now()
         await staff.save(update_fields=["password_hash", "password_changed_at"])
         await audit.record(actor, "staff.password", f"staff:{staff.username}")

@@ -5,7 +5,7 @@ Errors are ``{"error": {"code", "message"}}`` with a 4xx status; the OpenAPI doc
 
 from __future__ import annotations
 
-import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -13,18 +13,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from linpiao import inputs
 from linpiao.errors import error_response
 from linpiao.i18n import gettext as _
 from linpiao.settings import Settings
+from shop.apidocs import docs_page
 from shop.calculator import estimate as run_estimate
 from shop.checkout import start_checkout
-from shop.errors import PaymentUnavailable
+from shop.errors import IdempotencyConflict, InvalidEstimate, PaymentUnavailable
 from shop.openapi import openapi_document
 from shop.orders import create_order, order_by_id_and_token, parse_order_request
 from shop.payments import provider_name
 from shop.views import order_json, order_view, quota_json, quota_view
 
-MAX_BODY = 64 * 1024
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces
 
 
 def _settings(request: Request) -> Settings:
@@ -36,22 +38,13 @@ class BadBody(Exception):
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise BadBody("too_large")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadBody("invalid_json") from exc
-    if not isinstance(data, dict):
-        raise BadBody("invalid_json")
-    return data
+    """The body as a JSON object (:func:`linpiao.inputs.json_object`: too deep or not an object is a 400)."""
+    body = await request.body()  # its size is bounded before it is read (linpiao.bodylimit)
+    return inputs.json_object(body)
 
 
 def _bad_body(request: Request, exc: BadBody) -> Response:
-    if str(exc) == "too_large":
-        return error_response(request, 413, "too_large", _("请求内容过大"))
-    return error_response(request, 400, "invalid_json", _("请求体必须是JSON对象"))
+    return error_response(request, 413, "too_large", _("请求内容过大"))
 
 
 async def create(request: Request) -> Response:
@@ -60,9 +53,16 @@ async def create(request: Request) -> Response:
         data = await _json_object(request)
     except BadBody as exc:
         return _bad_body(request, exc)
-    order_request = parse_order_request(data, settings)
+    order_request = parse_order_request(data, settings, strict=True)
     key = request.headers.get("idempotency-key")
-    order, created = await create_order(settings, order_request, provider=provider_name(settings), idempotency_key=key)
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+        return error_response(request, 400, "invalid_idempotency_key", _("幂等键须为1至128个可见字符"))
+    try:
+        order, created = await create_order(
+            settings, order_request, provider=provider_name(settings), idempotency_key=key
+        )
+    except IdempotencyConflict as exc:  # the key names another order: a conflict, as the document says
+        return error_response(request, 409, exc.code, _(exc.message))
     try:
         await start_checkout(settings, order)
     except PaymentUnavailable as exc:
@@ -86,19 +86,28 @@ async def estimate(request: Request) -> Response:
     except BadBody as exc:
         return _bad_body(request, exc)
     view = await quota_view(_settings(request))
-    result = run_estimate(data, kg_per_ticket=Decimal(view.kg_per_ticket or 10))
+    try:
+        result = run_estimate(data, kg_per_ticket=Decimal(view.kg_per_ticket or 10))
+    except InvalidEstimate as exc:
+        where = f" ({exc.detail})" if exc.detail else ""
+        return error_response(request, 400, exc.code, _(exc.message) + where)
     return JSONResponse(result.as_json())
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(openapi_document(_settings(request).base_url))
+    view = await quota_view(_settings(request))  # the real order limits, as GET /quota tells them
+    document = openapi_document(
+        _settings(request).base_url, min_quantity=view.min_quantity, max_quantity=view.max_quantity
+    )
+    return JSONResponse(document)
 
 
 # Full paths rather than a Mount, so other packages' /api/v1/... routes are never shadowed by this one.
 routes: list[BaseRoute] = [
     Route("/api/v1/orders", create, methods=["POST"], name="api_create_order"),
-    Route("/api/v1/orders/{order_id:int}", show, name="api_order"),
+    Route("/api/v1/orders/{order_id:id}", show, name="api_order"),
     Route("/api/v1/quota", quota, name="api_quota"),
     Route("/api/v1/estimate", estimate, methods=["POST"], name="api_estimate"),
     Route("/api/v1/openapi.json", openapi, name="api_openapi"),
+    Route("/api/v1/docs", docs_page, name="api_docs"),
 ]

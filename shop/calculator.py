@@ -8,19 +8,23 @@ tickets that cover an emission are ``ceil(kg / kg CO2e per ticket)`` of the quot
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from shop.errors import InvalidEstimate
+from shop.errors import InvalidEstimate, MixNot100
 
 FACTORS_PATH = Path(__file__).with_name("factors.json")
 TRANSPORT_MODES = ("car", "taxi", "bus", "metro", "high_speed_rail", "train", "flight")
 MAX_KM = Decimal(100_000)
 MAX_COUNT = Decimal(1_000_000)
 MAX_KWH = Decimal(100_000_000)
+MAX_DAYS = Decimal(365)
+_NUMBER_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
+_WHOLE_TEXT = re.compile(r"[0-9]+")
 CENT = Decimal("0.01")
 
 
@@ -122,17 +126,42 @@ class Estimate:
 
 
 def _number(value: Any, name: str, *, maximum: Decimal, integer: bool = False) -> Decimal:
-    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
+    """A JSON number, or a string of ASCII digits with an optional fraction (none when ``integer``): no sign,
+    exponent, spaces or other scripts' digits, as the OpenAPI document's patterns say."""
+    if isinstance(value, str):
+        if not (_WHOLE_TEXT if integer else _NUMBER_TEXT).fullmatch(value):
+            raise InvalidEstimate(name)
+        number = Decimal(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        try:
+            number = Decimal(repr(value))
+        except InvalidOperation as exc:
+            raise InvalidEstimate(name) from exc
+    else:
         raise InvalidEstimate(name)
-    try:
-        number = Decimal(str(value).strip()) if not isinstance(value, float) else Decimal(repr(value))
-    except InvalidOperation as exc:
-        raise InvalidEstimate(name) from exc
     if not number.is_finite() or number < 0 or number > maximum:
         raise InvalidEstimate(name)
     if integer and number != number.to_integral_value():
         raise InvalidEstimate(name)
     return number
+
+
+def _key(value: Any, table: dict[str, Any], name: str) -> str:
+    """A key of a factor table; a list or an object (unhashable) is refused like any unknown key."""
+    if not isinstance(value, str) or value not in table:
+        raise InvalidEstimate(name)
+    return value
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A yes/no option: JSON ``true``/``false`` (absent or null is no)."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidEstimate(name)
+    return value
 
 
 def _fmt(number: Decimal) -> str:
@@ -143,18 +172,15 @@ def _fmt(number: Decimal) -> str:
 def _trip(factors: Factors, trip: dict[str, Any], index: int) -> Step:
     if not isinstance(trip, dict):
         raise InvalidEstimate(f"trips[{index}]")
-    mode = trip.get("mode")
-    if mode not in factors.transport:
-        raise InvalidEstimate(f"trips[{index}].mode")
-    if trip.get("to") not in (None, ""):
-        city = trip["to"]
-        if city not in factors.distances:
-            raise InvalidEstimate(f"trips[{index}].to")
+    mode = _key(trip.get("mode"), factors.transport, f"trips[{index}].mode")
+    typed_km = trip.get("km")
+    if typed_km is not None or trip.get("to") is None:  # checked even when `to` names the distance
+        km = _number(typed_km, f"trips[{index}].km", maximum=MAX_KM)
+    if trip.get("to") is not None:  # null (or absent): by `km`
+        city = _key(trip["to"], factors.distances, f"trips[{index}].to")
         km = Decimal(factors.distances[city])
-    else:
-        km = _number(trip.get("km"), f"trips[{index}].km", maximum=MAX_KM)
     passengers = _number(trip.get("passengers", 1), f"trips[{index}].passengers", maximum=MAX_COUNT, integer=True)
-    legs = Decimal(2) if trip.get("round_trip") else Decimal(1)
+    legs = Decimal(2) if _flag(trip.get("round_trip"), f"trips[{index}].round_trip") else Decimal(1)
     factor = factors.transport[mode]
     kg = km * legs * passengers * factor
     formula = f"{_fmt(km)} km × {legs} × {_fmt(passengers)} × {factor} kg/pkm"
@@ -173,17 +199,18 @@ def estimate(data: dict[str, Any], *, kg_per_ticket: Decimal, factors: Factors |
     if kg_per_ticket <= 0:
         raise InvalidEstimate("kg_per_ticket")
     steps: list[Step] = []
-    trips = data.get("trips") or []
+    trips = data.get("trips")
+    trips = [] if trips is None else trips
     if not isinstance(trips, list) or len(trips) > 50:
         raise InvalidEstimate("trips")
     steps.extend(_trip(factors, trip, i) for i, trip in enumerate(trips))
 
     meeting = data.get("meeting")
-    if meeting:
+    if meeting is not None:
         if not isinstance(meeting, dict):
             raise InvalidEstimate("meeting")
         people = _number(meeting.get("attendees"), "meeting.attendees", maximum=MAX_COUNT, integer=True)
-        days = _number(meeting.get("days", 1), "meeting.days", maximum=Decimal(365), integer=True)
+        days = _number(meeting.get("days", 1), "meeting.days", maximum=MAX_DAYS, integer=True)
         meals = factors.meals_per_day
         steps.append(
             Step(
@@ -192,7 +219,7 @@ def estimate(data: dict[str, Any], *, kg_per_ticket: Decimal, factors: Factors |
                 people * days * meals * factors.meal,
             )
         )
-        if meeting.get("overnight"):
+        if _flag(meeting.get("overnight"), "meeting.overnight"):
             nights = max(days - 1, Decimal(1))
             steps.append(
                 Step(
@@ -203,17 +230,17 @@ def estimate(data: dict[str, Any], *, kg_per_ticket: Decimal, factors: Factors |
             )
 
     event = data.get("event")
-    if event:
+    if event is not None:
         steps.extend(_event(factors, event))
 
     electricity = data.get("electricity")
-    if electricity:
+    if electricity is not None:
         if not isinstance(electricity, dict):
             raise InvalidEstimate("electricity")
         kwh = _number(electricity.get("kwh"), "electricity.kwh", maximum=MAX_KWH)
-        region = electricity.get("region") or factors.default_region
-        if region not in factors.electricity:
-            raise InvalidEstimate("electricity.region")
+        region = electricity.get("region")
+        region = factors.default_region if region is None else region
+        region = _key(region, factors.electricity, "electricity.region")
         factor = factors.electricity[region]
         steps.append(Step(f"electricity:{region}", f"{_fmt(kwh)} kWh × {factor} kg/kWh", kwh * factor))
 
@@ -227,20 +254,20 @@ def _event(factors: Factors, event: Any) -> list[Step]:
     if not isinstance(event, dict):
         raise InvalidEstimate("event")
     people = _number(event.get("attendees"), "event.attendees", maximum=MAX_COUNT, integer=True)
-    venue_days = _number(event.get("venue_days", 1), "event.venue_days", maximum=Decimal(365), integer=True)
+    venue_days = _number(event.get("venue_days", 1), "event.venue_days", maximum=MAX_DAYS, integer=True)
     avg_km = _number(event.get("avg_km", 0), "event.avg_km", maximum=MAX_KM)
-    nights = _number(event.get("nights", 0), "event.nights", maximum=Decimal(365), integer=True)
+    nights = _number(event.get("nights", 0), "event.nights", maximum=MAX_DAYS, integer=True)
     venue_kwh = _number(event.get("venue_kwh", 0), "event.venue_kwh", maximum=MAX_KWH)
-    mix = event.get("mix") or {"car": 100}
+    mix = event.get("mix")
+    mix = {"car": 100} if mix is None else mix
     if not isinstance(mix, dict):
         raise InvalidEstimate("event.mix")
     shares: dict[str, Decimal] = {}
     for mode, share in mix.items():
-        if mode not in factors.transport:
-            raise InvalidEstimate("event.mix")
+        _key(mode, factors.transport, "event.mix")
         shares[mode] = _number(share, f"event.mix.{mode}", maximum=Decimal(100))
     if sum(shares.values(), Decimal(0)) != 100:
-        raise InvalidEstimate("event.mix")
+        raise MixNot100("event.mix")
     steps = []
     if avg_km > 0:
         for mode, share in shares.items():

@@ -30,6 +30,11 @@ class InvalidName(RegisterError):
     message = "证书名称必须填写，且不超过100个字"
 
 
+class InvalidBuyerKind(RegisterError):
+    code = "invalid_buyer_kind"
+    message = "买方类型必须是个人（individual）或单位（enterprise）"
+
+
 class InvalidContact(RegisterError):
     code = "invalid_contact"
     message = "联系方式不超过100个字"
@@ -61,5 +66,11 @@ class PaymentUnavailable(RegisterError):
 
 
 class InvalidEstimate(RegisterError):
+    """``detail`` names the field (``trips[0].mode``); the API shows it after the message."""
+
     code = "invalid_estimate"
     message = "计算参数无效"
+
+
+class MixNot100(InvalidEstimate):
+    message = "各出行方式所占比例之和必须为100"

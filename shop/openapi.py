@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from shop.calculator import TRANSPORT_MODES, load_factors
+from shop.calculator import MAX_COUNT, MAX_DAYS, MAX_KM, MAX_KWH, TRANSPORT_MODES, load_factors
 from shop.orders import MAX_CONTACT, MAX_NAME, PURPOSES
 
 _ERROR = {
@@ -20,11 +21,41 @@ _ERROR = {
 }
 
 _DECIMAL = {"type": "string", "pattern": r"^\d+(\.\d+)?$"}
-_AMOUNT = {"oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\d+(\.\d+)?$"}]}
-_COUNT = {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\d+$"}]}
+MAX_ID = 2**31 - 1
+DEFAULT_MIN_QUANTITY = 5  # ¥5 (LINPIAO_MIN_ORDER_FEN's default) at ¥1 a ticket
+DEFAULT_MAX_QUANTITY = 1_000_000  # LINPIAO_MAX_ORDER_UNITS's default
+# Text the API stores: no control characters (they are refused, not dropped); a required one has a visible character.
+_NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+_NO_NUL = r"^[^\x00]+$"  # a NUL byte anywhere in a path or query is a 400 (linpiao.inputs.InputGuard)
+_VISIBLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
-def _schemas() -> dict[str, Any]:
+def _amount(maximum: Decimal, *, integer: bool = False) -> dict[str, Any]:
+    """A number from 0 to ``maximum`` (a power of ten): a JSON number, or a string of ASCII digits with an
+    optional fraction (none for ``integer``) whose value is at most ``maximum``, exactly as the calculator
+    parses it (:func:`shop.calculator._number`)."""
+    top = int(maximum)
+    digits = len(str(top)) - 1
+    fraction = "" if integer else r"(\.[0-9]+)?"
+    zeros = "" if integer else r"(\.0+)?"
+    pattern = f"^0*([0-9]{{1,{digits}}}{fraction}|{top}{zeros})$"
+    number = {"type": "integer" if integer else "number", "minimum": 0, "maximum": top}
+    return {"oneOf": [number, {"type": "string", "pattern": pattern}]}
+
+
+_KM = _amount(MAX_KM)
+_KWH = _amount(MAX_KWH)
+_PEOPLE = _amount(MAX_COUNT, integer=True)
+_SHARE = _amount(Decimal(100))
+_DAYS = {
+    "oneOf": [
+        {"type": "integer", "minimum": 0, "maximum": int(MAX_DAYS)},
+        {"type": "string", "pattern": r"^0*([0-9]{1,2}|[12][0-9]{2}|3[0-5][0-9]|36[0-5])$"},
+    ]
+}
+
+
+def _schemas(min_quantity: int, max_quantity: int) -> dict[str, Any]:
     regions = sorted(load_factors().electricity)
     cities = sorted(load_factors().distances)
     modes = list(TRANSPORT_MODES)
@@ -34,11 +65,26 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["quantity", "purpose", "certificate_name"],
             "properties": {
-                "quantity": {"type": "integer", "minimum": 1, "description": "whole tickets"},
+                "quantity": {
+                    "type": "integer",
+                    "minimum": min_quantity,
+                    "maximum": max_quantity,
+                    "description": (
+                        f"whole tickets, from {min_quantity} (the shop's minimum order, LINPIAO_MIN_ORDER_FEN, at "
+                        f"the quota's price: payment providers refuse smaller amounts) to {max_quantity} "
+                        "(LINPIAO_MAX_ORDER_UNITS); GET /quota tells both. More than the quota has left is a 409."
+                    ),
+                },
                 "purpose": {"type": "string", "enum": list(PURPOSES)},
-                "certificate_name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
-                "contact": {"type": "string", "maxLength": MAX_CONTACT},
-                "buyer_kind": {"type": "string", "enum": ["individual", "enterprise"]},
+                "certificate_name": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_NAME,
+                    "pattern": _VISIBLE,
+                    "description": "printed on the certificate as sent (spaces collapsed); no control characters",
+                },
+                "contact": {"type": "string", "maxLength": MAX_CONTACT, "pattern": _NO_CONTROL},
+                "buyer_kind": {"type": "string", "enum": ["individual", "enterprise"], "default": "individual"},
             },
         },
         "Certificate": {
@@ -210,48 +256,62 @@ def _schemas() -> dict[str, Any]:
         },
         "EstimateRequest": {
             "type": "object",
+            "description": "every part is optional; null is the same as leaving it out",
             "properties": {
                 "trips": {
-                    "type": "array",
+                    "type": ["array", "null"],
                     "maxItems": 50,
                     "items": {
                         "type": "object",
                         "required": ["mode"],
+                        "description": "a trip of `km` kilometres, or from Yinchuan `to` a listed city",
+                        "anyOf": [
+                            {"required": ["km"], "properties": {"km": _KM}},
+                            {"required": ["to"], "properties": {"to": {"type": "string"}}},
+                        ],
                         "properties": {
                             "mode": {"type": "string", "enum": modes},
-                            "km": _AMOUNT,
-                            "to": {"type": "string", "enum": cities, "description": "city from Yinchuan"},
-                            "round_trip": {"type": "boolean"},
-                            "passengers": _COUNT,
+                            "km": {"anyOf": [_KM, {"type": "null"}]},
+                            "to": {
+                                "type": ["string", "null"],
+                                "enum": [*cities, None],
+                                "description": "city from Yinchuan (null: by km)",
+                            },
+                            "round_trip": {"type": ["boolean", "null"]},
+                            "passengers": _PEOPLE,
                         },
                     },
                 },
                 "meeting": {
-                    "type": "object",
+                    "type": ["object", "null"],
                     "required": ["attendees"],
-                    "properties": {"attendees": _COUNT, "days": _COUNT, "overnight": {"type": "boolean"}},
+                    "properties": {"attendees": _PEOPLE, "days": _DAYS, "overnight": {"type": ["boolean", "null"]}},
                 },
                 "event": {
-                    "type": "object",
+                    "type": ["object", "null"],
                     "required": ["attendees"],
                     "properties": {
-                        "attendees": _COUNT,
-                        "venue_days": _COUNT,
-                        "avg_km": _AMOUNT,
-                        "nights": _COUNT,
-                        "venue_kwh": _AMOUNT,
+                        "attendees": _PEOPLE,
+                        "venue_days": _DAYS,
+                        "avg_km": _KM,
+                        "nights": _DAYS,
+                        "venue_kwh": _KWH,
                         "mix": {
-                            "type": "object",
-                            "description": "percent by mode, adding up to 100",
+                            "type": ["object", "null"],
+                            "description": (
+                                "percent of attendees by travel mode; the shares MUST add up to exactly 100 "
+                                "(otherwise 400 `invalid_estimate`); absent means all by car"
+                            ),
+                            "x-sum-of-values": 100,
                             "propertyNames": {"enum": modes},
-                            "additionalProperties": _AMOUNT,
+                            "additionalProperties": _SHARE,
                         },
                     },
                 },
                 "electricity": {
-                    "type": "object",
+                    "type": ["object", "null"],
                     "required": ["kwh"],
-                    "properties": {"kwh": _AMOUNT, "region": {"type": "string", "enum": regions}},
+                    "properties": {"kwh": _KWH, "region": {"type": ["string", "null"], "enum": [*regions, None]}},
                 },
             },
         },
@@ -290,7 +350,19 @@ def _ok(description: str, schema: str) -> dict[str, Any]:
     }
 
 
-def openapi_document(base_url: str = "") -> dict[str, Any]:
+_BAD_INPUT = "invalid input (a NUL byte in the path or query, a malformed value); `error.code` says which"
+_LIMITED = {
+    "description": "too many failed look-ups from this client; retry after Retry-After",
+    "headers": {"Retry-After": {"schema": {"type": "string", "pattern": "^[0-9]+$"}, "description": "seconds"}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
+def openapi_document(
+    base_url: str = "", *, min_quantity: int = DEFAULT_MIN_QUANTITY, max_quantity: int = DEFAULT_MAX_QUANTITY
+) -> dict[str, Any]:
+    """The document; the served one (``/api/v1/openapi.json``) states the shop's real order limits, from the
+    settings and the price of the quota on sale (``GET /quota`` tells the same numbers)."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -311,8 +383,11 @@ def openapi_document(base_url: str = "") -> dict[str, Any]:
                             "name": "Idempotency-Key",
                             "in": "header",
                             "required": False,
-                            "schema": {"type": "string", "maxLength": 128},
-                            "description": "retrying with the same key returns the same order",
+                            "schema": {"type": "string", "pattern": r"^[\x21-\x7e]{1,128}$"},
+                            "description": (
+                                "1 to 128 printable ASCII characters; retrying with the same key returns the same "
+                                "order, the same key with a different order is a 409 `idempotency_conflict`"
+                            ),
                         }
                     ],
                     "requestBody": {
@@ -322,8 +397,8 @@ def openapi_document(base_url: str = "") -> dict[str, Any]:
                     "responses": {
                         "201": _ok("created; send the buyer to payment_url", "Order"),
                         "200": _ok("the order made earlier with this Idempotency-Key", "Order"),
-                        "400": _error("invalid input"),
-                        "409": _error("quota exhausted or no quota on sale"),
+                        "400": _error(_BAD_INPUT + ", a quantity outside the limits"),
+                        "409": _error("quota exhausted, no quota on sale, or the Idempotency-Key names another order"),
                         "413": _error("request too large"),
                         "502": _error("payment provider unavailable; nothing reserved"),
                     },
@@ -333,21 +408,56 @@ def openapi_document(base_url: str = "") -> dict[str, Any]:
                 "get": {
                     "summary": "Read an order with its private token",
                     "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
-                        {"name": "token", "in": "query", "required": True, "schema": {"type": "string"}},
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                        },
+                        {
+                            "name": "token",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                            "description": "the order's private token, returned when it was created",
+                        },
                     ],
-                    "responses": {"200": _ok("the order", "Order"), "404": _error("no such order or wrong token")},
+                    "responses": {
+                        "200": _ok("the order", "Order"),
+                        "400": _error(_BAD_INPUT),
+                        "404": _error("no such order, wrong or missing token"),
+                    },
                 }
             },
-            "/quota": {"get": {"summary": "The carbon quota on sale", "responses": {"200": _ok("the quota", "Quota")}}},
+            "/quota": {
+                "get": {
+                    "summary": "The carbon quota on sale, with the order limits",
+                    "responses": {"200": _ok("the quota", "Quota"), "400": _error(_BAD_INPUT)},
+                }
+            },
             "/certificates/{code}": {
                 "get": {
-                    "summary": "Verify a certificate by its code (any case, spaces or dashes)",
-                    "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "summary": "Verify a certificate by its code",
+                    "description": (
+                        "The 20-character verification code printed on the certificate and in its QR code, in any "
+                        "case, with or without spaces or dashes (O is read as 0, I and L as 1). Every kind answers: "
+                        "carbon offsets, tree-planting duty, honour, collective and state holdings; a reissued, "
+                        "revoked or refunded certificate answers 200 with `valid: false` and its status. Unknown "
+                        "codes are a plain 404, and 20 failed look-ups in 10 minutes from one client a 429."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "code",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": _NO_NUL},
+                        }
+                    ],
                     "responses": {
                         "200": _ok("the certificate as the public may see it", "CertificateVerification"),
+                        "400": _error(_BAD_INPUT),
                         "404": _error("no such certificate"),
-                        "429": _error("too many failed look-ups from this client; retry after Retry-After"),
+                        "429": _LIMITED,
                     },
                 }
             },
@@ -355,28 +465,39 @@ def openapi_document(base_url: str = "") -> dict[str, Any]:
                 "get": {
                     "summary": "Verify a fulfilled ecological compensation case by its case number",
                     "parameters": [
-                        {"name": "case_number", "in": "path", "required": True, "schema": {"type": "string"}}
+                        {
+                            "name": "case_number",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": _NO_NUL},
+                        }
                     ],
                     "responses": {
                         "200": _ok("the case: tickets retired, area, date, deciding body", "CompensationCase"),
+                        "400": _error(_BAD_INPUT),
                         "404": _error("no fulfilled case with this number"),
-                        "429": _error("too many failed look-ups from this client; retry after Retry-After"),
+                        "429": _LIMITED,
                     },
                 }
             },
             "/estimate": {
                 "post": {
                     "summary": "Estimate emissions and the tickets that cover them",
+                    "description": (
+                        "Each part is optional. The shares of `event.mix` must add up to exactly 100. A refusal "
+                        "is a 400 `invalid_estimate` whose message ends with the field, e.g. `(trips[0].mode)`."
+                    ),
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EstimateRequest"}}},
                     },
                     "responses": {
                         "200": _ok("the estimate with its steps", "Estimate"),
-                        "400": _error("invalid input"),
+                        "400": _error(_BAD_INPUT + ", event.mix not adding up to 100"),
+                        "413": _error("request too large"),
                     },
                 }
             },
         },
-        "components": {"schemas": _schemas()},
+        "components": {"schemas": _schemas(min_quantity, max_quantity)},
     }

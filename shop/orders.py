@@ -28,6 +28,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from linpiao import inputs
 from linpiao.settings import Settings
 from registry import clock, register
 from registry.chain import lock_register
@@ -51,6 +52,7 @@ from shop.errors import (
     AboveMaximum,
     BelowMinimum,
     IdempotencyConflict,
+    InvalidBuyerKind,
     InvalidContact,
     InvalidName,
     InvalidPurpose,
@@ -77,7 +79,6 @@ MAX_IDEMPOTENCY_KEY = 128
 # still finds its units (Stripe sessions must stay open 30 minutes at least).
 RESERVATION_GRACE = timedelta(minutes=5)
 MIN_CHECKOUT_MINUTES = 30
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 FINAL_STATUSES = (
     OrderStatus.FULFILLED,
     OrderStatus.EXPIRED,
@@ -96,13 +97,13 @@ class OrderRequest:
     buyer_kind: str = "individual"
 
 
-def parse_quantity(value: Any, settings: Settings) -> int:
-    """A whole, positive number of tickets; refuses fractions, markup, signs and absurd sizes."""
-    if isinstance(value, bool) or value is None:
-        raise InvalidQuantity(str(value))
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and re.fullmatch(r"\s*\d{1,18}\s*", value):
+def parse_quantity(value: Any, settings: Settings, *, strict: bool = False) -> int:
+    """A whole, positive number of tickets; refuses fractions, markup, signs and absurd sizes.
+    ``strict`` (JSON): a number only, as the API's document says, never a string."""
+    if isinstance(value, bool) or value is None or (strict and not isinstance(value, (int, float))):
+        raise InvalidQuantity(str(value)[:40])
+    integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())  # JSON 10.0 is 10
+    if integral or (isinstance(value, str) and re.fullmatch(r"\s*\d{1,18}\s*", value)):
         number = int(value)
     elif isinstance(value, str) and re.fullmatch(r"\s*\d{19,}\s*", value):
         raise AboveMaximum(str(settings.max_order_units))
@@ -115,28 +116,15 @@ def parse_quantity(value: Any, settings: Settings) -> int:
     return number
 
 
-def _text(value: Any, *, limit: int, required: bool, error: type[Exception]) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise error()
-    text = " ".join(_CONTROL.sub("", value).split())
-    if (required and not text) or len(text) > limit:
-        raise error()
-    return text
-
-
-def parse_order_request(data: dict[str, Any], settings: Settings) -> OrderRequest:
-    """Check what a buyer sent (form or JSON); stored text is never interpreted as markup."""
-    quantity = parse_quantity(data.get("quantity"), settings)
-    purpose = data.get("purpose")
-    if purpose not in PURPOSES:
-        raise InvalidPurpose(str(purpose)[:40])
-    buyer_kind = data.get("buyer_kind") or "individual"
-    if buyer_kind not in BUYER_KINDS:
-        raise InvalidName("buyer_kind")
-    name = _text(data.get("certificate_name"), limit=MAX_NAME, required=True, error=InvalidName)
-    contact = _text(data.get("contact"), limit=MAX_CONTACT, required=False, error=InvalidContact)
+def parse_order_request(data: dict[str, Any], settings: Settings, *, strict: bool = False) -> OrderRequest:
+    """Check what a buyer sent (form or JSON: ``strict``, exactly as the OpenAPI document says); stored text is
+    never interpreted as markup."""
+    quantity = parse_quantity(data.get("quantity"), settings, strict=strict)
+    purpose = inputs.choice(data.get("purpose"), PURPOSES, error=InvalidPurpose)
+    kind = data.get("buyer_kind", "individual") if strict else data.get("buyer_kind") or "individual"
+    buyer_kind = inputs.choice(kind, BUYER_KINDS, error=InvalidBuyerKind)
+    name = inputs.text(data.get("certificate_name"), limit=MAX_NAME, required=True, error=InvalidName, strict=strict)
+    contact = inputs.text(data.get("contact", ""), limit=MAX_CONTACT, error=InvalidContact, strict=strict)
     return OrderRequest(
         quantity=quantity, purpose=purpose, certificate_name=name, contact=contact, buyer_kind=buyer_kind
     )
@@ -229,7 +217,7 @@ async def order_by_token(token: str) -> Order:
 
 
 async def order_by_id_and_token(order_id: Any, token: str | None) -> Order:
-    if not isinstance(order_id, int) or not token or len(token) > 64:
+    if inputs.record_id(order_id) is None or not token or len(token) > 64:
         raise OrderNotFound()
     order = await Order.get_or_none(id=order_id)
     if order is None or not secrets.compare_digest(order.token.encode(), token.encode()):

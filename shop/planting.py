@@ -18,10 +18,11 @@ from tortoise.transactions import in_transaction
 
 from certificates.bulk import zip_response
 from certificates.codes import group_code
+from linpiao import inputs
 from linpiao.i18n import gettext as _
 from linpiao.settings import Settings
 from linpiao.templating import render
-from registry import clock, planting
+from registry import clock, cpu, planting
 from registry.errors import RegisterError
 from registry.models import Certificate, Order, OrderStatus
 from registry.planting import MemberStatus, PaymentStatus, RosterMember, RosterPayment, RosterSubmission
@@ -92,7 +93,7 @@ async def citizen(request: Request) -> Response:
     status = 200
     if request.method == "POST":
         async with request.form(**FORM_LIMITS) as submitted:
-            form = {k: v for k, v in submitted.items() if isinstance(v, str)}
+            form = inputs.form_fields(submitted)
         try:
             declared = {"owes": True, "outside": False}.get(str(form.get("declared", "")))
             parsed = planting.parse_citizen_request(
@@ -186,7 +187,7 @@ async def org_start(request: Request) -> Response:
     status = 200
     if request.method == "POST":
         async with request.form(**UPLOAD_LIMITS) as submitted:
-            form = {k: v for k, v in submitted.items() if isinstance(v, str)}
+            form = inputs.form_fields(submitted)
             try:
                 org = await planting.check_organisation(
                     organisation_name=form.get("organisation_name"),
@@ -195,7 +196,7 @@ async def org_start(request: Request) -> Response:
                     year=form.get("year"),
                 )
                 data, filename = await _read_upload(submitted)
-                preview = parse_roster(data, filename, year=org.year)
+                preview = await cpu.file_work(parse_roster, data, filename, year=org.year)
                 async with in_transaction():
                     submission = await planting.create_submission(
                         organisation_name=org.name, credit_code=org.credit_code, contact=org.contact, year=org.year
@@ -304,7 +305,7 @@ async def org_upload(request: Request) -> Response:
     async with request.form(**UPLOAD_LIMITS) as submitted:
         try:
             data, filename = await _read_upload(submitted)
-            preview: RosterPreview = parse_roster(data, filename, year=submission.year)
+            preview: RosterPreview = await cpu.file_work(parse_roster, data, filename, year=submission.year)
             result = await planting.store_roster(submission, preview.rows)
         except RegisterError as exc:
             return await org_manage(request, error=_(exc.message), status=_status_code(exc))

@@ -12,8 +12,13 @@ problems, for the organisation to check before paying. What real rosters bring, 
   missing names flagged;
 * formula cells (``=…``) are read as their text (openpyxl ``data_only=False``, never evaluated), flagged, and
   neutralised by :func:`spreadsheet_safe` in any export;
-* limits: :data:`MAX_ROWS` rows (more is refused with a clear message before anything is stored) and
-  :data:`MAX_BYTES` per file; an XLSX whose unpacked size is absurd is refused (zip bomb).
+* limits: :data:`MAX_ROWS` rows — blank rows count too, so a sheet of a million empty rows is refused after the
+  first few thousand, not read to the end (more is refused with a clear message before anything is stored) —
+  and :data:`MAX_BYTES` per file; an XLSX is inspected with :mod:`zipfile` before openpyxl opens it, and refused
+  when it unpacks to more than :data:`MAX_XLSX_UNPACKED` or a large part of it is compressed more than
+  :data:`MAX_XLSX_RATIO` times (a zip bomb, or a sheet of formatted blank rows).
+
+Parsing is CPU-bound: the shop runs :func:`parse_roster` through :func:`registry.cpu.file_work`, off the event loop.
 """
 
 from __future__ import annotations
@@ -34,7 +39,11 @@ from registry.planting import TREES_MAX, TREES_MIN, duty_from_id
 
 MAX_ROWS = 5_000
 MAX_BYTES = 20 * 1024 * 1024
-MAX_XLSX_UNPACKED = 200 * 1024 * 1024
+# A full 5,000-row roster unpacks to a few MB (its sheet compresses about 10 times): these caps leave room.
+MAX_XLSX_UNPACKED = 32 * 1024 * 1024
+MAX_XLSX_RATIO = 100  # unpacked / compressed, for any member larger than MAX_XLSX_RATIO_FROM
+MAX_XLSX_RATIO_FROM = 1024 * 1024
+MAX_XLSX_MEMBERS = 500
 MAX_COLUMNS = 20
 MAX_NAME = 100
 MAX_STAFF_NO = 64
@@ -55,6 +64,16 @@ class RosterTooLarge(RosterRefused):
 class RosterFileTooLarge(RosterRefused):
     code = "roster_file_too_large"
     message = "名单文件过大（上限20 MB），未保存任何内容"
+
+
+class RosterBlankRows(RosterTooLarge):
+    code = "roster_blank_rows"
+    message = "名单文件超过5,000行（空行也计入），未保存任何内容；请删除多余的空行后重新上传"
+
+
+class RosterUnpackedTooLarge(RosterFileTooLarge):
+    code = "roster_unpacked_too_large"
+    message = "Excel 文件解压后过大（可能含大量空行或格式），未保存任何内容；请只保留名单所在的行，或另存为 CSV 后上传"
 
 
 class RosterUnreadable(RosterRefused):
@@ -412,13 +431,24 @@ def _csv_rows(data: bytes) -> tuple[Iterator[tuple[int, list[Cell]]], str]:
     return rows(), encoding
 
 
-def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[Cell]]]:
+def _check_unpacked_size(archive: zipfile.ZipFile) -> None:
+    """Refuse a zip bomb from its directory alone, before anything is decompressed. The sizes are the ones the
+    directory declares; :mod:`zipfile` (which openpyxl reads through) never returns more than a member's
+    declared size and checks its CRC, so a member that lies about its size is refused as unreadable."""
+    members = archive.infolist()
+    if len(members) > MAX_XLSX_MEMBERS or sum(info.file_size for info in members) > MAX_XLSX_UNPACKED:
+        raise RosterUnpackedTooLarge()
+    for info in members:
+        if info.file_size > MAX_XLSX_RATIO_FROM and info.file_size > MAX_XLSX_RATIO * max(info.compress_size, 1):
+            raise RosterUnpackedTooLarge()
+
+
+def _xlsx_rows(data: bytes, max_rows: int) -> Iterator[tuple[int, list[Cell]]]:
     from openpyxl import load_workbook
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_XLSX_UNPACKED:
-                raise RosterFileTooLarge()
+            _check_unpacked_size(archive)
         # data_only=False: a formula cell yields its formula text, never a computed (or cached) value
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except RosterRefused:
@@ -427,7 +457,9 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[Cell]]]:
         raise RosterUnreadable() from exc
     try:
         sheet = workbook.worksheets[0]
-        for number, values in enumerate(sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS), start=1):
+        # one row past the limit (with a header) is enough to refuse: openpyxl stops reading there
+        rows = sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS, max_row=max_rows + 2)
+        for number, values in enumerate(rows, start=1):
             yield number, [_xlsx_cell(v) for v in values]
     except RosterRefused:
         raise
@@ -451,20 +483,26 @@ def parse_roster(
     """Read a roster file into a preview of every row and its problems.
 
     ``year``, when given, also marks people the ID number puts outside the duty that year. Refuses the
-    whole file (:class:`RosterRefused`) when it is unreadable, empty or over the limits."""
+    whole file (:class:`RosterRefused`) when it is unreadable, empty or over the limits: at most ``max_rows``
+    rows besides a header, blank rows included."""
     if len(data) > MAX_BYTES:
         raise RosterFileTooLarge()
     file_format = _detect_format(data, filename)
     encoding = ""
     source: Iterable[tuple[int, list[Cell]]]
     if file_format == "xlsx":
-        source = _xlsx_rows(data)
+        source = _xlsx_rows(data, max_rows)
     else:
         source, encoding = _csv_rows(data)
     preview = RosterPreview(rows=[], file_format=file_format, encoding=encoding)
     columns: dict[str, int] | None = None
-    for line, cells in source:
-        if not any(c.text for c in cells):
+    for read, (line, cells) in enumerate(source, start=1):
+        blank = not any(c.text for c in cells)
+        if read > max_rows + 1:  # every row counts, blank too (the one extra is room for a header)
+            if not blank and len(preview.rows) >= max_rows:
+                raise RosterTooLarge(str(max_rows))
+            raise RosterBlankRows(str(max_rows))
+        if blank:
             preview.blank_lines += 1
             continue
         if columns is None:

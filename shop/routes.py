@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from linpiao import inputs
 from linpiao.errors import error_response
 from linpiao.i18n import gettext as _
 from linpiao.settings import Settings
@@ -150,7 +151,7 @@ async def buy(request: Request) -> Response:
     status = 200
     if request.method == "POST":
         async with request.form(**FORM_LIMITS) as submitted:
-            form = {k: v for k, v in submitted.items() if isinstance(v, str)}
+            form = inputs.form_fields(submitted)
         try:
             order_request = parse_order_request(form, settings)
             order, _created = await create_order(settings, order_request, provider=provider_name(settings))

@@ -142,10 +142,29 @@ async def browser():  # type: ignore[no-untyped-def]
 
     async with async_playwright() as pw:
         chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        # Every page of every browser test must work under the Content-Security-Policy: Chromium reports each
+        # blocked inline script, handler, style or javascript: URL on the console, and the test fails.
+        blocked: list[str] = []
+        new_context = chromium.new_context
+
+        async def watched_context(*args, **kwargs):  # type: ignore[no-untyped-def]
+            context = await new_context(*args, **kwargs)
+            context.on(
+                "console",
+                lambda m: (
+                    blocked.append(f"{m.location.get('url')}: {m.text}")
+                    if "Content Security Policy" in m.text
+                    else None
+                ),
+            )
+            return context
+
+        chromium.new_context = watched_context  # type: ignore[method-assign]
         try:
             yield chromium
         finally:
             await chromium.close()
+        assert not blocked, blocked
 
 
 @pytest.fixture

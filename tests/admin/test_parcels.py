@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -108,6 +109,29 @@ async def test_document_upload_checks_type_by_content_and_stores_outside_static(
     png = await issuer.post(url, {"title": "现场照片"}, files={"file": ("photo.bin", PNG, "application/octet-stream")})
     assert png.status_code == 303
     assert (await parcel_service.ParcelDocument.get(title="现场照片")).content_type == "image/png"
+
+
+async def test_a_download_is_named_safely_typed_by_its_bytes_and_audited(sign_in):
+    issuer = await sign_in(StaffRole.ISSUER)
+    _village, parcel = await village_with_parcel()
+    await issuer.post(f"/admin/parcels/{parcel.id}/documents", {"title": "x"}, files={"file": ("a.pdf", PDF)})
+    document = await parcel_service.ParcelDocument.get()
+    # a stored name with a quote, CR LF, a header, a right-to-left override and a misleading extension;
+    # and a stored type that is not what the bytes are
+    document.filename = '林权证"\r\nSet-Cookie: x=1;\u202egpj.html'
+    document.content_type = "text/html"
+    await document.save()
+    download = await issuer.get(f"/admin/parcels/{parcel.id}/documents/{document.id}")
+    assert download.status_code == 200 and download.content == PDF
+    assert download.headers["content-type"] == "application/pdf"
+    assert not [c for c in download.headers.get_list("set-cookie") if c.startswith("x=")]
+    disposition = download.headers["content-disposition"]
+    fallback, encoded = disposition.split("; filename*=UTF-8''")
+    assert fallback == 'attachment; filename="___Set-Cookie x=1gpj.pdf"'
+    assert unquote(encoded) == "林权证Set-Cookie x=1gpj.pdf"
+    line = await AuditLog.get(action="parcel.document.download")
+    assert line.username == issuer.user.username and line.target == f"parcel:{parcel.id}"
+    assert line.details["document"] == document.id and line.ip
 
 
 @pytest.mark.parametrize(

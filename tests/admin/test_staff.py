@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 import admin.session as session_module
+from registry import clock
 from registry import staff as staff_service
 from registry.models import AuditLog, StaffRole, StaffUser
+from registry.staff import LoginThrottle
 from tests.admin.conftest import PASSWORD, csrf_of, login, make_staff
 
 
@@ -74,19 +79,129 @@ async def test_the_administrator_gives_a_forestry_account_its_district(sign_in):
     assert "林草主管部门" in listing.text and "西夏区" in listing.text
 
 
-async def test_account_locks_after_repeated_failures_even_for_the_right_password(db):
+async def test_failures_lock_the_account_only_for_the_address_that_failed(db):
     await make_staff(StaffRole.AUDITOR, "auditor1")
-    now = datetime.now(UTC)
+    now = clock.now()
     for _ in range(staff_service.ACCOUNT_MAX_FAILURES):
         with pytest.raises(staff_service.LoginFailed):
             await staff_service.authenticate("auditor1", "wrong-password", ip="10.0.0.1", now=now)
-    with pytest.raises(staff_service.LoginLocked):
-        await staff_service.authenticate("auditor1", PASSWORD, ip="10.0.0.2", now=now)
-    later = now + timedelta(minutes=staff_service.LOCK_MINUTES, seconds=1)
-    staff = await staff_service.authenticate("auditor1", PASSWORD, ip="10.0.0.2", now=later)
+    with pytest.raises(staff_service.LoginLocked):  # even the right password, from the guessing address
+        await staff_service.authenticate("auditor1", PASSWORD, ip="10.0.0.1", now=now)
+    # the clerk at another desk is not locked out by someone else's guesses
+    staff = await staff_service.authenticate("auditor1", PASSWORD, ip="10.0.0.2", now=now)
     assert staff.failed_logins == 0 and staff.locked_until is None
+    later = now + staff_service.LOCK_BASE + timedelta(seconds=1)
+    assert await staff_service.authenticate("auditor1", PASSWORD, ip="10.0.0.1", now=later)
     assert await AuditLog.filter(action="login.failed").count() == staff_service.ACCOUNT_MAX_FAILURES
-    assert await AuditLog.filter(action="login.locked", ip="10.0.0.2").count() == 1
+    assert await AuditLog.filter(action="login.locked", ip="10.0.0.1").count() == 1
+
+
+async def test_forty_parallel_bad_logins_lock_the_address_and_spare_the_others(db):
+    await make_staff(StaffRole.ADMIN, "admin")
+    now = clock.now()
+    attempts = [staff_service.authenticate("admin", f"guess-{n}", ip="203.0.113.7", now=now) for n in range(40)]
+    outcomes = await asyncio.gather(*attempts, return_exceptions=True)
+    failed = [o for o in outcomes if isinstance(o, staff_service.LoginFailed)]
+    refused = [o for o in outcomes if isinstance(o, staff_service.LoginLocked)]  # arrived once the lock was on
+    assert len(failed) + len(refused) == 40 and len(failed) >= staff_service.ADDRESS_MAX_FAILURES
+    # every failure counted (no lost updates), whatever the database
+    address = await LoginThrottle.get(key="ip:203.0.113.7")
+    assert address.failures == len(failed) and address.locked_until is not None and address.locked_until > now
+    assert await AuditLog.filter(action="login.failed").count() == len(failed)
+    with pytest.raises(staff_service.LoginLocked):
+        await staff_service.authenticate("admin", PASSWORD, ip="203.0.113.7", now=now)
+    assert (await staff_service.authenticate("admin", PASSWORD, ip="198.51.100.4", now=now)).username == "admin"
+
+
+async def test_the_lock_doubles_with_every_further_failure(db):
+    await make_staff(StaffRole.AUDITOR, "auditor1")
+    moment = clock.now()
+
+    async def fail() -> None:
+        with pytest.raises(staff_service.LoginFailed):
+            await staff_service.authenticate("auditor1", "wrong-password", ip="10.0.0.9", now=moment)
+
+    async def locked_at(at: datetime) -> bool:
+        try:
+            await staff_service.authenticate("auditor1", PASSWORD, ip="10.0.0.9", now=at)
+        except staff_service.LoginLocked:
+            return True
+        raise AssertionError("signed in: a successful login would reset the count")
+
+    for _ in range(staff_service.ACCOUNT_MAX_FAILURES):
+        await fail()
+    second = timedelta(seconds=1)
+    for n in range(4):  # each time the lock runs out, one more wrong guess locks for twice as long
+        length = staff_service.LOCK_BASE * 2**n
+        assert await locked_at(moment + length - second)
+        moment += length + second
+        await fail()  # LoginFailed, not LoginLocked: the lock had run out
+    assert staff_service.lock_length(10_000, 5) == staff_service.LOCK_MAX
+    assert staff_service.lock_length(4, 5) is None
+
+
+async def test_failures_are_forgotten_after_a_quiet_day(db):
+    await make_staff(StaffRole.AUDITOR, "auditor1")
+    now = clock.now()
+    for _ in range(staff_service.ACCOUNT_MAX_FAILURES - 1):
+        with pytest.raises(staff_service.LoginFailed):
+            await staff_service.authenticate("auditor1", "wrong-password", ip="10.0.0.3", now=now)
+    later = now + staff_service.FAILURE_MEMORY + timedelta(minutes=1)
+    with pytest.raises(staff_service.LoginFailed):  # the count starts over: not the 5th failure
+        await staff_service.authenticate("auditor1", "wrong-password", ip="10.0.0.3", now=later)
+    assert await staff_service.authenticate("auditor1", PASSWORD, ip="10.0.0.3", now=later)
+
+
+async def test_unknown_names_are_counted_like_known_ones(db):
+    """A lock must not tell a guesser which names are accounts."""
+    now = clock.now()
+    for _ in range(staff_service.ACCOUNT_MAX_FAILURES):
+        with pytest.raises(staff_service.LoginFailed):
+            await staff_service.authenticate("nobody", "wrong-password", ip="10.0.0.5", now=now)
+    with pytest.raises(staff_service.LoginLocked):
+        await staff_service.authenticate("nobody", "wrong-password", ip="10.0.0.5", now=now)
+
+
+async def test_password_hashing_runs_off_the_event_loop(db, monkeypatch):
+    """Four logins whose hash takes 0.3 s each: a heartbeat on the loop keeps ticking meanwhile, and every hash
+    (the dummy one for an unknown name too) runs in a worker thread."""
+    await make_staff(StaffRole.AUDITOR, "auditor1")
+    real = staff_service._hasher
+    threads: list[str] = []
+
+    class SlowHasher:
+        def verify(self, stored: str, password: str) -> bool:
+            threads.append(threading.current_thread().name)
+            time.sleep(0.3)  # like argon2, blocks its thread (and releases the GIL)
+            return real.verify(stored, password)
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(real, name)
+
+    monkeypatch.setattr(staff_service, "_hasher", SlowHasher())
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def heartbeat() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    beat = asyncio.create_task(heartbeat())
+    started = time.perf_counter()
+    names = ["auditor1", "auditor1", "nobody", "auditor1"]
+    outcomes = await asyncio.gather(
+        *(staff_service.authenticate(n, "wrong-password", ip=f"10.1.0.{i}") for i, n in enumerate(names)),
+        return_exceptions=True,
+    )
+    elapsed = time.perf_counter() - started
+    stop.set()
+    await beat
+    assert all(isinstance(o, staff_service.LoginFailed) for o in outcomes)
+    assert len(threads) == 4 and threading.main_thread().name not in threads
+    # on the loop the heartbeat would stall for the whole 1.2 s of hashing: ~0 ticks; off it, most of them
+    assert ticks >= 0.5 * elapsed / 0.01, (ticks, elapsed)
 
 
 async def test_an_address_locks_after_failures_across_many_accounts(db):

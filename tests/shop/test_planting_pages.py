@@ -322,6 +322,26 @@ async def test_fifty_thousand_rows_are_refused_and_nothing_stored(client, on_sal
     assert await RosterSubmission.all().count() == 0 and await RosterMember.all().count() == 0
 
 
+async def test_rosters_are_read_off_the_event_loop_and_blank_rows_count(client, on_sale, monkeypatch):
+    import threading
+
+    import shop.planting as planting_pages
+
+    threads: list[threading.Thread] = []
+    real = planting_pages.parse_roster
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(planting_pages, "parse_roster", recording)
+    blanks = roster_csv(f"甲,{man()},E1,", *[""] * 5_000, f"乙,{man('19850101', 13)},E2,")
+    response = await upload(client, blanks)
+    assert response.status_code == 400 and "空行" in response.text and "未保存" in response.text
+    assert await RosterSubmission.all().count() == 0 and await RosterMember.all().count() == 0
+    assert threads and threading.main_thread() not in threads
+
+
 async def test_management_link_is_private(client, on_sale):
     assert (await client.get("/planting/org/not-a-real-token")).status_code == 404
     assert (await client.get("/planting/org/not-a-real-token/report.csv")).status_code == 404

@@ -14,12 +14,15 @@ from stdnum.cn import ric
 
 from registry.errors import RegisterError
 from shop.roster import (
+    MAX_COLUMNS,
     MAX_ROWS,
     PROBLEMS,
+    RosterBlankRows,
     RosterEmpty,
     RosterLegacyExcel,
     RosterPreview,
     RosterTooLarge,
+    RosterUnpackedTooLarge,
     RosterUnreadable,
     Severity,
     parse_roster,
@@ -330,6 +333,102 @@ def test_fifty_thousand_rows_are_refused_quickly():
     big = xlsx_bytes([["姓名", "工号"]] + [[f"员工{i}", f"E{i}"] for i in range(MAX_ROWS + 5)])
     with pytest.raises(RosterTooLarge):
         parse_roster(big)
+
+
+def _formatted_blank_rows(people: int, blanks: int, *, blanks_first: bool) -> bytes:
+    """A sheet with ``blanks`` rows that Excel keeps although they are empty (formatted cells), and people."""
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["姓名", "身份证号码", "工号"])
+    first_blank = 2 if blanks_first else 2 + people
+    first_person = 2 + blanks if blanks_first else 2
+    for row in range(first_blank, first_blank + blanks):
+        sheet.cell(row=row, column=2).number_format = "@"  # "text" format: a cell without a value
+    for n in range(people):
+        sheet.cell(row=first_person + n, column=1, value=f"员工{n}")
+        sheet.cell(row=first_person + n, column=3, value=f"E{n}")
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("blanks_first", [True, False])
+def test_blank_rows_count_toward_the_row_limit(blanks_first):
+    data = _formatted_blank_rows(10, MAX_ROWS, blanks_first=blanks_first)
+    with pytest.raises(RosterBlankRows) as caught:
+        parse_roster(data)
+    assert "空行" in caught.value.message and "未保存" in caught.value.message
+    assert isinstance(caught.value, RosterTooLarge)  # the upload pages already refuse it as over the limit
+    # the same people with a few blank rows are fine
+    assert len(parse_roster(_formatted_blank_rows(10, 50, blanks_first=blanks_first)).rows) == 10
+
+
+def test_csv_blank_lines_count_toward_the_row_limit():
+    with pytest.raises(RosterBlankRows):
+        parse_roster(csv_bytes(HEADER, *[""] * MAX_ROWS, f"张三,{pid(1)},E1,3"))
+
+
+def test_a_sparse_sheet_stops_at_the_limit_instead_of_reading_a_million_empty_rows(monkeypatch):
+    """One cell at the sheet's last row: openpyxl would make up every empty row in between."""
+    from shop import roster as roster_module
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["姓名", "工号"])
+    sheet.append(["张三", "E1"])
+    sheet.cell(row=1_048_576, column=1, value="李四")
+    buffer = io.BytesIO()
+    book.save(buffer)
+    cells = 0
+    real = roster_module._xlsx_cell
+
+    def counting(value):
+        nonlocal cells
+        cells += 1
+        return real(value)
+
+    monkeypatch.setattr(roster_module, "_xlsx_cell", counting)
+    with pytest.raises(RosterBlankRows):
+        parse_roster(buffer.getvalue())
+    assert cells <= (MAX_ROWS + 2) * MAX_COLUMNS  # read up to the limit, not to row 1,048,576
+
+
+def test_a_full_xlsx_roster_is_within_the_unpacked_limits():
+    rows = [["姓名", "身份证号码", "工号", "植树株数"]]
+    rows += [[f"员工{i}", pid(i % 1000, f"19{60 + i % 40:02d}0101"), f"E{i:05d}", 3] for i in range(MAX_ROWS)]
+    preview = parse_roster(xlsx_bytes(rows), year=2026)
+    assert len(preview.rows) == MAX_ROWS
+
+
+def _padded_xlsx(padding: int) -> bytes:
+    """A real small roster whose sheet XML carries ``padding`` bytes of whitespace: tiny packed, huge unpacked."""
+    source = xlsx_bytes([["姓名", "工号"], ["张三", "E1"]])
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(source)) as original, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for info in original.infolist():
+            body = original.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                body = body.replace(b"<sheetData>", b"<sheetData>" + b" " * padding)
+            bomb.writestr(info.filename, body)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("padding", [19 * 1024 * 1024, 40 * 1024 * 1024])
+def test_a_small_xlsx_that_unpacks_huge_is_refused_before_openpyxl_opens_it(padding, monkeypatch):
+    import openpyxl
+
+    bomb = _padded_xlsx(padding)
+    assert len(bomb) < 200 * 1024  # uploads well under the 20 MB file limit
+
+    def never(*args, **kwargs):
+        raise AssertionError("openpyxl opened a zip bomb")
+
+    monkeypatch.setattr(openpyxl, "load_workbook", never)
+    with pytest.raises(RosterUnpackedTooLarge) as caught:
+        parse_roster(bomb)
+    assert "解压后过大" in caught.value.message and "未保存" in caught.value.message
+    monkeypatch.undo()
+    assert len(parse_roster(_padded_xlsx(1000)).rows) == 1  # a little whitespace is no bomb
 
 
 # --- exports -----------------------------------------------------------------------------------------------
