@@ -23,6 +23,7 @@ from linpiao.i18n import gettext as _
 from linpiao.money import format_yuan
 from registry import clock
 from registry.identity import mask
+from registry.names import visible_text
 from registry.register_view import Statement
 
 FONT = "STSong-Light"
@@ -80,7 +81,7 @@ def statement_pdf(statement: Statement, *, printed_on: date, printed_by: str = "
     )
     story: list[object] = [
         Paragraph(escape(_("林票持有人对账单")), styles["title"]),
-        _p(f"{_('持有人')}：{holder.name}（{mask(holder.id_number)}）", "body"),
+        _p(f"{_('持有人')}：{visible_text(holder.name)}（{mask(holder.id_number)}）", "body"),
         _p(f"{_('期间')}：{period}", "body"),
         _p(f"{_('打印日期')}：{printed_on.isoformat()}  {_('经办')}：{printed_by}", "body"),
         Spacer(1, 4 * mm),

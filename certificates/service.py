@@ -36,6 +36,7 @@ from registry.models import (
     RegisterEntry,
     TicketKind,
 )
+from registry.names import visible_text
 
 M2_PER_MU = Decimal(10000) / Decimal(15)
 
@@ -107,6 +108,7 @@ def _serial_lines(batch: Batch, ranges: Sequence[Sequence[int]]) -> str:
 
 async def _create(**values: Any) -> Certificate:
     """Create with a fresh code; 100 random bits make a clash practically impossible, but check anyway."""
+    values["holder_name"] = visible_text(values.get("holder_name") or "")  # as printed: no invisible characters
     code = new_code()
     while await Certificate.filter(code=code).exists():  # pragma: no cover - astronomically rare
         code = new_code()

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry.errors import RegisterError
+from registry.names import visible_text
 
 MAX_ID = 2**31 - 1
 MAX_JSON_DEPTH = 32
@@ -92,12 +93,16 @@ def text(
     error: type[RegisterError] = InvalidInput,
     one_line: bool = True,
     strict: bool = False,
+    printed: bool = False,
 ) -> str:
     """A string a person typed: control characters dropped, spaces collapsed (``one_line``), at most ``limit``
     characters. Not a string, a lone surrogate, empty when ``required``, or too long → ``error``.
 
     ``strict`` (the JSON API, whose document states the rule): ``None`` is refused, a control character is
-    refused rather than dropped, and the limit counts the characters as sent."""
+    refused rather than dropped, and the limit counts the characters as sent.
+
+    ``printed`` (a name printed on a certificate): bidi controls and zero-width characters are removed too, and
+    as :func:`registry.names.visible_text` does; the name keeps its own characters (no NFKC folding)."""
     if value is None and not strict:
         value = ""
     if not isinstance(value, str) or _SURROGATE.search(value):
@@ -106,6 +111,8 @@ def text(
         raise error()
     cleaned = _CONTROL.sub("", value)
     cleaned = " ".join(cleaned.split()) if one_line else cleaned.strip()
+    if printed:
+        cleaned = visible_text(cleaned)
     if (required and not cleaned) or len(cleaned) > limit:
         raise error()
     return cleaned

@@ -13,6 +13,7 @@ from registry import audit, residence
 from registry.errors import InvalidIdentifier, RegisterError
 from registry.identity import check_holder_kind, normalise_id_number, region_of
 from registry.models import Holder, HolderKind, ResidenceEvidence
+from registry.names import visible_text
 
 
 class InvalidHolder(RegisterError):
@@ -38,7 +39,7 @@ class HolderInput:
 
 
 async def _clean(data: HolderInput, *, exclude_id: int | None = None) -> dict[str, Any]:
-    name = data.name.strip()
+    name = visible_text(data.name)
     if not name or len(name) > 200:
         raise InvalidHolder(name)
     kind = HolderKind(data.kind)

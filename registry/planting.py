@@ -49,6 +49,7 @@ from registry import audit, clock, identity
 from registry.errors import InvalidIdentifier, InvalidState, NotFound, RegisterError
 from registry.identity import mask
 from registry.models import Certificate, CertificateKind, CertificateStatus, Order, OrderStatus, StaffUser
+from registry.names import visible_text
 
 # The duty's ages (inclusive), by sex: national rules, the same every year.
 DUTY_MIN_AGE = 11
@@ -547,7 +548,7 @@ def parse_citizen_request(
         year = int(year.strip())
     checked_year = _check_year(year)
     checked_trees = check_trees(trees)
-    text = " ".join(str(name or "").split())
+    text = visible_text(str(name or ""))
     if not text or len(text) > MAX_NAME:
         raise InvalidPlantingName()
     raw_id = str(id_number or "").strip()
@@ -794,7 +795,7 @@ async def check_organisation(
     *, organisation_name: object, credit_code: object, contact: object, year: object
 ) -> Organisation:
     """Check an organisation's details (and that its year is on sale) without storing anything."""
-    name = _clean_text(organisation_name, MAX_TEXT + 1)
+    name = _clean_text(visible_text(str(organisation_name or "")), MAX_TEXT + 1)
     reach = _clean_text(contact, MAX_TEXT + 1)
     if not name or not reach or len(name) > MAX_TEXT or len(reach) > MAX_TEXT:
         raise InvalidOrganisation()

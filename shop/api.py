@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from linpiao import inputs
 from linpiao.errors import error_response
 from linpiao.i18n import gettext as _
+from linpiao.proxy import client_ip
 from linpiao.settings import Settings
 from shop.apidocs import docs_page
 from shop.calculator import estimate as run_estimate
@@ -59,7 +60,11 @@ async def create(request: Request) -> Response:
         return error_response(request, 400, "invalid_idempotency_key", _("幂等键须为1至128个可见字符"))
     try:
         order, created = await create_order(
-            settings, order_request, provider=provider_name(settings), idempotency_key=key
+            settings,
+            order_request,
+            provider=provider_name(settings),
+            idempotency_key=key,
+            client=f"address:{client_ip(request)}",  # the key is the sender's own (linpiao.proxy: the real address)
         )
     except IdempotencyConflict as exc:  # the key names another order: a conflict, as the document says
         return error_response(request, 409, exc.code, _(exc.message))

@@ -386,7 +386,9 @@ def openapi_document(
                             "schema": {"type": "string", "pattern": r"^[\x21-\x7e]{1,128}$"},
                             "description": (
                                 "1 to 128 printable ASCII characters; retrying with the same key returns the same "
-                                "order, the same key with a different order is a 409 `idempotency_conflict`"
+                                "order, the same key with a different order is a 409 `idempotency_conflict`; a key "
+                                "belongs to the client that sent it (its address): another client's same key is "
+                                "another order"
                             ),
                         }
                     ],

@@ -19,6 +19,7 @@ irreversible in the register, so refunded tickets are never sold twice.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -123,7 +124,9 @@ def parse_order_request(data: dict[str, Any], settings: Settings, *, strict: boo
     purpose = inputs.choice(data.get("purpose"), PURPOSES, error=InvalidPurpose)
     kind = data.get("buyer_kind", "individual") if strict else data.get("buyer_kind") or "individual"
     buyer_kind = inputs.choice(kind, BUYER_KINDS, error=InvalidBuyerKind)
-    name = inputs.text(data.get("certificate_name"), limit=MAX_NAME, required=True, error=InvalidName, strict=strict)
+    name = inputs.text(
+        data.get("certificate_name"), limit=MAX_NAME, required=True, error=InvalidName, strict=strict, printed=True
+    )
     contact = inputs.text(data.get("contact", ""), limit=MAX_CONTACT, error=InvalidContact, strict=strict)
     return OrderRequest(
         quantity=quantity, purpose=purpose, certificate_name=name, contact=contact, buyer_kind=buyer_kind
@@ -143,15 +146,28 @@ def reservation_minutes(settings: Settings) -> int:
     return max(MIN_CHECKOUT_MINUTES, settings.reservation_minutes)
 
 
+def scoped_idempotency_key(client: str, key: str) -> str:
+    """The ``Idempotency-Key`` as stored: namespaced by the client that sent it, so one client's key never finds,
+    nor collides with, another client's order (a hash: it fits the column whatever the client's name)."""
+    return hashlib.sha256(f"{client}\n{key}".encode()).hexdigest()
+
+
 async def create_order(
-    settings: Settings, request: OrderRequest, *, provider: str, idempotency_key: str | None = None
+    settings: Settings,
+    request: OrderRequest,
+    *,
+    provider: str,
+    idempotency_key: str | None = None,
+    client: str = "",
 ) -> tuple[Order, bool]:
     """Create an order and reserve its units from the current quota's pool, in one transaction.
 
-    Returns ``(order, created)``; with an ``idempotency_key`` already used for the same request the
-    earlier order is returned (``created`` False), for a different request :class:`IdempotencyConflict`."""
+    Returns ``(order, created)``; with an ``idempotency_key`` this ``client`` (who sent it: the API names the
+    client's address) already used for the same request the earlier order is returned (``created`` False), for a
+    different request :class:`IdempotencyConflict`. Another client's use of the same key is another order."""
     if idempotency_key is not None and (not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY):
         raise IdempotencyConflict("key length")
+    stored_key = scoped_idempotency_key(client, idempotency_key) if idempotency_key is not None else None
     quota = await current_quota()
     if quota is None:
         raise NoOpenQuota()
@@ -159,8 +175,8 @@ async def create_order(
     _check_limits(request, settings, price)
     async with in_transaction():
         await lock_register()
-        if idempotency_key is not None:
-            existing = await Order.get_or_none(idempotency_key=idempotency_key)
+        if stored_key is not None:
+            existing = await Order.get_or_none(idempotency_key=stored_key)
             if existing is not None:
                 same = (existing.quantity, existing.purpose, existing.certificate_name, existing.contact) == (
                     request.quantity,
@@ -184,7 +200,7 @@ async def create_order(
             certificate_name=request.certificate_name,
             contact=request.contact,
             provider=provider,
-            idempotency_key=idempotency_key,
+            idempotency_key=stored_key,
             details={"buyer_kind": request.buyer_kind, "checkout_expires_at": checkout_expires.isoformat()},
             expires_at=checkout_expires + RESERVATION_GRACE,
         )

@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from typing import Any
 
 from registry.errors import RegisterError
 from registry.identity import is_valid_resident_id, mask
+from registry.names import visible_text
 from registry.planting import TREES_MAX, TREES_MIN, duty_from_id
 
 MAX_ROWS = 5_000
@@ -200,7 +200,6 @@ class RosterPreview:
 
 # --- reading cells -----------------------------------------------------------------------------------------
 
-_INVISIBLE = re.compile(r"[\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff\x00-\x08\x0b-\x1f\x7f]")
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(?:\.\d+)?[eE][+-]?\d+$")
 _ID_LIKE = re.compile(r"^\d{15,18}$|^\d{14,17}[Xx]$|^[+-]?\d+(?:\.\d+)?[eE][+-]?\d+$")
 _ID_SEPARATORS = re.compile(r"[\s\-‐‑–—'’`]")
@@ -215,12 +214,8 @@ class Cell:
     formula: bool = False
 
 
-def _clean(text: str) -> str:
-    return " ".join(_INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).split())
-
-
 def _text_cell(raw: str) -> Cell:
-    text = _clean(raw)
+    text = visible_text(raw, fold=True)
     return Cell(text, formula=text.startswith(FORMULA_START))
 
 
@@ -241,7 +236,7 @@ def _xlsx_cell(value: Any) -> Cell:
     # array formulas and the like come back as objects carrying their formula text: never evaluated
     text = getattr(value, "text", None)
     if isinstance(text, str):
-        return Cell(_clean(text), formula=True)
+        return Cell(visible_text(text, fold=True), formula=True)
     return _text_cell(str(value))
 
 

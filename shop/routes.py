@@ -31,8 +31,8 @@ from shop.orders import (
     parse_order_request,
     reservation_minutes,
 )
-from shop.payments import get_provider, provider_name
-from shop.settlement import settle, settle_with_provider, stripe_event
+from shop.payments import PaymentError, get_provider, provider_name
+from shop.settlement import settle, settle_with_provider, stripe_event, stripe_event_is_for
 from shop.views import order_view, quota_view
 
 log = logging.getLogger("linpiao.shop")
@@ -258,11 +258,20 @@ async def stripe_webhook(request: Request) -> Response:
     except (ValueError, stripe.SignatureVerificationError):
         return error_response(request, 400, "invalid_signature", _("签名无效"))
     order_id, payment_event = stripe_event(event.to_dict())
-    if order_id is None or payment_event is None or not await Order.exists(id=order_id):
+    order = await Order.get_or_none(id=order_id) if order_id is not None and payment_event is not None else None
+    if order is None or payment_event is None:
         return JSONResponse({"received": True, "outcome": "ignored"})
     provider = get_provider(settings)
     try:
-        outcome = await settle(order_id, payment_event, provider)
+        try:
+            ours = await stripe_event_is_for(order, payment_event, provider)
+        except PaymentError:  # Stripe could not say whose payment this is: let it send the event again later
+            log.warning("stripe event %s: payment intent of order %s unknown, retry", payment_event.event_id, order.id)
+            return JSONResponse({"received": False, "outcome": "retry"}, status_code=503)
+        if not ours:
+            log.warning("stripe event %s names order %s but not its session: ignored", payment_event.event_id, order.id)
+            return JSONResponse({"received": True, "outcome": "ignored"})
+        outcome = await settle(order.id, payment_event, provider)
     finally:
         await provider.aclose()
     return JSONResponse({"received": True, "outcome": str(outcome)})

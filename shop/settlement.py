@@ -60,6 +60,27 @@ def stripe_event(event: dict[str, Any]) -> tuple[int | None, PaymentEvent | None
     )
 
 
+async def stripe_event_is_for(order: Order, event: PaymentEvent, provider: PaymentProvider) -> bool:
+    """Whether a verified Stripe event is about ``order``'s own Checkout Session — the one whose id is the order's
+    ``provider_ref`` — and not merely one whose ``client_reference_id`` or metadata name the order (another session,
+    made elsewhere with the same account, can say anything there). A session event carries the session's id; a
+    charge carries its payment intent, compared with the payment intent of the order's session, read from Stripe.
+
+    Raises :class:`PaymentError` when Stripe cannot be asked (the webhook then answers 503 and Stripe retries)."""
+    obj = ((event.payload or {}).get("data") or {}).get("object") or {}
+    if order.provider != "stripe" or not order.provider_ref:
+        return False
+    if obj.get("object") == "charge" or event.event_type.startswith("charge."):
+        from shop.payments.stripe_provider import StripeProvider
+
+        intent = obj.get("payment_intent")
+        if not intent or not isinstance(provider, StripeProvider):
+            return False
+        intent_id = intent if isinstance(intent, str) else intent.get("id")
+        return bool(intent_id) and intent_id == await provider.payment_intent_id(order)
+    return bool(obj.get("id")) and obj.get("id") == order.provider_ref
+
+
 async def refund_if_due(order_id: int, outcome: Outcome, provider: PaymentProvider) -> Outcome:
     """After a payment that could not be fulfilled (quota gone), ask the provider to refund it."""
     if outcome is not Outcome.REFUND_DUE:

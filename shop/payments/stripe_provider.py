@@ -101,6 +101,14 @@ class StripeProvider:
         except stripe.StripeError as exc:
             raise PaymentError(str(exc)) from exc
 
+    async def payment_intent_id(self, order: Order) -> str | None:
+        """The payment intent of ``order``'s own Checkout Session (``None`` before it is paid, or unknown)."""
+        session = await self._session(order)
+        intent = session["payment_intent"] if session is not None else None
+        if not intent:
+            return None
+        return str(intent if isinstance(intent, str) else intent["id"])
+
     async def retrieve_status(self, order: Order) -> RemoteStatus:
         session = await self._session(order)
         if session is None:

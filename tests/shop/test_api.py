@@ -164,3 +164,35 @@ async def test_concurrent_api_orders_never_oversell(client, settings):
     codes = await asyncio.gather(*(buy(i) for i in range(30)))
     assert codes.count(201) == 12 and codes.count(409) == 18
     assert await Order.filter(status=OrderStatus.PENDING).count() == 12
+
+
+async def test_an_idempotency_key_belongs_to_the_client_that_sent_it(app):
+    """Two clients using the same key get two orders (neither sees the other's); each one's retry gets its own."""
+    await factories.quota(500)
+    payload = {"quantity": 10, "purpose": "travel", "certificate_name": "甲公司"}
+    headers = {"Idempotency-Key": "order-1"}
+
+    def client_from(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    async with client_from("203.0.113.5") as first, client_from("198.51.100.7") as second:
+        mine = await first.post("/api/v1/orders", json=payload, headers=headers)
+        theirs = await second.post("/api/v1/orders", json=payload, headers=headers)
+        assert mine.status_code == theirs.status_code == 201
+        assert mine.json()["id"] != theirs.json()["id"] and mine.json()["token"] != theirs.json()["token"]
+        # A different order under the same key from another client is not a conflict with the first client's.
+        other = await second.post(
+            "/api/v1/orders", json={**payload, "quantity": 20}, headers={"Idempotency-Key": "x-2"}
+        )
+        assert other.status_code == 201
+        lookalike = await first.post(
+            "/api/v1/orders", json={**payload, "quantity": 20}, headers={"Idempotency-Key": "x-2"}
+        )
+        assert lookalike.status_code == 201 and lookalike.json()["id"] != other.json()["id"]
+
+        retry_mine = await first.post("/api/v1/orders", json=payload, headers=headers)
+        retry_theirs = await second.post("/api/v1/orders", json=payload, headers=headers)
+        assert retry_mine.status_code == retry_theirs.status_code == 200
+        assert retry_mine.json()["id"] == mine.json()["id"] and retry_theirs.json()["id"] == theirs.json()["id"]
+    assert await Order.all().count() == 4

@@ -280,3 +280,42 @@ def test_provider_is_chosen_from_settings_and_demo_is_refused_in_production(sett
     assert get_provider(stripe_settings).name == "stripe"
     with pytest.raises(SettingsError):
         DemoProvider(settings.with_(env="production"))
+
+
+async def test_events_of_another_session_never_settle_an_order_they_name(stripe_client, fake_stripe):
+    """Only the order's own Checkout Session (its provider_ref) fulfils, expires or refunds it, whatever an event's
+    client_reference_id or metadata say (finding 11)."""
+    batch = await factories.quota(1000)
+    target = await api_order(stripe_client, 10)
+    other = await api_order(stripe_client, 10)
+    naming_target = {"client_reference_id": str(target.id), "metadata": {"order_id": str(target.id)}}
+
+    # Another order's paid session, relabelled to name the target; a session made elsewhere naming it.
+    fake_stripe.pay(other.provider_ref)
+    relabelled = {**fake_stripe.public(fake_stripe.sessions[other.provider_ref]), **naming_target}
+    elsewhere = {**relabelled, "id": "cs_test_elsewhere", "payment_intent": "pi_elsewhere"}
+    for obj in (relabelled, elsewhere):
+        for kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+            r = await post_event(stripe_client, fake_stripe, fake_stripe.event(kind, obj))
+            assert r.status_code == 200 and r.json()["outcome"] == "ignored"
+    r = await post_event(stripe_client, fake_stripe, fake_stripe.event("checkout.session.expired", elsewhere))
+    assert r.json()["outcome"] == "ignored"
+    await target.refresh_from_db()
+    assert target.status is OrderStatus.PENDING and await Payment.filter(order_id=target.id).count() == 0
+    assert (await quota_stats(batch)).sold == 0 and (await quota_stats(batch)).reserved == 20
+
+    # Its own session fulfils it; then a refund of another payment that names it changes nothing.
+    fake_stripe.pay(target.provider_ref)
+    r = await post_event(
+        stripe_client, fake_stripe, fake_stripe.session_event("checkout.session.completed", target.provider_ref)
+    )
+    assert r.json()["outcome"] == "fulfilled"
+    foreign_refund = fake_stripe.charge_refunded_event(other.provider_ref)
+    foreign_refund["data"]["object"]["metadata"] = {"order_id": str(target.id)}
+    r = await post_event(stripe_client, fake_stripe, foreign_refund)
+    assert r.json()["outcome"] == "ignored"
+    await target.refresh_from_db()
+    assert target.status is OrderStatus.FULFILLED
+    assert (await Certificate.get(order_id=target.id)).status is CertificateStatus.VALID
+    r = await post_event(stripe_client, fake_stripe, fake_stripe.charge_refunded_event(target.provider_ref))
+    assert r.json()["outcome"] == "refunded"
