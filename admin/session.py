@@ -47,11 +47,6 @@ def settings_of(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def client_ip(request: Request) -> str:
-    """The client's real address (behind a trusted proxy, from X-Forwarded-For): see linpiao.proxy."""
-    return proxy.client_ip(request)
-
-
 def password_stamp(staff: StaffUser) -> str:
     return hashlib.sha256(staff.password_hash.encode()).hexdigest()[:16]
 
@@ -124,7 +119,7 @@ class AdminContext:
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.staff, client_ip(self.request))
+        return Actor(self.staff, proxy.client_ip(self.request))
 
     @property
     def settings(self) -> Settings:

@@ -9,7 +9,6 @@ from admin.session import (
     LOGIN_COOKIE,
     AdminContext,
     check_login_csrf,
-    client_ip,
     end_session,
     load_session,
     login_csrf,
@@ -18,6 +17,7 @@ from admin.session import (
     start_session,
 )
 from admin.web import page, redirect
+from linpiao import proxy
 from linpiao.i18n import gettext as _
 from linpiao.templating import render
 from registry import audit
@@ -58,7 +58,7 @@ async def login_submit(request: Request) -> Response:
     if not check_login_csrf(request, csrf):
         return _login_page(request, _("表单已过期，请重新登录"), 403, username)
     try:
-        staff = await staff_service.authenticate(username, password, ip=client_ip(request))
+        staff = await staff_service.authenticate(username, password, ip=proxy.client_ip(request))
     except staff_service.LoginLocked as exc:
         return _login_page(request, _(exc.message), 429, username)
     except staff_service.LoginFailed as exc:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise.queryset import QuerySet
+
 from registry import clock, planting
 from registry.applications import ApplicationStatus, IssuanceApplication
 from registry.models import Batch, EntryKind, Holding, HoldingState, Order, OrderStatus, RegisterEntry, TicketKind
@@ -162,7 +164,7 @@ async def revenue_by_day(now: datetime, days: int = 30, *, planting_money: bool 
     return [RevenueRow(day, *values) for day, values in sorted(by_day.items(), reverse=True)]
 
 
-def _paid(planting_money: bool):  # type: ignore[no-untyped-def]
+def _paid(planting_money: bool) -> QuerySet[Order]:
     paid = Order.filter(status__in=PAID_STATUSES)
     if planting_money:
         return paid.filter(purpose=planting.ORDER_PURPOSE)

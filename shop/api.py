@@ -34,26 +34,15 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-class BadBody(Exception):
-    pass
-
-
 async def _json_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object (:func:`linpiao.inputs.json_object`: too deep or not an object is a 400)."""
     body = await request.body()  # its size is bounded before it is read (linpiao.bodylimit)
     return inputs.json_object(body)
 
 
-def _bad_body(request: Request, exc: BadBody) -> Response:
-    return error_response(request, 413, "too_large", _("请求内容过大"))
-
-
 async def create(request: Request) -> Response:
     settings = _settings(request)
-    try:
-        data = await _json_object(request)
-    except BadBody as exc:
-        return _bad_body(request, exc)
+    data = await _json_object(request)
     order_request = parse_order_request(data, settings, strict=True)
     key = request.headers.get("idempotency-key")
     if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
@@ -86,10 +75,7 @@ async def quota(request: Request) -> Response:
 
 
 async def estimate(request: Request) -> Response:
-    try:
-        data = await _json_object(request)
-    except BadBody as exc:
-        return _bad_body(request, exc)
+    data = await _json_object(request)
     view = await quota_view(_settings(request))
     try:
         result = run_estimate(data, kg_per_ticket=Decimal(view.kg_per_ticket or 10))
