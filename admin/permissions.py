@@ -1,10 +1,10 @@
-"""The back-office permission table: the one place that says which role may do what (least privilege).
+"""The back-office permission table: which pages each role may open at all (least privilege).
 
-Finer rules that depend on the record live with the rule itself: an issuer acts only in its own district
-(:func:`registry.applications.may_handle`, :func:`registry.trades.may_record`); a forestry account with a district
-is that county/district's forestry department and acts on state tickets of its district only, one without is the
-city's (:func:`registry.applications.forestry_covers`); a greening committee office receives offset applications
-of its own district only (:func:`registry.offsets.may_receive`).
+Which *record* an account may read or change — role × district × ticket kind × record — is the one table of
+:mod:`registry.access`, which every view and every register workflow asks: an issuer acts only on its own
+district's holders, parcels and collective tickets; a forestry account with a district is that county/district's
+forestry department (state tickets of its district), one without is the city's; a greening committee office
+receives offset applications of its own district only; the carbon pool holder is nobody's to change.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class Perm(StrEnum):
     OFFSET_APPROVE = "offset.approve"  # 绿地占补平衡审批（园林）
     OFFSET_RECEIVE = "offset.receive"  # 受理绿地占补平衡申请（区绿委办，本辖区）
     TRADE_VIEW = "trade.view"  # 查看交易、继承、分红
-    TRADE_RECORD = "trade.record"  # 登记认购、继承、分红（本辖区集体林地林票）
+    TRADE_RECORD = "trade.record"  # 登记认购、分红（本辖区集体林地林票）
+    INHERITANCE_RECORD = "inheritance.record"  # 登记继承（集体：本辖区发放机关；国有：林草主管部门）
     TRANSFER_RECORD = "transfer.record"  # 登记转让（集体：本辖区发放机关；国有：林草主管部门）
     TRADE_FILE = "trade.file"  # 登记交易备案（林业部门只登记市级备案）
     OFFSET_VIEW = "offset.view"  # 查看绿地占补平衡
@@ -44,12 +45,14 @@ class Perm(StrEnum):
     PLANTING_VIEW = "planting.view"  # 查看义务植树折算标准
     PLANTING_RULE = "planting.rule"  # 设定义务植树折算标准（林业）
     CERTIFICATE_REISSUE = "certificate.reissue"  # 补发证书（发证机关；种类和辖区由规则再查）
+    APIKEY_MANAGE = "apikey.manage"  # 机构 API 密钥：签发、吊销（系统管理员）
+    SERVICE_VIEW = "service.view"  # 客服：按验证码、编号、联系方式、金额、日期查找订单，查看订单经过
+    SERVICE_ACT = "service.act"  # 客服：重发订单链接、经支付机构退款、补发订单证书（市林草主管部门）
+    JOBS_MANAGE = "jobs.manage"  # 后台任务：查看排队、运行、失败的任务和错误，重试失败的任务（系统管理员）
 
-
-ALL_ROLES = tuple(StaffRole)
 
 ROLE_PERMISSIONS: dict[StaffRole, frozenset[Perm]] = {
-    StaffRole.ADMIN: frozenset({Perm.DASHBOARD, Perm.STAFF_MANAGE, Perm.AUDIT_VIEW}),
+    StaffRole.ADMIN: frozenset({Perm.DASHBOARD, Perm.STAFF_MANAGE, Perm.AUDIT_VIEW, Perm.APIKEY_MANAGE}),
     StaffRole.ISSUER: frozenset(
         {
             Perm.DASHBOARD,
@@ -101,13 +104,21 @@ ROLE_PERMISSIONS: dict[StaffRole, frozenset[Perm]] = {
 # trades, dividends, uses of state tickets, statements (issue 6) and certificate reissue, on top of the sets above
 _TRADE_PERMISSIONS: dict[StaffRole, frozenset[Perm]] = {
     StaffRole.ISSUER: frozenset(
-        {Perm.TRADE_VIEW, Perm.TRADE_RECORD, Perm.TRANSFER_RECORD, Perm.TRADE_FILE, Perm.CERTIFICATE_REISSUE}
+        {
+            Perm.TRADE_VIEW,
+            Perm.TRADE_RECORD,
+            Perm.TRANSFER_RECORD,
+            Perm.INHERITANCE_RECORD,
+            Perm.TRADE_FILE,
+            Perm.CERTIFICATE_REISSUE,
+        }
     ),
     StaffRole.FORESTRY: frozenset(
         {
             Perm.CERTIFICATE_REISSUE,
             Perm.TRADE_VIEW,
             Perm.TRANSFER_RECORD,  # transfers of state tickets
+            Perm.INHERITANCE_RECORD,  # inheritance of state tickets
             Perm.TRADE_FILE,
             Perm.OFFSET_VIEW,
             Perm.OFFSET_ISSUE,
@@ -123,6 +134,22 @@ _TRADE_PERMISSIONS: dict[StaffRole, frozenset[Perm]] = {
     StaffRole.AUDITOR: frozenset({Perm.TRADE_VIEW, Perm.OFFSET_VIEW, Perm.COMPENSATION_VIEW}),
 }
 ROLE_PERMISSIONS = {role: perms | _TRADE_PERMISSIONS.get(role, frozenset()) for role, perms in ROLE_PERMISSIONS.items()}
+# Background jobs (/admin/jobs, registry/jobs.py): the system administrator watches the job engine and retries a
+# failed job; retrying replays the system's own idempotent work, never a register decision of a clerk.
+ROLE_PERMISSIONS[StaffRole.ADMIN] = ROLE_PERMISSIONS[StaffRole.ADMIN] | {Perm.JOBS_MANAGE}
+
+# The shop's customer-service desk (admin/views_service.py). The city forestry department runs the shop (it opens
+# the quotas and reissues carbon certificates), so it answers citizens: it finds orders, resends links, refunds and
+# reissues. Finance and the auditor find orders and read their timelines (reconciling a payment, checking a refund)
+# but change nothing; issuers, landscaping and greening have no business with shop buyers' contacts.
+_SERVICE_PERMISSIONS: dict[StaffRole, frozenset[Perm]] = {
+    StaffRole.FORESTRY: frozenset({Perm.SERVICE_VIEW, Perm.SERVICE_ACT}),
+    StaffRole.FINANCE: frozenset({Perm.SERVICE_VIEW}),
+    StaffRole.AUDITOR: frozenset({Perm.SERVICE_VIEW}),
+}
+ROLE_PERMISSIONS = {
+    role: perms | _SERVICE_PERMISSIONS.get(role, frozenset()) for role, perms in ROLE_PERMISSIONS.items()
+}
 
 
 # What only the city's forestry department does: a county/district forestry department (a forestry account with a
@@ -134,6 +161,8 @@ CITY_FORESTRY_ONLY = frozenset(
         Perm.OFFSET_ISSUE,
         Perm.COMPENSATION_MANAGE,
         Perm.COMPENSATION_PAY,
+        Perm.SERVICE_VIEW,  # the shop is city-wide: a county's forestry department does not serve its buyers
+        Perm.SERVICE_ACT,
     }
 )
 
@@ -147,14 +176,3 @@ def staff_allowed(staff: StaffUser, perm: Perm) -> bool:
     if StaffRole(staff.role) is StaffRole.FORESTRY and staff.district_code and perm in CITY_FORESTRY_ONLY:
         return False
     return allowed(staff.role, perm)
-
-
-def any_allowed(role: StaffRole, *perms: Perm) -> bool:
-    return any(allowed(role, p) for p in perms)
-
-
-def may_edit_parcel_in(role: StaffRole, staff_district: str | None, parcel_district: str) -> bool:
-    """Issuers keep the parcels of their own district only; forestry keeps all."""
-    if not allowed(role, Perm.PARCEL_EDIT):
-        return False
-    return StaffRole(role) is not StaffRole.ISSUER or staff_district == parcel_district

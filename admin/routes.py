@@ -1,17 +1,22 @@
-"""The back-office, mounted at ``/admin``: every route names the permission it needs (see permissions.py)."""
+"""The back-office, mounted at ``/admin``: every route names the permission it needs (see permissions.py); the
+record it acts on is checked by :mod:`registry.access` in the view and again in the workflow."""
 
 from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from admin import views_apikeys as api_keys
 from admin import views_auth as auth
 from admin import views_certificates as certificate_pages
+from admin import views_finance as finance
 from admin import views_issuance as issuance
+from admin import views_jobs as job_pages
 from admin import views_offsets as state_uses
 from admin import views_planting as planting
 from admin import views_register as register_pages
 from admin import views_registry as reg
 from admin import views_reports as reports
+from admin import views_service as service
 from admin import views_staff as staff
 from admin import views_trades as trades
 from admin.permissions import Perm
@@ -32,12 +37,21 @@ routes: list[BaseRoute] = [
     post("/logout", None, auth.logout),
     get("/password", None, auth.password_form),
     post("/password", None, auth.password_submit),
+    post("/sessions/revoke", None, auth.session_revoke),
     get("/", Perm.DASHBOARD, reports.dashboard),
     # staff and audit
     get("/staff", Perm.STAFF_MANAGE, staff.staff_list),
     post("/staff", Perm.STAFF_MANAGE, staff.staff_create),
     post("/staff/{id}/toggle", Perm.STAFF_MANAGE, staff.staff_toggle),
+    post("/staff/{id}/password", Perm.STAFF_MANAGE, staff.staff_password_reset),
     get("/audit", Perm.AUDIT_VIEW, staff.audit_log),
+    # background jobs (registry/jobs.py): queued, running, done, failed with the error; retry
+    get("/jobs", Perm.JOBS_MANAGE, job_pages.job_list),
+    post("/jobs/{id}/retry", Perm.JOBS_MANAGE, job_pages.job_retry),
+    # organisation API keys: they lift the shop's limits for known buyers (shop/limits.py)
+    get("/apikeys", Perm.APIKEY_MANAGE, api_keys.key_list),
+    post("/apikeys", Perm.APIKEY_MANAGE, api_keys.key_create),
+    post("/apikeys/{id}/revoke", Perm.APIKEY_MANAGE, api_keys.key_revoke),
     # holders
     get("/holders", Perm.HOLDER_VIEW, reg.holder_list),
     get("/holders/new", Perm.HOLDER_EDIT, reg.holder_new),
@@ -73,10 +87,21 @@ routes: list[BaseRoute] = [
     post("/certificates/{code}/reissue", Perm.CERTIFICATE_REISSUE, certificate_pages.certificate_reissue),
     get("/register.csv", Perm.REGISTER_VIEW, register_pages.register_csv),
     get("/register.xlsx", Perm.REGISTER_VIEW, register_pages.register_xlsx),
+    get("/register/exports/{token}", Perm.REGISTER_VIEW, register_pages.export_page),  # exports over 10,000 rows
     get("/holders/{id}/statement", Perm.REGISTER_VIEW, register_pages.statement_page),
     get("/holders/{id}/statement.pdf", Perm.REGISTER_VIEW, register_pages.statement_download),
     get("/revenue", Perm.REVENUE_VIEW, reports.revenue),
     get("/revenue/state", Perm.REVENUE_VIEW, state_uses.state_revenue),
+    # finance: revenue by ticket kind and receiving body, by day or month, chart and exports (registry.finance)
+    get("/finance", Perm.REVENUE_VIEW, finance.finance_page),
+    get("/finance.csv", Perm.REVENUE_VIEW, finance.finance_csv),
+    get("/finance.xlsx", Perm.REVENUE_VIEW, finance.finance_xlsx),
+    # the shop's customer-service desk (registry.service_desk)
+    get("/service", Perm.SERVICE_VIEW, service.order_search),
+    get("/service/orders/{id}", Perm.SERVICE_VIEW, service.order_detail),
+    post("/service/orders/{id}/resend", Perm.SERVICE_ACT, service.order_resend),
+    post("/service/orders/{id}/refund", Perm.SERVICE_ACT, service.order_refund),
+    post("/service/orders/{id}/reissue", Perm.SERVICE_ACT, service.order_reissue),
     # trades of land tickets (state ones: transfers only), inheritance, dividends (registry.trades, .dividends)
     get("/trades", Perm.TRADE_VIEW, trades.trade_list),
     get("/trades/transfer/new", Perm.TRANSFER_RECORD, trades.transfer_new),
@@ -85,8 +110,8 @@ routes: list[BaseRoute] = [
     post("/trades/subscription", Perm.TRADE_RECORD, trades.subscription_create),
     get("/trades/{id}", Perm.TRADE_VIEW, trades.trade_detail),
     post("/trades/{id}/filings", Perm.TRADE_FILE, trades.filing_record),
-    get("/inheritance/new", Perm.TRADE_RECORD, trades.inheritance_new),
-    post("/inheritance", Perm.TRADE_RECORD, trades.inheritance_create),
+    get("/inheritance/new", Perm.INHERITANCE_RECORD, trades.inheritance_new),
+    post("/inheritance", Perm.INHERITANCE_RECORD, trades.inheritance_create),
     get("/inheritance/{id}", Perm.TRADE_VIEW, trades.inheritance_detail),
     get("/dividends", Perm.TRADE_VIEW, trades.dividend_list),
     get("/dividends/new", Perm.TRADE_RECORD, trades.dividend_new),

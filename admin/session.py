@@ -1,18 +1,23 @@
-"""Back-office sessions in signed cookies, CSRF tokens, and the guard every back-office page goes through.
+"""Back-office sessions, CSRF tokens, and the guard every back-office page goes through.
 
-The session cookie carries the staff id, a CSRF token, a stamp of the password hash (a password change ends
-every other session) and the time of the last request (idle timeout); it is signed with the settings' secret,
-HttpOnly, SameSite=Lax, and Secure when the site is served over https.
+A session is a server-side record (:mod:`registry.sessions`); the cookie carries only its opaque 256-bit id, set
+once at sign-in (HttpOnly, SameSite=Lax, Secure when the site is served over https, Max-Age = the absolute limit)
+and never rewritten, so no user data is in it and nothing a request does can extend the absolute limit. The id is
+not signed: it is unguessable by itself, a forged or random one finds no row, and what decides whether it still
+works is the row (revoked, idle, expired), which a signature could not express. Each session's CSRF token is an
+HMAC of its id under the settings' secret: it dies with the session, differs between sessions, and cannot be
+computed from a database dump (which holds only the id's hash).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -26,15 +31,15 @@ from admin.permissions import Perm, staff_allowed
 from linpiao import inputs, proxy
 from linpiao.i18n import gettext as _
 from linpiao.settings import Settings
+from registry import sessions
 from registry.applications import NotPermitted
 from registry.audit import Actor
 from registry.models import StaffUser
+from registry.sessions import StaffSession
 
 SESSION_COOKIE = "linpiao_admin"
 LOGIN_COOKIE = "linpiao_admin_login"
 COOKIE_PATH = "/admin"
-IDLE_SECONDS = 30 * 60
-MAX_AGE_SECONDS = 12 * 60 * 60
 MAX_FILES = 4
 MAX_FIELDS = 200
 
@@ -47,8 +52,10 @@ def settings_of(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def password_stamp(staff: StaffUser) -> str:
-    return hashlib.sha256(staff.password_hash.encode()).hexdigest()[:16]
+def session_limits(settings: Settings) -> sessions.Limits:
+    return sessions.Limits(
+        idle=timedelta(minutes=settings.admin_idle_minutes), lifetime=timedelta(hours=settings.admin_session_hours)
+    )
 
 
 def _set_cookie(response: Response, settings: Settings, name: str, value: str, max_age: int) -> None:
@@ -57,35 +64,38 @@ def _set_cookie(response: Response, settings: Settings, name: str, value: str, m
     )
 
 
-def start_session(response: Response, settings: Settings, staff: StaffUser) -> None:
-    payload = {"u": staff.id, "c": secrets.token_urlsafe(24), "p": password_stamp(staff), "t": int(time.time())}
-    write_session(response, settings, payload)
+def csrf_token(settings: Settings, token: str) -> str:
+    """The CSRF token of the session whose cookie holds ``token``."""
+    digest = hmac.new(settings.secret_key.encode(), b"linpiao-admin-csrf\x00" + token.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
 
 
-def write_session(response: Response, settings: Settings, payload: dict[str, Any]) -> None:
-    value = _serializer(settings, "admin-session").dumps(payload)
-    _set_cookie(response, settings, SESSION_COOKIE, value, MAX_AGE_SECONDS)
+async def start_session(response: Response, request: Request, staff: StaffUser) -> StaffSession:
+    """Open a session for ``staff`` (recording the address and browser) and hand its id to the browser."""
+    settings = settings_of(request)
+    limits = session_limits(settings)
+    token, session = await sessions.open_session(
+        staff,
+        limits,
+        ip=proxy.client_ip(request),
+        user_agent=inputs.clean(request.headers.get("user-agent", "")),
+    )
+    _set_cookie(response, settings, SESSION_COOKIE, token, int(limits.lifetime.total_seconds()))
+    return session
 
 
 def end_session(response: Response, settings: Settings) -> None:
+    """Drop the cookie (the record is revoked by the caller: the cookie alone proves nothing)."""
     response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax", secure=settings.https)
 
 
-async def load_session(request: Request) -> tuple[StaffUser | None, dict[str, Any]]:
-    """The signed-in staff member, or None when there is no valid, fresh session."""
-    raw = request.cookies.get(SESSION_COOKIE)
-    if not raw:
-        return None, {}
-    try:
-        payload = _serializer(settings_of(request), "admin-session").loads(raw, max_age=MAX_AGE_SECONDS)
-    except BadSignature:
-        return None, {}
-    if not isinstance(payload, dict) or time.time() - int(payload.get("t", 0)) > IDLE_SECONDS:
-        return None, {}
-    staff = await StaffUser.get_or_none(id=payload.get("u"))
-    if staff is None or not staff.is_active or payload.get("p") != password_stamp(staff):
-        return None, {}
-    return staff, payload
+async def load_session(request: Request) -> tuple[StaffUser | None, StaffSession | None]:
+    """The signed-in staff member and their session, or (None, None) when the cookie names no live session."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    session = await sessions.session_for(token, session_limits(settings_of(request))) if token else None
+    if session is None:
+        return None, None
+    return session.staff, session
 
 
 def login_csrf(request: Request) -> tuple[str, str]:
@@ -113,7 +123,7 @@ class AdminContext:
 
     request: Request
     staff: StaffUser
-    session: dict[str, Any]
+    session: StaffSession
     form: FormData | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -124,6 +134,11 @@ class AdminContext:
     @property
     def settings(self) -> Settings:
         return settings_of(self.request)
+
+    @property
+    def csrf(self) -> str:
+        """The CSRF token of this session, for the forms of the page."""
+        return csrf_token(self.settings, self.request.cookies.get(SESSION_COOKIE, ""))
 
     def field(self, name: str, default: str = "") -> str:
         value = self.form.get(name, default) if self.form is not None else default
@@ -137,12 +152,13 @@ Handler = Callable[[AdminContext], Awaitable[Response]]
 
 
 def guard(perm: Perm | None, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a handler: require a fresh session and ``perm``; for POST, bound the form and check the CSRF
-    token before the handler runs. The session's idle clock restarts with every request."""
+    """Wrap a handler: require a live session and ``perm``; for POST, bound the form and check the session's
+    CSRF token before the handler runs. The session's idle clock restarts with every request (the row's
+    ``last_seen_at``, at most once a minute); the cookie is never rewritten."""
 
     async def endpoint(request: Request) -> Response:
         staff, session = await load_session(request)
-        if staff is None:
+        if staff is None or session is None:
             if request.method == "GET":
                 target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
                 return RedirectResponse(f"/admin/login?next={target}", status_code=303)
@@ -152,16 +168,15 @@ def guard(perm: Perm | None, handler: Handler) -> Callable[[Request], Awaitable[
         try:
             if request.method == "POST":
                 async with request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS) as form:
+                    context = AdminContext(request, staff, session, form)
                     token = form.get("csrf")
-                    if not isinstance(token, str) or not hmac.compare_digest(token, str(session.get("c", ""))):
+                    if not isinstance(token, str) or not hmac.compare_digest(token, context.csrf):
                         raise HTTPException(403, "表单已过期，请刷新页面后重试")
-                    response = await handler(AdminContext(request, staff, session, form))
+                    response = await handler(context)
             else:
                 response = await handler(AdminContext(request, staff, session))
-        except NotPermitted:
-            raise HTTPException(403) from None
-        if not any(v.startswith(f"{SESSION_COOKIE}=") for v in response.headers.getlist("set-cookie")):
-            write_session(response, settings_of(request), {**session, "t": int(time.time())})
+        except NotPermitted as exc:  # registry.access refused the record: 403 with the reason
+            raise HTTPException(403, _(exc.message)) from None
         return response
 
     return endpoint

@@ -1,4 +1,4 @@
-"""Signing in and out, and changing one's own password."""
+"""Signing in and out, changing one's own password, and one's own sessions (登录会话)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,21 @@ from starlette.responses import Response
 
 from admin.session import (
     LOGIN_COOKIE,
+    SESSION_COOKIE,
     AdminContext,
     check_login_csrf,
     end_session,
     load_session,
     login_csrf,
+    session_limits,
     set_login_cookie,
-    settings_of,
     start_session,
 )
 from admin.web import page, redirect
 from linpiao import proxy
 from linpiao.i18n import gettext as _
 from linpiao.templating import render
-from registry import audit
+from registry import sessions
 from registry import staff as staff_service
 
 
@@ -63,33 +64,65 @@ async def login_submit(request: Request) -> Response:
         return _login_page(request, _(exc.message), 429, username)
     except staff_service.LoginFailed as exc:
         return _login_page(request, _(exc.message), 400, username)
+    # a session this browser still had (another account, say) ends: one browser, one session
+    await sessions.revoke_token(request.cookies.get(SESSION_COOKIE, ""), sessions.RevokeReason.REPLACED)
     response = redirect(target)
-    start_session(response, settings_of(request), staff)
+    await start_session(response, request, staff)
     response.delete_cookie(LOGIN_COOKIE, path="/admin")
     return response
 
 
 async def logout(ctx: AdminContext) -> Response:
-    await audit.record(ctx.actor, "logout", f"staff:{ctx.staff.username}")
+    await sessions.sign_out(ctx.session, ctx.actor)
     response = redirect("/admin/login")
     end_session(response, ctx.settings)
     return response
 
 
+async def _password_page(ctx: AdminContext, error: str = "", status: int = 200, done: bool = False) -> Response:
+    live = await sessions.live_sessions(ctx.staff.id, session_limits(ctx.settings))
+    data = {
+        "error": error,
+        "done": done,
+        "sessions": live,
+        "current_session": ctx.session.id,
+        "idle_minutes": ctx.settings.admin_idle_minutes,
+        "session_hours": ctx.settings.admin_session_hours,
+    }
+    return page(ctx, "password.html", data, status)
+
+
 async def password_form(ctx: AdminContext) -> Response:
-    return page(ctx, "password.html", {"error": "", "done": ctx.request.query_params.get("done") == "1"})
+    params = ctx.request.query_params
+    return await _password_page(ctx, done=params.get("done") == "1")
 
 
 async def password_submit(ctx: AdminContext) -> Response:
     new = ctx.field("new_password")
     if new != ctx.field("repeat_password"):
-        return page(ctx, "password.html", {"error": _("两次输入的新密码不一致"), "done": False}, 400)
+        return await _password_page(ctx, _("两次输入的新密码不一致"), 400)
     try:
         staff = await staff_service.change_password(
             ctx.staff, current=ctx.field("current_password"), new=new, actor=ctx.actor
         )
     except staff_service.StaffError as exc:
-        return page(ctx, "password.html", {"error": _(exc.message), "done": False}, 400)
+        return await _password_page(ctx, _(exc.message), 400)
+    # every session of the account ended with the change, this one too: this browser goes on in a fresh one
     response = redirect("/admin/password?done=1")
-    start_session(response, ctx.settings, staff)  # this session goes on; others end with the old hash
+    await start_session(response, ctx.request, staff)
     return response
+
+
+async def session_revoke(ctx: AdminContext) -> Response:
+    """End one of one's own sessions (``session`` = its id as listed), or every other one (``session=others``)."""
+    target = ctx.field("session")
+    if target == "others":
+        await sessions.revoke_others(ctx.staff, ctx.session.id, ctx.actor)
+        return redirect("/admin/password")
+    if not await sessions.revoke_own(ctx.staff, target, ctx.actor):
+        return await _password_page(ctx, _("该登录会话不存在或已结束"), 404)
+    if target == ctx.session.id:
+        response = redirect("/admin/login")
+        end_session(response, ctx.settings)
+        return response
+    return redirect("/admin/password")

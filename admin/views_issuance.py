@@ -9,22 +9,20 @@ from starlette.responses import Response
 
 from admin.permissions import Perm
 from admin.session import AdminContext
-from admin.web import get_or_404, page, paginate, path_id, redirect
-from certificates import service as certificate_service
+from admin.web import get_or_404, page, paginate, path_id, readable_or_404, redirect
+from certificates import holdings
 from linpiao.i18n import gettext as _
 from linpiao.money import parse_yuan
+from registry import access, clock, quotas, stock
 from registry import applications as app_service
-from registry import clock, quota_admin, quotas, stock
+from registry.access import Action
 from registry.errors import RegisterError
 from registry.models import (
     Batch,
     Certificate,
     CertificateStatus,
-    EntryKind,
     Holder,
     Parcel,
-    RegisterEntry,
-    StaffRole,
     TicketKind,
 )
 
@@ -42,7 +40,8 @@ def _kinds_for(ctx: AdminContext) -> list[TicketKind]:
 
 async def application_list(ctx: AdminContext) -> Response:
     params = ctx.request.query_params
-    query = app_service.IssuanceApplication.filter(**app_service.visible_to(ctx.staff))
+    # issuers the collective applications of their district, a county forestry department its state ones
+    query = access.scope(ctx.actor, Action.APPLICATION_READ, app_service.IssuanceApplication.all())
     status = params.get("status", "")
     if status in set(app_service.ApplicationStatus):
         query = query.filter(status=status)
@@ -68,9 +67,7 @@ async def application_list(ctx: AdminContext) -> Response:
 
 
 async def _application_form(ctx: AdminContext, values: dict[str, str], error: str = "", status: int = 200) -> Response:
-    parcels = Parcel.all().order_by("-id").limit(200)
-    if ctx.staff.role is StaffRole.ISSUER:
-        parcels = parcels.filter(district_code=ctx.staff.district_code)
+    parcels = access.scope(ctx.actor, Action.PARCEL_READ, Parcel.all(), kind=None).order_by("-id").limit(200)
     return page(
         ctx,
         "application_form.html",
@@ -91,6 +88,8 @@ async def application_new(ctx: AdminContext) -> Response:
     values = {"kind": kinds[0], "parcel_id": ctx.request.query_params.get("parcel", ""), "applicant_id": "", "note": ""}
     if values["parcel_id"].isdigit():
         parcel = await Parcel.get_or_none(id=int(values["parcel_id"]))
+        if parcel is not None and not access.may(ctx.actor, Action.PARCEL_READ, access.parcel_target(parcel)):
+            parcel = None
         if parcel is not None and parcel.owner_id:  # type: ignore[attr-defined]
             values["applicant_id"] = str(parcel.owner_id)  # type: ignore[attr-defined]
     return await _application_form(ctx, values)
@@ -102,6 +101,8 @@ async def application_create(ctx: AdminContext) -> Response:
         raise HTTPException(403)
     parcel = await Parcel.get_or_none(id=int(values["parcel_id"])) if values["parcel_id"].isdigit() else None
     applicant = await Holder.get_or_none(id=int(values["applicant_id"])) if values["applicant_id"].isdigit() else None
+    if parcel is not None:  # another district's parcel, or a kind the account does not issue: 403 with the reason
+        access.check(ctx.actor, Action.APPLICATION_HANDLE, access.place(parcel.district_code, values["kind"]))
     if parcel is None or applicant is None:
         return await _application_form(ctx, values, _("请选择林地和申请人"), 400)
     try:
@@ -121,9 +122,8 @@ async def application_create(ctx: AdminContext) -> Response:
 
 async def _visible_application(ctx: AdminContext) -> app_service.IssuanceApplication:
     application = await get_or_404(app_service.IssuanceApplication, path_id(ctx))
-    visible = app_service.IssuanceApplication.filter(id=application.id, **app_service.visible_to(ctx.staff))
-    if not await visible.exists():  # an issuer or a county forestry department of another district
-        raise HTTPException(403)
+    # an issuer or a county forestry department of another district does not see it: 404
+    readable_or_404(ctx, Action.APPLICATION_READ, access.place(application.district_code, application.kind))
     return application
 
 
@@ -142,7 +142,9 @@ async def application_detail(ctx: AdminContext, error: str = "", status: int = 2
             "steps": steps,
             "superseded_by": later,
             "error": error,
-            "may_act": app_service.may_handle(ctx.staff, application.kind, application.district_code),
+            "may_act": access.may(
+                ctx.actor, Action.APPLICATION_HANDLE, access.place(application.district_code, application.kind)
+            ),
             "species_text": species_text(application.parcel.species),
             "unit_area": ctx.field("unit_area_m2") if ctx.form is not None else "",
             "certificate": await _certificate_of(application),
@@ -166,12 +168,6 @@ async def application_return(ctx: AdminContext) -> Response:
     return redirect(f"/admin/applications/{application.id}")
 
 
-async def _holding_certificate(batch: Batch, holder: Holder) -> None:
-    """The holding certificate (林票凭证) of the new batch, from the certificates package."""
-    entry = await RegisterEntry.filter(batch_id=batch.id, kind=EntryKind.ISSUE).first()
-    await certificate_service.issue_holding_certificate(batch, holder, entry=entry)
-
-
 async def _certificate_of(application: app_service.IssuanceApplication) -> Certificate | None:
     if application.batch_id is None:  # type: ignore[attr-defined]
         return None
@@ -190,9 +186,7 @@ async def application_issue(ctx: AdminContext) -> Response:
     application = await _visible_application(ctx)
     try:
         unit_area = app_service.parse_unit_area(ctx.field("unit_area_m2"))
-        await app_service.issue_application(
-            application, unit_area_m2=unit_area, actor=ctx.actor, on_issued=_holding_certificate
-        )
+        await holdings.issue_application(application, unit_area_m2=unit_area, actor=ctx.actor)
     except app_service.NotPermitted:
         raise
     except RegisterError as exc:
@@ -231,7 +225,7 @@ async def quota_open(ctx: AdminContext) -> Response:
     except ValueError:
         return await quota_list(ctx, _("请填写有效的数量、价格、碳量和有效期"), 400)
     try:
-        await quota_admin.open_quota(
+        await quotas.open_quota(
             units=units, price_fen=price_fen, kg_co2e_per_ticket=kg, valid_until=valid_until, actor=ctx.actor
         )
     except RegisterError as exc:
@@ -249,7 +243,7 @@ async def _carbon_batch(ctx: AdminContext) -> Batch:
 async def quota_close(ctx: AdminContext) -> Response:
     batch = await _carbon_batch(ctx)
     try:
-        await quota_admin.close_quota(batch, actor=ctx.actor)
+        await quotas.close_quota(batch, actor=ctx.actor)
     except RegisterError as exc:
         return await quota_list(ctx, _(exc.message), 400)
     return redirect("/admin/quotas")
@@ -258,7 +252,7 @@ async def quota_close(ctx: AdminContext) -> Response:
 async def quota_withdraw(ctx: AdminContext) -> Response:
     batch = await _carbon_batch(ctx)
     try:
-        await quota_admin.withdraw_unsold(batch, actor=ctx.actor, reason=ctx.field("reason"))
+        await quotas.withdraw_unsold(batch, actor=ctx.actor, reason=ctx.field("reason"))
     except RegisterError as exc:
         return await quota_list(ctx, _(exc.message), 400)
     return redirect("/admin/quotas")

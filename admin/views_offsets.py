@@ -10,15 +10,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from admin.session import AdminContext
 from admin.views_trades import _holder
-from admin.web import date_field, fen_field, get_or_404, int_field, page, paginate, path_id, redirect, refusal_message
+from admin.web import (
+    date_field,
+    fen_field,
+    get_or_404,
+    int_field,
+    page,
+    paginate,
+    path_id,
+    readable_or_404,
+    redirect,
+    refusal_message,
+)
 from linpiao.i18n import gettext as _
-from registry import clock
+from registry import access, clock
 from registry import offsets as offset_service
+from registry.access import Action
+from registry.districts import DISTRICTS
 from registry.errors import RegisterError
 from registry.idempotency import new_form_token
 from registry.models import Batch, RegisterEntry, TicketKind
@@ -41,7 +53,8 @@ async def _state_batches() -> list[Batch]:
 
 async def offset_list(ctx: AdminContext) -> Response:
     status = ctx.request.query_params.get("status", "")
-    query = offset_service.GreenLandOffset.filter(**offset_service.offsets_visible_to(ctx.staff))
+    # a district's greening office sees its own district's applications (registry.access)
+    query = access.scope(ctx.actor, Action.OFFSET_READ, offset_service.GreenLandOffset.all(), kind=None)
     if status in set(offset_service.OffsetStatus):
         query = query.filter(status=status)
     else:
@@ -69,6 +82,8 @@ async def offset_new(ctx: AdminContext) -> Response:
 
 async def offset_create(ctx: AdminContext) -> Response:
     values = {name: ctx.field(name) for name in OFFSET_FIELDS}
+    if values["district_code"] in DISTRICTS:  # another district's project: 403 with the reason at once
+        access.check(ctx.actor, Action.OFFSET_RECEIVE, access.place(values["district_code"]))
     company = await _holder(ctx, "company_id")
     if company is None or values["offset_type"] not in set(offset_service.OffsetType):
         return await _offset_form(ctx, values, _("请填写申请企业（持有人编号）和申请类型"), 400)
@@ -89,12 +104,14 @@ async def offset_create(ctx: AdminContext) -> Response:
     return redirect(f"/admin/offsets/{offset.id}")
 
 
+async def _visible_offset(ctx: AdminContext) -> offset_service.GreenLandOffset:
+    offset = await get_or_404(offset_service.GreenLandOffset, path_id(ctx))
+    readable_or_404(ctx, Action.OFFSET_READ, access.place(offset.district_code))
+    return offset
+
+
 async def offset_detail(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
-    offset = await offset_service.GreenLandOffset.get_or_none(
-        id=path_id(ctx), **offset_service.offsets_visible_to(ctx.staff)
-    )
-    if offset is None:
-        raise HTTPException(404)
+    offset = await _visible_offset(ctx)
     await offset.fetch_related("company", "batch", "entry")
     ranges = ""
     if offset.entry is not None and offset.batch is not None:
@@ -114,7 +131,7 @@ async def offset_detail(ctx: AdminContext, error: str = "", status: int = 200) -
 
 
 async def offset_approve(ctx: AdminContext) -> Response:
-    offset = await get_or_404(offset_service.GreenLandOffset, path_id(ctx))
+    offset = await _visible_offset(ctx)
     try:
         await offset_service.approve_offset(offset, actor=ctx.actor, comment=ctx.field("comment"))
     except RegisterError as exc:
@@ -123,7 +140,7 @@ async def offset_approve(ctx: AdminContext) -> Response:
 
 
 async def offset_reject(ctx: AdminContext) -> Response:
-    offset = await get_or_404(offset_service.GreenLandOffset, path_id(ctx))
+    offset = await _visible_offset(ctx)
     try:
         await offset_service.reject_offset(offset, actor=ctx.actor, reason=ctx.field("reason"))
     except RegisterError as exc:
@@ -132,7 +149,7 @@ async def offset_reject(ctx: AdminContext) -> Response:
 
 
 async def offset_complete(ctx: AdminContext) -> Response:
-    offset = await get_or_404(offset_service.GreenLandOffset, path_id(ctx))
+    offset = await _visible_offset(ctx)
     batch_id = int_field(ctx.field("batch_id"))
     batch = await Batch.get_or_none(id=batch_id) if batch_id is not None else None
     price = fen_field(ctx.field("unit_price"))
@@ -153,6 +170,7 @@ CASE_FIELDS = ("case_number", "offence", "deciding_body", "offender_id", "decide
 
 
 async def case_list(ctx: AdminContext) -> Response:
+    access.check(ctx.actor, Action.CASE_READ)
     query = offset_service.CompensationCase.all().order_by("-id").prefetch_related("offender")
     return page(ctx, "trades/cases.html", {"paged": await paginate(ctx, query)})
 
@@ -192,6 +210,7 @@ async def case_create(ctx: AdminContext) -> Response:
 
 async def case_detail(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
     case = await get_or_404(offset_service.CompensationCase, path_id(ctx))
+    readable_or_404(ctx, Action.CASE_READ, access.NOWHERE)
     await case.fetch_related("offender", "batch")
     entry = await RegisterEntry.get_or_none(id=case.entry_id) if case.entry_id else None  # type: ignore[attr-defined]
     ranges = "; ".join(case.batch.serial_range(a, b) for a, b in entry.ranges) if entry and case.batch else ""

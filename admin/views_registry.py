@@ -1,22 +1,28 @@
-"""Holders and parcels: the registries the issuance workflows stand on."""
+"""Holders and parcels: the registries the issuance workflows stand on.
+
+Which holders and parcels an account lists, reads and edits is :mod:`registry.access`'s: an issuer (or a
+county/district forestry department) those of its own district — a holder is in the districts of its residence
+and of the tickets it holds or held — and every record it asks about is checked again by the workflow.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
 from tortoise.expressions import Q
 
-from admin.permissions import may_edit_parcel_in
 from admin.session import AdminContext
-from admin.web import get_or_404, page, paginate, path_id, redirect
+from admin.web import get_or_404, keyset_paginate, page, paginate, path_id, readable_or_404, redirect
 from linpiao.i18n import current_locale
 from linpiao.i18n import gettext as _
 from linpiao.security import attachment
+from registry import access, residence
 from registry import holders as holder_service
 from registry import parcels as parcel_service
-from registry import residence
+from registry.access import Action
 from registry.applications import IssuanceApplication
 from registry.errors import HolderKindMismatch, RegisterError
 from registry.models import Batch, Holder, HolderKind, Holding, Parcel, RegisterEntry, StaffUser
@@ -52,15 +58,41 @@ async def holder_list(ctx: AdminContext) -> Response:
         "kind": kind_text if kind else "",
         "district": params.get("district", "")[:8],
         "residence": "to_confirm" if params.get("residence") == "to_confirm" else "",
+        # the shop's buyers are hidden unless asked for (registry.holders.shop_buyer_condition)
+        "buyers": params.get("buyers", "") if params.get("buyers") in ("show", "only") else "",
     }
     query = holder_service.search_holders(
-        text=filters["q"], kind=kind, district=filters["district"], to_confirm=bool(filters["residence"])
+        text=filters["q"],
+        kind=kind,
+        district=filters["district"],
+        to_confirm=bool(filters["residence"]),
+        shop_buyers=holder_service.ShopBuyers(filters["buyers"] or "hide"),
     )
+    paged = await keyset_paginate(ctx, access.scope_holders(ctx.actor, query), ("name", "id"))
     return page(
         ctx,
         "holders.html",
-        {"paged": await paginate(ctx, query), "filters": filters, "kinds": list(HolderKind), **_residence_context()},
+        {
+            "paged": paged,
+            "filters": filters,
+            "kinds": list(HolderKind),
+            "elsewhere": await _found_elsewhere(ctx, filters["q"], paged.items),
+            **_residence_context(),
+        },
     )
+
+
+async def _found_elsewhere(ctx: AdminContext, text: str, listed: list[Holder]) -> Holder | None:
+    """A holder of another district named by its full identifier: the clerk has the document in hand and may name
+    the holder as the other party of a trade by its number, but its page stays with its own district."""
+    if not text or len(text) > 32:
+        return None
+    found = await Holder.get_or_none(id_number=text.upper())
+    if found is None or found.id in {h.id for h in listed}:
+        return None
+    if access.may(ctx.actor, Action.HOLDER_READ, await access.holder_target(found)):
+        return None  # listed under the other filters' terms, or on another page
+    return found
 
 
 def _residence_context() -> dict[str, object]:
@@ -114,13 +146,27 @@ async def holder_create(ctx: AdminContext) -> Response:
         return _holder_form(ctx, values, None, _("持有人信息不完整或无效"), 400)
     try:
         holder = await holder_service.create_holder(data, actor=ctx.actor)
+    except access.NotPermitted:
+        raise
     except RegisterError as exc:
         return _holder_form(ctx, values, None, _holder_refusal(exc), 400)
+    if not access.may(ctx.actor, Action.HOLDER_READ, await access.holder_target(holder)):
+        return redirect(f"/admin/holders?q={quote(holder.id_number or '')}")  # registered for another district
     return redirect(f"/admin/holders/{holder.id}")
 
 
-async def holder_edit(ctx: AdminContext) -> Response:
+async def _holder_to_edit(ctx: AdminContext) -> Holder:
+    """The holder in the path: 404 when the account may not read it, 403 with the reason when it may read but
+    not edit it (another district's holder of tickets here, the carbon pool)."""
     holder = await get_or_404(Holder, path_id(ctx))
+    target = await access.holder_target(holder)
+    readable_or_404(ctx, Action.HOLDER_READ, target)
+    access.check(ctx.actor, Action.HOLDER_EDIT, target)
+    return holder
+
+
+async def holder_edit(ctx: AdminContext) -> Response:
+    holder = await _holder_to_edit(ctx)
     values = {name: str(getattr(holder, name) or "") for name in HOLDER_FIELDS}
     # the residence on file; the evidence is offered again only once a clerk has checked it
     values["residence_district"] = holder.residence_district
@@ -129,21 +175,32 @@ async def holder_edit(ctx: AdminContext) -> Response:
 
 
 async def holder_update(ctx: AdminContext) -> Response:
-    holder = await get_or_404(Holder, path_id(ctx))
+    holder = await _holder_to_edit(ctx)
     values, data = _holder_input(ctx)
     if data is None:
         return _holder_form(ctx, values, holder, _("持有人信息不完整或无效"), 400)
     try:
         await holder_service.update_holder(holder, data, actor=ctx.actor)
+    except access.NotPermitted:
+        raise
     except RegisterError as exc:
         return _holder_form(ctx, values, holder, _holder_refusal(exc), 400)
     return redirect(f"/admin/holders/{holder.id}")
 
 
 async def holder_detail(ctx: AdminContext) -> Response:
-    """The holder's page: holdings by batch and state, and its statement (对账单) from the register."""
+    """The holder's page: holdings by batch and state, and its statement (对账单) from the register — of the
+    batches the account may read (an issuer sees what the holder has in its own district)."""
     holder = await get_or_404(Holder, path_id(ctx))
-    holdings = await Holding.filter(holder_id=holder.id).order_by("batch_id", "state", "first_no")
+    target = await access.holder_target(holder)
+    readable_or_404(ctx, Action.HOLDER_READ, target)
+    within = await access.readable_batch_ids(ctx.actor)
+    holdings_query = Holding.filter(holder_id=holder.id)
+    entries_query = RegisterEntry.filter(Q(from_holder_id=holder.id) | Q(to_holder_id=holder.id))
+    if within is not None:
+        holdings_query = holdings_query.filter(batch_id__in=sorted(within))
+        entries_query = entries_query.filter(batch_id__in=sorted(within))
+    holdings = await holdings_query.order_by("batch_id", "state", "first_no")
     batches = {b.id: b for b in await Batch.filter(id__in={h.batch_id for h in holdings})}  # type: ignore[attr-defined]
     summary: dict[tuple[int, str], dict[str, object]] = {}
     for h in holdings:
@@ -152,12 +209,7 @@ async def holder_detail(ctx: AdminContext) -> Response:
         row = summary.setdefault(key, {"batch": batch, "state": str(h.state), "quantity": 0, "ranges": []})
         row["quantity"] = int(row["quantity"]) + h.quantity  # type: ignore[call-overload]
         row["ranges"].append(batch.serial_range(h.first_no, h.last_no))  # type: ignore[attr-defined]
-    entries = (
-        await RegisterEntry.filter(Q(from_holder_id=holder.id) | Q(to_holder_id=holder.id))
-        .order_by("-seq")
-        .limit(100)
-        .prefetch_related("batch")
-    )
+    entries = await entries_query.order_by("-seq").limit(100).prefetch_related("batch")
     clerk = await StaffUser.get_or_none(id=holder.residence_checked_by_id)  # type: ignore[attr-defined]
     return page(
         ctx,
@@ -167,6 +219,7 @@ async def holder_detail(ctx: AdminContext) -> Response:
             "summary": list(summary.values()),
             "entries": entries,
             "residence_clerk": clerk,
+            "may_edit": access.may(ctx.actor, Action.HOLDER_EDIT, target),
             **_residence_context(),
         },
     )
@@ -177,7 +230,8 @@ async def holder_detail(ctx: AdminContext) -> Response:
 
 async def parcel_list(ctx: AdminContext) -> Response:
     district = ctx.request.query_params.get("district", "")[:6]
-    query = Parcel.all().order_by("-id").prefetch_related("owner")
+    query = access.scope(ctx.actor, Action.PARCEL_READ, Parcel.all(), kind=None)
+    query = query.order_by("-id").prefetch_related("owner")
     if district:
         query = query.filter(district_code=district)
     return page(ctx, "parcels.html", {"paged": await paginate(ctx, query), "district": district})
@@ -209,8 +263,15 @@ def _same_decimal(text: str, value: Decimal) -> bool:
 
 
 def _check_district(ctx: AdminContext, district: str) -> None:
-    if not may_edit_parcel_in(ctx.staff.role, ctx.staff.district_code, district):
-        raise HTTPException(403)
+    """A parcel is created in, kept in and moved to the account's own district only (403 with the reason)."""
+    access.check(ctx.actor, Action.PARCEL_EDIT, access.place(district))
+
+
+async def _parcel_to_edit(ctx: AdminContext) -> Parcel:
+    parcel = await get_or_404(Parcel, path_id(ctx))
+    readable_or_404(ctx, Action.PARCEL_READ, access.parcel_target(parcel))
+    _check_district(ctx, parcel.district_code)
+    return parcel
 
 
 async def parcel_new(ctx: AdminContext) -> Response:
@@ -228,14 +289,12 @@ async def parcel_create(ctx: AdminContext) -> Response:
 
 
 async def parcel_edit(ctx: AdminContext) -> Response:
-    parcel = await get_or_404(Parcel, path_id(ctx))
-    _check_district(ctx, parcel.district_code)
+    parcel = await _parcel_to_edit(ctx)
     return _parcel_form(ctx, _parcel_values(parcel), parcel)
 
 
 async def parcel_update(ctx: AdminContext) -> Response:
-    parcel = await get_or_404(Parcel, path_id(ctx))
-    _check_district(ctx, parcel.district_code)
+    parcel = await _parcel_to_edit(ctx)
     values = {name: ctx.field(name) for name in PARCEL_FIELDS}
     _check_district(ctx, values["district_code"])
     if await Batch.filter(parcel_id=parcel.id).exists() and (
@@ -251,6 +310,7 @@ async def parcel_update(ctx: AdminContext) -> Response:
 
 async def parcel_detail(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
     parcel = await get_or_404(Parcel, path_id(ctx))
+    readable_or_404(ctx, Action.PARCEL_READ, access.parcel_target(parcel))
     await parcel.fetch_related("owner")
     return page(
         ctx,
@@ -263,7 +323,7 @@ async def parcel_detail(ctx: AdminContext, error: str = "", status: int = 200) -
             .order_by("-id")
             .prefetch_related("applicant"),
             "batches": await Batch.filter(parcel_id=parcel.id).order_by("id"),
-            "may_edit": may_edit_parcel_in(ctx.staff.role, ctx.staff.district_code, parcel.district_code),
+            "may_edit": access.may(ctx.actor, Action.PARCEL_EDIT, access.parcel_target(parcel)),
             "error": error,
             "max_mb": parcel_service.MAX_DOCUMENT_BYTES // (1024 * 1024),
         },
@@ -272,8 +332,7 @@ async def parcel_detail(ctx: AdminContext, error: str = "", status: int = 200) -
 
 
 async def document_upload(ctx: AdminContext) -> Response:
-    parcel = await get_or_404(Parcel, path_id(ctx))
-    _check_district(ctx, parcel.district_code)
+    parcel = await _parcel_to_edit(ctx)
     assert ctx.form is not None
     upload = ctx.form.get("file")
     if upload is None or isinstance(upload, str):
@@ -297,6 +356,8 @@ async def document_download(ctx: AdminContext) -> Response:
     document = await get_or_404(parcel_service.ParcelDocument, path_id(ctx, "doc"))
     if document.parcel_id != path_id(ctx):  # type: ignore[attr-defined]
         raise HTTPException(404)
+    parcel = await get_or_404(Parcel, document.parcel_id)  # type: ignore[attr-defined]
+    readable_or_404(ctx, Action.PARCEL_READ, access.parcel_target(parcel))  # another district's documents: 404
     path = parcel_service.document_path(document, ctx.settings.data_dir)
     if not path.is_file():
         raise HTTPException(404)

@@ -7,7 +7,7 @@ from datetime import date
 from starlette.responses import Response
 
 from admin.session import AdminContext
-from admin.web import get_or_404, page, paginate, path_id, redirect
+from admin.web import get_or_404, keyset_paginate, page, path_id, redirect
 from linpiao import inputs
 from linpiao.i18n import gettext as _
 from registry import audit
@@ -50,6 +50,16 @@ async def staff_toggle(ctx: AdminContext) -> Response:
     return redirect("/admin/staff")
 
 
+async def staff_password_reset(ctx: AdminContext) -> Response:
+    """The administrator sets a new password for another account; every session of that account ends."""
+    account = await get_or_404(StaffUser, path_id(ctx))
+    try:
+        await staff_service.reset_password(account, new=ctx.field("new_password"), actor=ctx.actor)
+    except staff_service.StaffError as exc:
+        return await _staff_page(ctx, _(exc.message), 400)
+    return redirect("/admin/staff")
+
+
 def _date(text: str) -> date | None:
     return inputs.day(text)
 
@@ -68,6 +78,6 @@ async def audit_log(ctx: AdminContext) -> Response:
         date_from=_date(filters["date_from"]),
         date_to=_date(filters["date_to"]),
     )
-    paged = await paginate(ctx, query)
+    paged = await keyset_paginate(ctx, query)  # newest first, by id
     actions = sorted({a for a in await AuditLog.all().distinct().values_list("action", flat=True)})
     return page(ctx, "audit.html", {"paged": paged, "filters": filters, "actions": actions})

@@ -2,8 +2,10 @@
 inheritance, dividends.
 
 Handlers parse the form, call one :mod:`registry.trades` / :mod:`registry.dividends` function and render; the
-rules (who may record, what is refused, when a trade takes effect) live there. Every form carries a fresh form
-token, so sending it twice records the action once; a refused form is shown again with the same token.
+rules (what is refused, when a trade takes effect) live there, and who may record or read what for which batch is
+:mod:`registry.access`'s table — asked here as soon as the batch is known, so a refusal answers 403 before the
+form is judged, and again by the workflow. Every form carries a fresh form token, so sending it twice records the
+action once; a refused form is shown again with the same token.
 """
 
 from __future__ import annotations
@@ -15,24 +17,31 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from admin.session import AdminContext
-from admin.web import date_field, fen_field, get_or_404, int_field, page, paginate, path_id, redirect, refusal_message
-from certificates import service as certificate_service
+from admin.web import (
+    date_field,
+    fen_field,
+    get_or_404,
+    int_field,
+    page,
+    paginate,
+    path_id,
+    readable_or_404,
+    redirect,
+    refusal_message,
+)
+from certificates import holdings
 from linpiao.i18n import gettext as _
-from registry import clock, register
+from registry import access, clock, register
 from registry import dividends as dividend_service
 from registry import trades as trade_service
+from registry.access import Action
 from registry.errors import RegisterError
 from registry.idempotency import new_form_token
 from registry.models import (
     Batch,
     Certificate,
-    CertificateKind,
-    CertificateStatus,
     Holder,
-    HoldingState,
     RegisterEntry,
-    StaffRole,
-    TicketKind,
 )
 
 MAX_HEIRS = 6
@@ -43,24 +52,19 @@ async def _holder(ctx: AdminContext, name: str) -> Holder | None:
     return await Holder.get_or_none(id=ident) if ident is not None else None
 
 
-async def _batch(
-    ctx: AdminContext, name: str = "batch_id", kinds: tuple[TicketKind, ...] = (TicketKind.COLLECTIVE,)
-) -> Batch | None:
+async def _batch(ctx: AdminContext, action: Action, name: str = "batch_id") -> Batch | None:
+    """The batch the form names, of any kind; one the account may not ``action`` is refused at once (403 with
+    the reason: another district's batch, or a kind it does not keep)."""
     ident = int_field(ctx.field(name))
-    return await Batch.get_or_none(id=ident, kind__in=kinds) if ident is not None else None
+    batch = await Batch.get_or_none(id=ident) if ident is not None else None
+    if batch is not None:
+        access.check(ctx.actor, action, access.batch_target(batch))
+    return batch
 
 
-async def _transfer_batches(ctx: AdminContext) -> list[Batch]:
-    """The batches whose transfers the signed-in staff member records (:func:`registry.trades.may_record`)."""
-    query = Batch.filter(kind__in=trade_service.TRANSFERABLE_KINDS).order_by("-id").limit(500)
-    return [b for b in await query if trade_service.may_record(ctx.staff, b)][:200]
-
-
-async def _collective_batches(ctx: AdminContext) -> list[Batch]:
-    query = Batch.filter(kind=TicketKind.COLLECTIVE).order_by("-id").limit(200)
-    if ctx.staff.role is StaffRole.ISSUER:
-        query = query.filter(district_code=ctx.staff.district_code)
-    return list(await query)
+async def _batches(ctx: AdminContext, action: Action) -> list[Batch]:
+    """The batches the signed-in account may ``action`` (transfer, subscription, dividend), newest first."""
+    return list(await access.scope_batches(ctx.actor, action, Batch.all()).order_by("-id").limit(200))
 
 
 # ------------------------------------------------------------------------------------------------ trades
@@ -68,7 +72,7 @@ async def _collective_batches(ctx: AdminContext) -> list[Batch]:
 
 async def trade_list(ctx: AdminContext) -> Response:
     status = ctx.request.query_params.get("status", "")
-    query = trade_service.Trade.filter(**trade_service.visible_to(ctx.staff))
+    query = access.scope_batches(ctx.actor, Action.REGISTER_READ, trade_service.Trade.all(), prefix="batch__")
     if status in set(trade_service.TradeStatus):
         query = query.filter(status=status)
     else:
@@ -78,7 +82,8 @@ async def trade_list(ctx: AdminContext) -> Response:
 
 
 async def _visible_trade(ctx: AdminContext) -> trade_service.Trade:
-    trade = await trade_service.Trade.filter(id=path_id(ctx), **trade_service.visible_to(ctx.staff)).first()
+    trades = trade_service.Trade.filter(id=path_id(ctx))
+    trade = await access.scope_batches(ctx.actor, Action.REGISTER_READ, trades, prefix="batch__").first()
     if trade is None:
         raise HTTPException(404)
     return trade
@@ -107,35 +112,6 @@ async def trade_detail(ctx: AdminContext, error: str = "", status: int = 200) ->
     )
 
 
-HOLDING_KINDS = (CertificateKind.COLLECTIVE_HOLDING, CertificateKind.STATE_HOLDING)
-
-
-async def _renew_holding_certificate(batch: Batch, holder: Holder, entry: RegisterEntry | None, always: bool) -> None:
-    """Replace ``holder``'s holding certificate of ``batch`` by one for what it holds now (林票凭证).
-
-    The old one is revoked with the reason shown publicly; a holder left with nothing gets no new one, and a
-    holder who never had one gets one only when ``always`` (the buyer)."""
-    old = await Certificate.filter(
-        holder_id=holder.id, batch_id=batch.id, status=CertificateStatus.VALID, kind__in=HOLDING_KINDS
-    )
-    for certificate in old:
-        await certificate_service.revoke(certificate, reason="林票交易生效，持有数量变动")
-    held = await register.holder_total(holder, batch=batch, state=HoldingState.HELD)
-    if held and (old or always):
-        await certificate_service.issue_holding_certificate(batch, holder, entry=entry)
-
-
-async def _certificates_on_effect(trade: trade_service.Trade) -> None:
-    """When a trade takes effect the buyer gets a holding certificate for what it now holds, and a seller's
-    certificate is replaced by one for what is left; all in the transaction of the last filing."""
-    batch = await Batch.get(id=trade.batch_id)  # type: ignore[attr-defined]
-    legs = await trade_service.TradeLeg.filter(trade_id=trade.id).order_by("id").prefetch_related("entry", "seller")
-    for leg in legs:
-        await _renew_holding_certificate(batch, leg.seller, leg.entry, always=False)
-    buyer = await Holder.get(id=trade.buyer_id)  # type: ignore[attr-defined]
-    await _renew_holding_certificate(batch, buyer, legs[-1].entry if legs else None, always=True)
-
-
 async def filing_record(ctx: AdminContext) -> Response:
     trade = await _visible_trade(ctx)
     authority = ctx.field("authority")
@@ -143,13 +119,8 @@ async def filing_record(ctx: AdminContext) -> Response:
     if authority not in set(trade_service.FilingAuthority) or filed_on is None:
         return await trade_detail(ctx, _("备案日期或备案文号无效"), 400)
     try:
-        await trade_service.record_filing(
-            trade=trade,
-            authority=authority,
-            filed_on=filed_on,
-            reference=ctx.field("reference"),
-            actor=ctx.actor,
-            on_effective=_certificates_on_effect,
+        await holdings.record_filing(
+            trade=trade, authority=authority, filed_on=filed_on, reference=ctx.field("reference"), actor=ctx.actor
         )
     except RegisterError as exc:
         return await trade_detail(ctx, refusal_message(exc), 400)
@@ -163,7 +134,7 @@ async def _transfer_form(ctx: AdminContext, values: dict[str, str], error: str =
     return page(
         ctx,
         "trades/transfer_form.html",
-        {"values": values, "error": error, "batches": await _transfer_batches(ctx)},
+        {"values": values, "error": error, "batches": await _batches(ctx, Action.TRANSFER_RECORD)},
         status,
     )
 
@@ -176,7 +147,7 @@ async def transfer_new(ctx: AdminContext) -> Response:
 
 async def transfer_create(ctx: AdminContext) -> Response:
     values = {name: ctx.field(name) for name in TRANSFER_FIELDS}
-    batch = await _batch(ctx, kinds=trade_service.TRANSFERABLE_KINDS)
+    batch = await _batch(ctx, Action.TRANSFER_RECORD)
     seller, buyer = await _holder(ctx, "seller_id"), await _holder(ctx, "buyer_id")
     quantity, price = int_field(values["quantity"]), fen_field(values["price"])
     first = int_field(values["first_no"]) if values["first_no"].strip() else None
@@ -219,7 +190,7 @@ async def _subscription_form(ctx: AdminContext, values: dict[str, str], error: s
     return page(
         ctx,
         "trades/subscription_form.html",
-        {"values": values, "error": error, "batches": await _collective_batches(ctx)},
+        {"values": values, "error": error, "batches": await _batches(ctx, Action.SUBSCRIPTION_RECORD)},
         status,
     )
 
@@ -233,7 +204,7 @@ async def subscription_new(ctx: AdminContext) -> Response:
 
 async def subscription_create(ctx: AdminContext) -> Response:
     values = {name: ctx.field(name) for name in SUBSCRIPTION_FIELDS}
-    batch = await _batch(ctx)
+    batch = await _batch(ctx, Action.SUBSCRIPTION_RECORD)
     subscriber = await _holder(ctx, "subscriber_id")
     source = await _holder(ctx, "from_id") if values["from_id"].strip() else None
     price = fen_field(values["price"])
@@ -283,22 +254,14 @@ async def inheritance_new(ctx: AdminContext) -> Response:
     return await _inheritance_form(ctx, values)
 
 
-async def _heir_certificates(case: trade_service.InheritanceCase) -> None:
-    """Each heir's holding certificate (林票凭证) for every batch it inherited from; the deceased's are revoked."""
-    deceased = await Holder.get(id=case.deceased_id)  # type: ignore[attr-defined]
-    for entry in await RegisterEntry.filter(id__in=case.entry_ids).order_by("seq").prefetch_related("batch"):
-        await _renew_holding_certificate(entry.batch, deceased, entry, always=False)
-        for move in entry.details.get("moves", []):
-            heir = await Holder.get(id=int(move["to"]))
-            await _renew_holding_certificate(entry.batch, heir, entry, always=True)
-
-
 async def inheritance_create(ctx: AdminContext) -> Response:
     names = ["deceased_id", "died_on", "form_token"]
     names += [f"heir_{i}" for i in range(MAX_HEIRS)] + [f"share_{i}" for i in range(MAX_HEIRS)]
     names += [f"doc_{k}" for k in DOCUMENT_KINDS]
     values: dict[str, Any] = {name: ctx.field(name) for name in names}
     deceased = await _holder(ctx, "deceased_id")
+    if deceased is not None:  # the deceased's batches must all be this account's: 403 with the reason at once
+        await trade_service.check_may_inherit(ctx.actor, deceased)
     died_on = date_field(values["died_on"])
     if deceased is None or died_on is None or died_on > clock.today():
         return await _inheritance_form(ctx, values, _("请填写被继承人和死亡日期"), 400)
@@ -316,14 +279,13 @@ async def inheritance_create(ctx: AdminContext) -> Response:
             for kind in DOCUMENT_KINDS
             if values[f"doc_{kind}"].strip()
         ]
-        case = await trade_service.record_inheritance(
+        case = await holdings.record_inheritance(
             deceased=deceased,
             heirs=heirs,
             died_on=died_on,
             documents=documents,
             actor=ctx.actor,
             form_token=values["form_token"],
-            on_recorded=_heir_certificates,
         )
     except RegisterError as exc:
         return await _inheritance_form(ctx, values, refusal_message(exc), 400)
@@ -334,11 +296,18 @@ async def inheritance_detail(ctx: AdminContext) -> Response:
     case = await get_or_404(trade_service.InheritanceCase, path_id(ctx))
     await case.fetch_related("deceased")
     entries = await RegisterEntry.filter(id__in=case.entry_ids).order_by("seq").prefetch_related("batch")
+    # where its batches are (a case that moved nothing: where the deceased is); another district's is not shown
+    batch_ids = [e.batch_id for e in entries if e.batch_id is not None]  # type: ignore[attr-defined]
+    target = await access.batches_target(batch_ids) if batch_ids else await access.holder_target(case.deceased)
+    readable_or_404(ctx, Action.REGISTER_READ, target)
     moves = []
     names = {h["holder"]: h["name"] for h in case.heirs}
     for entry in entries:
+        batch = entry.batch
+        if batch is None:
+            continue
         for move in entry.details.get("moves", []):
-            ranges = "; ".join(entry.batch.serial_range(a, b) for a, b in move["ranges"])
+            ranges = "; ".join(batch.serial_range(a, b) for a, b in move["ranges"])
             moves.append((entry, names.get(move["to"], ""), move["quantity"], ranges))
     certificates = await Certificate.filter(entry_id__in=case.entry_ids).order_by("id")
     return page(ctx, "trades/inheritance_detail.html", {"case": case, "moves": moves, "certificates": certificates})
@@ -350,9 +319,7 @@ DIVIDEND_FIELDS = ("batch_id", "income", "record_date", "source", "form_token")
 
 
 async def dividend_list(ctx: AdminContext) -> Response:
-    query = dividend_service.Dividend.all()
-    if ctx.staff.role is StaffRole.ISSUER:
-        query = query.filter(batch__district_code=ctx.staff.district_code)
+    query = access.scope_batches(ctx.actor, Action.REGISTER_READ, dividend_service.Dividend.all(), prefix="batch__")
     paged = await paginate(ctx, query.order_by("-id").prefetch_related("batch"))
     return page(ctx, "trades/dividends.html", {"paged": paged})
 
@@ -361,7 +328,7 @@ async def _dividend_form(ctx: AdminContext, values: dict[str, str], error: str =
     return page(
         ctx,
         "trades/dividend_form.html",
-        {"values": values, "error": error, "batches": await _collective_batches(ctx)},
+        {"values": values, "error": error, "batches": await _batches(ctx, Action.DIVIDEND_RECORD)},
         status,
     )
 
@@ -375,7 +342,7 @@ async def dividend_new(ctx: AdminContext) -> Response:
 
 async def dividend_create(ctx: AdminContext) -> Response:
     values = {name: ctx.field(name) for name in DIVIDEND_FIELDS}
-    batch = await _batch(ctx)
+    batch = await _batch(ctx, Action.DIVIDEND_RECORD)
     income = fen_field(values["income"])
     record_date = date_field(values["record_date"])
     if batch is None or income is None or record_date is None:
@@ -396,8 +363,7 @@ async def dividend_create(ctx: AdminContext) -> Response:
 
 async def dividend_detail(ctx: AdminContext) -> Response:
     query = dividend_service.Dividend.filter(id=path_id(ctx))
-    if ctx.staff.role is StaffRole.ISSUER:
-        query = query.filter(batch__district_code=ctx.staff.district_code)
+    query = access.scope_batches(ctx.actor, Action.REGISTER_READ, query, prefix="batch__")
     dividend = await query.prefetch_related("batch").first()
     if dividend is None:
         raise HTTPException(404)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, RedirectResponse
+from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -18,6 +19,7 @@ from linpiao import inputs
 from linpiao.i18n import gettext as _
 from linpiao.money import parse_yuan
 from linpiao.templating import render
+from registry import access
 from registry.applications import NotPermitted
 from registry.districts import DISTRICTS, district_name
 from registry.errors import RegisterError
@@ -35,7 +37,7 @@ def json_text(value: Any) -> str:
 def page(ctx: AdminContext, template: str, data: dict[str, Any] | None = None, status: int = 200) -> HTMLResponse:
     context = {
         "staff": ctx.staff,
-        "csrf": ctx.session.get("c", ""),
+        "csrf": ctx.csrf,
         "may": ctx.may,
         "Perm": Perm,
         "districts": DISTRICTS,
@@ -66,12 +68,57 @@ async def get_or_404(model: type[M], ident: int) -> M:
     return obj
 
 
+def readable_or_404(ctx: AdminContext, action: access.Action, target: access.Target) -> None:
+    """A record the signed-in account may not read is, for it, not there: 404 (:mod:`registry.access`)."""
+    if not access.may(ctx.actor, action, target):
+        raise HTTPException(404)
+
+
 @dataclass
 class Paged:
     items: list[Any]
     page: int
     pages: int
     total: int
+
+
+@dataclass
+class KeysetPaged:
+    """One page of a list that grows with sales, found by the last row shown (``?after=<id>``), never by an offset
+    or a count: the hundredth page costs what the first does."""
+
+    items: list[Any]
+    next_after: int | None  # the ``after`` of the next page; None on the last
+    first: bool  # the first page (no ``after``)
+
+
+async def keyset_paginate(ctx: AdminContext, query: QuerySet[Any], order: tuple[str, ...] = ("-id",)) -> KeysetPaged:
+    """The page after the row ``?after=<id>`` of ``query`` in ``order`` (fields, ``-`` for descending, ending with
+    ``id`` or ``-id`` so the order is total). The row's own sort values are read by its id; an unknown or
+    malformed ``after`` is the first page."""
+    after = inputs.record_id(ctx.request.query_params.get("after", ""))
+    anchor = None
+    if after is not None:
+        fields = [name.lstrip("-") for name in order]
+        anchor = await query.model.filter(id=after).values(*fields)
+    if anchor:
+        query = query.filter(_after(order, anchor[0]))
+    items = list(await query.order_by(*order).limit(PAGE_SIZE + 1))
+    more = len(items) > PAGE_SIZE
+    items = items[:PAGE_SIZE]
+    return KeysetPaged(items, int(items[-1].id) if more and items else None, not anchor)
+
+
+def _after(order: tuple[str, ...], values: dict[str, Any]) -> Q:
+    """Rows after ``values`` in ``order``: (a > x) or (a = x and b > y) or … (``<`` for descending fields)."""
+    equal: dict[str, Any] = {}
+    alternatives = []
+    for name in order:
+        field = name.lstrip("-")
+        op = "lt" if name.startswith("-") else "gt"
+        alternatives.append(Q(**equal, **{f"{field}__{op}": values[field]}))
+        equal[field] = values[field]
+    return Q(*alternatives, join_type=Q.OR)
 
 
 async def paginate(ctx: AdminContext, query: QuerySet[Any]) -> Paged:

@@ -63,7 +63,7 @@ def rate(work, seconds: float) -> float:  # type: ignore[no-untyped-def]
 
 
 async def sample_certificates() -> dict[str, Certificate]:
-    from tests.certificates.factories import all_kinds
+    from factories.certificates import all_kinds
 
     await Tortoise.init(config=tortoise_config("sqlite://:memory:"))
     await Tortoise.generate_schemas()

@@ -106,8 +106,8 @@ def bare_app(batch_id: int, pool_id: int, sql: SQL) -> Starlette:
             order = await conn.execute_query_dict(
                 sql(
                     'INSERT INTO "order" (token, quantity, amount_fen, purpose, purpose_note, certificate_name, '
-                    "contact, status, provider, details, expires_at, created_at, batch_id) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                    "contact, status, provider, client, details, expires_at, created_at, batch_id) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                     "RETURNING id"
                 ),
                 [
@@ -120,6 +120,7 @@ def bare_app(batch_id: int, pool_id: int, sql: SQL) -> Starlette:
                     "",
                     "pending",
                     "demo",
+                    "address:127.0.0.1",
                     "{}",
                     now + timedelta(minutes=35),
                     now,
@@ -253,7 +254,10 @@ async def bench(url: str, n: int, concurrency: int) -> dict[str, float]:
         await open_quota(units=units, serial_prefix="BENCH-APP")  # the shop sells the oldest open quota
         bare_batch = await open_quota(units=units, serial_prefix="BENCH-BARE")
         pool = await pool_holder()
-        settings = Settings(database_url=url, base_url="http://bench", secret_key="bench-" + "x" * 40)
+        # every simulated buyer shares one address: lift the per-address cap on unpaid orders (shop/limits.py)
+        settings = Settings(
+            database_url=url, base_url="http://bench", secret_key="bench-" + "x" * 40, max_pending_orders=10_000
+        )
         app = create_app(settings, manage_db=False)
         bare = bare_app(bare_batch.id, pool.id, SQL(postgres))
 

@@ -20,17 +20,18 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tortoise import Tortoise, connections
 from tortoise.transactions import in_transaction
 
+from factories import make_batch
 from linpiao.db import tortoise_config
 from registry import register
 from registry.constraints import install_guards
 from registry.models import Holder, HolderKind, Holding, TicketKind
-from tests.factories import make_batch
 
 
 async def _fresh(url: str) -> None:
@@ -42,7 +43,11 @@ async def _fresh(url: str) -> None:
 
 
 # a residence a clerk checked in 兴庆区: collective tickets may circulate to them (registry.residence)
-IN_CITY = {"residence_district": "640104", "residence_evidence": "household_register", "residence_confirmed": True}
+IN_CITY: dict[str, Any] = {
+    "residence_district": "640104",
+    "residence_evidence": "household_register",
+    "residence_confirmed": True,
+}
 
 
 async def run_register(n: int) -> float:

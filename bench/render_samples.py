@@ -31,11 +31,11 @@ BASE = "https://linpiao.yinchuan.gov.cn"
 async def samples() -> dict[str, Certificate]:
     """Realistic sample certificates (names and numbers invented), made through the register."""
     from certificates import service
+    from factories import make_holder
+    from factories.certificates import paid_order
     from registry import register
     from registry.models import HolderKind, TicketKind
     from registry.quotas import open_quota
-    from tests.certificates.factories import paid_order
-    from tests.factories import make_holder
 
     await Tortoise.init(config=tortoise_config("sqlite://:memory:"))
     await Tortoise.generate_schemas()
@@ -50,11 +50,16 @@ async def samples() -> dict[str, Certificate]:
         )
         carbon = await service.issue_carbon_certificate(order, entry)
         order, entry = await paid_order(30, name="王小明", batch=quota, purpose="planting")
-        holder = await entry.to_holder
+        holder = await entry.to_holder  # type: ignore[misc]
         planting = await service.issue_planting_certificate(holder, year=2026, trees=3, entries=[entry], order=order)
         order, entry = await paid_order(60, name="李秀英", batch=quota, purpose="planting")
+        honour_holder = await entry.to_holder  # type: ignore[misc]
         honour = await service.issue_honour_certificate(
-            await entry.to_holder, year=2026, trees=6, entries=[entry], order=order
+            honour_holder,
+            year=2026,
+            trees=6,
+            entries=[entry],
+            order=order,  # type: ignore[misc]
         )
         certificates = {"carbon": carbon, "planting": planting, "honour": honour}
         for kind, owner_name, owner_kind, prefix, authority in (

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import functools
 import io
 import sys
 import tempfile
@@ -32,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from openpyxl import Workbook, load_workbook
 
+from factories import credit_code, resident_id
 from shop.roster import RosterTooLarge, parse_roster
-from tests.factories import credit_code, resident_id
 
 HEADER = ["姓名", "身份证号码", "工号", "植树株数"]
 
@@ -94,13 +95,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--zip", type=int, default=300, help="people whose certificates are zipped (0: skip)")
+    parser.add_argument("--event", type=int, default=5000, help="people on the roster whose payment is timed (0: skip)")
     args = parser.parse_args()
     lines = roster(args.rows)
     for label, data, bare in (("CSV (GB18030)", csv_bytes(lines), bare_csv), ("XLSX", xlsx_bytes(lines), bare_xlsx)):
         preview = parse_roster(data, year=2026)
         assert len(preview.rows) == args.rows
-        parsed = best(args.repeat, lambda d=data: parse_roster(d, year=2026))
-        baseline = best(args.repeat, lambda d=data, b=bare: b(d))
+        parsed = best(args.repeat, functools.partial(parse_roster, data, year=2026))
+        baseline = best(args.repeat, functools.partial(bare, data))
         print(
             f"{label:14} {args.rows} rows, {len(data) / 1024:7.0f} KiB: preview {parsed * 1000:7.1f} ms"
             f" | bare read {baseline * 1000:7.1f} ms | ratio {parsed / baseline:5.1f}x"
@@ -118,6 +120,8 @@ def main() -> None:
     print(f"refusing 50,000 rows ({len(big) / 1024:.0f} KiB): {(time.perf_counter() - start) * 1000:.1f} ms")
     if args.zip:
         asyncio.run(zip_figures(args.zip))
+    if args.event:
+        asyncio.run(event_figures(args.event))
 
 
 async def zip_figures(people: int) -> None:
@@ -128,7 +132,9 @@ async def zip_figures(people: int) -> None:
     from linpiao.settings import Settings
     from registry import planting
     from registry.quotas import open_quota
+    from shop.limits import TRUSTED
     from shop.orders import EventKind, PaymentEvent, apply_event
+    from shop.planting_jobs import certify_order
     from shop.planting_orders import create_roster_order, submission_certificate_ids
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,15 +152,20 @@ async def zip_figures(people: int) -> None:
             start = time.perf_counter()
             await planting.store_roster(submission, preview.rows)
             stored = time.perf_counter() - start
-            order = await create_roster_order(settings, submission, provider="demo")
+            order = await create_roster_order(settings, submission, provider="demo", buyer=TRUSTED)
             start = time.perf_counter()
             paid = PaymentEvent("demo", "bench-paid", EventKind.PAID, amount_fen=int(order.amount_fen))
             await apply_event(order.id, paid)
             fulfilled = time.perf_counter() - start
+            inline = len(await submission_certificate_ids(submission))
+            start = time.perf_counter()
+            await certify_order(order.id)  # what the background job planting.certify runs
+            certified = time.perf_counter() - start
             ids = await submission_certificate_ids(submission)
             print(
-                f"organisation of {people}: store roster {stored * 1000:.0f} ms; fulfil (1 retirement,"
-                f" {len(ids)} certificates) {fulfilled * 1000:.0f} ms"
+                f"organisation of {people}: store roster {stored * 1000:.0f} ms; payment event (1 retirement,"
+                f" {inline} certificates inline) {fulfilled * 1000:.0f} ms; job planting.certify:"
+                f" {len(ids)} certificates in {certified * 1000:.0f} ms"
             )
             for count in sorted({max(1, len(ids) // 10), len(ids)}):
                 tracemalloc.start()
@@ -170,6 +181,56 @@ async def zip_figures(people: int) -> None:
                     f"zip of {count:5} certificates: {size / 1024 / 1024:6.2f} MiB in {elapsed:5.1f} s (traced);"
                     f" largest chunk {largest / 1024:5.0f} KiB; peak Python memory {peak / 1024 / 1024:5.1f} MiB"
                 )
+        finally:
+            await Tortoise.close_connections()
+
+
+async def event_figures(people: int) -> None:
+    """The payment event's request for a roster of ``people`` (the demo provider's confirmation, through the ASGI
+    app), which retires the tickets and leaves the certificates to the job; then the job's own time."""
+    import httpx
+    from tortoise import Tortoise
+
+    from linpiao.app import create_app
+    from linpiao.db import tortoise_config
+    from linpiao.settings import Settings
+    from registry import jobs, planting
+    from registry.models import Certificate
+    from registry.quotas import open_quota
+    from shop.limits import TRUSTED
+    from shop.planting_jobs import certify_order
+    from shop.planting_orders import create_roster_order
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite://{tmp}/bench.db"
+        await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+        await Tortoise.generate_schemas()
+        try:
+            settings = Settings(database_url=url, data_dir=Path(tmp) / "var")
+            await open_quota(units=people * 50)
+            await planting.set_rule(year=2026, tickets_per_tree=10, receiving_body="基金会", source="通知")
+            submission = await planting.create_submission(
+                organisation_name="某局", credit_code=credit_code("640104"), contact="0951-1234567", year=2026
+            )
+            await planting.store_roster(submission, parse_roster(csv_bytes(roster(people)), year=2026).rows)
+            order = await create_roster_order(settings, submission, provider="demo", buyer=TRUSTED)
+            app = create_app(settings, manage_db=False)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
+                start = time.perf_counter()
+                response = await http.post(f"/pay/demo/{order.token}", data={"action": "confirm"})
+                request = time.perf_counter() - start
+            assert response.status_code == 303, response.text
+            inline = await Certificate.filter(order_id=order.id).count()
+            queued = await jobs.Job.filter(name="planting.certify").count()
+            start = time.perf_counter()
+            await certify_order(order.id)  # the job planting.certify (its zip job, every PDF, is timed above)
+            worked = time.perf_counter() - start
+            made = await Certificate.filter(order_id=order.id).count()
+            print(
+                f"payment event of a {people:,}-person roster (POST /pay/demo/…): {request * 1000:.0f} ms"
+                f" — {inline} certificates made inline, {queued} job queued; the job then made {made:,}"
+                f" certificates in {worked:.1f} s"
+            )
         finally:
             await Tortoise.close_connections()
 

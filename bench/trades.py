@@ -24,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tortoise import Tortoise
 
+from factories import make_batch, make_holder
 from linpiao.db import tortoise_config
 from registry import audit, clock, register
 from registry.dividends import record_dividend
 from registry.models import HolderKind, Holding, HoldingState, StaffRole, StaffUser
 from registry.register_view import EntryFilter, export_csv, export_xlsx, find_entries
 from registry.trades import TradeLeg, record_subscription
-from tests.factories import make_batch, make_holder
 
 
 async def run(url: str, holders: int) -> None:

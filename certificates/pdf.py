@@ -15,8 +15,6 @@ import threading
 from functools import cache
 from xml.sax.saxutils import escape
 
-import qrcode
-from qrcode.constants import ERROR_CORRECT_M
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_LEFT
 from reportlab.lib.pagesizes import A4
@@ -28,6 +26,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, KeepInFrame, Paragraph, Spacer, Table, TableStyle
 
 from certificates.codes import group_code, verification_url
+from certificates.qr import qr_matrix
 from certificates.service import KIND_TITLES
 from registry.models import Certificate, CertificateKind, CertificateStatus
 
@@ -177,11 +176,7 @@ def _name_style(name: str) -> ParagraphStyle:
 
 
 def _qr_modules(url: str) -> list[list[bool]]:
-    # A fixed mask pattern skips qrcode's search over all eight (most of its time); any mask decodes.
-    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0, mask_pattern=2)
-    qr.add_data(url)
-    qr.make(fit=True)
-    return [list(row) for row in qr.get_matrix()]
+    return qr_matrix(url)
 
 
 def draw_qr(canvas: Canvas, url: str, x: float, y: float, size: float) -> None:

@@ -11,6 +11,7 @@ Kinds: carbon offset (碳汇林票认购证书), obligatory tree-planting fulfil
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -19,7 +20,8 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from certificates.codes import group_code, new_code, normalise_code
-from registry import clock, register
+from registry import audit, clock, register, sqlrows
+from registry.districts import CITY_CODE, DISTRICTS, district_name
 from registry.errors import InsufficientUnits, InvalidState, WrongKind
 from registry.identity import mask, mask_name
 from registry.models import (
@@ -74,15 +76,6 @@ PURPOSE_LABELS = {
 }
 DUTY_FORM = "捐资尽责（认购碳汇林票）"
 GREENING_OFFICE = "银川市绿化委员会办公室"
-DISTRICTS = {
-    "640100": "银川市",
-    "640104": "兴庆区",
-    "640105": "西夏区",
-    "640106": "金凤区",
-    "640121": "永宁县",
-    "640122": "贺兰县",
-    "640181": "灵武市",
-}
 MAX_PRINTED_RANGES = 12
 
 
@@ -110,9 +103,14 @@ async def _create(**values: Any) -> Certificate:
     """Create with a fresh code; 100 random bits make a clash practically impossible, but check anyway."""
     values["holder_name"] = visible_text(values.get("holder_name") or "")  # as printed: no invisible characters
     code = new_code()
-    while await Certificate.filter(code=code).exists():  # pragma: no cover - astronomically rare
+    while await _code_taken(code):  # pragma: no cover - astronomically rare
         code = new_code()
     return await Certificate.create(code=code, **values)
+
+
+async def _code_taken(code: str) -> bool:
+    # hand-written: every paid order asks, and building the ORM's query costs more than running it
+    return bool(await sqlrows.rows('SELECT 1 FROM "certificate" WHERE "code" = ? LIMIT 1', [code]))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -121,20 +119,32 @@ async def _create(**values: Any) -> Certificate:
 
 
 async def issue_carbon_certificate(
-    order: Order, entry: RegisterEntry, *, purpose_text: str | None = None
+    order: Order,
+    entry: RegisterEntry,
+    *,
+    purpose_text: str | None = None,
+    batch: Batch | None = None,
+    buyer: Holder | None = None,
+    just_retired: bool = False,
 ) -> Certificate:
     """The carbon offset certificate for an order whose units ``entry`` retired.
 
     Call it in the same transaction as fulfilment. Calling it again for the same order and entry returns
-    the certificate already made, so a replayed fulfilment never makes a second one."""
-    async with in_transaction():
-        existing = await Certificate.get_or_none(order_id=order.id, entry_id=entry.id)
-        if existing is not None:
-            return existing
-        batch = await Batch.get(id=entry.batch_id)  # type: ignore[attr-defined]
+    the certificate already made, so a replayed fulfilment never makes a second one. ``just_retired``: the caller
+    appended ``entry`` in this very transaction, so no certificate can name it yet (nothing to look up), and the
+    certificate joins that transaction as it is (no savepoint); ``batch`` and ``buyer`` (the entry's batch and the
+    holder it retired to), when the caller has them."""
+    async with contextlib.nullcontext() if just_retired else in_transaction():
+        if not just_retired:
+            existing = await Certificate.get_or_none(order_id=order.id, entry_id=entry.id)
+            if existing is not None:
+                return existing
+        if batch is None or batch.id != entry.batch_id:  # type: ignore[attr-defined]
+            batch = await Batch.get(id=entry.batch_id)  # type: ignore[attr-defined]
         if batch.kind is not TicketKind.CARBON:
             raise WrongKind(batch.serial_prefix)
-        buyer = await Holder.get_or_none(id=entry.to_holder_id)  # type: ignore[attr-defined]
+        if buyer is None or buyer.id != entry.to_holder_id:  # type: ignore[attr-defined]
+            buyer = await Holder.get_or_none(id=entry.to_holder_id)  # type: ignore[attr-defined]
         quantity = int(entry.quantity)
         kg = Decimal(int(batch.g_co2e_per_unit or 0) * quantity) / 1000
         purpose = purpose_text or PURPOSE_LABELS.get(order.purpose, order.purpose)
@@ -287,7 +297,7 @@ async def issue_honour_certificate(
 
 
 def _location(parcel: Parcel) -> str:
-    district = DISTRICTS.get(parcel.district_code, parcel.district_code)
+    district = district_name(parcel.district_code) if parcel.district_code != CITY_CODE else ""
     return f"银川市{district}{parcel.township}{parcel.village}"
 
 
@@ -384,6 +394,24 @@ async def reissue(certificate: Certificate, *, actor: str, reason: str) -> Certi
         replacement.data = {**replacement.data, "reissued_on": _date_text(replacement.issued_at)}
         await replacement.save(update_fields=["data"])
     await certificate.refresh_from_db()
+    return replacement
+
+
+async def reissue_for_staff(
+    certificate: Certificate, *, actor: audit.Actor, reason: str, **context: Any
+) -> Certificate:
+    """:func:`reissue` by a member of staff: the reissue and its audit line (with ``context``, e.g. the order it
+    was asked for from) in one transaction."""
+    async with in_transaction():
+        replacement = await reissue(certificate, actor=actor.label, reason=reason)
+        await audit.record(
+            actor,
+            "certificate.reissue",
+            f"certificate:{certificate.id}",
+            replacement=replacement.id,
+            reason=reason,
+            **context,
+        )
     return replacement
 
 

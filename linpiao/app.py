@@ -15,15 +15,19 @@ from starlette.staticfiles import StaticFiles
 
 from admin.routes import routes as admin_routes
 from certificates.routes import routes as certificate_routes
-from linpiao import i18n
+from linpiao import i18n, jobqueue
 from linpiao.bodylimit import BodyLimitMiddleware
 from linpiao.db import close_db, init_db
 from linpiao.errors import exception_handlers
 from linpiao.inputs import InputGuard
+from linpiao.notify import notifier_for
 from linpiao.proxy import ProxyHeadersMiddleware
 from linpiao.security import SecurityHeadersMiddleware
 from linpiao.settings import Settings, load_settings
+from shop.payments.methods import payment_form_targets
 from shop.routes import routes as shop_routes
+from shop.service_desk import ProviderRefunds
+from shop.transparency import routes as public_routes
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -50,11 +54,16 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime = None
         if manage_db:
             await init_db(settings.database_url)
+            # the job engine (procrastinate on PostgreSQL, the job table on SQLite) and this process's worker
+            runtime = await jobqueue.start(settings, worker=settings.in_process_worker)
         try:
             yield
         finally:
+            if runtime is not None:
+                await runtime.stop()
             if manage_db:
                 await close_db()
 
@@ -65,12 +74,13 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         Mount("/admin", routes=admin_routes, name="admin"),
         *certificate_routes,
         *shop_routes,
+        *public_routes,  # /impact, /retirements, /forests, trust pages, open data and register digests
     ]
     app = Starlette(
         routes=routes,
         middleware=[  # outermost first: the real client address, then headers on every answer (a 413 too)
             Middleware(ProxyHeadersMiddleware, trusted=settings.trusted_proxies),
-            Middleware(SecurityHeadersMiddleware, https=settings.https),
+            Middleware(SecurityHeadersMiddleware, https=settings.https, form_targets=payment_form_targets(settings)),
             Middleware(i18n.LocaleMiddleware),
             Middleware(InputGuard),  # a NUL byte in the path or query: 400 before any route
             Middleware(BodyLimitMiddleware),
@@ -79,4 +89,8 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # what the back-office's customer-service desk needs from the outside (registry.service_desk): the shop's
+    # refunds through the payment providers, and mail/SMS to buyers
+    app.state.refund_desk = ProviderRefunds(settings)
+    app.state.messenger = notifier_for(settings)
     return app

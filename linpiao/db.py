@@ -8,7 +8,9 @@ from tortoise import Tortoise
 
 MODEL_MODULES = [
     "registry.models",
+    "registry.counters",
     "registry.staff",
+    "registry.sessions",
     "registry.parcels",
     "registry.applications",
     "registry.planting",
@@ -16,6 +18,11 @@ MODEL_MODULES = [
     "registry.trades",
     "registry.dividends",
     "registry.offsets",
+    "registry.jobs",
+    "registry.retirements",
+    "registry.digests",
+    "registry.notices",
+    "registry.apikeys",
 ]
 
 

@@ -9,11 +9,12 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
-from certificates.service import issue_holding_certificate
+from certificates import holdings
 from registry import audit, clock, planting, register, trades
 from registry import residence as residence_rule
+from registry.forests import record_carbon_basis
 from registry.identity import ric_check_char, uscc_check_char
-from registry.models import Batch, Holder, HolderKind, Parcel, RegisterEntry, StaffRole, StaffUser, TicketKind
+from registry.models import Batch, Holder, HolderKind, Parcel, StaffRole, StaffUser, TicketKind
 from registry.quotas import open_quota
 
 
@@ -55,7 +56,7 @@ async def _holder(
     kind: HolderKind, name: str, id_number: str, region: str, contact: str = "", *, residence: str = ""
 ) -> Holder:
     """A demo holder; ``residence`` is the district where the demo issuer checked its residence or office."""
-    values = {"kind": kind, "name": name, "region_code": region, "contact": contact}
+    values: dict[str, object] = {"kind": kind, "name": name, "region_code": region, "contact": contact}
     if residence:
         # 户口簿 for people, 营业执照住所 for enterprises (codes 9…), 登记证书 for the village and the forest farm
         evidence = residence_rule.evidence_for(kind)[0 if kind is HolderKind.INDIVIDUAL or id_number[0] == "9" else 1]
@@ -85,7 +86,15 @@ async def seed_demo() -> list[DemoStaff]:
                 display_name=f"演示-{staff.role}",
             )
     if not await Batch.exists(kind=TicketKind.CARBON, is_open=True):
-        await open_quota(units=100_000, price_fen=100, kg_co2e_per_ticket=10, actor="demo")
+        quota = await open_quota(
+            units=100_000, price_fen=100, kg_co2e_per_ticket=10, actor=audit.Actor(None, system="demo")
+        )
+        await record_carbon_basis(  # shown on /forests: where "10 kg CO2e a ticket" comes from
+            quota,
+            method="演示数据：按定额折算，每张林票10千克二氧化碳当量",
+            source="演示数据，正式使用前须由林业部门登记核算方法和来源",
+            year=clock.today().year,
+        )
     await _seed_planting_rule()
     if await Holder.exists(id_number=VILLAGE_CODE):
         return STAFF  # the land demo is there already
@@ -233,24 +242,14 @@ async def _seed_subscription(batch: Batch, village: Holder, enterprise: Holder) 
         actor=actor,
     )
 
-    async def holding_certificate(effective: trades.Trade) -> None:
-        leg = await trades.TradeLeg.filter(trade_id=effective.id).order_by("-id").first()
-        entry = await RegisterEntry.get(id=leg.entry_id) if leg else None  # type: ignore[attr-defined]
-        await issue_holding_certificate(batch, enterprise, entry=entry)
-
     references = {
         trades.FilingAuthority.VILLAGE_COMMITTEE: "春林村委会备字（2026）第1号",
         trades.FilingAuthority.DISTRICT_GOVERNMENT: "兴庆区政府林票备字（2026）第1号",
         trades.FilingAuthority.CITY_FORESTRY: "银川市林草局林票备字（2026）第1号",
     }
     for authority, reference in references.items():
-        await trades.record_filing(
-            trade=trade,
-            authority=authority,
-            filed_on=clock.today(),
-            reference=reference,
-            actor=actor,
-            on_effective=holding_certificate,
+        await holdings.record_filing(
+            trade=trade, authority=authority, filed_on=clock.today(), reference=reference, actor=actor
         )
 
 

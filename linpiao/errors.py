@@ -11,9 +11,20 @@ from starlette.responses import JSONResponse, Response
 
 from linpiao.i18n import gettext as _
 from linpiao.templating import render
+from registry.access import NotPermitted
+from registry.apikeys import InvalidApiKey
 from registry.errors import InsufficientUnits, NotFound, RegisterError
+from shop.errors import AboveOrderLimit, OrderLimitError, PendingLimit
 
-STATUS = {NotFound: 404, InsufficientUnits: 409}
+# first match wins: more specific classes first
+STATUS: dict[type[RegisterError], int] = {
+    NotFound: 404,
+    NotPermitted: 403,  # registry.access: not this account's record
+    InsufficientUnits: 409,
+    InvalidApiKey: 401,
+    AboveOrderLimit: 409,
+    PendingLimit: 429,
+}
 
 
 def _wants_json(request: Request) -> bool:
@@ -26,10 +37,31 @@ def error_response(request: Request, status: int, code: str, message: str) -> Re
     return render(request, "error.html", {"status": status, "code": code, "message": message}, status_code=status)
 
 
+def status_of(exc: RegisterError) -> int:
+    return next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+
+
+def refusal_text(exc: RegisterError) -> str:
+    """The translated reason; a refusal that states numbers (the shop's limits) gets them filled in."""
+    params = exc.params if isinstance(exc, OrderLimitError) else {}
+    return _(exc.message, **params)
+
+
+def refusal_headers(exc: RegisterError) -> dict[str, str]:
+    """``Retry-After`` when the refusal ends by itself (a client's unpaid reservations running out);
+    ``WWW-Authenticate`` for a refused API key."""
+    if isinstance(exc, OrderLimitError) and exc.retry_after is not None:
+        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, InvalidApiKey):
+        return {"WWW-Authenticate": 'Bearer realm="linpiao", error="invalid_token"'}
+    return {}
+
+
 async def register_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RegisterError)
-    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
-    return error_response(request, status, exc.code, _(exc.message))
+    response = error_response(request, status_of(exc), exc.code, refusal_text(exc))
+    response.headers.update(refusal_headers(exc))
+    return response
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -8,8 +8,9 @@ binary ``.mo`` file is committed. The current locale lives in a context variable
 from __future__ import annotations
 
 import gettext as gettext_module
-from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from http.cookies import SimpleCookie
 from io import BytesIO
@@ -18,10 +19,10 @@ from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import Translations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-LOCALES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
 COOKIE = "lang"
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -63,11 +64,54 @@ def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
 
 
 _ = gettext
-lazy_gettext: Callable[[str], str] = gettext
 
 
 def html_lang(locale: str) -> str:
     return "zh-CN" if locale == "zh_CN" else locale
+
+
+# --- numbers ----------------------------------------------------------------------------------------------
+# Babel formats every number a page shows, in the page's language; values are rounded half up (as the
+# calculator rounds) before Babel sees them, so its default half-even rounding never decides a digit.
+
+_BABEL_LOCALES = {"zh_CN": "zh_Hans_CN", "en": "en"}
+TONNE_FROM_KG = Decimal(1000)
+
+
+def format_number(value: Decimal | int, places: int = 0) -> str:
+    """``1234567.891`` → ``1,234,567.89`` (places=2): thousands separators, at most ``places`` decimals,
+    trailing zeros dropped."""
+    number = Decimal(value)
+    if places:
+        number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    else:
+        number = number.to_integral_value(rounding=ROUND_HALF_UP)
+    pattern = "#,##0." + "#" * places if places else "#,##0"
+    return format_decimal(number, format=pattern, locale=_BABEL_LOCALES.get(current_locale.get(), "en"))
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A formatted amount and its unit, apart so a page can set the number in bold."""
+
+    number: str
+    unit: str
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.unit}"
+
+
+def format_mass(kg: Decimal | int, *, short: bool = False) -> Quantity:
+    """A mass of CO2e as a reader wants it. *Decision*: under 1,000 kg in kilograms with up to two decimals
+    (``409.91 千克``); from 1,000 kg on in tonnes, with two decimals under 10 t (``1.23 吨``) and one from 10 t on
+    (``200,105.6 kg`` → ``200.1 吨``), so a figure always keeps three significant digits. The exact kilograms stay
+    in the calculator's working. ``short``: ``千克``/``吨`` without ``二氧化碳当量``."""
+    value = Decimal(kg)
+    if abs(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)) < TONNE_FROM_KG:
+        return Quantity(format_number(value, 2), gettext("千克") if short else gettext("千克二氧化碳当量"))
+    tonnes = value / TONNE_FROM_KG
+    number = format_number(tonnes, 2 if abs(tonnes) < 10 else 1)
+    return Quantity(number, gettext("吨") if short else gettext("吨二氧化碳当量"))
 
 
 class LocaleMiddleware:

@@ -24,3 +24,12 @@ def parse_yuan(text: str) -> int:
     if not value.is_finite() or value < 0 or fen != fen.to_integral_value():
         raise ValueError(text)
     return int(fen)
+
+
+def yuan_amount(fen: int) -> str:
+    """1 → '0.01', 100 → '1.00', 123456 → '1234.56': the plain two-decimal yuan string payment providers take
+    (Alipay's ``total_amount``, bills), made by integer division, never through a float."""
+    fen = int(fen)
+    if fen < 0:
+        raise ValueError(fen)
+    return f"{fen // 100}.{fen % 100:02d}"

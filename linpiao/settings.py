@@ -29,18 +29,78 @@ class Settings:
     min_order_fen: int = 500
     max_order_units: int = 1_000_000
     reservation_minutes: int = 30
+    # Inventory protection (shop/limits.py): one order takes at most order_share_percent % of the tickets left in
+    # the quota on sale, never less than order_floor_units (so small quotas still sell); one client (an address,
+    # an IPv6 /64) keeps at most max_pending_orders unpaid orders holding max_pending_units tickets (never less
+    # than one largest order); an unpaid order of large_order_units or more is held large_order_reservation_minutes
+    # only. An organisation's API key (created in the back-office) lifts these limits.
+    order_share_percent: int = 1
+    order_floor_units: int = 200
+    max_pending_orders: int = 5
+    max_pending_units: int = 2000
+    large_order_units: int = 500
+    large_order_reservation_minutes: int = 10
     data_dir: Path = field(default_factory=lambda: Path("var"))
     # Addresses (or networks) of reverse proxies whose X-Forwarded-For is believed; none by default.
     trusted_proxies: tuple[str, ...] = ()
+    # Shown in the footer of every public page, each hidden when empty (shop/transparency.py): the operator, the
+    # service hotline, the ICP filing number (ICP备案号), the public security filing number (公安联网备案号),
+    # and where to ask for corrections of register data or personal information.
+    operator: str = ""
+    service_hotline: str = ""
+    icp_number: str = ""
+    psb_number: str = ""
+    corrections_contact: str = ""
+    # Alipay (支付宝) open platform, RSA2 keys (shop/payments/alipay.py); enabled when all but the gateway are set.
+    alipay_app_id: str = ""
+    alipay_private_key_file: str = ""
+    alipay_public_key_file: str = ""
+    alipay_seller_id: str = ""
+    alipay_gateway: str = "https://openapi.alipay.com/gateway.do"
+    # WeChat Pay API v3 in public-key mode (shop/payments/wechatpay.py); enabled when all but the gateway are set.
+    wechatpay_mchid: str = ""
+    wechatpay_appid: str = ""
+    wechatpay_cert_serial: str = ""
+    wechatpay_private_key_file: str = ""
+    wechatpay_apiv3_key: str = ""
+    wechatpay_public_key_file: str = ""
+    wechatpay_public_key_id: str = ""
+    wechatpay_gateway: str = "https://api.mch.weixin.qq.com"
+    # JSAPI inside WeChat needs the payer's openid, from the official account's OAuth (its AppSecret).
+    wechatpay_app_secret: str = ""
+    wechat_oauth_base: str = "https://open.weixin.qq.com"
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    # Back-office sessions end after this long without a request, and this long after sign-in whatever happens.
+    admin_idle_minutes: int = 30
+    admin_session_hours: int = 12
+    # Mail to buyers (the customer-service desk resends order links): an SMTP server; without one, outside
+    # production, messages only go to the log (linpiao/notify.py).
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    smtp_security: str = "starttls"  # starttls | ssl | none
+    # `linpiao serve` runs a job worker inside each server process unless told not to (`--no-worker`).
+    in_process_worker: bool = True
 
     @property
     def production(self) -> bool:
         return self.env == "production"
 
     @property
+    def alipay_enabled(self) -> bool:
+        return bool(self.alipay_app_id and self.alipay_private_key_file and self.alipay_public_key_file)
+
+    @property
+    def wechatpay_enabled(self) -> bool:
+        return all(getattr(self, name) for name in _WECHATPAY_REQUIRED)
+
+    @property
     def demo_payments(self) -> bool:
-        """The demo payment provider runs when no Stripe key is set; every page then says so."""
-        return not self.stripe_secret_key
+        """The demo payment provider runs when no real provider (Stripe, Alipay, WeChat Pay) is configured;
+        every page then says so."""
+        return not (self.stripe_secret_key or self.alipay_enabled or self.wechatpay_enabled)
 
     @property
     def https(self) -> bool:
@@ -56,11 +116,63 @@ class Settings:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 raise SettingsError(f"LINPIAO_TRUSTED_PROXIES: {proxy!r} is not an address or network") from None
+        if self.smtp_security not in ("starttls", "ssl", "none"):
+            raise SettingsError("LINPIAO_SMTP_SECURITY must be starttls, ssl or none")
+        if self.smtp_host and "@" not in self.smtp_from:
+            raise SettingsError("LINPIAO_SMTP_FROM must be the sender's e-mail address when LINPIAO_SMTP_HOST is set")
+        if self.admin_idle_minutes < 1 or self.admin_session_hours < 1:
+            raise SettingsError("LINPIAO_ADMIN_IDLE_MINUTES and LINPIAO_ADMIN_SESSION_HOURS must be at least 1")
+        if not 1 <= self.order_share_percent <= 100:
+            raise SettingsError("LINPIAO_ORDER_SHARE_PERCENT must be 1 to 100")
+        limits = (self.order_floor_units, self.max_pending_orders, self.max_pending_units, self.large_order_units)
+        if min(*limits, self.large_order_reservation_minutes) < 1:
+            raise SettingsError(
+                "LINPIAO_ORDER_FLOOR_UNITS, LINPIAO_MAX_PENDING_ORDERS, LINPIAO_MAX_PENDING_UNITS, "
+                "LINPIAO_LARGE_ORDER_UNITS and LINPIAO_LARGE_ORDER_RESERVATION_MINUTES must be at least 1"
+            )
+        self._check_direct_providers()
         if self.production:
             if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
                 raise SettingsError("LINPIAO_SECRET_KEY must be set to a long random value in production")
-            if not self.stripe_secret_key:
-                raise SettingsError("production needs a real payment provider (LINPIAO_STRIPE_SECRET_KEY)")
+            if self.demo_payments:
+                raise SettingsError(
+                    "production needs a real payment provider (LINPIAO_STRIPE_SECRET_KEY, LINPIAO_ALIPAY_* or "
+                    "LINPIAO_WECHATPAY_*)"
+                )
+
+    def _check_direct_providers(self) -> None:
+        """A half-configured Alipay or WeChat Pay is a mistake to report at start-up, not at the first payment."""
+        alipay = {
+            "LINPIAO_ALIPAY_APP_ID": self.alipay_app_id,
+            "LINPIAO_ALIPAY_PRIVATE_KEY_FILE": self.alipay_private_key_file,
+            "LINPIAO_ALIPAY_PUBLIC_KEY_FILE": self.alipay_public_key_file,
+        }
+        wechat = {f"LINPIAO_{name.upper()}": getattr(self, name) for name in _WECHATPAY_REQUIRED}
+        for group in (alipay, wechat):
+            missing = [name for name, value in group.items() if not value]
+            if missing and len(missing) < len(group):
+                raise SettingsError("incomplete payment settings, missing: " + ", ".join(missing))
+        for name, path in (
+            ("LINPIAO_ALIPAY_PRIVATE_KEY_FILE", self.alipay_private_key_file),
+            ("LINPIAO_ALIPAY_PUBLIC_KEY_FILE", self.alipay_public_key_file),
+            ("LINPIAO_WECHATPAY_PRIVATE_KEY_FILE", self.wechatpay_private_key_file),
+            ("LINPIAO_WECHATPAY_PUBLIC_KEY_FILE", self.wechatpay_public_key_file),
+        ):
+            if path and not Path(path).is_file():
+                raise SettingsError(f"{name}: no such file {path!r}")
+        if self.wechatpay_apiv3_key and len(self.wechatpay_apiv3_key.encode()) != 32:
+            raise SettingsError("LINPIAO_WECHATPAY_APIV3_KEY must be the 32-character APIv3 key")
+
+
+_WECHATPAY_REQUIRED = (
+    "wechatpay_mchid",
+    "wechatpay_appid",
+    "wechatpay_cert_serial",
+    "wechatpay_private_key_file",
+    "wechatpay_apiv3_key",
+    "wechatpay_public_key_file",
+    "wechatpay_public_key_id",
+)
 
 
 def _database_url(url: str) -> str:
@@ -94,6 +206,44 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         min_order_fen=int(get("MIN_ORDER_FEN", str(defaults.min_order_fen))),
         max_order_units=int(get("MAX_ORDER_UNITS", str(defaults.max_order_units))),
         reservation_minutes=int(get("RESERVATION_MINUTES", str(defaults.reservation_minutes))),
+        order_share_percent=int(get("ORDER_SHARE_PERCENT", str(defaults.order_share_percent))),
+        order_floor_units=int(get("ORDER_FLOOR_UNITS", str(defaults.order_floor_units))),
+        max_pending_orders=int(get("MAX_PENDING_ORDERS", str(defaults.max_pending_orders))),
+        max_pending_units=int(get("MAX_PENDING_UNITS", str(defaults.max_pending_units))),
+        large_order_units=int(get("LARGE_ORDER_UNITS", str(defaults.large_order_units))),
+        large_order_reservation_minutes=int(
+            get("LARGE_ORDER_RESERVATION_MINUTES", str(defaults.large_order_reservation_minutes))
+        ),
         data_dir=Path(get("DATA_DIR", str(defaults.data_dir))),
         trusted_proxies=tuple(p.strip() for p in get("TRUSTED_PROXIES", "").split(",") if p.strip()),
+        alipay_app_id=get("ALIPAY_APP_ID", ""),
+        alipay_private_key_file=get("ALIPAY_PRIVATE_KEY_FILE", ""),
+        alipay_public_key_file=get("ALIPAY_PUBLIC_KEY_FILE", ""),
+        alipay_seller_id=get("ALIPAY_SELLER_ID", ""),
+        alipay_gateway=get("ALIPAY_GATEWAY", defaults.alipay_gateway),
+        wechatpay_mchid=get("WECHATPAY_MCHID", ""),
+        wechatpay_appid=get("WECHATPAY_APPID", ""),
+        wechatpay_cert_serial=get("WECHATPAY_CERT_SERIAL", ""),
+        wechatpay_private_key_file=get("WECHATPAY_PRIVATE_KEY_FILE", ""),
+        wechatpay_apiv3_key=get("WECHATPAY_APIV3_KEY", ""),
+        wechatpay_public_key_file=get("WECHATPAY_PUBLIC_KEY_FILE", ""),
+        wechatpay_public_key_id=get("WECHATPAY_PUBLIC_KEY_ID", ""),
+        wechatpay_gateway=get("WECHATPAY_GATEWAY", defaults.wechatpay_gateway).rstrip("/"),
+        wechatpay_app_secret=get("WECHATPAY_APP_SECRET", ""),
+        wechat_oauth_base=get("WECHAT_OAUTH_BASE", defaults.wechat_oauth_base).rstrip("/"),
+        wechat_api_base=get("WECHAT_API_BASE", defaults.wechat_api_base).rstrip("/"),
+        operator=get("OPERATOR", "").strip(),
+        service_hotline=get("SERVICE_HOTLINE", "").strip(),
+        icp_number=get("ICP_NUMBER", "").strip(),
+        psb_number=get("PSB_NUMBER", "").strip(),
+        corrections_contact=get("CORRECTIONS_CONTACT", "").strip(),
+        admin_idle_minutes=int(get("ADMIN_IDLE_MINUTES", str(defaults.admin_idle_minutes))),
+        admin_session_hours=int(get("ADMIN_SESSION_HOURS", str(defaults.admin_session_hours))),
+        smtp_host=get("SMTP_HOST", ""),
+        smtp_port=int(get("SMTP_PORT", str(defaults.smtp_port))),
+        smtp_username=get("SMTP_USERNAME", ""),
+        smtp_password=get("SMTP_PASSWORD", ""),
+        smtp_from=get("SMTP_FROM", ""),
+        smtp_security=get("SMTP_SECURITY", defaults.smtp_security),
+        in_process_worker=get("IN_PROCESS_WORKER", "1").strip().lower() not in ("0", "false", "no", "off"),
     )

@@ -37,6 +37,8 @@ def _env() -> jinja2.Environment:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["yuan"] = format_yuan
     env.filters["datetime"] = _format_datetime
+    env.filters["number"] = i18n.format_number  # {{ kg|number(2) }}: thousands separators, in the page's language
+    env.filters["mass"] = i18n.format_mass  # {% set m = kg|mass %}{{ m.number }} {{ m.unit }}: kg or tonnes
     env.globals["html_lang"] = i18n.html_lang
     env.globals["lang_url"] = _lang_url
     return env

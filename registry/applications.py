@@ -23,11 +23,12 @@ from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit, clock, register, residence
+from registry import access, audit, clock, register, residence
+from registry.access import NotPermitted as NotPermitted  # re-exported: the back-office answers it with 403
 from registry.chain import lock_register
 from registry.districts import district_government, district_name
 from registry.errors import InvalidState, RegisterError
-from registry.models import Batch, Holder, HolderKind, Parcel, StaffRole, StaffUser, TicketKind
+from registry.models import Batch, Holder, HolderKind, Parcel, StaffUser, TicketKind
 from registry.quotas import POOL_HOLDER_NAME
 
 M2_PER_MU = Fraction(10000, 15)  # 1 亩 = 10000/15 m², exactly
@@ -97,11 +98,6 @@ class ApplicationStep(Model):
         ordering = ["id"]
 
 
-class NotPermitted(RegisterError):
-    code = "not_permitted"
-    message = "无权办理该事项"
-
-
 class NotEligible(RegisterError):
     code = "not_eligible"
     message = "申请人或林地不符合发放条件"
@@ -122,19 +118,6 @@ class ReasonRequired(RegisterError):
     message = "请填写退回理由"
 
 
-def forestry_covers(staff: StaffUser | None, district_code: str) -> bool:
-    """The reach of a forestry department (林草主管部门) over state tickets: an active forestry account without a
-    district is the city's and covers every district; one with a district is that county/district's forestry
-    department and covers its own district only. The one rule for state applications, state trades and the
-    reissue of state holding certificates."""
-    return (
-        staff is not None
-        and staff.is_active
-        and staff.role is StaffRole.FORESTRY
-        and (not staff.district_code or staff.district_code == district_code)
-    )
-
-
 def forestry_department(district_code: str | None) -> str:
     """The issuing authority of state tickets issued by the forestry department of that level (本级林草主管部门):
     the city's when ``district_code`` is empty, else the county/district's."""
@@ -143,17 +126,12 @@ def forestry_department(district_code: str | None) -> str:
 
 def may_handle(staff: StaffUser, kind: TicketKind, district_code: str) -> bool:
     """Collective tickets: the issuer of that district only. State tickets: the forestry department covering
-    that district (:func:`forestry_covers`)."""
-    if kind is TicketKind.COLLECTIVE:
-        return staff.role is StaffRole.ISSUER and staff.district_code == district_code
-    if kind is TicketKind.STATE:
-        return forestry_covers(staff, district_code)
-    return False
+    that district (:mod:`registry.access`, action ``application.handle``)."""
+    return access.may(staff, access.Action.APPLICATION_HANDLE, access.place(district_code, kind))
 
 
 def _check_may_handle(actor: audit.Actor, kind: TicketKind, district_code: str) -> None:
-    if actor.staff is None or not actor.staff.is_active or not may_handle(actor.staff, kind, district_code):
-        raise NotPermitted(f"{kind} {district_code}")
+    access.check(actor, access.Action.APPLICATION_HANDLE, access.place(district_code, kind))
 
 
 def parse_unit_area(text: str) -> Decimal:
@@ -231,6 +209,7 @@ async def submit_application(
     if kind not in LAND_KINDS:
         raise NotEligible(str(kind))
     _check_may_handle(actor, kind, parcel.district_code)
+    access.check_parties(applicant)
     async with in_transaction():
         await lock_register()
         await parcel.refresh_from_db()
@@ -350,13 +329,3 @@ async def issue_application(
         if on_issued is not None:
             await on_issued(batch, applicant)
     return batch
-
-
-def visible_to(staff: StaffUser) -> dict[str, object]:
-    """Filter for the applications a staff member may see: issuers only their district's collective ones, a
-    county/district forestry department only its district's state ones."""
-    if staff.role is StaffRole.ISSUER:
-        return {"kind": TicketKind.COLLECTIVE, "district_code": staff.district_code}
-    if staff.role is StaffRole.FORESTRY and staff.district_code:
-        return {"kind": TicketKind.STATE, "district_code": staff.district_code}
-    return {}

@@ -22,14 +22,20 @@ class Actor:
 
     staff: StaffUser | None
     ip: str = ""
+    system: str = ""  # an operator's command acting without a staff account, e.g. "cli" or "demo"
 
     @property
     def username(self) -> str:
-        return self.staff.username if self.staff is not None else ""
+        return self.staff.username if self.staff is not None else self.system
 
     @property
     def label(self) -> str:
-        return f"staff:{self.username}" if self.staff is not None else "anonymous"
+        if self.staff is not None:
+            return f"staff:{self.username}"
+        return f"system:{self.system}" if self.system else "anonymous"
+
+
+SYSTEM = Actor(None, system="system")  # seeds and scripts that name no one
 
 
 async def record(actor: Actor, action: str, target: str = "", **details: Any) -> AuditLog:

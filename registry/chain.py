@@ -3,33 +3,96 @@
 Appends are serialised through the single :class:`RegisterHead` row. Each register transaction writes that row
 first (:func:`lock_register`), which on PostgreSQL takes its row lock and on SQLite takes the database's write
 lock before anything is read, so two workers can never read the same stock or the same chain tip.
+
+The lock is taken once per transaction: the same statement returns the chain's tip (``UPDATE … RETURNING``), which
+the transaction keeps, so further :func:`lock_register` calls cost nothing and :func:`append_entry` writes the head
+and the entry without reading the head again. The head is written with the tip it expects (``WHERE seq = …``): if a
+savepoint rolled back an append the transaction remembered, the tip is read again, so a remembered tip can never
+put a wrong link into the chain.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise import connections
+from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
 
-from registry import clock
+from registry import clock, sqlrows
 from registry.models import Batch, EntryKind, Holder, RegisterEntry, RegisterHead
 
 GENESIS = "0" * 64
 
 
+@dataclass
+class LockState:
+    """What a transaction holding the register lock remembers: the chain's tip, and rows it read under the lock."""
+
+    seq: int
+    last_hash: str
+    fresh: dict[tuple[str, int], object] = field(default_factory=dict)
+
+
+# keyed by the outermost transaction's client (what the ORM's connection resolves to inside it)
+_locks: weakref.WeakKeyDictionary[Any, LockState] = weakref.WeakKeyDictionary()
+_LOCK_SQL = 'UPDATE "register_head" SET "seq" = "seq" WHERE "id" = 1 RETURNING "seq", "last_hash"'
+# the tip moves only from the tip this transaction expects
+_ADVANCE_SQL = 'UPDATE "register_head" SET "seq" = ?, "last_hash" = ? WHERE "id" = 1 AND "seq" = ?'
+
+
+def _transaction() -> Any | None:
+    conn = connections.get("default")
+    return conn if isinstance(conn, TransactionalDBClient) else None
+
+
+def lock_state() -> LockState | None:
+    """The current transaction's lock, when it holds the register lock."""
+    txn = _transaction()
+    return _locks.get(txn) if txn is not None else None
+
+
+def forget_lock() -> None:
+    """The savepoint that took the lock was rolled back (PostgreSQL then releases the row lock): take it again."""
+    txn = _transaction()
+    if txn is not None:
+        _locks.pop(txn, None)
+
+
 async def lock_register() -> None:
-    """Take the register's write lock for the current transaction (idempotent within it)."""
-    updated = await RegisterHead.filter(id=1).update(seq=F("seq"))
-    if not updated:
-        try:
+    """Take the register's write lock for the current transaction (once: later calls within it cost nothing)."""
+    txn = _transaction()
+    if txn is not None and txn in _locks:
+        return
+    conn = connections.get("default")
+    rows = await conn.execute_query_dict(_LOCK_SQL)
+    if not rows:
+        with contextlib.suppress(IntegrityError):  # another worker created it first; its row is ours to lock now
             await RegisterHead.create(id=1, seq=0, last_hash=GENESIS)
-        except IntegrityError:  # another worker created it first; its row is ours to lock now
-            await RegisterHead.filter(id=1).update(seq=F("seq"))
+        rows = await conn.execute_query_dict(_LOCK_SQL)
+    if txn is not None:
+        _locks[txn] = LockState(int(rows[0]["seq"]), str(rows[0]["last_hash"]))
+
+
+def remember_fresh(obj: Any) -> None:
+    """``obj`` (a model instance) was just read under the register lock of this transaction."""
+    state = lock_state()
+    if state is not None:
+        state.fresh[(type(obj).__name__, int(obj.pk))] = obj
+
+
+def is_fresh(obj: Any) -> bool:
+    """Whether ``obj`` is the very instance read under this transaction's register lock (no need to read it
+    again before checking a rule on it)."""
+    state = lock_state()
+    return state is not None and state.fresh.get((type(obj).__name__, int(obj.pk))) is obj
 
 
 def _canonical_time(moment: datetime) -> str:
@@ -60,6 +123,12 @@ def _content(entry: RegisterEntry) -> dict[str, Any]:
     }
 
 
+def hashed_content(entry: RegisterEntry) -> dict[str, Any]:
+    """Exactly what an entry's hash covers: the public retirements export carries it, so that anyone can
+    recompute ``entry_hash(hashed_content(entry)) == entry.hash`` without the database."""
+    return _content(entry)
+
+
 async def append_entry(
     kind: EntryKind,
     *,
@@ -72,15 +141,60 @@ async def append_entry(
     purpose: str = "",
     details: dict[str, Any] | None = None,
     actor: str = "",
+    from_holder_id: int | None = None,
 ) -> RegisterEntry:
-    """Append one entry. Must run inside a transaction that called :func:`lock_register`."""
-    head = await RegisterHead.get(id=1)
-    entry = RegisterEntry(
-        seq=head.seq + 1,
+    """Append one entry. Must run inside a transaction that called :func:`lock_register`. ``from_holder_id``
+    names the giving holder by id when the caller has no need to load it."""
+    state = lock_state()
+    if state is None:
+        head = await RegisterHead.get(id=1)
+        state = LockState(int(head.seq), head.last_hash)
+    make = functools.partial(
+        _next_entry,
         kind=kind,
         batch=batch,
         from_holder=from_holder,
         to_holder=to_holder,
+        quantity=quantity,
+        ranges=ranges,
+        price_fen=price_fen,
+        purpose=purpose,
+        details=details,
+        actor=actor,
+        from_holder_id=from_holder_id,
+    )
+    entry = make(state)
+    if not await sqlrows.execute(_ADVANCE_SQL, [entry.seq, entry.hash, state.seq]):
+        head = await RegisterHead.get(id=1)  # the remembered tip was rolled back: link to the real one
+        state.seq, state.last_hash = int(head.seq), head.last_hash
+        entry = make(state)
+        await RegisterHead.filter(id=1).update(seq=entry.seq, last_hash=entry.hash)
+    await entry.save()
+    state.seq, state.last_hash = int(entry.seq), entry.hash
+    return entry
+
+
+def _next_entry(
+    state: LockState,
+    kind: EntryKind,
+    *,
+    batch: Batch | None,
+    from_holder: Holder | None,
+    to_holder: Holder | None,
+    quantity: int,
+    ranges: list[list[int]] | None,
+    price_fen: int | None,
+    purpose: str,
+    details: dict[str, Any] | None,
+    actor: str,
+    from_holder_id: int | None,
+) -> RegisterEntry:
+    entry = RegisterEntry(
+        seq=state.seq + 1,
+        kind=kind,
+        batch_id=batch.id if batch is not None else None,
+        from_holder_id=from_holder.id if from_holder is not None else from_holder_id,
+        to_holder_id=to_holder.id if to_holder is not None else None,
         quantity=quantity,
         ranges=ranges or [],
         price_fen=price_fen,
@@ -88,12 +202,10 @@ async def append_entry(
         details=details or {},
         actor=actor,
         created_at=clock.now(),
-        prev_hash=head.last_hash,
+        prev_hash=state.last_hash,
         hash="",
     )
     entry.hash = entry_hash(_content(entry))
-    await entry.save()
-    await RegisterHead.filter(id=1).update(seq=entry.seq, last_hash=entry.hash)
     return entry
 
 

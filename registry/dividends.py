@@ -5,7 +5,7 @@ the households receive dividends "by their subscribed proportion" and that "inco
 belongs to the collective". Staff record the income, in fen, with a record date (登记日):
 
 * who holds what on the record date is **reconstructed from the register entries** up to the end of that day
-  (Asia/Shanghai) by :func:`registry.register_view.balances_on` — no snapshot table, so a dividend can be
+  (Asia/Shanghai) by :func:`registry.ownership.balances_on` — no snapshot table, so a dividend can be
   recorded for any past date and the figures can always be recomputed from the hash-chained register;
 * the income is split over those holders in proportion to their units by the largest-remainder method
   (:func:`registry.apportion.largest_remainder`): the parts add up to the income exactly and none differs from
@@ -28,14 +28,14 @@ from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit, clock
+from registry import access, audit, clock
+from registry.access import NotPermitted as NotPermitted  # re-exported: the back-office answers it with 403
 from registry.apportion import largest_remainder
 from registry.chain import append_entry, lock_register
 from registry.errors import InvalidState, NonPositiveQuantity, RegisterError, WrongKind
 from registry.idempotency import check_token, earlier_result, remember
 from registry.models import Batch, EntryKind, Holder, HolderKind, TicketKind
-from registry.register_view import balances_on
-from registry.trades import NotPermitted, may_record
+from registry.ownership import balances_on
 
 
 class NoHolders(RegisterError):
@@ -106,8 +106,7 @@ async def record_dividend(
     token = check_token(form_token)
     if batch.kind is not TicketKind.COLLECTIVE:
         raise WrongKind(batch.serial_prefix)
-    if not may_record(actor.staff, batch):
-        raise NotPermitted(batch.serial_prefix)
+    access.check(actor, access.Action.DIVIDEND_RECORD, access.batch_target(batch))  # the district's issuer
     if isinstance(income_fen, bool) or not isinstance(income_fen, int) or income_fen <= 0:
         raise NonPositiveQuantity(f"income {income_fen}")
     if record_date > (today or clock.today()):

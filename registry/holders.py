@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from registry import audit, residence
+from registry import access, audit, residence
 from registry.errors import InvalidIdentifier, RegisterError
 from registry.identity import check_holder_kind, normalise_id_number, region_of
-from registry.models import Holder, HolderKind, ResidenceEvidence
+from registry.models import Holder, HolderKind, Holding, HoldingState, Order, Parcel, ResidenceEvidence
 from registry.names import visible_text
 
 
@@ -46,6 +47,7 @@ async def _clean(data: HolderInput, *, exclude_id: int | None = None) -> dict[st
     if not data.id_number.strip():
         raise InvalidIdentifier("")
     id_number = normalise_id_number(data.id_number.strip().upper(), kind)
+    access.check_identifier(id_number)  # the carbon pool's code is the pool's alone
     check_holder_kind(id_number, kind)  # an N2… village collective is not an enterprise, nor a 91… firm a village
     duplicate = Holder.filter(id_number=id_number)
     if exclude_id is not None:
@@ -76,6 +78,7 @@ def _residence_changes(holder: Holder, data: HolderInput) -> bool:
 
 
 async def create_holder(data: HolderInput, *, actor: audit.Actor) -> Holder:
+    access.check(actor, access.Action.HOLDER_CREATE)
     async with in_transaction():
         values = await _clean(data)
         holder = await Holder.create(**values)
@@ -88,6 +91,9 @@ async def create_holder(data: HolderInput, *, actor: audit.Actor) -> Holder:
 
 
 async def update_holder(holder: Holder, data: HolderInput, *, actor: audit.Actor) -> Holder:
+    """Change a holder: only an account whose district the holder is tied to, or the city's forestry
+    department; never the carbon pool holder (:mod:`registry.access`)."""
+    access.check(actor, access.Action.HOLDER_EDIT, await access.holder_target(holder))
     async with in_transaction():
         values = await _clean(data, exclude_id=holder.id)
         changed = sorted(k for k, v in values.items() if getattr(holder, k) != v)
@@ -102,12 +108,46 @@ async def update_holder(holder: Holder, data: HolderInput, *, actor: audit.Actor
     return holder
 
 
+class ShopBuyers(StrEnum):
+    """Whether a holder list shows the shop's buyers (:func:`shop_buyer_condition`)."""
+
+    HIDE = "hide"
+    SHOW = "show"
+    ONLY = "only"
+
+
+def shop_buyer_condition() -> Q:
+    """Holders the shop made for its buyers that no clerk has worked with: named as some order's buyer, with no
+    residence a clerk checked, no parcel, and nothing held or reserved (their carbon tickets are retired). Read
+    from the records as they are, so existing rows need no migration, and a buyer who later receives land tickets,
+    owns a parcel or has a residence recorded is a back-office holder again."""
+    buyers = Order.filter(buyer_id__not_isnull=True).values("buyer_id")
+    holding = Holding.filter(state__in=[HoldingState.HELD, HoldingState.RESERVED]).values("holder_id")
+    owners = Parcel.filter(owner_id__not_isnull=True).values("owner_id")
+    return (
+        Q(id__in=Subquery(buyers))
+        & Q(residence_confirmed=False)
+        & ~Q(id__in=Subquery(holding))
+        & ~Q(id__in=Subquery(owners))
+    )
+
+
 def search_holders(
-    *, text: str = "", kind: HolderKind | None = None, district: str = "", to_confirm: bool = False
+    *,
+    text: str = "",
+    kind: HolderKind | None = None,
+    district: str = "",
+    to_confirm: bool = False,
+    shop_buyers: ShopBuyers = ShopBuyers.SHOW,
 ) -> QuerySet[Holder]:
     """Holders matching a name fragment or identifier, a kind, a residence district (a division code or
-    ``"outside"``), and — with ``to_confirm`` — only those whose inferred residence a clerk must still confirm."""
+    ``"outside"``), and — with ``to_confirm`` — only those whose inferred residence a clerk must still confirm;
+    ``shop_buyers`` hides the shop's buyers, shows them too, or shows only them."""
     query = Holder.all()
+    if shop_buyers is ShopBuyers.HIDE:
+        query = query.exclude(shop_buyer_condition())
+    elif shop_buyers is ShopBuyers.ONLY:
+        query = query.filter(shop_buyer_condition())
     text = text.strip()
     if text:
         condition = Q(name__icontains=text)

@@ -174,6 +174,10 @@ class Batch(Model):
     valid_until = fields.DateField(null=True)
     issued_at = fields.DatetimeField(auto_now_add=True)
     closed_at = fields.DatetimeField(null=True)
+    # the basis of a carbon quota's kg CO2e per ticket, as forestry records it (shown on /forests when present)
+    co2e_method = fields.CharField(max_length=200, default="")
+    co2e_source = fields.CharField(max_length=200, default="")
+    co2e_year = fields.IntField(null=True)
 
     class Meta:
         table = "batch"
@@ -205,6 +209,9 @@ class Order(Model):
     provider = fields.CharField(max_length=32, default="demo")
     provider_ref = fields.CharField(max_length=255, null=True, db_index=True)
     idempotency_key = fields.CharField(max_length=128, null=True, unique=True)
+    # whose reservations count together for the shop's limits (shop/limits.py): "address:…" (an IPv6 /64),
+    # "org:<API key id>", or "" for staff and tools
+    client = fields.CharField(max_length=80, default="", db_index=True)
     buyer: fields.ForeignKeyNullableRelation[Holder] = fields.ForeignKeyField(
         "models.Holder", related_name="orders", null=True, on_delete=fields.RESTRICT
     )
@@ -216,6 +223,9 @@ class Order(Model):
 
     class Meta:
         table = "order"
+        # a client's unpaid orders (shop/limits.py) without reading its paid ones; the service desk's search by
+        # amount (newest first) and by day
+        indexes = (("client", "status"), ("amount_fen", "id"), ("created_at",))
 
 
 class Payment(Model):
@@ -264,6 +274,15 @@ class RegisterEntry(Model):
     class Meta:
         table = "register_entry"
         ordering = ["seq"]
+        # the public list pages retirements by seq (registry.retirements); digests read a Beijing day's entries;
+        # the register view and holder statements read one batch's or one holder's entries page by page (by seq)
+        indexes = (
+            ("kind", "seq"),
+            ("created_at",),
+            ("batch", "seq"),
+            ("from_holder", "seq"),
+            ("to_holder", "seq"),
+        )
 
 
 class RegisterHead(Model):
@@ -303,7 +322,8 @@ class Holding(Model):
     class Meta:
         table = "holding"
         unique_together = (("batch", "first_no"),)
-        indexes = (("holder", "state"), ("batch", "holder", "state"))
+        # (state, reserved_until): the lapsed reservations, which count as available (registry.counters)
+        indexes = (("holder", "state"), ("batch", "holder", "state"), ("state", "reserved_until"))
 
     @property
     def quantity(self) -> int:
@@ -342,6 +362,7 @@ class Certificate(Model):
 
     class Meta:
         table = "certificate"
+        indexes = (("entry",),)  # the public retirements list reads each entry's certificates
 
 
 class StaffUser(Model):
@@ -379,3 +400,4 @@ class AuditLog(Model):
 
     class Meta:
         table = "audit_log"
+        indexes = (("username", "id"),)  # the audit page's filter by user, newest first

@@ -34,7 +34,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit, clock, register, residence
+from registry import access, audit, clock, register, residence
+from registry.access import NotPermitted as NotPermitted  # re-exported: the back-office answers it with 403
 from registry.chain import lock_register
 from registry.errors import (
     InsufficientUnits,
@@ -44,8 +45,8 @@ from registry.errors import (
     WrongKind,
 )
 from registry.idempotency import check_token, earlier_result, remember
-from registry.models import Batch, Holder, HolderKind, Holding, HoldingState, RegisterEntry, StaffRole, TicketKind
-from registry.trades import NotPermitted, check_tradable, pending_acquisitions
+from registry.models import Batch, Holder, HolderKind, Holding, HoldingState, RegisterEntry, TicketKind
+from registry.trades import check_tradable, pending_acquisitions
 
 BUILT_UP_DISTRICTS = ("640104", "640105", "640106")  # 兴庆区、西夏区、金凤区
 STATE_SELLER_KINDS = (HolderKind.STATE_UNIT, HolderKind.GOVERNMENT)
@@ -193,30 +194,6 @@ class DuplicateCase(RegisterError):
     message = "该案号已登记"
 
 
-def may_receive(staff: Any, district_code: str) -> bool:
-    """An application is received by the greening committee office (区绿委办) of the project's district."""
-    return (
-        staff is not None
-        and staff.is_active
-        and staff.role is StaffRole.GREENING
-        and bool(staff.district_code)
-        and staff.district_code == district_code
-    )
-
-
-def offsets_visible_to(staff: Any) -> dict[str, Any]:
-    """Filter for the offsets a staff member may see: a district's greening office only its district's."""
-    if staff.role is StaffRole.GREENING:
-        return {"district_code": staff.district_code}
-    return {}
-
-
-def _require(actor: audit.Actor, *roles: StaffRole) -> None:
-    staff = actor.staff
-    if staff is None or not staff.is_active or staff.role not in roles:
-        raise NotPermitted(",".join(roles))
-
-
 def parse_area(text: str | Decimal, error: type[RegisterError] = InvalidOffset) -> Decimal:
     """A positive area in m² with at most two decimals."""
     try:
@@ -284,7 +261,8 @@ async def apply_offset(
     """Record a company's application, received by the greening committee office (区绿委办) of the project's
     district, for the landscaping bureau's review."""
     token = check_token(form_token)
-    _require(actor, StaffRole.GREENING)
+    access.check_role(actor, access.Action.OFFSET_RECEIVE)
+    access.check_parties(company)
     kind = OffsetType(offset_type)
     area = parse_area(lacking_area_m2)
     project, location, ref = project.strip(), location.strip(), planning_approval_ref.strip()
@@ -292,8 +270,8 @@ async def apply_offset(
         raise InvalidOffset(project[:40])
     if district_code not in BUILT_UP_DISTRICTS:
         raise InvalidOffset(district_code)
-    if not may_receive(actor.staff, district_code):
-        raise NotPermitted(district_code)  # another district's greening office
+    # the greening committee office of the project's district (区绿委办), and no other
+    access.check(actor, access.Action.OFFSET_RECEIVE, access.place(district_code))
     if company.kind is not HolderKind.ENTERPRISE:
         raise InvalidOffset(company.name)
     residence.check_may_receive(company, TicketKind.STATE)  # it will buy state units: residence in the city
@@ -326,7 +304,7 @@ async def apply_offset(
 
 
 async def _review(offset: GreenLandOffset, actor: audit.Actor, status: OffsetStatus, comment: str) -> GreenLandOffset:
-    _require(actor, StaffRole.LANDSCAPING)
+    access.check(actor, access.Action.OFFSET_DECIDE, access.place(offset.district_code))
     async with in_transaction():
         await lock_register()
         await offset.refresh_from_db()
@@ -366,7 +344,8 @@ async def complete_offset(
 ) -> GreenLandOffset:
     """Sell the needed units to the company and retire them against the project, in one transaction."""
     token = check_token(form_token)
-    _require(actor, StaffRole.FORESTRY)
+    access.check(actor, access.Action.OFFSET_COMPLETE, access.place(offset.district_code, TicketKind.STATE))
+    access.check_parties(seller)
     _check_state_batch(batch)
     price = _check_price(unit_price_fen)
     async with in_transaction():
@@ -454,7 +433,8 @@ async def open_case(
     actor: audit.Actor,
 ) -> CompensationCase:
     """Record a compensation case; a case number is registered once."""
-    _require(actor, StaffRole.FORESTRY)
+    access.check(actor, access.Action.CASE_MANAGE)
+    access.check_parties(offender)
     number, body = case_number.strip(), deciding_body.strip()
     if not number or len(number) > 100 or not body or len(body) > 200:
         raise InvalidCase(number[:40])
@@ -491,7 +471,7 @@ async def order_compensation(
     area_m2: Decimal | str | None = None,
 ) -> CompensationCase:
     """Record the order that the offender subscribe ``units`` state tickets, or enough to cover ``area_m2``."""
-    _require(actor, StaffRole.FORESTRY)
+    access.check(actor, access.Action.CASE_MANAGE, access.batch_target(batch))
     _check_state_batch(batch)
     price = _check_price(unit_price_fen)
     if (units is None) == (area_m2 is None):
@@ -539,7 +519,8 @@ async def record_compensation_payment(
     A change of the register, so the forestry department's (which sells the state units) — never finance's,
     which reads revenue only."""
     token = check_token(form_token)
-    _require(actor, StaffRole.FORESTRY)
+    access.check(actor, access.Action.CASE_PAY)
+    access.check_parties(seller)
     reference = payment_ref.strip()
     if not reference or len(reference) > 200:
         raise InvalidCase("payment reference")

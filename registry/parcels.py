@@ -19,7 +19,7 @@ from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit
+from registry import access, audit
 from registry.districts import DISTRICTS
 from registry.errors import RegisterError
 from registry.models import Holder, Parcel
@@ -214,6 +214,7 @@ async def _clean(data: ParcelInput) -> dict[str, Any]:
 
 
 async def create_parcel(data: ParcelInput, *, actor: audit.Actor) -> Parcel:
+    access.check(actor, access.Action.PARCEL_EDIT, access.place(data.district_code))  # a parcel of one's district
     async with in_transaction():
         values = await _clean(data)
         parcel = await Parcel.create(**values)
@@ -222,6 +223,8 @@ async def create_parcel(data: ParcelInput, *, actor: audit.Actor) -> Parcel:
 
 
 async def update_parcel(parcel: Parcel, data: ParcelInput, *, actor: audit.Actor) -> Parcel:
+    access.check(actor, access.Action.PARCEL_EDIT, access.parcel_target(parcel))
+    access.check(actor, access.Action.PARCEL_EDIT, access.place(data.district_code))  # nor moved to another
     async with in_transaction():
         values = await _clean(data)
         previous = {k: str(getattr(parcel, k if k != "owner" else "owner_id")) for k in values}
@@ -251,6 +254,7 @@ async def attach_document(
     parcel: Parcel, *, title: str, filename: str, content: bytes, data_dir: Path, actor: audit.Actor
 ) -> ParcelDocument:
     """Check and store an uploaded document; the file is written before the row, and removed if the row fails."""
+    access.check(actor, access.Action.PARCEL_EDIT, access.parcel_target(parcel))
     if not content or len(content) > MAX_DOCUMENT_BYTES:
         raise InvalidDocument("size")
     content_type, extension = sniff(content)
@@ -308,7 +312,10 @@ def download_name(document: ParcelDocument, content_type: str) -> str:
 
 
 async def record_download(document: ParcelDocument, actor: audit.Actor) -> None:
-    """Every download of a parcel document leaves an audit line: who, from where, which document."""
+    """Every download of a parcel document leaves an audit line: who, from where, which document. Only an
+    account that may read the parcel downloads it."""
+    parcel = await Parcel.get(id=document.parcel_id)  # type: ignore[attr-defined]
+    access.check(actor, access.Action.PARCEL_READ, access.parcel_target(parcel))
     await audit.record(
         actor,
         "parcel.document.download",

@@ -45,7 +45,7 @@ from tortoise.expressions import F
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit, clock, identity
+from registry import access, audit, clock, identity
 from registry.errors import InvalidIdentifier, InvalidState, NotFound, RegisterError
 from registry.identity import mask
 from registry.models import Certificate, CertificateKind, CertificateStatus, Order, OrderStatus, StaffUser
@@ -183,7 +183,10 @@ async def set_rule(
     notes: str = "",
     actor: audit.Actor | None = None,
 ) -> PlantingRule:
-    """Put a new conversion in force for ``year``; the one it replaces is kept, marked superseded."""
+    """Put a new conversion in force for ``year``; the one it replaces is kept, marked superseded. A staff member
+    must be the city's forestry department (:mod:`registry.access`); without an actor, a seed or script sets it."""
+    if actor is not None:
+        access.check(actor, access.Action.PLANTING_RULE)
     year = _check_year(year)
     tickets_per_tree = _positive(tickets_per_tree, 1_000_000)
     trees_per_duty = _positive(trees_per_duty, 100)
@@ -631,9 +634,20 @@ async def _count_all(purchases: Sequence[PlantingPurchase], now: datetime) -> No
         purchase.counted_at = now
         if purchase.id_number:
             so_far[key] = (trees_before + purchase.trees, fulfilled_before or outcome is PlantingOutcome.FULFILS)
-    await PlantingPurchase.bulk_update(
-        purchases, fields=["status", "outcome", "certificate_kind", "trees_in_year", "counted_at"], batch_size=CHUNK
-    )
+    # One UPDATE per distinct outcome (a roster's people mostly share one), not a CASE per row: a 5,000-person
+    # payment is counted in a few statements, inside the payment event's request.
+    groups: dict[tuple[PlantingOutcome | None, CertificateKind | None, int | None], list[int]] = {}
+    for purchase in purchases:
+        groups.setdefault((purchase.outcome, purchase.certificate_kind, purchase.trees_in_year), []).append(purchase.id)
+    for (decided, kind, in_year), ids in groups.items():
+        for start in range(0, len(ids), CHUNK):
+            await PlantingPurchase.filter(id__in=ids[start : start + CHUNK]).update(
+                status=PurchaseStatus.COUNTED,
+                outcome=decided,
+                certificate_kind=kind,
+                trees_in_year=in_year,
+                counted_at=now,
+            )
 
 
 async def count_order_purchases(order: Order) -> list[PlantingPurchase]:

@@ -1,14 +1,19 @@
 """The rules of the register (林票登记簿): every change of holding goes through these functions.
 
-Each function is one transaction: it takes the register lock, checks its rules, moves serial ranges and
-appends one register entry per batch touched — or raises a :mod:`registry.errors` refusal and writes nothing.
-Holdings are serial ranges, so the rows written depend on the ranges touched, never on the quantity moved.
+Each function is one transaction (:func:`_operation`): it takes the register lock, checks its rules, moves serial
+ranges and appends one register entry per batch touched — or raises a :mod:`registry.errors` refusal and writes
+nothing. Holdings are serial ranges, so the rows written depend on the ranges touched, never on the quantity moved.
 Called inside an outer transaction (an order being created, say) they join it.
+
+Every holding row is written by four helpers (:func:`_new_holding`, :func:`_assign`, :func:`_resize`,
+:func:`_delete`), which report each change of units by holder and state to :mod:`registry.counters`; the operation
+writes the counters once, at its end, in its own transaction — so the public figures never scan the holdings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,9 +22,9 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from registry import clock, residence
+from registry import clock, counters, residence, sqlrows
 from registry.apportion import largest_remainder
-from registry.chain import append_entry, lock_register
+from registry.chain import append_entry, forget_lock, is_fresh, lock_register, lock_state
 from registry.errors import (
     BatchClosed,
     HolderDeceased,
@@ -67,14 +72,102 @@ def _ranges(holdings: Sequence[Holding]) -> list[list[int]]:
     return [[int(h.first_no), int(h.last_no)] for h in holdings]
 
 
+@asynccontextmanager
+async def _operation(*, savepoint: bool = False) -> AsyncIterator[None]:
+    """One register operation under the register lock, whose changes of units are written to the counters when it
+    ends without an error.
+
+    On its own it is a transaction. Inside a transaction that holds the register lock already (an order being
+    created or paid) it simply joins it: every operation raises its refusals before it writes anything, so a
+    refusal the caller catches leaves nothing behind, and a savepoint (two more round trips) would buy nothing.
+    ``savepoint``: the operation may refuse after writing (an inheritance refused on its second batch), so it
+    always runs in its own savepoint. Inside a transaction without the lock (opening a quota), a savepoint takes
+    it."""
+    if not savepoint and lock_state() is not None:
+        async with counters.keeping():
+            yield
+        return
+    async with in_transaction():
+        had_lock = lock_state() is not None
+        await lock_register()
+        try:
+            async with counters.keeping():
+                yield
+        except BaseException:
+            if not had_lock:  # the savepoint that took the lock is rolled back, and with it the lock
+                forget_lock()
+            raise
+
+
+# --- the only writers of holding rows: each reports its change of units to the counters -------------------
+
+
+def _counted(holding: Holding, sign: int) -> None:
+    counters.holding_changed(
+        holding.batch_id,  # type: ignore[attr-defined]
+        holding.holder_id,  # type: ignore[attr-defined]
+        holding.state,
+        sign * holding.quantity,
+    )
+
+
+async def _new_holding(**values: Any) -> Holding:
+    holding = await Holding.create(**values)
+    _counted(holding, +1)
+    return holding
+
+
+async def _assign(holding: Holding, **values: Any) -> None:
+    expanded = _expand(values)
+    _counted(holding, -1)
+    for name, value in expanded.items():
+        setattr(holding, name, value)
+    _counted(holding, +1)
+    await holding.save(update_fields=list(expanded))
+
+
+async def _resize(holding: Holding, *, first: int | None = None, last: int | None = None) -> None:
+    _counted(holding, -1)
+    holding.first_no = holding.first_no if first is None else first
+    holding.last_no = holding.last_no if last is None else last
+    _counted(holding, +1)
+    await holding.save(update_fields=[name for name, v in (("first_no", first), ("last_no", last)) if v is not None])
+
+
+async def _delete(holding: Holding) -> None:
+    _counted(holding, -1)
+    await holding.delete()
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+async def _held_from(batch: Batch, source: Holder, quantity: int) -> list[Holding]:
+    """The holder's held ranges, lowest serials first, that cover ``quantity`` — read a few at a time, so a holder
+    with many ranges costs what the order needs, not what it holds; :class:`InsufficientUnits` when they fall
+    short (nothing is written before they are found)."""
+    chosen: list[Holding] = []
+    covered, after, page = 0, 0, 8
+    while covered < quantity:
+        where = '"m"."batch_id" = ? AND "m"."holder_id" = ? AND "m"."state" = ? AND "m"."first_no" > ?'
+        params = [batch.id, source.id, str(HoldingState.HELD), after]
+        rows: list[Holding] = await sqlrows.select(Holding, where, params, order='"m"."first_no"', limit=page)
+        if not rows:
+            raise InsufficientUnits(f"{source.name}: {quantity}")
+        for holding in rows:
+            chosen.append(holding)
+            covered += holding.quantity
+            after = int(holding.first_no)
+            if covered >= quantity:
+                break
+        page = min(page * 8, 1000)
+    return chosen
+
+
 async def _take(batch: Batch, source: Holder, quantity: int, **new_values: Any) -> list[Holding]:
     """Carve ``quantity`` held units (lowest serials first) out of ``holder``'s ranges and give the
     carved pieces ``new_values``. Writes one row per range touched, plus one when the last range splits."""
-    available = await Holding.filter(batch_id=batch.id, holder_id=source.id, state=HoldingState.HELD).order_by(
-        "first_no"
-    )
-    if sum(h.quantity for h in available) < quantity:
-        raise InsufficientUnits(f"{source.name}: {quantity}")
+    available = await _held_from(batch, source, quantity)
     moved: list[Holding] = []
     remaining = quantity
     for holding in available:
@@ -87,8 +180,7 @@ async def _take(batch: Batch, source: Holder, quantity: int, **new_values: Any) 
         else:
             # split: the front of the range moves, the rest stays (update first, so (batch, first) stays unique)
             piece_first, piece_last = holding.first_no, holding.first_no + remaining - 1
-            holding.first_no = piece_last + 1
-            await holding.save(update_fields=["first_no"])
+            await _resize(holding, first=piece_last + 1)
             piece = await _new_piece(batch, source, piece_first, piece_last, new_values)
             moved.append(piece)
             remaining = 0
@@ -104,16 +196,9 @@ def _expand(values: dict[str, Any]) -> dict[str, Any]:
     return expanded
 
 
-async def _assign(holding: Holding, **values: Any) -> None:
-    expanded = _expand(values)
-    for name, value in expanded.items():
-        setattr(holding, name, value)
-    await holding.save(update_fields=list(expanded))
-
-
 async def _new_piece(batch: Batch, source: Holder, first: int, last: int, new_values: dict[str, Any]) -> Holding:
     values = {"holder_id": source.id, "state": HoldingState.HELD, **_expand(new_values)}
-    return await Holding.create(batch_id=batch.id, first_no=first, last_no=last, **values)
+    return await _new_holding(batch_id=batch.id, first_no=first, last_no=last, **values)
 
 
 async def _take_range(batch: Batch, source: Holder, first: int, last: int, **new_values: Any) -> list[Holding]:
@@ -133,15 +218,13 @@ async def _take_range(batch: Batch, source: Holder, first: int, last: int, **new
         piece_first, piece_last = max(first, holding.first_no), min(last, holding.last_no)
         tail = (piece_last + 1, holding.last_no) if piece_last < holding.last_no else None
         if piece_first > holding.first_no:
-            holding.last_no = piece_first - 1
-            await holding.save(update_fields=["last_no"])
+            await _resize(holding, last=piece_first - 1)
             piece = await _new_piece(batch, source, piece_first, piece_last, new_values)
         else:
-            holding.last_no = piece_last
             await _assign(holding, last_no=piece_last, **new_values)
             piece = holding
         if tail is not None:
-            await Holding.create(
+            await _new_holding(
                 batch_id=batch.id,
                 holder_id=source.id,
                 first_no=tail[0],
@@ -164,9 +247,9 @@ async def _merge_held(batch: Batch, holder: Holder, pieces: Sequence[Holding]) -
     keep: Holding | None = None
     for holding in nearby:
         if keep is not None and holding.first_no == keep.last_no + 1:
-            keep.last_no = holding.last_no
-            await holding.delete()
-            await keep.save(update_fields=["last_no"])
+            last = int(holding.last_no)
+            await _delete(holding)
+            await _resize(keep, last=last)
         else:
             keep = holding
 
@@ -205,8 +288,7 @@ async def issue_batch(
         raise WrongKind("carbon quota needs a price and kg CO2e per ticket")
     if kind is not TicketKind.CARBON and (parcel is None or not unit_area_m2 or unit_area_m2 <= 0):
         raise WrongKind("land tickets need a parcel and a unit area")
-    async with in_transaction():
-        await lock_register()
+    async with _operation():
         batch = Batch(
             kind=kind,
             serial_prefix=serial_prefix,
@@ -223,7 +305,7 @@ async def issue_batch(
         _check_may_hold(batch, holder)
         _check_alive(holder)
         await batch.save()
-        await Holding.create(batch=batch, holder=holder, first_no=1, last_no=total_units, state=HoldingState.HELD)
+        await _new_holding(batch=batch, holder=holder, first_no=1, last_no=total_units, state=HoldingState.HELD)
         await append_entry(
             EntryKind.ISSUE,
             batch=batch,
@@ -256,8 +338,7 @@ async def transfer_units(
         raise NonPositiveQuantity(f"price {price_fen}")
     if from_holder.id == to_holder.id:
         raise InvalidState("a holder cannot transfer to itself")
-    async with in_transaction():
-        await lock_register()
+    async with _operation():
         await batch.refresh_from_db()
         _check_may_hold(batch, to_holder)
         _check_alive(from_holder)
@@ -288,16 +369,18 @@ async def reserve_units(
 
     Reservations that have run out are given back first, so abandoned checkouts never lock stock."""
     _check_quantity(quantity)
-    async with in_transaction():
-        await lock_register()
-        await batch.refresh_from_db()
+    async with _operation():
+        if not is_fresh(batch):  # a batch read under this lock (the quota on sale) is current already
+            await batch.refresh_from_db()
         if not batch.is_open:
             raise BatchClosed(batch.serial_prefix)
-        if await _balance(batch, holder) < quantity:
-            await expire_reservations(batch=batch)
-        moved = await _take(
-            batch, holder, quantity, state=HoldingState.RESERVED, order=order, reserved_until=expires_at
-        )
+        values = {"state": HoldingState.RESERVED, "order": order, "reserved_until": expires_at}
+        try:
+            moved = await _take(batch, holder, quantity, **values)
+        except InsufficientUnits:  # lapsed reservations give their units back, then try again
+            if not await expire_reservations(batch=batch):
+                raise
+            moved = await _take(batch, holder, quantity, **values)
         return await append_entry(
             EntryKind.RESERVATION,
             batch=batch,
@@ -311,12 +394,11 @@ async def reserve_units(
 
 async def release_units(*, order: Order, actor: str = "", reason: str = "") -> RegisterEntry | None:
     """Give an order's reserved units back to the holder they were reserved from."""
-    async with in_transaction():
-        await lock_register()
-        reserved = await Holding.filter(order_id=order.id, state=HoldingState.RESERVED).order_by("first_no")
+    async with _operation():
+        reserved = await reserved_holdings(order)
         if not reserved:
             return None
-        batch = await Batch.get(id=reserved[0].batch_id)  # type: ignore[attr-defined]
+        batch = reserved[0].batch
         holder = await Holder.get(id=reserved[0].holder_id)  # type: ignore[attr-defined]
         ranges = _ranges(reserved)
         for holding in reserved:
@@ -336,8 +418,7 @@ async def release_units(*, order: Order, actor: str = "", reason: str = "") -> R
 async def expire_reservations(*, batch: Batch | None = None, now: datetime | None = None) -> int:
     """Release every reservation past its expiry and mark pending orders expired. Returns orders expired."""
     moment = clock.utc(now) if now else clock.now()
-    async with in_transaction():
-        await lock_register()
+    async with _operation():
         query = Holding.filter(state=HoldingState.RESERVED, reserved_until__lt=moment)
         if batch is not None:
             query = query.filter(batch_id=batch.id)
@@ -350,20 +431,35 @@ async def expire_reservations(*, batch: Batch | None = None, now: datetime | Non
         return len(order_ids)
 
 
-async def retire_units(*, order: Order, buyer: Holder, purpose: str, actor: str = "") -> RegisterEntry:
-    """Retire (注销) an order's reserved units to ``buyer`` for ``purpose``; irreversible."""
-    async with in_transaction():
-        await lock_register()
-        reserved = await Holding.filter(order_id=order.id, state=HoldingState.RESERVED).order_by("first_no")
+async def reserved_holdings(order: Order) -> list[Holding]:
+    """The order's reserved ranges, lowest serials first, each with its batch loaded (one statement)."""
+    where = '"m"."order_id" = ? AND "m"."state" = ?'
+    return await sqlrows.with_related(
+        Holding, "batch", Batch, where, [order.id, str(HoldingState.RESERVED)], '"m"."first_no"'
+    )
+
+
+async def order_holdings(order: Order) -> list[Holding]:
+    """Every range an order holds (reserved, or retired to its buyer), lowest serials first, with its batch."""
+    return await sqlrows.with_related(Holding, "batch", Batch, '"m"."order_id" = ?', [order.id], '"m"."first_no"')
+
+
+async def retire_units(
+    *, order: Order, buyer: Holder, purpose: str, actor: str = "", reserved: Sequence[Holding] | None = None
+) -> RegisterEntry:
+    """Retire (注销) an order's reserved units to ``buyer`` for ``purpose``; irreversible. ``reserved``: the
+    order's :func:`reserved_holdings` when the caller read them under this transaction's register lock."""
+    async with _operation():
+        if reserved is None:
+            reserved = await reserved_holdings(order)
         if not reserved:
             raise InvalidState(f"order {order.id} has no reserved units")
-        batch = await Batch.get(id=reserved[0].batch_id)  # type: ignore[attr-defined]
+        batch = reserved[0].batch
         _check_may_hold(batch, buyer)
-        source = await Holder.get(id=reserved[0].holder_id)  # type: ignore[attr-defined]
         entry = await append_entry(
             EntryKind.RETIREMENT,
             batch=batch,
-            from_holder=source,
+            from_holder_id=reserved[0].holder_id,  # type: ignore[attr-defined]
             to_holder=buyer,
             quantity=sum(h.quantity for h in reserved),
             ranges=_ranges(reserved),
@@ -381,6 +477,7 @@ async def retire_units(*, order: Order, buyer: Holder, purpose: str, actor: str 
                 retirement=entry,
                 purpose=purpose,
             )
+        counters.retired_for(batch.id, order.purpose, entry.created_at, int(entry.quantity), entry.price_fen)
         return entry
 
 
@@ -398,8 +495,7 @@ async def retire_held_units(
     """Retire ``quantity`` of ``holder``'s held units at once, to ``beneficiary`` (default the holder)."""
     _check_quantity(quantity)
     owner = beneficiary or holder
-    async with in_transaction():
-        await lock_register()
+    async with _operation():
         await batch.refresh_from_db()
         _check_may_hold(batch, owner)
         moved = await _take(batch, holder, quantity, state=HoldingState.RETIRED)
@@ -417,13 +513,18 @@ async def retire_held_units(
         )
         for holding in moved:
             await _assign(holding, holder=owner, retirement=entry, purpose=purpose)
+        order_id = counters.order_id_of(details)
+        order_purpose = None
+        if order_id is not None:
+            order_purpose = await Order.filter(id=order_id).first().values_list("purpose", flat=True)
+        purpose_code = counters.sale_purpose(details, str(order_purpose) if order_purpose else None)
+        counters.retired_for(batch.id, purpose_code, entry.created_at, quantity, price_fen)
         return entry
 
 
 async def withdraw_units(*, batch: Batch, holder: Holder, actor: str = "", reason: str = "") -> RegisterEntry:
     """Withdraw (收回) every unsold unit of a batch and close it; they can never be sold again."""
-    async with in_transaction():
-        await lock_register()
+    async with _operation():
         await batch.refresh_from_db()
         held = await _balance(batch, holder)
         if held == 0:
@@ -463,8 +564,7 @@ async def inherit_units(
     if len({h.holder.id for h in heirs}) != len(heirs) or any(h.holder.id == deceased.id for h in heirs):
         raise InvalidShares("heirs must be distinct")
     entries: list[RegisterEntry] = []
-    async with in_transaction():
-        await lock_register()
+    async with _operation(savepoint=True):
         held = await Holding.filter(holder_id=deceased.id, state=HoldingState.HELD)
         batch_ids = sorted({h.batch_id for h in held})  # type: ignore[attr-defined]
         if not batch_ids:
@@ -508,8 +608,7 @@ async def reissue_certificate(
     *, certificate: Certificate, new_code: str, actor: str = "", reason: str = ""
 ) -> Certificate:
     """Reissue (补发) a lost certificate: the old code verifies as reissued, a new one as valid."""
-    async with in_transaction():
-        await lock_register()
+    async with _operation():
         await certificate.refresh_from_db()
         if certificate.status is not CertificateStatus.VALID:
             raise InvalidState(f"certificate is {certificate.status}")
@@ -556,9 +655,6 @@ async def holder_total(holder: Holder, *, batch: Batch | None = None, state: Hol
 
 
 async def units_available(batch: Batch, holder: Holder) -> int:
-    """Units ``holder`` holds free to sell, counting reservations past their expiry as free."""
-    held = await _balance(batch, holder)
-    stale = await Holding.filter(
-        batch_id=batch.id, holder_id=holder.id, state=HoldingState.RESERVED, reserved_until__lt=clock.now()
-    )
-    return held + sum(h.quantity for h in stale)
+    """Units ``holder`` holds free to sell, counting reservations past their expiry as free (from the counters
+    for the batch's issuer — a quota's pool —, plus the lapsed reservations: :func:`registry.counters.available`)."""
+    return await counters.available(batch, holder.id)

@@ -1,6 +1,6 @@
 """Reading the register (查阅登记簿): filtered entries with their serial ranges, CSV/XLSX export, holder statements.
 
-Holdings at any past moment are *reconstructed from the register entries* (:func:`ownership_changes`): the
+Holdings at any past moment are *reconstructed from the register entries* (:mod:`registry.ownership`): the
 entries are append-only and hash-chained, so a balance on a past date is as trustworthy as the chain, needs no
 snapshot table, and is checked against the live holdings by the register's property test. A unit counts as
 owned by its holder while held or reserved for an order; a retirement or withdrawal ends ownership (the units
@@ -24,7 +24,9 @@ from openpyxl import Workbook
 from tortoise.expressions import Q
 
 from registry import clock
+from registry.dividends import DividendShare
 from registry.models import Batch, EntryKind, Holder, RegisterEntry, TicketKind
+from registry.ownership import ownership_changes
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -49,50 +51,6 @@ KIND_LABELS: dict[TicketKind, str] = {
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Balances from the entries
-# ---------------------------------------------------------------------------------------------------------
-
-
-def ownership_changes(entry: RegisterEntry) -> dict[int, int]:
-    """How many units each holder gained (+) or lost (−) in the batch by this entry."""
-    kind = entry.kind
-    q = int(entry.quantity)
-    src: int | None = entry.from_holder_id  # type: ignore[attr-defined]
-    dst: int | None = entry.to_holder_id  # type: ignore[attr-defined]
-    changes: dict[int, int] = defaultdict(int)
-    if kind is EntryKind.ISSUE and dst is not None:
-        changes[dst] += q
-    elif kind in (EntryKind.TRANSFER, EntryKind.SUBSCRIPTION):
-        if src is not None:
-            changes[src] -= q
-        if dst is not None:
-            changes[dst] += q
-    elif kind is EntryKind.INHERITANCE:
-        if src is not None:
-            changes[src] -= q
-        for move in entry.details.get("moves", []):
-            changes[int(move["to"])] += int(move["quantity"])
-    elif kind in (EntryKind.RETIREMENT, EntryKind.WITHDRAWAL) and src is not None:
-        changes[src] -= q
-    return {holder: delta for holder, delta in changes.items() if delta}
-
-
-async def balances_before(batch: Batch, moment: datetime) -> dict[int, int]:
-    """Units of ``batch`` each holder owned (held or reserved) just before ``moment``; zero balances omitted."""
-    balances: dict[int, int] = defaultdict(int)
-    entries = await RegisterEntry.filter(batch_id=batch.id, created_at__lt=clock.utc(moment)).order_by("seq")
-    for entry in entries:
-        for holder, delta in ownership_changes(entry).items():
-            balances[holder] += delta
-    return {holder: units for holder, units in balances.items() if units}
-
-
-async def balances_on(batch: Batch, record_date: date) -> dict[int, int]:
-    """Units owned at the end of ``record_date`` (local time)."""
-    return await balances_before(batch, clock.day_end(record_date))
-
-
-# ---------------------------------------------------------------------------------------------------------
 # Filtered entries
 # ---------------------------------------------------------------------------------------------------------
 
@@ -105,6 +63,8 @@ class EntryFilter:
     entry_kind: EntryKind | None = None
     date_from: date | None = None  # local calendar dates, inclusive
     date_to: date | None = None
+    # the batches the reader may see (registry.access.readable_batch_ids); None: every batch
+    within: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +90,8 @@ class EntryRow:
 
 def _query(flt: EntryFilter) -> Any:
     query = RegisterEntry.all()
+    if flt.within is not None:
+        query = query.filter(batch_id__in=sorted(flt.within))
     if flt.batch_id is not None:
         query = query.filter(batch_id=flt.batch_id)
     if flt.ticket_kind is not None:
@@ -161,15 +123,37 @@ def format_ranges(batch: Batch | None, ranges: Sequence[Sequence[int]]) -> str:
     return "; ".join(batch.serial_range(int(first), int(last)) for first, last in ranges)
 
 
-async def find_entries(flt: EntryFilter, *, limit: int | None = 200, offset: int = 0) -> list[EntryRow]:
-    """Register entries matching ``flt``, oldest first, with holder names and serial ranges spelled out."""
+async def find_entries(
+    flt: EntryFilter, *, limit: int | None = 200, offset: int = 0, after_seq: int | None = None
+) -> list[EntryRow]:
+    """Register entries matching ``flt``, oldest first, with holder names and serial ranges spelled out.
+
+    ``after_seq`` (keyset: the last entry of the page before) makes a page cost the same however far into the
+    register it is; each filter is an indexed column (batch, holders, kind: ``register_entry`` indexes)."""
     query = _query(flt).order_by("seq")
-    if flt.holder_id is None and limit is not None:
-        query = query.offset(offset).limit(limit)
-    entries = list(await query)
-    if flt.holder_id is not None:
-        entries = [e for e in entries if _names_holder(e, flt.holder_id)]
-        entries = entries[offset : offset + limit] if limit is not None else entries[offset:]
+    if after_seq is not None:
+        query = query.filter(seq__gt=after_seq)
+    if flt.holder_id is None:
+        if limit is not None:
+            query = query.offset(offset).limit(limit)
+        return await _rows(list(await query))
+    # a holder's entries, with the inheritance entries that name it as an heir (read with them, kept when they do)
+    entries: list[RegisterEntry] = []
+    skipped, cursor, chunk = 0, after_seq or 0, max(limit or 0, 200)
+    while limit is None or len(entries) < limit:
+        batch = list(await query.filter(seq__gt=cursor).limit(chunk))
+        for entry in batch:
+            cursor = int(entry.seq)
+            if not _names_holder(entry, flt.holder_id):
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            entries.append(entry)
+            if limit is not None and len(entries) == limit:
+                break
+        if len(batch) < chunk:
+            break
     return await _rows(entries)
 
 
@@ -358,11 +342,15 @@ def _dividend_line(share: Any, batch: Batch) -> StatementLine:
 
 
 async def holder_statement(
-    holder: Holder, *, date_from: date | None = None, date_to: date | None = None, batch: Batch | None = None
+    holder: Holder,
+    *,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    batch: Batch | None = None,
+    within: frozenset[int] | None = None,
 ) -> Statement:
-    """The holder's statement (持有人对账单): opening balances, every entry and dividend, closing balances."""
-    from registry.dividends import DividendShare  # dividends read balances from here
-
+    """The holder's statement (持有人对账单): opening balances, every entry and dividend, closing balances — of
+    the batches in ``within`` when given (what the reader may see: :func:`registry.access.readable_batch_ids`)."""
     start = clock.day_start(date_from) if date_from else None
     end = clock.day_end(date_to) if date_to else None
     query = RegisterEntry.filter(
@@ -370,6 +358,8 @@ async def holder_statement(
     ).exclude(kind__in=[EntryKind.RESERVATION, EntryKind.RELEASE, EntryKind.DIVIDEND])
     if batch is not None:
         query = query.filter(batch_id=batch.id)
+    if within is not None:
+        query = query.filter(batch_id__in=sorted(within))
     if end is not None:
         query = query.filter(created_at__lt=end)
     entries = [e for e in await query.order_by("seq") if _names_holder(e, holder.id)]
@@ -379,6 +369,7 @@ async def holder_statement(
         s
         for s in await share_query
         if (batch is None or s.dividend.batch_id == batch.id)  # type: ignore[attr-defined]
+        and (within is None or s.dividend.batch_id in within)  # type: ignore[attr-defined]
         and (end is None or s.dividend.created_at < end)
     ]
     batch_ids.update(s.dividend.batch_id for s in shares)  # type: ignore[attr-defined]

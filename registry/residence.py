@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from tortoise.transactions import in_transaction
 
-from registry import audit, clock
+from registry import access, audit, clock
 from registry.districts import DISTRICTS
 from registry.errors import HolderOutsideCity, InvalidResidence, ResidenceNotConfirmed
 from registry.models import Holder, HolderKind, ResidenceEvidence, TicketKind
@@ -140,6 +140,9 @@ async def apply_residence(holder: Holder, *, district: str, evidence: str, actor
 
 async def record_residence(holder: Holder, *, district: str, evidence: str, actor: audit.Actor) -> Holder:
     """A clerk records (or confirms) where ``holder`` lives or has its registered office: one transaction with
-    its audit line. Refuses an unknown district, evidence that does not fit the holder's kind, and no clerk."""
+    its audit line. Refuses an unknown district, evidence that does not fit the holder's kind, no clerk, and a
+    clerk who may not edit the holder (:mod:`registry.access`)."""
+    if actor.staff is not None:
+        access.check(actor, access.Action.HOLDER_EDIT, await access.holder_target(holder))
     async with in_transaction():
         return await apply_residence(holder, district=district, evidence=evidence, actor=actor)

@@ -7,6 +7,9 @@ a clerk out) and per address (20 failures, whatever the accounts, lock the addre
 :data:`LOCK_BASE` and doubles with every further failure (exponential back-off, at most :data:`LOCK_MAX`);
 failures are forgotten after :data:`FAILURE_MEMORY` without any. Hashing runs in :mod:`registry.cpu`'s pool,
 off the event loop.
+
+A password change or reset and a deactivation end every session of the account (:mod:`registry.sessions`) in the
+same transaction as the change, so no copied cookie outlives it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from tortoise.expressions import F, Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit, clock, cpu
+from registry import audit, clock, cpu, sessions
 from registry.districts import DISTRICTS
 from registry.errors import RegisterError
 from registry.models import StaffRole, StaffUser
@@ -71,6 +74,11 @@ class LoginLocked(StaffError):
 class WeakPassword(StaffError):
     code = "weak_password"
     message = "密码至少需要10个字符"
+
+
+class OwnPasswordReset(StaffError):
+    code = "own_password_reset"
+    message = "请通过“修改密码”更改自己的密码"
 
 
 class InvalidStaff(StaffError):
@@ -155,13 +163,17 @@ async def create_staff(
 
 
 async def set_active(staff: StaffUser, active: bool, *, actor: audit.Actor) -> StaffUser:
+    """Deactivate (every session of the account ends) or reactivate an account."""
     async with in_transaction():
         staff.is_active = active
         if active:
             staff.failed_logins = 0
             staff.locked_until = None
+        ended = None if active else await sessions.revoke_all(staff.id, sessions.RevokeReason.DEACTIVATED)
         await staff.save(update_fields=["is_active", "failed_logins", "locked_until"])
-        await audit.record(actor, "staff.activate" if active else "staff.deactivate", f"staff:{staff.username}")
+        await audit.record(
+            actor, "staff.activate" if active else "staff.deactivate", f"staff:{staff.username}", sessions_ended=ended
+        )
     return staff
 
 
@@ -251,7 +263,8 @@ async def authenticate(username: str, password: str, *, ip: str, now: datetime |
 
 
 async def change_password(staff: StaffUser, *, current: str, new: str, actor: audit.Actor) -> StaffUser:
-    """Change one's own password; the current one must be given. Existing sessions end (see admin.session)."""
+    """Change one's own password; the current one must be given. Every session of the account ends, the one
+    making the change too (the caller opens a fresh one for it: a copy of its cookie must not survive)."""
     if not await _verify(staff.password_hash, current):
         raise LoginFailed()
     _check_password(new)
@@ -260,5 +273,22 @@ async def change_password(staff: StaffUser, *, current: str, new: str, actor: au
         staff.password_hash = new_hash
         staff.password_changed_at = clock.now()
         await staff.save(update_fields=["password_hash", "password_changed_at"])
+        await sessions.revoke_all(staff.id, sessions.RevokeReason.PASSWORD)
         await audit.record(actor, "staff.password", f"staff:{staff.username}")
+    return staff
+
+
+async def reset_password(staff: StaffUser, *, new: str, actor: audit.Actor) -> StaffUser:
+    """The administrator sets a new password for another account (重置密码); every session of it ends."""
+    if actor.staff is not None and actor.staff.id == staff.id:
+        raise OwnPasswordReset()
+    _check_password(new)
+    new_hash = await _hash(new)
+    async with in_transaction():
+        staff.password_hash = new_hash
+        staff.password_changed_at = clock.now()
+        staff.failed_logins = 0
+        await staff.save(update_fields=["password_hash", "password_changed_at", "failed_logins"])
+        ended = await sessions.revoke_all(staff.id, sessions.RevokeReason.PASSWORD)
+        await audit.record(actor, "staff.password_reset", f"staff:{staff.username}", sessions_ended=ended)
     return staff

@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from tortoise.queryset import QuerySet
 
-from registry import clock, planting
+from registry import clock, counters, planting
 from registry.applications import ApplicationStatus, IssuanceApplication
-from registry.models import Batch, EntryKind, Holding, HoldingState, Order, OrderStatus, RegisterEntry, TicketKind
+from registry.models import Batch, Order, OrderStatus, TicketKind
 
 
 @dataclass
@@ -31,7 +30,10 @@ class StockRow:
 
 
 async def stock_by_kind_and_district() -> list[StockRow]:
-    """Units issued, held, reserved and retired (incl. withdrawn) for each (kind, district)."""
+    """Units issued, held, reserved and retired (incl. withdrawn) for each (kind, district). A reservation past its
+    expiry is counted as held: its order lapsed and the units are free to sell again, as the shop counts them
+    (:func:`registry.quotas.quota_stats`), even before :func:`registry.register.expire_reservations` tidies it.
+    Reads the counters (one row per batch) and the lapsed reservations, never the holdings."""
     rows: dict[tuple[str, str], StockRow] = {}
 
     def row(kind: str, district: str) -> StockRow:
@@ -40,20 +42,17 @@ async def stock_by_kind_and_district() -> list[StockRow]:
             rows[key] = StockRow(TicketKind(kind), district)
         return rows[key]
 
-    for batch in await Batch.all().values("kind", "district_code", "total_units"):
+    stocks = {int(s.batch_id): s for s in await counters.BatchStock.all()}  # type: ignore[attr-defined]
+    lapsed = await counters.lapsed_by_batch()
+    for batch in await Batch.all().values("id", "kind", "district_code", "total_units"):
         target = row(batch["kind"], batch["district_code"])
         target.issued += int(batch["total_units"])
         target.batches += 1
-    for holding in await Holding.all().values("state", "first_no", "last_no", "batch__kind", "batch__district_code"):
-        target = row(holding["batch__kind"], holding["batch__district_code"])
-        quantity = int(holding["last_no"]) - int(holding["first_no"]) + 1
-        state = HoldingState(holding["state"])
-        if state is HoldingState.HELD:
-            target.held += quantity
-        elif state is HoldingState.RESERVED:
-            target.reserved += quantity
-        else:
-            target.retired += quantity
+        stock = stocks.get(int(batch["id"])) or await counters.stock_of(int(batch["id"]))
+        late = lapsed.get(int(batch["id"]), 0)
+        target.held += int(stock.held) + late
+        target.reserved += int(stock.reserved) - late
+        target.retired += int(stock.retired)
     order = {TicketKind.CARBON: 0, TicketKind.COLLECTIVE: 1, TicketKind.STATE: 2}
     return sorted(rows.values(), key=lambda r: (order[r.kind], r.district_code))
 
@@ -80,30 +79,17 @@ class Sales:
 
 
 async def quota_sales(batch: Batch, *, since: datetime) -> Sales:
-    """Tickets of a quota sold (retired to buyers) since a moment; withdrawals do not count. Carbon sales and
-    tree-planting sales (retirements of planting orders) are counted apart."""
-    entries = await RegisterEntry.filter(
-        batch_id=batch.id, kind=EntryKind.RETIREMENT, created_at__gte=clock.utc(since)
-    ).values("quantity", "price_fen", "details")
-    order_ids = {
-        int(e["details"]["order"]) for e in entries if isinstance(e["details"], dict) and e["details"].get("order")
-    }
-    planting_orders = set(
-        await Order.filter(id__in=order_ids, purpose=planting.ORDER_PURPOSE).values_list("id", flat=True)
-    )
-
-    def is_planting(entry: dict[str, Any]) -> bool:
-        details = entry["details"] if isinstance(entry["details"], dict) else {}
-        return bool(details.get("order")) and int(details["order"]) in planting_orders
-
-    carbon = [e for e in entries if not is_planting(e)]
-    trees = [e for e in entries if is_planting(e)]
+    """Tickets of a quota sold (retired to buyers) from the Beijing day of ``since`` on (``since`` is a day's or a
+    week's start); withdrawals do not count. Carbon sales and tree-planting sales (retirements of planting orders)
+    are counted apart. Reads the day rows of the counters (:class:`registry.counters.BatchSales`)."""
+    by_purpose = await counters.sales_by_purpose([batch.id], since=clock.local_date(since))
+    trees = by_purpose.pop(planting.ORDER_PURPOSE, counters.SalesFigures())
     return Sales(
-        units=sum(int(e["quantity"]) for e in carbon),
-        amount_fen=sum(int(e["price_fen"] or 0) for e in carbon),
-        entries=len(carbon),
-        planting_units=sum(int(e["quantity"]) for e in trees),
-        planting_amount_fen=sum(int(e["price_fen"] or 0) for e in trees),
+        units=sum(f.units for f in by_purpose.values()),
+        amount_fen=sum(f.amount_fen for f in by_purpose.values()),
+        entries=sum(f.entries for f in by_purpose.values()),
+        planting_units=trees.units,
+        planting_amount_fen=trees.amount_fen,
     )
 
 

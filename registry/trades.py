@@ -33,12 +33,14 @@ entry that moved units *to* the deceased (issue, transfer, subscription, or an i
 on a later Beijing date refuses it (:class:`~registry.errors.DeathBeforeAcquisition`).
 
 Recording is for the issuer (the district's staff, role ``issuer``) of the batch's district; filings may also
-be recorded by the city forestry department (role ``forestry``, no district) for its own filing.
+be recorded by the city forestry department (role ``forestry``, no district) for its own filing. An inheritance
+is recorded by whoever keeps *every* batch the deceased holds (the issuer for collective tickets, the forestry
+department for state ones); the rules are :mod:`registry.access`'s table, asked by each function here.
 
 **State forest-land tickets** (国有林地林票) also circulate within the city only (the residence rule of
 :func:`registry.residence.check_may_receive`, asked by the register for every receiver): a transfer of state
 tickets between in-city holders is recorded by the forestry department that keeps the batch's register (the
-city's, or the county/district's for batches of its district: :func:`registry.applications.forestry_covers`)
+city's, or the county/district's for batches of its district: :mod:`registry.access`)
 and opens **one** filing, with the city forestry department (市级林草主管部门); until it is filed the trade is
 not yet effective and the buyer cannot trade those units on, exactly as for collective tickets. Subscriptions and
 dividends stay with collective tickets.
@@ -57,8 +59,8 @@ from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit, clock, register
-from registry.applications import NotPermitted, forestry_covers  # NotPermitted: the back-office answers 403
+from registry import access, audit, clock, register
+from registry.access import NotPermitted as NotPermitted  # re-exported: the back-office answers it with 403
 from registry.apportion import largest_remainder
 from registry.chain import lock_register
 from registry.errors import (
@@ -79,7 +81,6 @@ from registry.models import (
     Holding,
     HoldingState,
     RegisterEntry,
-    StaffRole,
     TicketKind,
 )
 
@@ -262,31 +263,11 @@ class UnitsNotYetEffective(RegisterError):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def may_record(staff: Any, batch: Batch) -> bool:
-    """Collective tickets are registered by their issuer: the district's staff with role ``issuer``. State
-    tickets by the forestry department covering the batch's district (the city's covers every district)."""
-    if batch.kind is TicketKind.STATE:
-        return forestry_covers(staff, batch.district_code)
-    return (
-        staff is not None
-        and staff.is_active
-        and staff.role is StaffRole.ISSUER
-        and staff.district_code == batch.district_code
-    )
-
-
-def may_file(staff: Any, batch: Batch, authority: FilingAuthority) -> bool:
-    """Whoever records the trade records its filings; the city forestry department (a forestry account without
-    a district) also records its own filing of any trade."""
-    if may_record(staff, batch):
-        return True
-    return (
-        staff is not None
-        and staff.is_active
-        and staff.role is StaffRole.FORESTRY
-        and not staff.district_code
-        and authority is FilingAuthority.CITY_FORESTRY
-    )
+def _check_may(actor: audit.Actor, action: access.Action, batch: Batch) -> None:
+    """Who records what for which batch is :mod:`registry.access`'s table: collective tickets by the issuer of
+    the batch's district, state tickets by the forestry department covering it (transfers, filings,
+    inheritance), the city forestry department's own filing of any trade."""
+    access.check(actor, action, access.batch_target(batch))
 
 
 def _check_collective(batch: Batch) -> None:
@@ -369,9 +350,9 @@ async def record_transfer(
     The units move at once; the trade stays not yet effective until its filings are recorded (three for
     collective tickets, one with the city forestry department for state tickets)."""
     token = check_token(form_token)
-    _check_transferable(batch)
-    if not may_record(actor.staff, batch):
-        raise NotPermitted(batch.serial_prefix)
+    _check_transferable(batch)  # carbon tickets are nobody's to transfer here: the wrong kind, not a permission
+    _check_may(actor, access.Action.TRANSFER_RECORD, batch)
+    access.check_parties(seller, buyer)
     price = _check_price(price_fen)
     register._check_quantity(quantity)
     if seller.id == buyer.id:
@@ -442,8 +423,8 @@ async def record_subscription(
     From ``from_holder`` alone when given, else from every holder with tradable units, pro rata."""
     token = check_token(form_token)
     _check_collective(batch)
-    if not may_record(actor.staff, batch):
-        raise NotPermitted(batch.serial_prefix)
+    _check_may(actor, access.Action.SUBSCRIPTION_RECORD, batch)
+    access.check_parties(subscriber, from_holder)
     price = _check_price(price_fen)
     form = OperatingForm(operating_form)
     share = Fraction(share)
@@ -559,8 +540,8 @@ async def record_filing(
     authority = FilingAuthority(authority)
     reference = reference.strip()
     batch = await Batch.get(id=trade.batch_id)  # type: ignore[attr-defined]
-    if not may_file(actor.staff, batch, authority):
-        raise NotPermitted(str(authority))
+    city = authority is FilingAuthority.CITY_FORESTRY
+    _check_may(actor, access.Action.CITY_FILING_RECORD if city else access.Action.FILING_RECORD, batch)
     if authority not in filing_authorities(batch.kind):
         raise InvalidFiling(str(authority))  # a state trade is filed with the city forestry department only
     recorded_on = clock.local_date(trade.created_at)
@@ -632,6 +613,18 @@ async def acquisition_after(holder: Holder, day: date) -> RegisterEntry | None:
     return None
 
 
+async def check_may_inherit(actor: audit.Actor, deceased: Holder) -> None:
+    """Every batch the deceased holds must be the actor's to record (an issuer of 贺兰县 moves no unit of a
+    state batch of 西夏区, nor of another district's collective batch); the carbon pool never dies."""
+    access.check_role(actor, access.Action.INHERITANCE_RECORD)
+    access.check_parties(deceased)
+    held: list[Any] = await Holding.filter(holder_id=deceased.id, state=HoldingState.HELD).values_list(
+        "batch_id", flat=True
+    )
+    for batch in await Batch.filter(id__in=sorted(set(held))).order_by("id"):
+        _check_may(actor, access.Action.INHERITANCE_RECORD, batch)
+
+
 async def record_inheritance(
     *,
     deceased: Holder,
@@ -646,6 +639,8 @@ async def record_inheritance(
 
     ``on_recorded`` (the heirs' holding certificates, say) runs in the same transaction."""
     token = check_token(form_token)
+    access.check_parties(*(h.holder for h in heirs))
+    await check_may_inherit(actor, deceased)  # refused before anything else is said about the form
     docs = [SupportingDocument(DocumentKind(d.kind), d.reference.strip()[:200]) for d in documents]
     kinds = {d.kind for d in docs if d.reference}
     if DocumentKind.DEATH_CERTIFICATE not in kinds or not kinds & {
@@ -662,17 +657,7 @@ async def record_inheritance(
         if later is not None:
             acquired_on = clock.local_date(later.created_at)
             raise DeathBeforeAcquisition(f"{died_on.isoformat()} < {acquired_on.isoformat()} (#{later.seq})")
-        held_batches = await Batch.filter(
-            id__in=[
-                h.batch_id  # type: ignore[attr-defined]
-                for h in await Holding.filter(holder_id=deceased.id, state=HoldingState.HELD)
-            ]
-        )
-        for batch in held_batches:
-            if batch.kind is TicketKind.COLLECTIVE and not may_record(actor.staff, batch):
-                raise NotPermitted(batch.serial_prefix)
-            if batch.kind is not TicketKind.COLLECTIVE and (actor.staff is None or not actor.staff.is_active):
-                raise NotPermitted(batch.serial_prefix)
+        await check_may_inherit(actor, deceased)  # again under the lock: what the deceased holds now
         entries = await register.inherit_units(
             deceased=deceased,
             heirs=heirs,
@@ -705,16 +690,6 @@ async def record_inheritance(
 # ---------------------------------------------------------------------------------------------------------
 # Reading
 # ---------------------------------------------------------------------------------------------------------
-
-
-def visible_to(staff: Any) -> dict[str, Any]:
-    """Filter for the trades a staff member may see: an issuer only its own district's, a county/district
-    forestry department only the state trades of its district."""
-    if staff.role is StaffRole.ISSUER:
-        return {"batch__district_code": staff.district_code}
-    if staff.role is StaffRole.FORESTRY and staff.district_code:
-        return {"batch__kind": TicketKind.STATE, "batch__district_code": staff.district_code}
-    return {}
 
 
 async def filings_of(trade: Trade) -> list[TradeFiling]:

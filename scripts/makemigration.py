@@ -52,14 +52,14 @@ MODELS_STATE = {state!r}
 '''
 
 
-async def schema_for(url: str) -> tuple[str, str]:
+async def schema_for(url: str) -> tuple[str, str, str]:
     await Tortoise.init(config=tortoise_config(url))
     try:
         conn = connections.get("default")
         sql = get_schema_sql(conn, safe=False) + "\n" + GUARDS[conn.capabilities.dialect]
         Migrate.app = "models"
         state = compress_dict(get_models_describe("models"))
-        return conn.capabilities.dialect, sql, state  # type: ignore[return-value]
+        return conn.capabilities.dialect, sql, state
     finally:
         await Tortoise.close_connections()
 

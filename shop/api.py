@@ -18,13 +18,16 @@ from linpiao.errors import error_response
 from linpiao.i18n import gettext as _
 from linpiao.proxy import client_ip
 from linpiao.settings import Settings
+from registry import apikeys
+from registry.apikeys import InvalidApiKey
 from shop.apidocs import docs_page
 from shop.calculator import estimate as run_estimate
-from shop.checkout import start_checkout
+from shop.checkout import parse_payment_choice, start_checkout
 from shop.errors import IdempotencyConflict, InvalidEstimate, PaymentUnavailable
-from shop.openapi import openapi_document
+from shop.limits import Buyer
+from shop.openapi import narrow_payment_methods, openapi_document
 from shop.orders import create_order, order_by_id_and_token, parse_order_request
-from shop.payments import provider_name
+from shop.payments.methods import enabled_methods
 from shop.views import order_json, order_view, quota_json, quota_view
 
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces
@@ -40,10 +43,24 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return inputs.json_object(body)
 
 
+async def _buyer(request: Request) -> Buyer:
+    """Who orders: the organisation whose API key is in ``Authorization: Bearer …`` (a wrong, unknown or revoked
+    key is a 401, never a fall-back to anonymous), or else the client's address (linpiao.proxy: the real one)."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return Buyer.at_address(client_ip(request))
+    scheme, _space, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise InvalidApiKey()
+    return Buyer.with_key(await apikeys.authenticate(token.strip()))
+
+
 async def create(request: Request) -> Response:
     settings = _settings(request)
+    buyer = await _buyer(request)
     data = await _json_object(request)
     order_request = parse_order_request(data, settings, strict=True)
+    provider, payment = parse_payment_choice(data, settings)  # the method decides the minimum (shop.payments)
     key = request.headers.get("idempotency-key")
     if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
         return error_response(request, 400, "invalid_idempotency_key", _("幂等键须为1至128个可见字符"))
@@ -51,17 +68,17 @@ async def create(request: Request) -> Response:
         order, created = await create_order(
             settings,
             order_request,
-            provider=provider_name(settings),
-            idempotency_key=key,
-            client=f"address:{client_ip(request)}",  # the key is the sender's own (linpiao.proxy: the real address)
+            provider=provider,
+            idempotency_key=key,  # the key is the sender's own: its address, or its organisation (buyer.client)
+            buyer=buyer,
         )
     except IdempotencyConflict as exc:  # the key names another order: a conflict, as the document says
         return error_response(request, 409, exc.code, _(exc.message))
     try:
-        await start_checkout(settings, order)
+        await start_checkout(settings, order, payment)
     except PaymentUnavailable as exc:
         return error_response(request, 502, exc.code, _(exc.message))
-    await order.refresh_from_db()
+    # start_checkout wrote the trade onto this very instance (read under the lock): nothing to read again
     return JSONResponse(order_json(await order_view(order), settings), status_code=201 if created else 200)
 
 
@@ -88,8 +105,12 @@ async def estimate(request: Request) -> Response:
 async def openapi(request: Request) -> Response:
     view = await quota_view(_settings(request))  # the real order limits, as GET /quota tells them
     document = openapi_document(
-        _settings(request).base_url, min_quantity=view.min_quantity, max_quantity=view.max_quantity
+        _settings(request).base_url,
+        min_quantity=view.min_quantity,
+        max_quantity=view.max_quantity,
+        limits=view.limits,
     )
+    narrow_payment_methods(document, enabled_methods(_settings(request)), view.card_min_quantity)
     return JSONResponse(document)
 
 

@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from linpiao.templating import render
-from shop.openapi import openapi_document
+from shop.openapi import narrow_payment_methods, openapi_document
+from shop.payments.methods import enabled_methods
 from shop.views import quota_view
 
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -125,6 +126,9 @@ def reference(document: dict[str, Any]) -> dict[str, Any]:
 async def docs_page(request: Request) -> Response:
     settings = request.app.state.settings
     view = await quota_view(settings)
-    document = openapi_document(settings.base_url, min_quantity=view.min_quantity, max_quantity=view.max_quantity)
+    document = openapi_document(
+        settings.base_url, min_quantity=view.min_quantity, max_quantity=view.max_quantity, limits=view.limits
+    )
+    narrow_payment_methods(document, enabled_methods(settings), view.card_min_quantity)  # the methods taken here
     context = {"ref": reference(document), "active": "api", "quota": view}
     return render(request, "shop/api_docs.html", context)

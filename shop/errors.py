@@ -20,6 +20,56 @@ class AboveMaximum(RegisterError):
     message = "订单数量超过单笔上限"
 
 
+class OrderLimitError(RegisterError):
+    """A refusal of the shop's inventory rules (:mod:`shop.limits`). The message states the numbers in force
+    (``params``, filled in after translation); ``retry_after`` is when, in seconds, the client's oldest unpaid
+    reservation runs out."""
+
+    code = "order_limit"
+    message = "订单超出限购规定"
+
+    def __init__(self, *, retry_after: int | None = None, **params: int | str) -> None:
+        self.params = {name: f"{value:,}" if isinstance(value, int) else value for name, value in params.items()}
+        self.retry_after = retry_after
+        super().__init__(", ".join(f"{name}={value}" for name, value in self.params.items()))
+
+
+class AboveOrderLimit(OrderLimitError):
+    code = "above_order_limit"
+    message = (
+        "单笔订单最多 %(maximum)s 张（本期剩余 %(left)s 张的 %(share)s，且不少于 %(floor)s 张），"
+        "本单 %(quantity)s 张超出上限。单位大宗认购可联系本平台申请机构 API 密钥。"
+    )
+
+
+class PendingLimit(OrderLimitError):
+    """Too much reserved and unpaid by one client: answered 429, with ``Retry-After``."""
+
+
+class TooManyPendingOrders(PendingLimit):
+    code = "pending_orders_limit"
+    message = (
+        "同一网络地址同时最多保留 %(max_orders)s 笔未付款订单，您已有 %(orders)s 笔。"
+        "请先完成支付，或等预留到期后再下单（本期剩余 %(left)s 张）。"
+    )
+
+
+class TooManyPendingUnits(PendingLimit):
+    code = "pending_units_limit"
+    message = (
+        "同一网络地址的未付款订单合计最多预留 %(max_units)s 张，您已预留 %(units)s 张，本单 %(quantity)s 张超出上限。"
+        "请先完成支付，或等预留到期后再下单（本期剩余 %(left)s 张）。"
+    )
+
+
+class KeyPendingUnits(PendingLimit):
+    code = "pending_units_limit"
+    message = (
+        "该机构 API 密钥的未付款订单合计最多预留 %(max_units)s 张，已预留 %(units)s 张，"
+        "本单 %(quantity)s 张超出上限（本期剩余 %(left)s 张）。"
+    )
+
+
 class InvalidPurpose(RegisterError):
     code = "invalid_purpose"
     message = "请选择有效的用途"
@@ -74,3 +124,10 @@ class InvalidEstimate(RegisterError):
 
 class MixNot100(InvalidEstimate):
     message = "各出行方式所占比例之和必须为100"
+
+
+class InvalidPaymentMethod(RegisterError):
+    """``detail`` names the field (``payment_method``, ``payment_channel``, ``wechat_openid``)."""
+
+    code = "invalid_payment_method"
+    message = "支付方式无效或本店未开通（支付宝 alipay、微信支付 wechat_pay、银行卡 card）"

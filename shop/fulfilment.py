@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from certificates.codes import group_code
 from certificates.service import issue_carbon_certificate, mark_refunded
-from registry.models import Certificate, Order, RegisterEntry
+from registry.models import Batch, Certificate, Holder, Order, RegisterEntry
 
 
-async def issue_certificate(order: Order, entry: RegisterEntry) -> Certificate:
-    """Create the certificate of a fulfilled order inside the caller's transaction."""
-    return await issue_carbon_certificate(order, entry)
+async def issue_certificate(
+    order: Order, entry: RegisterEntry, *, batch: Batch | None = None, buyer: Holder | None = None
+) -> Certificate:
+    """Create the certificate of a fulfilled order inside the caller's transaction (``entry`` just retired its
+    units; ``batch`` and ``buyer``, when the caller has them, spare reading them again)."""
+    return await issue_carbon_certificate(order, entry, batch=batch, buyer=buyer, just_retired=True)
 
 
 async def certificate_refunded(order: Order) -> int:

@@ -6,6 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 from shop.calculator import MAX_COUNT, MAX_DAYS, MAX_KM, MAX_KWH, TRANSPORT_MODES, load_factors
+from shop.limits import StatedLimits
+from shop.openapi_public import public_paths, public_schemas
 from shop.orders import MAX_CONTACT, MAX_NAME, PURPOSES
 
 _ERROR = {
@@ -28,6 +30,29 @@ DEFAULT_MAX_QUANTITY = 1_000_000  # LINPIAO_MAX_ORDER_UNITS's default
 _NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 _NO_NUL = r"^[^\x00]+$"  # a NUL byte anywhere in a path or query is a 400 (linpiao.inputs.InputGuard)
 _VISIBLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+_LIMIT_FIELDS = {
+    "max_quantity": "the most tickets one order may take now",
+    "share_percent": "the per-order maximum is this share (%) of the tickets left (LINPIAO_ORDER_SHARE_PERCENT)",
+    "floor_units": "but never less than this (LINPIAO_ORDER_FLOOR_UNITS)",
+    "max_pending_orders": "unpaid orders one client (address) may keep at once (LINPIAO_MAX_PENDING_ORDERS)",
+    "max_pending_units": "tickets one client's unpaid orders may hold together (LINPIAO_MAX_PENDING_UNITS)",
+    "large_order_units": "an order this large or larger is held briefly (LINPIAO_LARGE_ORDER_UNITS)",
+    "large_order_reservation_minutes": "how long a large order is held (LINPIAO_LARGE_ORDER_RESERVATION_MINUTES)",
+    "reservation_minutes": "how long other orders are held (LINPIAO_RESERVATION_MINUTES, at least 30)",
+}
+
+
+def _dynamic_maximum(limits: StatedLimits | None) -> str:
+    """The per-order maximum in words, with its value now when known."""
+    now = f" (now {limits.order_maximum}, at {limits.share_percent} %, floor {limits.floor_units})" if limits else ""
+    return (
+        "Without an organisation API key one order may take at most LINPIAO_ORDER_SHARE_PERCENT % of the tickets "
+        f"left in the quota on sale, never less than LINPIAO_ORDER_FLOOR_UNITS{now}: more is a 409 "
+        "`above_order_limit` whose message states the maximum and what is left. One client's unpaid orders are "
+        "capped in number and tickets: more is a 429 `pending_orders_limit` or `pending_units_limit`."
+    )
 
 
 def _amount(maximum: Decimal, *, integer: bool = False) -> dict[str, Any]:
@@ -55,7 +80,86 @@ _DAYS = {
 }
 
 
-def _schemas(min_quantity: int, max_quantity: int) -> dict[str, Any]:
+_PAYMENT_CHOICE: dict[str, Any] = {
+    "payment_method": {
+        "type": "string",
+        "enum": ["alipay", "wechat_pay", "card"],
+        "description": (
+            "how the payer pays; only the methods the shop takes are listed (GET /openapi.json). Without it the "
+            "payer picks on the order's payment page (payment_url). The minimum order follows the method: one "
+            "ticket with Alipay or WeChat Pay, LINPIAO_MIN_ORDER_FEN with the card (Stripe)"
+        ),
+    },
+    "payment_channel": {
+        "type": "string",
+        "enum": ["page", "wap", "native", "jsapi"],
+        "description": (
+            "Alipay: `page` (desktop cashier with Alipay's QR, the default) or `wap` (phone); WeChat Pay: `native` "
+            "(a QR code: show `payment.qr_content`, the default) or `jsapi` (inside WeChat, with `wechat_openid`)"
+        ),
+    },
+    "wechat_openid": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]{1,128}$",
+        "description": "the payer's openid for the official account (WeChat Pay `jsapi` only)",
+    },
+}
+_PAYMENT = {
+    "type": "object",
+    "description": "the trade opened for the order, and what the client needs to let the payer pay it",
+    "additionalProperties": False,
+    "required": ["method", "channel", "url", "qr_content", "jsapi"],
+    "properties": {
+        "method": {"type": "string", "enum": ["alipay", "wechat_pay", "card"]},
+        "channel": {"type": "string", "enum": ["", "page", "wap", "native", "h5", "jsapi"]},
+        "url": {"type": "string", "description": "where to send the payer"},
+        "qr_content": {"type": ["string", "null"], "description": "WeChat Pay Native: show this as a QR code"},
+        "jsapi": {
+            "oneOf": [{"type": "null"}, {"type": "object", "additionalProperties": {"type": "string"}}],
+            "description": "WeChat Pay JSAPI: pass to WeixinJSBridge.invoke('getBrandWCPayRequest', …)",
+        },
+    },
+}
+
+
+def narrow_payment_methods(document: dict[str, Any], methods: list[str], card_min_quantity: int = 0) -> dict[str, Any]:
+    """The served document lists only the methods the shop takes (and their channels), and states the card's own
+    minimum when it is above the shop's (an ``if``/``then`` on ``payment_method``)."""
+    schema = document["components"]["schemas"]["OrderCreate"]
+    properties = schema["properties"]
+    properties["payment_method"] = {**properties["payment_method"], "enum": list(methods)}
+    channels = [
+        c for m, cs in (("alipay", ["page", "wap"]), ("wechat_pay", ["native", "jsapi"])) if m in methods for c in cs
+    ]
+    refused = {"not": {}, "description": "refused (400 `invalid_payment_method`): no method here takes it"}
+    if channels:
+        properties["payment_channel"] = {**properties["payment_channel"], "enum": channels}
+    else:
+        properties["payment_channel"] = refused
+    if "jsapi" not in channels:
+        properties["wechat_openid"] = refused
+    rules: list[dict[str, Any]] = [
+        {"if": _when("payment_channel", "page", "wap"), "then": _when("payment_method", "alipay")},
+        {"if": _when("payment_channel", "native", "jsapi"), "then": _when("payment_method", "wechat_pay")},
+        {"if": _when("payment_channel", "jsapi"), "then": {"required": ["wechat_openid"]}},
+    ]
+    if card_min_quantity and "card" in methods:
+        rules.append(
+            {
+                "if": _when("payment_method", "card"),
+                "then": {"properties": {"quantity": {"minimum": card_min_quantity}}},
+            }
+        )
+    schema["allOf"] = rules
+    schema["dependentRequired"] = {"payment_channel": ["payment_method"], "wechat_openid": ["payment_channel"]}
+    return document
+
+
+def _when(name: str, *values: str) -> dict[str, Any]:
+    return {"required": [name], "properties": {name: {"enum": list(values)}}}
+
+
+def _schemas(min_quantity: int, max_quantity: int, limits: StatedLimits | None = None) -> dict[str, Any]:
     regions = sorted(load_factors().electricity)
     cities = sorted(load_factors().distances)
     modes = list(TRANSPORT_MODES)
@@ -72,8 +176,10 @@ def _schemas(min_quantity: int, max_quantity: int) -> dict[str, Any]:
                     "description": (
                         f"whole tickets, from {min_quantity} (the shop's minimum order, LINPIAO_MIN_ORDER_FEN, at "
                         f"the quota's price: payment providers refuse smaller amounts) to {max_quantity} "
-                        "(LINPIAO_MAX_ORDER_UNITS); GET /quota tells both. More than the quota has left is a 409."
+                        "(LINPIAO_MAX_ORDER_UNITS); GET /quota tells both. More than the quota has left is a 409. "
+                        + _dynamic_maximum(limits)
                     ),
+                    **({"x-current-maximum": limits.order_maximum} if limits else {}),
                 },
                 "purpose": {"type": "string", "enum": list(PURPOSES)},
                 "certificate_name": {
@@ -85,8 +191,10 @@ def _schemas(min_quantity: int, max_quantity: int) -> dict[str, Any]:
                 },
                 "contact": {"type": "string", "maxLength": MAX_CONTACT, "pattern": _NO_CONTROL},
                 "buyer_kind": {"type": "string", "enum": ["individual", "enterprise"], "default": "individual"},
+                **_PAYMENT_CHOICE,
             },
         },
+        "Payment": _PAYMENT,
         "Certificate": {
             "type": "object",
             "required": ["code", "status", "pdf_url", "verify_url"],
@@ -112,6 +220,8 @@ def _schemas(min_quantity: int, max_quantity: int) -> dict[str, Any]:
                 "kg_co2e",
                 "expires_at",
                 "payment_url",
+                "payment_method",
+                "payment",
                 "order_url",
                 "serial_ranges",
                 "certificate",
@@ -132,7 +242,12 @@ def _schemas(min_quantity: int, max_quantity: int) -> dict[str, Any]:
                 "contact": {"type": "string"},
                 "kg_co2e": {"type": "integer"},
                 "expires_at": {"type": "string", "format": "date-time"},
-                "payment_url": {"type": ["string", "null"]},
+                "payment_url": {
+                    "type": ["string", "null"],
+                    "description": "where to send the payer: the provider's page, or our payment page (choice, QR)",
+                },
+                "payment_method": {"type": ["string", "null"], "enum": ["alipay", "wechat_pay", "card", None]},
+                "payment": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Payment"}]},
                 "order_url": {"type": "string"},
                 "serial_ranges": {"type": "array", "items": {"type": "string"}},
                 "certificate": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Certificate"}]},
@@ -238,6 +353,8 @@ def _schemas(min_quantity: int, max_quantity: int) -> dict[str, Any]:
                 "min_order_fen",
                 "min_quantity",
                 "max_quantity",
+                "units_reserved",
+                "order_limits",
             ],
             "properties": {
                 "serial_prefix": {"type": ["string", "null"]},
@@ -246,13 +363,28 @@ def _schemas(min_quantity: int, max_quantity: int) -> dict[str, Any]:
                 "currency": {"const": "CNY"},
                 "kg_co2e_per_ticket": {"type": "integer"},
                 "units_total": {"type": "integer"},
-                "units_left": {"type": "integer"},
+                "units_left": {
+                    "type": "integer",
+                    "description": "tickets free to buy now: reserved (unpaid) tickets are not counted",
+                },
+                "units_reserved": {
+                    "type": "integer",
+                    "description": "tickets held by unpaid orders; back in units_left when a reservation runs out",
+                },
                 "units_sold_total": {"type": "integer"},
                 "kg_co2e_offset_total": {"type": "integer"},
                 "min_order_fen": {"type": "integer"},
                 "min_quantity": {"type": "integer"},
-                "max_quantity": {"type": "integer"},
+                "max_quantity": {"type": "integer", "description": "the largest order with an organisation API key"},
+                "order_limits": {"$ref": "#/components/schemas/OrderLimits"},
             },
+        },
+        "OrderLimits": {
+            "type": "object",
+            "description": "what one order without an organisation API key may take now (they change as tickets sell)",
+            "additionalProperties": False,
+            "required": list(_LIMIT_FIELDS),
+            "properties": {name: {"type": "integer", "description": text} for name, text in _LIMIT_FIELDS.items()},
         },
         "EstimateRequest": {
             "type": "object",
@@ -359,10 +491,14 @@ _LIMITED = {
 
 
 def openapi_document(
-    base_url: str = "", *, min_quantity: int = DEFAULT_MIN_QUANTITY, max_quantity: int = DEFAULT_MAX_QUANTITY
+    base_url: str = "",
+    *,
+    min_quantity: int = DEFAULT_MIN_QUANTITY,
+    max_quantity: int = DEFAULT_MAX_QUANTITY,
+    limits: StatedLimits | None = None,
 ) -> dict[str, Any]:
     """The document; the served one (``/api/v1/openapi.json``) states the shop's real order limits, from the
-    settings and the price of the quota on sale (``GET /quota`` tells the same numbers)."""
+    settings, the price of the quota on sale and what it has left (``GET /quota`` tells the same numbers)."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -392,6 +528,11 @@ def openapi_document(
                             ),
                         }
                     ],
+                    "description": (
+                        _dynamic_maximum(limits) + " GET /quota tells the limits in force (`order_limits`); "
+                        "an organisation's key goes in `Authorization: Bearer lp_…`."
+                    ),
+                    "security": [{}, {"organisationKey": []}],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OrderCreate"}}},
@@ -400,8 +541,20 @@ def openapi_document(
                         "201": _ok("created; send the buyer to payment_url", "Order"),
                         "200": _ok("the order made earlier with this Idempotency-Key", "Order"),
                         "400": _error(_BAD_INPUT + ", a quantity outside the limits"),
-                        "409": _error("quota exhausted, no quota on sale, or the Idempotency-Key names another order"),
+                        "401": _error("`invalid_api_key`: the Authorization header names no active organisation key"),
+                        "409": _error(
+                            "`quota_exhausted`, `no_open_quota`, `idempotency_conflict` (the Idempotency-Key names "
+                            "another order), or `above_order_limit`: more than one order may take now (the message "
+                            "states the maximum and what is left)"
+                        ),
                         "413": _error("request too large"),
+                        "429": {
+                            **_LIMITED,
+                            "description": (
+                                "`pending_orders_limit` / `pending_units_limit`: this client's unpaid orders already "
+                                "hold what it may hold; retry after Retry-After (when its oldest reservation ends)"
+                            ),
+                        },
                         "502": _error("payment provider unavailable; nothing reserved"),
                     },
                 }
@@ -500,6 +653,19 @@ def openapi_document(
                     },
                 }
             },
+            **public_paths(),  # the register's open data (shop/openapi_public.py)
         },
-        "components": {"schemas": _schemas(min_quantity, max_quantity)},
+        "components": {
+            "schemas": {**_schemas(min_quantity, max_quantity, limits), **public_schemas()},
+            "securitySchemes": {
+                "organisationKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": (
+                        "an organisation API key (`lp_…`), issued in the back-office and shown once; optional: "
+                        "it lifts the limits on orders (a key may cap what its unpaid orders hold)"
+                    ),
+                }
+            },
+        },
     }

@@ -22,17 +22,21 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from tortoise.exceptions import DoesNotExist
 from tortoise.transactions import in_transaction
 
 from linpiao import inputs
 from linpiao.settings import Settings
-from registry import clock, register
+from registry import clock, jobs, register, sqlrows
 from registry.chain import lock_register
+from registry.counters import BatchStock
 from registry.errors import InsufficientUnits
 from registry.models import (
     Batch,
@@ -42,13 +46,13 @@ from registry.models import (
     Holder,
     HolderKind,
     Holding,
-    HoldingState,
     Order,
     OrderStatus,
     Payment,
     TicketKind,
 )
-from registry.quotas import current_quota, pool_holder
+from registry.quotas import current_quota, pool_holder, quota_on_sale
+from shop import limits
 from shop.errors import (
     AboveMaximum,
     BelowMinimum,
@@ -63,6 +67,8 @@ from shop.errors import (
     QuotaExhausted,
 )
 from shop.fulfilment import certificate_refunded, issue_certificate
+from shop.payments.methods import order_minimum_fen
+from shop.planting_orders import fulfil_planting
 
 # API code → Chinese label (msgid); the label is what the register records as the retirement's purpose.
 PURPOSES: dict[str, str] = {
@@ -76,17 +82,9 @@ BUYER_KINDS = {"individual": HolderKind.INDIVIDUAL, "enterprise": HolderKind.ENT
 MAX_NAME = 100
 MAX_CONTACT = 100
 MAX_IDEMPOTENCY_KEY = 128
-# The reservation outlives the payment page a little, so a payment completed at the page's last second
-# still finds its units (Stripe sessions must stay open 30 minutes at least).
-RESERVATION_GRACE = timedelta(minutes=5)
-MIN_CHECKOUT_MINUTES = 30
-FINAL_STATUSES = (
-    OrderStatus.FULFILLED,
-    OrderStatus.EXPIRED,
-    OrderStatus.FAILED,
-    OrderStatus.CANCELLED,
-    OrderStatus.REFUNDED,
-)
+# Purposes whose paid orders are fulfilled by their own package rather than as one carbon certificate:
+# obligatory tree planting retires for each person of the order and certifies them one by one.
+OWN_FULFILMENT: dict[str, Callable[[Order, datetime], Awaitable[None]]] = {"planting": fulfil_planting}
 
 
 @dataclass(frozen=True)
@@ -133,17 +131,19 @@ def parse_order_request(data: dict[str, Any], settings: Settings, *, strict: boo
     )
 
 
-def minimum_quantity(settings: Settings, price_fen: int) -> int:
-    return max(1, -(-settings.min_order_fen // price_fen))
+def minimum_quantity(settings: Settings, price_fen: int, provider: str = "") -> int:
+    """Fewest tickets payable with ``provider`` (``""``: with any method the shop takes; see shop.payments.methods)."""
+    return max(1, -(-order_minimum_fen(settings, provider) // price_fen))
 
 
-def _check_limits(request: OrderRequest, settings: Settings, price_fen: int) -> None:
-    if request.quantity * price_fen < settings.min_order_fen:
-        raise BelowMinimum(f"¥{settings.min_order_fen // 100}.{settings.min_order_fen % 100:02d}")
+def _check_limits(request: OrderRequest, settings: Settings, price_fen: int, provider: str = "") -> None:
+    minimum = order_minimum_fen(settings, provider)  # the minimum follows the provider: ¥0.01 Alipay, ¥5 card
+    if request.quantity * price_fen < minimum:
+        raise BelowMinimum(f"¥{minimum // 100}.{minimum % 100:02d}")
 
 
 def reservation_minutes(settings: Settings) -> int:
-    return max(MIN_CHECKOUT_MINUTES, settings.reservation_minutes)
+    return limits.normal_reservation_minutes(settings)
 
 
 def scoped_idempotency_key(client: str, key: str) -> str:
@@ -157,24 +157,28 @@ async def create_order(
     request: OrderRequest,
     *,
     provider: str,
+    buyer: limits.Buyer,
     idempotency_key: str | None = None,
-    client: str = "",
 ) -> tuple[Order, bool]:
     """Create an order and reserve its units from the current quota's pool, in one transaction.
 
-    Returns ``(order, created)``; with an ``idempotency_key`` this ``client`` (who sent it: the API names the
-    client's address) already used for the same request the earlier order is returned (``created`` False), for a
+    ``buyer`` says who orders (an address, an organisation's API key, or :data:`shop.limits.TRUSTED`): the shop's
+    limits (:mod:`shop.limits`) are checked under the register lock and set how long the units are held.
+    Returns ``(order, created)``; with an ``idempotency_key`` this buyer's client (the address that sent it, or
+    the organisation) already used for the same request the earlier order is returned (``created`` False), for a
     different request :class:`IdempotencyConflict`. Another client's use of the same key is another order."""
     if idempotency_key is not None and (not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY):
         raise IdempotencyConflict("key length")
+    client = buyer.client
     stored_key = scoped_idempotency_key(client, idempotency_key) if idempotency_key is not None else None
-    quota = await current_quota()
-    if quota is None:
-        raise NoOpenQuota()
-    price = int(quota.price_fen or 0)
-    _check_limits(request, settings, price)
     async with in_transaction():
         await lock_register()
+        on_sale = await quota_on_sale()  # under the lock: the quota, its pool and the tickets left, one statement
+        if on_sale is None:
+            raise NoOpenQuota()
+        quota = on_sale.batch
+        price = int(quota.price_fen or 0)
+        _check_limits(request, settings, price, provider)
         if stored_key is not None:
             existing = await Order.get_or_none(idempotency_key=stored_key)
             if existing is not None:
@@ -187,10 +191,8 @@ async def create_order(
                 if not same:
                     raise IdempotencyConflict()
                 return existing, False
-        pool = await pool_holder()
-        now = clock.now()
-        minutes = reservation_minutes(settings)
-        checkout_expires = now + timedelta(minutes=minutes)
+        hold = await limits.admit(settings, buyer, request.quantity, units_left=on_sale.stats.available)
+        checkout_expires = clock.now() + hold
         order = await Order.create(
             token=secrets.token_urlsafe(24),
             batch=quota,
@@ -201,13 +203,14 @@ async def create_order(
             contact=request.contact,
             provider=provider,
             idempotency_key=stored_key,
+            client=buyer.group,
             details={"buyer_kind": request.buyer_kind, "checkout_expires_at": checkout_expires.isoformat()},
-            expires_at=checkout_expires + RESERVATION_GRACE,
+            expires_at=checkout_expires + limits.RESERVATION_GRACE,
         )
         try:
-            await register.reserve_units(
+            entry = await register.reserve_units(
                 batch=quota,
-                holder=pool,
+                holder=on_sale.pool,
                 quantity=request.quantity,
                 order=order,
                 expires_at=order.expires_at,
@@ -215,7 +218,18 @@ async def create_order(
             )
         except InsufficientUnits as exc:
             raise QuotaExhausted() from exc
+    _just_reserved[order] = (quota, [list(r) for r in entry.ranges])
     return order, True
+
+
+# What create_order reserved, kept on the Order instance it returned (for as long as that instance lives), so the
+# answer to the request that made the order shows its serials without reading them back.
+_just_reserved: weakref.WeakKeyDictionary[Order, tuple[Batch, list[list[int]]]] = weakref.WeakKeyDictionary()
+
+
+def just_reserved(order: Order) -> tuple[Batch, list[list[int]]] | None:
+    """The quota and serial ranges ``order`` (this very instance, still pending) reserved when it was created."""
+    return _just_reserved.get(order) if order.status is OrderStatus.PENDING else None
 
 
 def checkout_expires_at(order: Order) -> datetime:
@@ -226,9 +240,10 @@ async def order_by_token(token: str) -> Order:
     """The order behind a private link; a wrong token is :class:`OrderNotFound` with no further hint."""
     if not token or len(token) > 64:
         raise OrderNotFound()
-    order = await Order.get_or_none(token=token)
-    if order is None:
+    found = await sqlrows.select(Order, '"m"."token" = ?', [token], limit=1)  # every payment page asks: keep it cheap
+    if not found:
         raise OrderNotFound()
+    order: Order = found[0]
     return order
 
 
@@ -287,12 +302,13 @@ async def apply_event(order_id: int, event: PaymentEvent) -> Outcome:
     """Apply one provider event to an order, once per ``event_id``, in one transaction.
 
     Events may arrive twice, late, or in any order: each is recorded as a :class:`Payment` row (whose
-    unique ``event_id`` is the dedupe), and each kind acts only from the states where it makes sense."""
-    async with in_transaction():
+    unique ``event_id`` is the dedupe), and each kind acts only from the states where it makes sense. Jobs the
+    fulfilment defers (a large roster's certificates) are queued once the transaction has committed."""
+    async with jobs.after_commit(), in_transaction():
         await lock_register()
-        if await Payment.filter(event_id=event.event_id).exists():
+        order, seen = await _order_and_seen(order_id, event.event_id)
+        if seen:
             return Outcome.DUPLICATE
-        order = await Order.get(id=order_id)
         await Payment.create(
             order=order,
             provider=event.provider,
@@ -306,7 +322,7 @@ async def apply_event(order_id: int, event: PaymentEvent) -> Outcome:
                 order.details = {**order.details, "amount_mismatch": event.amount_fen}
                 await order.save(update_fields=["details"])
                 return Outcome.AMOUNT_MISMATCH
-            return await _fulfil_locked(order)
+            return await _fulfil_locked(order, fresh=True)
         if event.kind is EventKind.NOTE:
             return Outcome.NOTED
         if event.kind is EventKind.AWAITING:
@@ -321,9 +337,21 @@ async def apply_event(order_id: int, event: PaymentEvent) -> Outcome:
     raise AssertionError(event.kind)  # pragma: no cover
 
 
+async def _order_and_seen(order_id: int, event_id: str) -> tuple[Order, bool]:
+    """The order, and whether the event was recorded before (its dedupe): one statement, under the lock."""
+    sql = (
+        f"SELECT {sqlrows.columns(Order, 'o')}, "  # noqa: S608 - the model's own columns; values are parameters
+        'EXISTS (SELECT 1 FROM "payment" "p" WHERE "p"."event_id" = ?) AS "seen" FROM "order" "o" WHERE "o"."id" = ?'
+    )
+    found = await sqlrows.rows(sql, [event_id, order_id])
+    if not found:
+        raise DoesNotExist(Order)
+    return sqlrows.instance(Order, found[0], "o"), bool(found[0]["seen"])
+
+
 async def fulfil(order: Order) -> Outcome:
     """Fulfil a paid order exactly once (safe to call repeatedly and concurrently)."""
-    async with in_transaction():
+    async with jobs.after_commit(), in_transaction():
         await lock_register()
         return await _fulfil_locked(order)
 
@@ -344,7 +372,7 @@ async def _reserve_again(order: Order) -> bool:
                 holder=pool,
                 quantity=order.quantity,
                 order=order,
-                expires_at=clock.now() + RESERVATION_GRACE,
+                expires_at=clock.now() + limits.RESERVATION_GRACE,
                 actor="shop",
             )
         except InsufficientUnits:
@@ -356,24 +384,27 @@ async def _reserve_again(order: Order) -> bool:
     return False
 
 
-async def _fulfil_locked(order: Order) -> Outcome:
-    await order.refresh_from_db()
+async def _fulfil_locked(order: Order, *, fresh: bool = False) -> Outcome:
+    """``fresh``: ``order`` was read under this transaction's register lock (no need to read it again)."""
+    if not fresh:
+        await order.refresh_from_db()
     if order.status in (OrderStatus.FULFILLED, OrderStatus.REFUNDED):
         return Outcome.ALREADY_SETTLED
     if order.status is OrderStatus.FAILED and order.details.get("refund_due"):
         return Outcome.REFUND_DUE
     now = clock.now()
     order.paid_at = order.paid_at or now
-    reserved = await Holding.filter(order_id=order.id, state=HoldingState.RESERVED).exists()
-    if not reserved and not await _reserve_again(order):
-        order.status = OrderStatus.FAILED
-        order.details = {**order.details, "refund_due": True, "refund_reason": "quota_exhausted_after_expiry"}
-        await order.save(update_fields=["status", "details", "paid_at"])
-        return Outcome.REFUND_DUE
-    if order.purpose == "planting":  # obligatory tree planting: per-person certificates (shop/planting_orders.py)
-        from shop.planting_orders import fulfil_planting
-
-        await fulfil_planting(order, now)
+    reserved: list[Holding] | None = await register.reserved_holdings(order)  # read once, retired below
+    if not reserved:
+        reserved = None  # reserved again (or not at all): the retirement reads them itself
+        if not await _reserve_again(order):
+            order.status = OrderStatus.FAILED
+            order.details = {**order.details, "refund_due": True, "refund_reason": "quota_exhausted_after_expiry"}
+            await order.save(update_fields=["status", "details", "paid_at"])
+            return Outcome.REFUND_DUE
+    fulfil_otherwise = OWN_FULFILMENT.get(order.purpose)
+    if fulfil_otherwise is not None:
+        await fulfil_otherwise(order, now)
         return Outcome.FULFILLED
     buyer = await Holder.create(
         kind=BUYER_KINDS.get(order.details.get("buyer_kind", "individual"), HolderKind.INDIVIDUAL),
@@ -381,12 +412,15 @@ async def _fulfil_locked(order: Order) -> Outcome:
         contact=order.contact,
         region_code="",
     )
-    entry = await register.retire_units(order=order, buyer=buyer, purpose=PURPOSES[order.purpose], actor="shop")
+    entry = await register.retire_units(
+        order=order, buyer=buyer, purpose=PURPOSES[order.purpose], actor="shop", reserved=reserved
+    )
     order.buyer = buyer
     order.status = OrderStatus.FULFILLED
     order.fulfilled_at = now
     await order.save(update_fields=["buyer_id", "status", "fulfilled_at", "paid_at"])
-    await issue_certificate(order, entry)
+    batch = reserved[0].batch if reserved else None
+    await issue_certificate(order, entry, batch=batch, buyer=buyer)
     return Outcome.FULFILLED
 
 
@@ -442,13 +476,15 @@ async def fail_checkout(order: Order, reason: str) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-async def serial_ranges(order: Order) -> list[str]:
-    batch = await Batch.get(id=order.batch_id)  # type: ignore[attr-defined]
-    holdings = await Holding.filter(order_id=order.id).order_by("first_no")
-    return [batch.serial_range(int(h.first_no), int(h.last_no)) for h in holdings]
+async def serial_ranges(order: Order, batch: Batch | None = None) -> list[str]:
+    batch = batch or await Batch.get(id=order.batch_id)  # type: ignore[attr-defined]
+    holdings = await Holding.filter(order_id=order.id).order_by("first_no").values_list("first_no", "last_no")
+    return [batch.serial_range(int(first), int(last)) for first, last in holdings]
 
 
 async def order_certificate(order: Order) -> Certificate | None:
+    if order.status not in (OrderStatus.FULFILLED, OrderStatus.REFUNDED):
+        return None  # a carbon order's certificate is made in the transaction that fulfils it
     return (
         await Certificate.filter(order_id=order.id, kind=CertificateKind.CARBON)
         .exclude(status=CertificateStatus.REISSUED)
@@ -464,15 +500,13 @@ class ShopTotals:
 
 
 async def shop_totals() -> ShopTotals:
-    """Tickets sold and kg CO2e offset across every carbon quota (units retired to buyers)."""
-    pool = await pool_holder()
-    batches = {b.id: b for b in await Batch.filter(kind=TicketKind.CARBON)}
+    """Tickets sold and kg CO2e offset across every carbon quota (units retired to anyone but the quota's pool),
+    from the register's counters: one row per quota, whatever was sold."""
     sold = 0
     grams = 0
-    retired = await Holding.filter(batch_id__in=list(batches), state=HoldingState.RETIRED).exclude(holder_id=pool.id)
-    for holding in retired:
-        sold += holding.quantity
-        grams += holding.quantity * int(batches[holding.batch_id].g_co2e_per_unit or 0)  # type: ignore[attr-defined]
+    for stock in await BatchStock.filter(batch__kind=TicketKind.CARBON).select_related("batch"):
+        sold += stock.retired_to_others
+        grams += stock.retired_to_others * int(stock.batch.g_co2e_per_unit or 0)
     return ShopTotals(units_sold=sold, kg_co2e_offset=grams // 1000)
 
 

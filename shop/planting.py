@@ -19,17 +19,21 @@ from tortoise.transactions import in_transaction
 from certificates.bulk import zip_response
 from certificates.codes import group_code
 from linpiao import inputs
+from linpiao.errors import refusal_text, status_of
 from linpiao.i18n import gettext as _
+from linpiao.proxy import client_ip
 from linpiao.settings import Settings
 from linpiao.templating import render
-from registry import clock, cpu, planting
+from registry import apikeys, clock, cpu, planting
 from registry.errors import RegisterError
 from registry.models import Certificate, Order, OrderStatus
 from registry.planting import MemberStatus, PaymentStatus, RosterMember, RosterPayment, RosterSubmission
 from shop.checkout import start_checkout
-from shop.errors import OrderNotFound, PaymentUnavailable
+from shop.errors import OrderLimitError, OrderNotFound, PaymentUnavailable
+from shop.limits import Buyer
 from shop.orders import fail_checkout, order_by_token
-from shop.payments import get_provider, provider_name
+from shop.payments import provider_for_order, provider_name
+from shop.planting_jobs import certificate_progress, stored_zip
 from shop.planting_orders import (
     PLANTING_PURPOSE,
     create_citizen_order,
@@ -40,6 +44,7 @@ from shop.planting_orders import (
 )
 from shop.planting_report import report_csv, report_pdf
 from shop.roster import MAX_BYTES, PROBLEMS, RosterFileTooLarge, RosterPreview, parse_roster
+from shop.views import quota_view
 
 log = logging.getLogger("linpiao.shop.planting")
 FORM_LIMITS = {"max_files": 0, "max_fields": 20}
@@ -79,6 +84,8 @@ async def _years_and_rule(chosen: object) -> tuple[list[int], planting.PlantingR
 
 
 def _status_code(exc: RegisterError) -> int:
+    if isinstance(exc, (OrderLimitError, apikeys.InvalidApiKey)):  # 409 above the maximum, 429 unpaid, 401 key
+        return status_of(exc)
     return 409 if exc.code in ("quota_exhausted", "no_open_quota") else 400
 
 
@@ -105,7 +112,11 @@ async def citizen(request: Request) -> Response:
             )
             fulfilled = await planting.already_fulfilled(parsed.id_number, parsed.year)
             order = await create_citizen_order(
-                settings, parsed, provider=provider_name(settings), contact=str(form.get("contact", ""))[:100]
+                settings,
+                parsed,
+                provider=provider_name(settings),
+                buyer=Buyer.at_address(client_ip(request)),
+                contact=str(form.get("contact", ""))[:100],
             )
             url = await start_checkout(settings, order)
             if fulfilled:  # told before paying, not prevented: the order page says so and links to payment
@@ -114,7 +125,7 @@ async def citizen(request: Request) -> Response:
         except PaymentUnavailable as exc:
             error, status = _(exc.message), 502
         except RegisterError as exc:
-            error, status = _(exc.message), _status_code(exc)
+            error, status = refusal_text(exc), _status_code(exc)
     years, rule = await _years_and_rule(form.get("year"))
     price = await price_fen()
     quotes = [planting.quote(rule, trees, price) for trees in TREE_CHOICES] if rule else []
@@ -229,7 +240,7 @@ async def _cancel_superseded(settings: Settings, payments: list[RosterPayment]) 
         order = await Order.get(id=payment.order_id)  # type: ignore[attr-defined]
         if order.status is not OrderStatus.PENDING:
             continue
-        provider = get_provider(settings)
+        provider = provider_for_order(settings, order)  # its own provider: Stripe, Alipay, WeChat Pay or the demo
         try:
             await provider.expire_checkout(order)
         except Exception:  # the page then simply runs out; its units are released below either way
@@ -287,8 +298,10 @@ async def org_manage(request: Request, *, error: str | None = None, status: int 
             "waiting_order": waiting_order,
             "paid_payments": paid_payments,
             "certificate_count": len(certificates),
+            "progress": await certificate_progress(submission),  # certificates the job is still making
             "report": report,
             "error": error,
+            "limits": (await quota_view(_settings(request))).limits,
         },
         status_code=status,
     )
@@ -317,25 +330,30 @@ async def org_pay(request: Request) -> Response:
     """Pay once for every payable, unpaid row (a repeated click returns to the same payment page)."""
     settings = _settings(request)
     submission = await _submission(request)
-    async with request.form(**FORM_LIMITS):
-        pass
+    async with request.form(**FORM_LIMITS) as form:
+        key = str(form.get("api_key") or "").strip()[:200]
     try:
-        order = await create_roster_order(settings, submission, provider=provider_name(settings))
+        # an organisation's API key (optional) lifts the shop's limits for a large roster (shop/limits.py)
+        buyer = Buyer.with_key(await apikeys.authenticate(key)) if key else Buyer.at_address(client_ip(request))
+        order = await create_roster_order(settings, submission, provider=provider_name(settings), buyer=buyer)
         url = await start_checkout(settings, order)
     except PaymentUnavailable as exc:
         return await org_manage(request, error=_(exc.message), status=502)
     except RegisterError as exc:
-        return await org_manage(request, error=_(exc.message), status=_status_code(exc))
+        return await org_manage(request, error=refusal_text(exc), status=_status_code(exc))
     return RedirectResponse(url, status_code=303)
 
 
 async def org_zip(request: Request) -> Response:
-    """Every certificate of the roster's paid people as one zip, streamed one PDF at a time."""
+    """Every certificate of the roster's paid people as one zip: the one the job ``planting.zip`` built when it is
+    current, or streamed one PDF at a time."""
     submission = await _submission(request)
     ids = await submission_certificate_ids(submission)
     if not ids:
         raise HTTPException(404)
-    return zip_response(ids, str(_settings(request).base_url), f"planting-{submission.year}-certificates.zip")
+    filename = f"planting-{submission.year}-certificates.zip"
+    stored = await stored_zip(_settings(request), submission, filename)
+    return stored or zip_response(ids, str(_settings(request).base_url), filename)
 
 
 async def _report_context(request: Request) -> dict[str, Any]:

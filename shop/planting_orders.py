@@ -9,30 +9,29 @@ retired with the purpose "义务植树尽责（Y年度）", each person's purcha
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
-from certificates.service import issue_honour_certificate, issue_planting_certificate
 from linpiao.settings import Settings
-from registry import clock, planting, register
+from registry import clock, jobs, planting, register
 from registry.chain import lock_register
 from registry.errors import InsufficientUnits
 from registry.identity import normalise_id_number, organisation_kind, region_of
 from registry.models import (
     Batch,
-    Certificate,
-    CertificateKind,
     Holder,
     HolderKind,
     Order,
     OrderStatus,
-    RegisterEntry,
 )
 from registry.planting import CitizenRequest, PlantingPurchase, RosterPayment, RosterSubmission
 from registry.quotas import current_quota, pool_holder
+from shop import limits
 from shop.errors import BelowMinimum, NoOpenQuota, QuotaExhausted
-from shop.orders import RESERVATION_GRACE, reservation_minutes
+from shop.limits import Buyer, admit
+from shop.payments.methods import order_minimum_fen
+from shop.planting_jobs import INLINE_CERTIFICATES, certify_purchase, certify_roster, defer_details
 
 PLANTING_PURPOSE = planting.ORDER_PURPOSE
 MAX_CONTACT = 100
@@ -42,8 +41,9 @@ async def _quota(settings: Settings, amount_fen: int) -> Batch:
     quota = await current_quota()
     if quota is None:
         raise NoOpenQuota()
-    if amount_fen < settings.min_order_fen:
-        raise BelowMinimum(f"¥{settings.min_order_fen // 100}.{settings.min_order_fen % 100:02d}")
+    minimum = order_minimum_fen(settings)  # the smallest any enabled method takes: one tree with Alipay/WeChat
+    if amount_fen < minimum:
+        raise BelowMinimum(f"¥{minimum // 100}.{minimum % 100:02d}")
     return quota
 
 
@@ -58,9 +58,15 @@ async def _new_order(
     contact: str,
     provider: str,
     details: dict[str, object],
+    buyer: Buyer,
+    at_least: int = 0,
 ) -> Order:
-    """Create the order and reserve its tickets (inside the caller's transaction, register locked)."""
-    checkout_expires = clock.now() + timedelta(minutes=reservation_minutes(settings))
+    """Create the order and reserve its tickets (inside the caller's transaction, register locked). The shop's
+    limits (:mod:`shop.limits`) hold here as for any order: a roster's payment is one order."""
+    pool = await pool_holder()
+    left = await register.units_available(quota, pool)
+    hold = await admit(settings, buyer, tickets, units_left=left, at_least=at_least)
+    checkout_expires = clock.now() + hold
     order = await Order.create(
         token=secrets.token_urlsafe(24),
         batch=quota,
@@ -71,12 +77,13 @@ async def _new_order(
         certificate_name=name,
         contact=contact[:MAX_CONTACT],
         provider=provider,
+        client=buyer.group,
         details={"planting": {**details, "year": year}, "checkout_expires_at": checkout_expires.isoformat()},
-        expires_at=checkout_expires + RESERVATION_GRACE,
+        expires_at=checkout_expires + limits.RESERVATION_GRACE,
     )
     try:
         await register.reserve_units(
-            batch=quota, holder=await pool_holder(), quantity=tickets, order=order, expires_at=order.expires_at
+            batch=quota, holder=pool, quantity=tickets, order=order, expires_at=order.expires_at
         )
     except InsufficientUnits as exc:
         raise QuotaExhausted() from exc
@@ -89,9 +96,10 @@ async def price_fen() -> int:
 
 
 async def create_citizen_order(
-    settings: Settings, request: CitizenRequest, *, provider: str, contact: str = ""
+    settings: Settings, request: CitizenRequest, *, provider: str, buyer: Buyer, contact: str = ""
 ) -> Order:
-    """A citizen's order for ``request.trees`` trees of ``request.year``, reserved in one transaction."""
+    """A citizen's order for ``request.trees`` trees of ``request.year``, reserved in one transaction. One
+    person's purchase is bounded by the rule (at most 5 trees), so the per-order maximum always admits it."""
     rule = await planting.rule_for(request.year)
     price = await price_fen()
     quote = planting.quote(rule, request.trees, price)
@@ -108,6 +116,8 @@ async def create_citizen_order(
             contact=contact,
             provider=provider,
             details={"kind": "citizen", "trees": request.trees},
+            buyer=buyer,
+            at_least=rule.tickets_for(planting.TREES_MAX),
         )
         await planting.create_purchase(
             rule=rule,
@@ -121,8 +131,11 @@ async def create_citizen_order(
     return order
 
 
-async def create_roster_order(settings: Settings, submission: RosterSubmission, *, provider: str) -> Order:
-    """One order for every payable, unpaid row of the roster; a repeated request returns the waiting order."""
+async def create_roster_order(
+    settings: Settings, submission: RosterSubmission, *, provider: str, buyer: Buyer
+) -> Order:
+    """One order for every payable, unpaid row of the roster; a repeated request returns the waiting order. The
+    order is held to the shop's limits like any other (an organisation's API key lifts them)."""
     price = await price_fen()
     async with in_transaction():
         await lock_register()
@@ -140,6 +153,7 @@ async def create_roster_order(settings: Settings, submission: RosterSubmission, 
             contact=submission.contact,
             provider=provider,
             details={"kind": "roster", "submission": submission.id, "payment": payment.id},
+            buyer=buyer,
         )
         await planting.attach_order(payment, order)
     return order
@@ -181,28 +195,6 @@ async def _organisation(submission: RosterSubmission) -> Holder:
     )
 
 
-async def _certify(
-    purchase: PlantingPurchase,
-    order: Order,
-    holder: Holder | None,
-    entries: list[RegisterEntry],
-    share: list[list[int]] | None = None,
-) -> Certificate:
-    fulfils = purchase.certificate_kind is CertificateKind.PLANTING
-    issue = issue_planting_certificate if fulfils else issue_honour_certificate
-    certificate = await issue(
-        holder,
-        year=purchase.year,
-        trees=purchase.trees,
-        name=purchase.name,
-        entries=entries,
-        order=order,
-        share=share,
-    )
-    purchase.certificate = certificate
-    return certificate
-
-
 async def fulfil_planting(order: Order, now: datetime) -> None:
     """Retire a paid planting order's tickets and issue each person's certificate.
 
@@ -216,27 +208,25 @@ async def fulfil_planting(order: Order, now: datetime) -> None:
         buyer = await _person(purchase, order.contact)
         entry = await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop")
         if purchase.certificate_id is None:  # type: ignore[attr-defined]
-            await _certify(purchase, order, buyer, [entry])
+            await certify_purchase(purchase, order, buyer, [entry])
             await purchase.save(update_fields=["certificate_id"])
     else:
         # An organisation's payment: its tickets are retired to the organisation in one register entry (the
         # rows written do not grow with the staff); each person's certificate states their trees and carries
-        # their own tickets — consecutive serials of that entry, in roster order.
+        # their own tickets — consecutive serials of that entry, in roster order. A large roster's certificates
+        # are made by the job planting.certify, queued when this transaction commits (shop/planting_jobs.py).
         submission = await RosterSubmission.get(id=payment.submission_id)  # type: ignore[attr-defined]
         buyer = await _organisation(submission)
         entry = await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop")
-        shares = planting.allot_serials(entry.ranges, [int(p.tickets) for p in purchases])
-        certified = []
-        for purchase, share in zip(purchases, shares, strict=True):
-            if purchase.certificate_id is None:  # type: ignore[attr-defined]
-                await _certify(purchase, order, None, [entry], share)
-                certified.append(purchase)
-        if certified:
-            await PlantingPurchase.bulk_update(certified, fields=["certificate_id"], batch_size=500)
+        if len(purchases) <= INLINE_CERTIFICATES:
+            await certify_roster(order, entry, purchases)
+        else:
+            order.details = {**order.details, "certificates": defer_details(entry, len(purchases))}
+            await jobs.defer("planting.certify", order_id=order.id)
     order.buyer = buyer
     order.status = OrderStatus.FULFILLED
     order.fulfilled_at = now
-    await order.save(update_fields=["buyer_id", "status", "fulfilled_at", "paid_at"])
+    await order.save(update_fields=["buyer_id", "status", "fulfilled_at", "paid_at", "details"])
 
 
 # --- reading ----------------------------------------------------------------------------------------------

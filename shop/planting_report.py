@@ -69,7 +69,7 @@ def summary_rows(report: FulfilmentReport) -> list[list[object]]:
 
 
 def report_csv(report: FulfilmentReport, codes: dict[int, str]) -> str:
-    rows: list[list[object]] = [*summary_rows(report), [], HEADER]
+    rows: list[list[object]] = [*summary_rows(report), [], [*HEADER]]
     rows += [_row(line, codes) for line in report.lines]
     return write_csv(rows)
 

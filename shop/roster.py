@@ -234,9 +234,9 @@ def _xlsx_cell(value: Any) -> Cell:
     if isinstance(value, str):
         return _text_cell(value)
     # array formulas and the like come back as objects carrying their formula text: never evaluated
-    text = getattr(value, "text", None)
-    if isinstance(text, str):
-        return Cell(visible_text(text, fold=True), formula=True)
+    formula = getattr(value, "text", None)
+    if isinstance(formula, str):
+        return Cell(visible_text(formula, fold=True), formula=True)
     return _text_cell(str(value))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 from typing import Any
 
 import stripe
@@ -12,16 +11,17 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from linpiao import inputs
-from linpiao.errors import error_response
+from linpiao.errors import error_response, refusal_text, status_of
 from linpiao.i18n import gettext as _
+from linpiao.proxy import client_ip
 from linpiao.settings import Settings
 from linpiao.templating import render
 from registry.errors import RegisterError
 from registry.models import Order, OrderStatus
-from shop import api, planting
-from shop.calculator import STEP_LABELS, TRANSPORT_MODES, estimate, load_factors, step_label_parts
+from shop import api, buy_page, calculator_pages, my_orders, pay, planting
 from shop.checkout import start_checkout
-from shop.errors import InvalidEstimate, OrderNotFound, PaymentUnavailable
+from shop.errors import OrderNotFound, PaymentUnavailable
+from shop.limits import Buyer
 from shop.orders import (
     PURPOSES,
     EventKind,
@@ -53,94 +53,6 @@ async def home(request: Request) -> Response:
     return _page(request, "home.html", {"quota": await quota_view(_settings(request)), "active": "home"})
 
 
-# --- calculator -------------------------------------------------------------------------------------------
-
-
-def calculator_input(params: Any) -> dict[str, Any] | None:
-    """The calculator's form fields (GET) as the estimate's input; None when nothing was entered."""
-
-    def val(name: str) -> str:
-        return str(params.get(name, "") or "").strip()
-
-    data: dict[str, Any] = {}
-    if val("mode") and (val("km") or val("to")):
-        data["trips"] = [
-            {
-                "mode": val("mode"),
-                "km": val("km") or None,
-                "to": val("to") or None,
-                "round_trip": bool(val("round_trip")),
-                "passengers": val("passengers") or "1",
-            }
-        ]
-    if val("meeting_attendees"):
-        data["meeting"] = {
-            "attendees": val("meeting_attendees"),
-            "days": val("meeting_days") or "1",
-            "overnight": bool(val("meeting_overnight")),
-        }
-    if val("event_attendees"):
-        mix = {mode: val(f"mix_{mode}") for mode in TRANSPORT_MODES if val(f"mix_{mode}")}
-        data["event"] = {
-            "attendees": val("event_attendees"),
-            "venue_days": val("event_days") or "1",
-            "avg_km": val("event_km") or "0",
-            "nights": val("event_nights") or "0",
-            "venue_kwh": val("event_kwh") or "0",
-            "mix": mix or None,
-        }
-    if val("kwh"):
-        data["electricity"] = {"kwh": val("kwh"), "region": val("region") or None}
-    return data or None
-
-
-def _suggest_purpose(data: dict[str, Any]) -> str:
-    if "event" in data:
-        return "event"
-    if "meeting" in data:
-        return "meeting"
-    if "trips" in data:
-        return "travel"
-    return "daily"
-
-
-async def calculator(request: Request) -> Response:
-    quota = await quota_view(_settings(request))
-    data = calculator_input(request.query_params)
-    result = error = None
-    status = 200
-    if data is not None:
-        try:
-            result = estimate(data, kg_per_ticket=Decimal(quota.kg_per_ticket or 10))
-        except InvalidEstimate as exc:
-            error, status = _(exc.message), 400
-    steps = []
-    if result is not None:
-        raw = load_factors().raw
-        names = {key: entry["label"] for key, entry in raw["transport"]["factors"].items()}
-        names.update({key: entry["label"] for key, entry in raw["electricity"]["factors"].items()})
-        for step in result.steps:
-            kind, key = step_label_parts(step.label)
-            steps.append({"kind": kind, "key": names.get(key, key), "formula": step.formula, "kg": step.kg})
-    return _page(
-        request,
-        "calculator.html",
-        {
-            "quota": quota,
-            "factors": load_factors(),
-            "modes": TRANSPORT_MODES,
-            "form": request.query_params,
-            "result": result,
-            "steps": steps,
-            "error": error,
-            "step_labels": STEP_LABELS,
-            "active": "calculator",
-            "purpose": _suggest_purpose(data or {}),
-        },
-        status_code=status,
-    )
-
-
 # --- buying -----------------------------------------------------------------------------------------------
 
 
@@ -154,17 +66,18 @@ async def buy(request: Request) -> Response:
             form = inputs.form_fields(submitted)
         try:
             order_request = parse_order_request(form, settings)
-            order, _created = await create_order(settings, order_request, provider=provider_name(settings))
+            buyer = Buyer.at_address(client_ip(request))
+            order, _created = await create_order(settings, order_request, provider=provider_name(settings), buyer=buyer)
             url = await start_checkout(settings, order)
-            return RedirectResponse(url, status_code=303)
+            response = RedirectResponse(url, status_code=303)
+            buy_page.after_order(request, response, settings, order, form)  # "my orders"; empty the basket
+            return response
         except PaymentUnavailable as exc:
             error, status = _(exc.message), 502
-        except RegisterError as exc:
-            error = _(exc.message)
-            status = 409 if exc.code in ("quota_exhausted", "no_open_quota") else 400
+        except RegisterError as exc:  # the reason, with the limits in force (shop/limits.py), on the page
+            error, status = refusal_text(exc), status_of(exc)
     quota = await quota_view(settings)
     quantity_text = str(form.get("quantity") or quota.min_quantity * 2).strip()[:20]
-    total_fen = int(quantity_text) * quota.price_fen if quantity_text.isdigit() and len(quantity_text) < 10 else 0
     return _page(
         request,
         "buy.html",
@@ -175,7 +88,8 @@ async def buy(request: Request) -> Response:
             "error": error,
             "active": "buy",
             "quantity_text": quantity_text,
-            "total_fen": total_fen,
+            # the total or why not, what this buyer may still order, the basket (shop/buy_page.py)
+            **await buy_page.context(request, settings, quota, form, quantity_text),
             "reservation_minutes": reservation_minutes(settings),
         },
         status_code=status,
@@ -204,7 +118,9 @@ async def order_page(request: Request) -> Response:
     if order.purpose == "planting":  # tree-planting orders have their own page (shop/planting.py)
         return RedirectResponse(f"/planting/orders/{order.token}", status_code=303)
     view = await order_view(order)
-    return _page(request, "order.html", {"view": view, "order": order})
+    response = _page(request, "order.html", {"view": view, "order": order})
+    my_orders.remember(request, response, settings, order.token)  # "my orders" on this device
+    return response
 
 
 # --- demo payment page ------------------------------------------------------------------------------------
@@ -279,11 +195,14 @@ async def stripe_webhook(request: Request) -> Response:
 
 routes: list[BaseRoute] = [
     Route("/", home, name="home"),
-    Route("/calculator", calculator, name="calculator"),
+    *calculator_pages.routes,  # the calculator's steps and its basket
     Route("/buy", buy, methods=["GET", "POST"], name="buy"),
     Route("/orders/{token}", order_page, name="order"),
+    Route("/my-orders", my_orders.my_orders_page, name="my_orders"),
+    Route("/my-orders/forget", my_orders.forget, methods=["POST"], name="my_orders_forget"),
     Route("/pay/demo/{token}", demo_pay, methods=["GET", "POST"], name="demo_pay"),
     Route("/webhooks/stripe", stripe_webhook, methods=["POST"], name="stripe_webhook"),
+    *pay.routes,  # the payment page (methods by device) and the Alipay / WeChat Pay notifications
     *api.routes,
     *planting.routes,
 ]

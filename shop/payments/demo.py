@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from linpiao.settings import Settings, SettingsError
 from registry.models import Order, OrderStatus
-from shop.payments.base import CheckoutStart, RemoteStatus
+from shop.payments.base import CheckoutStart, PaymentContext, RemoteStatus
 
 
 class DemoProvider:
@@ -17,7 +17,7 @@ class DemoProvider:
             raise SettingsError("the demo payment provider is refused when LINPIAO_ENV=production")
         self.settings = settings
 
-    async def create_checkout(self, order: Order) -> CheckoutStart:
+    async def create_checkout(self, order: Order, context: PaymentContext | None = None) -> CheckoutStart:
         return CheckoutStart(url=f"{self.settings.base_url}/pay/demo/{order.token}", ref=f"demo_{order.id}")
 
     async def retrieve_status(self, order: Order) -> RemoteStatus:

@@ -12,7 +12,7 @@ from linpiao.settings import Settings
 from registry import clock
 from registry.models import Order
 from shop.orders import PURPOSES, checkout_expires_at
-from shop.payments.base import CheckoutStart, PaymentError, RemoteStatus
+from shop.payments.base import CheckoutStart, PaymentContext, PaymentError, RemoteStatus
 
 # Stripe accepts a session expiry between 30 minutes and 24 hours after creation.
 MIN_SESSION = timedelta(minutes=30, seconds=30)
@@ -81,7 +81,7 @@ class StripeProvider:
             "cancel_url": f"{base}/orders/{order.token}",
         }
 
-    async def create_checkout(self, order: Order) -> CheckoutStart:
+    async def create_checkout(self, order: Order, context: PaymentContext | None = None) -> CheckoutStart:
         try:
             session = await self.client.v1.checkout.sessions.create_async(
                 self.session_params(order),  # type: ignore[arg-type]

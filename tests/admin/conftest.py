@@ -10,9 +10,9 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
+from factories import make_holder
 from registry.models import Holder, HolderKind, Parcel, StaffRole, StaffUser
 from registry.staff import create_staff
-from tests.factories import make_holder
 
 PASSWORD = "correct-horse-battery"
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')

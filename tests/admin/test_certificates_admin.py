@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from certificates import service as certificate_service
 from certificates.codes import group_code
+from factories import make_batch, make_holder
 from registry.models import AuditLog, Certificate, CertificateStatus, EntryKind, RegisterEntry, StaffRole, TicketKind
-from tests.factories import make_batch, make_holder
 
 
 async def _holding_certificate() -> Certificate:

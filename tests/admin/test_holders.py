@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
+from factories import credit_code, make_holder, resident_id
 from registry import register
 from registry.models import AuditLog, Holder, HolderKind, ResidenceEvidence, StaffRole, TicketKind
 from tests.admin.conftest import village_with_parcel
-from tests.factories import credit_code, make_holder, resident_id
 
 
 async def test_issuer_registers_a_person_with_a_valid_id(sign_in):
@@ -84,10 +85,15 @@ async def test_list_paginates(sign_in):
             kind=HolderKind.ENTERPRISE, name=f"公司{n:02d}", id_number=credit_code(seq=900 + n), region_code="640104"
         )
     first = await forestry.get("/admin/holders")
-    second = await forestry.get("/admin/holders", params={"page": "2"})
     assert "公司00" in first.text and "公司29" not in first.text
+    # keyset pages (admin.web.keyset_paginate): the next page follows the last holder shown, by name then id
+    after = re.search(r'href="\?after=(\d+)" data-testid="next-page"', first.text)
+    assert after is not None
+    second = await forestry.get("/admin/holders", params={"after": after.group(1)})
     assert "公司29" in second.text and "公司00" not in second.text
-    assert "共 30 条" in first.text
+    assert 'data-testid="next-page"' not in second.text and "第一页" in second.text
+    shown = re.findall(r"公司\d\d", first.text + second.text)
+    assert sorted(set(shown)) == [f"公司{n:02d}" for n in range(30)]  # none lost, none twice
 
 
 async def test_edit_revalidates(sign_in):
@@ -234,7 +240,13 @@ async def test_the_holder_form_records_the_residence_and_the_clerk_who_checked_i
     assert holder.residence_checked_by_id == issuer.user.id and holder.residence_checked_at is not None  # type: ignore[attr-defined]
     log = await AuditLog.get(action="holder.residence", target=f"holder:{holder.id}")
     assert log.username == "issuer-user" and log.details["district"] == "640181"
-    page = (await issuer.get(f"/admin/holders/{holder.id}")).text
+    # a holder of 灵武市 now: 兴庆区's issuer finds it by its number (to name it in a trade), 灵武市's reads it
+    assert response.headers["location"] == f"/admin/holders?q={number}"
+    found = (await issuer.get(response.headers["location"])).text
+    assert "马灵武" in found and f"/admin/holders/{holder.id}" not in found
+    assert (await issuer.get(f"/admin/holders/{holder.id}")).status_code == 404
+    lingwu = await sign_in(StaffRole.ISSUER, "issuer-lingwu", "640181")
+    page = (await lingwu.get(f"/admin/holders/{holder.id}")).text
     detail = page.split('data-testid="residence"')[1].split("</dd>")[0]
     assert "灵武市" in detail and "户口簿" in detail and "issuer-user" in detail and "待核实" not in detail
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from factories import make_holder, resident_id
 from registry.models import Holder, StaffRole
-from tests.factories import make_holder, resident_id
 
 FAR = "9999-12-31"
 

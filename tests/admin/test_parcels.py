@@ -9,10 +9,10 @@ from urllib.parse import unquote
 
 import pytest
 
+from factories import make_holder
 from registry import parcels as parcel_service
 from registry.models import AuditLog, Parcel, StaffRole
 from tests.admin.conftest import village_with_parcel
-from tests.factories import make_holder
 
 POLYGON = {"type": "Polygon", "coordinates": [[[106.30, 38.50], [106.31, 38.50], [106.31, 38.51], [106.30, 38.50]]]}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

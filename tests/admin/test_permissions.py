@@ -36,6 +36,8 @@ async def snapshot() -> dict[str, Any]:
         if name == "Aerich":
             continue
         result[name] = await model.all().order_by("id").values()
+        if name == "StaffSession":  # its last_seen_at moves with any request, refused or not; nothing else may
+            result[name] = [{k: v for k, v in row.items() if k != "last_seen_at"} for row in result[name]]
     return result
 
 
@@ -74,6 +76,7 @@ async def _seed() -> dict[str, int]:
 def _routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], frozenset[StaffRole]]]:
     h, p, a, q, s = ids["holder"], ids["parcel"], ids["application"], ids["quota"], ids["staff"]
     d, c = ids["document"], ids["certificate"]
+    o = ids.get("order", 13)
     holder_form = {"kind": "individual", "name": "", "id_number": ""}  # invalid on purpose: allowed → 400
     parcel_form = {"district_code": "640104", "area_mu": "-1"}
     return [
@@ -88,7 +91,14 @@ def _routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], frozens
         ("GET", "/admin/staff", {}, frozenset({A})),
         ("POST", "/admin/staff", {"username": "x", "role": "nope", "password": ""}, frozenset({A})),
         ("POST", f"/admin/staff/{s}/toggle", {}, frozenset({A})),
+        ("POST", f"/admin/staff/{s}/password", {"new_password": "short"}, frozenset({A})),  # too short: 400
+        ("POST", "/admin/sessions/revoke", {"session": "0" * 64}, EVERYONE),  # one's own sessions only: 404
         ("GET", "/admin/audit", {}, frozenset({A, U})),
+        ("GET", "/admin/jobs", {}, frozenset({A})),
+        ("POST", "/admin/jobs/999999/retry", {}, frozenset({A})),  # no such failed job: 404
+        ("GET", "/admin/apikeys", {}, frozenset({A})),
+        ("POST", "/admin/apikeys", {"organisation": ""}, frozenset({A})),  # invalid on purpose: allowed → 400
+        ("POST", f"/admin/apikeys/{s}/revoke", {}, frozenset({A})),  # no such key: allowed → 404
         ("GET", "/admin/holders", {}, frozenset({ISS, F, L, G, U})),
         ("GET", "/admin/holders/new", {}, frozenset({ISS, F})),
         ("POST", "/admin/holders", holder_form, frozenset({ISS, F})),
@@ -116,10 +126,20 @@ def _routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], frozens
         ("POST", f"/admin/quotas/{q}/close", {}, frozenset({F})),
         ("POST", f"/admin/quotas/{q}/withdraw", {"reason": "matrix"}, frozenset({F})),
         ("GET", "/admin/register", {}, frozenset({ISS, F, U})),
+        ("GET", "/admin/register/exports/1234567890123456", {}, frozenset({ISS, F, U})),  # no such export: 404
         ("GET", f"/admin/certificates?code={c}", {}, frozenset({ISS, F, U})),
         # a carbon certificate: only forestry reissues it (the issuer's permission stops at the kind rule)
         ("POST", f"/admin/certificates/{c}/reissue", {"reason": ""}, frozenset({F})),
         ("GET", "/admin/revenue", {}, frozenset({N, U})),
+        # finance reports and the customer-service desk (no order is seeded: a permitted action on it is a 404)
+        ("GET", "/admin/finance", {}, frozenset({N, U})),
+        ("GET", "/admin/finance.csv", {}, frozenset({N, U})),
+        ("GET", "/admin/finance.xlsx", {}, frozenset({N, U})),
+        ("GET", "/admin/service?contact=13800138000", {}, frozenset({F, N, U})),
+        ("GET", f"/admin/service/orders/{o}", {}, frozenset({F, N, U})),
+        ("POST", f"/admin/service/orders/{o}/resend", {}, frozenset({F})),
+        ("POST", f"/admin/service/orders/{o}/refund", {"reason": "x"}, frozenset({F})),
+        ("POST", f"/admin/service/orders/{o}/reissue", {"certificate": MATRIX_CODE, "reason": "x"}, frozenset({F})),
         ("GET", "/admin/planting", {}, frozenset({F, U})),
         ("POST", "/admin/planting", {"year": "2026", "tickets_per_tree": "0"}, frozenset({F})),
     ]
@@ -172,15 +192,16 @@ async def test_issuer_of_another_district_cannot_touch_the_application(sign_in):
     ids = await _seed()
     other = await sign_in(ISS, "issuer-xixia", "640105")
     before = await snapshot()
+    # another district's records are not there for it (404); creating one in another district is refused (403)
     for url in (f"/admin/applications/{ids['application']}", f"/admin/parcels/{ids['parcel']}/edit"):
-        assert (await other.get(url)).status_code == 403
-    for url, data in (
-        (f"/admin/applications/{ids['application']}/approve", {"comment": "x"}),
-        (f"/admin/applications/{ids['application']}/return", {"reason": "x"}),
-        (f"/admin/parcels/{ids['parcel']}", {"district_code": "640104", "area_mu": "1"}),
-        ("/admin/parcels", {"district_code": "640104", "area_mu": "1"}),
+        assert (await other.get(url)).status_code == 404
+    for url, data, status in (
+        (f"/admin/applications/{ids['application']}/approve", {"comment": "x"}, 404),
+        (f"/admin/applications/{ids['application']}/return", {"reason": "x"}, 404),
+        (f"/admin/parcels/{ids['parcel']}", {"district_code": "640104", "area_mu": "1"}, 404),
+        ("/admin/parcels", {"district_code": "640104", "area_mu": "1"}, 403),
     ):
-        assert (await other.post(url, data)).status_code == 403, url
+        assert (await other.post(url, data)).status_code == status, url
     assert await snapshot() == before
     listing = await other.get("/admin/applications")
     assert f"/admin/applications/{ids['application']}" not in listing.text

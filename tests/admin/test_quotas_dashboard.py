@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from factories import make_holder
 from registry import clock, quotas, register, stock
 from registry.applications import submit_application
 from registry.audit import Actor
 from registry.models import AuditLog, Batch, EntryKind, HoldingState, RegisterEntry, StaffRole, TicketKind
 from tests.admin.conftest import make_staff, village_with_parcel
-from tests.factories import make_holder
 
 
 async def test_forestry_opens_a_quota_at_one_yuan_by_default(sign_in):
@@ -66,6 +66,7 @@ async def test_close_then_withdraw_unsold(sign_in):
     assert (stats.available, stats.sold) == (0, 300)
     assert (await forestry.post(f"/admin/quotas/{quota.id}/withdraw")).status_code == 400  # nothing left
     assert set(await AuditLog.filter(action__startswith="quota.").values_list("action", flat=True)) == {
+        "quota.open",  # by the test's set-up, as the system
         "quota.close",
         "quota.withdraw",
     }
@@ -93,13 +94,15 @@ async def test_quota_sales_today_and_this_week(db):
     await register.retire_held_units(
         batch=quota, holder=pool, quantity=40, purpose="p", beneficiary=buyer, price_fen=4000
     )
-    old = await register.retire_held_units(
-        batch=quota, holder=pool, quantity=60, purpose="p", beneficiary=buyer, price_fen=6000
-    )
     now = datetime.now(UTC)
     today_start = clock.day_start(clock.local_date(now))
-    # move one sale to before today: it still counts for the week when today is not a Monday
-    await RegisterEntry.filter(id=old.id).update(created_at=today_start - timedelta(minutes=1))
+    # one sale a minute before today (Beijing): it still counts for the week when today is not a Monday; the
+    # counters take the day from the register's clock, as the entry does
+    with clock.use(clock.FixedClock(today_start - timedelta(minutes=1))):
+        old = await register.retire_held_units(
+            batch=quota, holder=pool, quantity=60, purpose="p", beneficiary=buyer, price_fen=6000
+        )
+    assert old.created_at < today_start
     today, week = await stock.quota_sales_today_and_week(quota, now)
     assert (today.units, today.amount_fen) == (40, 4000)
     expected_week = 40 if clock.local_date(now).weekday() == 0 else 100

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from factories import make_holder
 from registry import register
 from registry.models import StaffRole
 from registry.trades import Trade, TradeStatus
 from tests.admin.conftest import PASSWORD, make_staff
 from tests.admin.test_trades_pages import _collective
-from tests.factories import make_holder
 from tests.live import screenshot_path
 
 pytestmark = pytest.mark.browser

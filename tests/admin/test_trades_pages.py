@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from certificates import service as certificate_service
+from factories import make_holder, make_parcel
 from registry import clock, register
 from registry.audit import Actor
 from registry.models import Certificate, HolderKind, StaffRole, TicketKind
@@ -20,7 +21,6 @@ from registry.offsets import CompensationCase, GreenLandOffset, StateRevenue
 from registry.trades import Trade, TradeStatus, record_transfer
 from tests.admin.conftest import make_staff
 from tests.admin.test_permissions import snapshot
-from tests.factories import make_holder, make_parcel
 
 A, ISS, F, L, G, N, U = (
     StaffRole.ADMIN,
@@ -129,8 +129,9 @@ def trade_routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], fr
         ("POST", "/admin/trades/subscription", {"batch_id": ""}, frozenset({ISS})),
         ("GET", f"/admin/trades/{t}", {}, frozenset({ISS, F, U})),
         ("POST", f"/admin/trades/{t}/filings", {"authority": "city_forestry", "filed_on": "x"}, frozenset({ISS, F})),
-        ("GET", "/admin/inheritance/new", {}, frozenset({ISS})),
-        ("POST", "/admin/inheritance", {"deceased_id": ""}, frozenset({ISS})),
+        # inheritance: collective tickets by the district's issuer, state tickets by the forestry department
+        ("GET", "/admin/inheritance/new", {}, frozenset({ISS, F})),
+        ("POST", "/admin/inheritance", {"deceased_id": ""}, frozenset({ISS, F})),
         ("GET", f"/admin/inheritance/{i}", {}, frozenset({ISS, F, U})),
         ("GET", "/admin/dividends", {}, frozenset({ISS, F, U})),
         ("GET", "/admin/dividends/new", {}, frozenset({ISS})),

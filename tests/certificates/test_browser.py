@@ -6,7 +6,7 @@ import pytest
 
 from certificates import service
 from certificates.codes import group_code
-from tests.certificates.factories import carbon_certificate
+from factories.certificates import carbon_certificate
 from tests.live import screenshot_path
 
 pytestmark = pytest.mark.browser

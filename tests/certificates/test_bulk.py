@@ -9,8 +9,8 @@ import httpx
 
 from certificates import bulk, pdf
 from certificates.codes import group_code
+from factories.certificates import carbon_certificate, holding_certificate
 from tests.certificates.conftest import pdf_text
-from tests.certificates.factories import carbon_certificate, holding_certificate
 
 
 async def test_stream_zip_yields_a_chunk_per_certificate(db: str) -> None:

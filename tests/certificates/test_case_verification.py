@@ -11,13 +11,13 @@ from jsonschema import Draft202012Validator
 
 from certificates.codes import group_code
 from certificates.ratelimit import SlidingWindowLimiter
+from factories import make_holder
+from factories.certificates import carbon_certificate, holding_certificate
+from factories.trades import make_actor, state_batch, token
 from registry import clock
 from registry.models import StaffRole, TicketKind
 from registry.offsets import CompensationCase, open_case, order_compensation, record_compensation_payment
 from shop.openapi import openapi_document
-from tests.certificates.factories import carbon_certificate, holding_certificate
-from tests.factories import make_holder
-from tests.registry.trade_factories import make_actor, state_batch, token
 
 CASE = "银林罚决字〔2026〕第12号"
 DOC = openapi_document("http://testserver")

@@ -7,9 +7,9 @@ import pytest
 
 from certificates import pdf
 from certificates.codes import group_code
+from factories.certificates import all_kinds, carbon_certificate, holding_certificate
 from registry.models import Certificate, TicketKind
 from tests.certificates.conftest import pdf_pages, pdf_text, qr_codes
-from tests.certificates.factories import all_kinds, carbon_certificate, holding_certificate
 
 BASE = "https://linpiao.example.cn"
 

@@ -8,9 +8,9 @@ import pytest
 from certificates import pdf, service
 from certificates.codes import group_code
 from certificates.ratelimit import SlidingWindowLimiter
+from factories.certificates import carbon_certificate, holding_certificate
 from registry.models import Certificate, TicketKind
 from tests.certificates.conftest import pdf_text, qr_codes
-from tests.certificates.factories import carbon_certificate, holding_certificate
 
 UNKNOWN = "ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ"
 

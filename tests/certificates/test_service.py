@@ -6,6 +6,8 @@ import pytest
 
 from certificates import service
 from certificates.codes import normalise_code
+from factories import make_batch, make_holder
+from factories.certificates import carbon_certificate, holding_certificate, paid_order, planting_certificate
 from registry.errors import InsufficientUnits, InvalidState, WrongKind
 from registry.models import (
     Certificate,
@@ -16,8 +18,6 @@ from registry.models import (
     RegisterEntry,
     TicketKind,
 )
-from tests.certificates.factories import carbon_certificate, holding_certificate, paid_order, planting_certificate
-from tests.factories import make_batch, make_holder
 
 
 async def test_carbon_certificate_records_what_the_order_retired(db: str) -> None:

@@ -120,3 +120,19 @@ def test_serve_demo_migrates_seeds_and_serves(tmp_path):
         stop_server(process)
     output = process.stdout.read() if process.stdout else ""
     assert "admin" in output and "password" in output
+
+
+async def test_rebuild_counters_checks_and_recounts(db):
+    from registry.counters import BatchStock
+
+    done = linpiao("quota", "open", "--units", "700", url=db)
+    assert done.returncode == 0, done.stderr
+    good = linpiao("rebuild-counters", "--check", url=db)
+    assert good.returncode == 0 and "counters OK" in good.stdout, good.stdout + good.stderr
+    quota = await Batch.get(kind=TicketKind.CARBON)
+    await BatchStock.filter(batch_id=quota.id).update(held=1)  # a counter gone wrong
+    bad = linpiao("rebuild-counters", "--check", url=db)
+    assert bad.returncode == 1 and "DIFFER" in bad.stdout
+    fixed = linpiao("rebuild-counters", url=db)
+    assert fixed.returncode == 0 and "counters rebuilt: 1 batches" in fixed.stdout, fixed.stdout + fixed.stderr
+    assert (await BatchStock.get(batch_id=quota.id)).held == 700

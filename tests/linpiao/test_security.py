@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from collections.abc import AsyncIterator
@@ -12,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
+from factories import shop as factories
 from linpiao import bodylimit, cli
 from linpiao.app import create_app
 from linpiao.proxy import parse_networks, real_client
 from linpiao.settings import Settings, SettingsError, load_settings
 from registry.models import AuditLog
-from tests.shop import factories
 
 CHUNK = 16 * 1024
 ROOT = Path(__file__).resolve().parents[2]
@@ -272,6 +271,6 @@ def test_serve_passes_the_trusted_proxies_to_uvicorn(monkeypatch, trusted, allow
     seen: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
     monkeypatch.setattr(cli, "cmd_migrate", lambda settings, args: 0)
-    args = argparse.Namespace(demo=False, host="127.0.0.1", port=8000, workers=1)
+    args = cli.build_parser().parse_args(["serve", "--host", "127.0.0.1", "--port", "8000"])
     cli.cmd_serve(Settings(trusted_proxies=trusted), args)
     assert seen["forwarded_allow_ips"] == allow and seen["proxy_headers"] is proxy_headers

@@ -8,9 +8,9 @@ import os
 import pytest
 from tortoise import connections
 
+from factories import make_batch, make_holder
 from registry import register
 from registry.chain import verify_chain
-from tests.factories import make_batch, make_holder
 from tests.timetravel import python_module
 
 

@@ -13,13 +13,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import time_machine
 
+from factories import make_batch, make_holder
+from factories.trades import make_actor, village_batch
 from registry import audit, clock, quotas, register, stock
 from registry.dividends import DividendShare, record_dividend
 from registry.models import Order, OrderStatus, TicketKind
 from registry.register_view import EntryFilter, find_entries
 from registry.trades import record_transfer
-from tests.factories import make_batch, make_holder
-from tests.registry.trade_factories import make_actor, village_batch
 
 EVE = datetime(2026, 11, 30, 15, 59, tzinfo=UTC)  # 23:59 on 30 November in Yinchuan
 AFTER = datetime(2026, 11, 30, 16, 1, tzinfo=UTC)  # 00:01 on 1 December in Yinchuan

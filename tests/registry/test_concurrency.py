@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from factories import make_batch, make_holder
 from registry import register
 from registry.errors import InsufficientUnits
 from registry.models import Holding, HoldingState, Order, TicketKind
-from tests.factories import make_batch, make_holder
 from tests.live import ROOT
 from tests.timetravel import python_module
 

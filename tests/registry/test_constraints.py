@@ -6,8 +6,8 @@ import pytest
 from tortoise import connections
 from tortoise.exceptions import IntegrityError, OperationalError
 
+from factories import make_batch, make_holder
 from registry.models import Holding, TicketKind
-from tests.factories import make_batch, make_holder
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from factories import make_batch, make_holder
+from factories.trades import make_actor, register_snapshot, state_batch, token, village_batch
 from registry import clock, register
 from registry.dividends import (
     Dividend,
@@ -20,10 +22,9 @@ from registry.dividends import (
 )
 from registry.errors import InvalidState, NonPositiveQuantity, WrongKind
 from registry.models import AuditLog, EntryKind, HolderKind, RegisterEntry, StaffRole
-from registry.register_view import balances_before, holder_statement
+from registry.ownership import balances_before
+from registry.register_view import holder_statement
 from registry.trades import NotPermitted, record_transfer
-from tests.factories import make_batch, make_holder
-from tests.registry.trade_factories import make_actor, register_snapshot, state_batch, token, village_batch
 
 TODAY = clock.today()
 

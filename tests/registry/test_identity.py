@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from factories import credit_code, resident_id
 from registry import clock
 from registry.errors import HolderKindMismatch, InvalidIdentifier
 from registry.identity import (
@@ -26,7 +27,6 @@ from registry.identity import (
     validate_resident_id,
 )
 from registry.models import HolderKind
-from tests.factories import credit_code, resident_id
 
 
 def test_valid_numbers_are_normalised():

@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from factories import make_holder
+from factories.trades import make_actor, register_snapshot, state_batch, token, village_batch
 from registry import clock, register
 from registry.chain import verify_chain
 from registry.errors import HolderOutsideCity, InsufficientUnits, InvalidState, NonPositiveQuantity, WrongKind
@@ -34,8 +36,6 @@ from registry.offsets import (
     units_needed,
 )
 from registry.trades import NotPermitted
-from tests.factories import make_holder
-from tests.registry.trade_factories import make_actor, register_snapshot, state_batch, token, village_batch
 
 
 def test_units_needed_rounds_up():

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from factories import credit_code, make_batch, resident_id
 from registry import audit, planting
 from registry.errors import InvalidIdentifier
 from registry.models import AuditLog, CertificateKind, Order, TicketKind
@@ -30,7 +31,6 @@ from registry.planting import (
     RosterNotFound,
     Sex,
 )
-from tests.factories import credit_code, make_batch, resident_id
 
 YEAR = 2026
 

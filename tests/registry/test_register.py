@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import pytest
 
+from factories import make_batch, make_holder
 from registry import register
 from registry.chain import verify_chain
 from registry.errors import (
@@ -26,7 +27,6 @@ from registry.models import (
     RegisterEntry,
     TicketKind,
 )
-from tests.factories import make_batch, make_holder
 
 
 async def snapshot() -> tuple:

@@ -1,7 +1,8 @@
 """Random sequences of every register operation keep the register whole.
 
 After each step: every batch's ranges partition 1..N exactly (no unit lost, none counted twice), each holder's
-totals equal the sum of its ranges, and the hash chain verifies.
+totals equal the sum of its ranges, the register's counters (registry.counters: units by state, for all holders
+and for the batch's issuer, and sales by purpose and day) equal a full recount, and the hash chain verifies.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from tortoise import Tortoise, connections
 
+from factories import make_batch, make_holder
 from linpiao.db import tortoise_config
-from registry import audit, clock, register
+from registry import audit, clock, counters, register
 from registry.chain import verify_chain
 from registry.constraints import install_guards
 from registry.dividends import Dividend, DividendShare, record_dividend
@@ -36,10 +38,9 @@ from registry.models import (
     StaffUser,
     TicketKind,
 )
-from registry.register_view import balances_before
+from registry.ownership import balances_before
 from registry.trades import FilingAuthority, Trade, TradeStatus, record_filing, record_subscription
 from tests import conftest
-from tests.factories import make_batch, make_holder
 
 HOLDERS = 4
 
@@ -172,6 +173,40 @@ class RegisterMachine(RuleBasedStateMachine):
     @rule()
     def expire(self) -> None:
         self.run(register.expire_reservations())
+
+    @rule(
+        b=st.integers(0, 1),
+        src=st.integers(0, HOLDERS - 1),
+        to=st.integers(-1, HOLDERS - 1),
+        q=st.integers(-1, 50),
+        why=st.sampled_from(["", "compensation_case", "green_land_offset", "order"]),
+    )
+    def retire_held(self, b: int, src: int, to: int, q: int, why: str) -> None:
+        async def go() -> None:
+            details: dict[str, object] = {}
+            if why == "order" and self.orders:
+                details["order"] = self.orders[-1]  # counted under that order's purpose
+            elif why:
+                details[why] = f"{why}-1"
+            await self._attempt(
+                register.retire_held_units(
+                    batch=self.batches[b],
+                    holder=self.holders[src],
+                    quantity=q,
+                    purpose="p",
+                    beneficiary=self.holders[to] if to >= 0 else None,
+                    price_fen=q * 100 if q > 0 else None,
+                    details=details,
+                )
+            )
+
+        self.run(go())
+
+    @rule(b=st.integers(0, 1), src=st.integers(0, HOLDERS - 1), late=st.booleans())
+    def withdraw(self, b: int, src: int, late: bool) -> None:
+        if not late:  # withdrawing closes the batch: keep it to the end of some runs only
+            return
+        self.run(self._attempt(register.withdraw_units(batch=self.batches[b], holder=self.holders[src])))
 
     @rule(
         deceased=st.integers(0, HOLDERS - 1),
@@ -312,6 +347,17 @@ class RegisterMachine(RuleBasedStateMachine):
                 assert order.status in (OrderStatus.PENDING, OrderStatus.PAID)
 
         self.run(check())
+
+    @invariant()
+    def counters_equal_a_full_recount(self) -> None:
+        if not hasattr(self, "batches"):
+            return
+        stored, counted = self.run(counters.stored()), self.run(counters.recount())
+        assert stored.stock == counted.stock
+        assert stored.sales == counted.sales
+        for batch_id, (_issuer, held, reserved, retired, *_mine) in stored.stock.items():
+            total = next(b.total_units for b in self.batches if b.id == batch_id)
+            assert held + reserved + retired == total
 
     @invariant()
     def chain_verifies(self) -> None:

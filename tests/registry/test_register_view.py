@@ -9,12 +9,14 @@ from fractions import Fraction
 
 from openpyxl import load_workbook
 
+from factories import make_batch, make_holder
+from factories.trades import make_actor, village_batch
 from registry import clock, register
 from registry.models import EntryKind, HolderKind, HoldingState, TicketKind
+from registry.ownership import balances_before
 from registry.register_view import (
     EXPORT_HEADER,
     EntryFilter,
-    balances_before,
     count_entries,
     export_csv,
     export_xlsx,
@@ -23,8 +25,6 @@ from registry.register_view import (
     neutralise,
 )
 from registry.trades import record_transfer
-from tests.factories import make_batch, make_holder
-from tests.registry.trade_factories import make_actor, village_batch
 
 TODAY = clock.today()
 EVIL = ['=HYPERLINK("http://x")', "+1+1", "-2", "@SUM(A1)", "\tcmd", "\rx"]

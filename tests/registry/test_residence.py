@@ -12,6 +12,8 @@ from fractions import Fraction
 
 import pytest
 
+from factories import credit_code, make_batch, make_holder, make_parcel, resident_id
+from factories.trades import make_actor, register_snapshot, village_batch
 from registry import applications as apps
 from registry import clock, register, residence
 from registry.audit import Actor
@@ -27,8 +29,6 @@ from registry.trades import (
     record_subscription,
     record_transfer,
 )
-from tests.factories import credit_code, make_batch, make_holder, make_parcel, resident_id
-from tests.registry.trade_factories import make_actor, register_snapshot, village_batch
 
 LINGWU = "640181"
 JINFENG = "640106"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from factories import make_batch, make_holder
 from registry import register
 from registry.models import Holding, RegisterEntry, RegisterHead, TicketKind
-from tests.factories import make_batch, make_holder
 
 
 async def _rows() -> dict[tuple[str, int], tuple]:

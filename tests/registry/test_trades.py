@@ -8,6 +8,8 @@ from fractions import Fraction
 
 import pytest
 
+from factories import make_batch, make_holder
+from factories.trades import make_actor, register_snapshot, state_batch, token, village_batch
 from registry import clock, register
 from registry.chain import verify_chain
 from registry.errors import (
@@ -49,8 +51,6 @@ from registry.trades import (
     record_transfer,
     tradable_units,
 )
-from tests.factories import make_batch, make_holder
-from tests.registry.trade_factories import make_actor, register_snapshot, state_batch, token, village_batch
 
 TODAY = clock.today()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 
-from tests.shop import factories
+from factories import shop as factories
 
 
 async def test_the_page_lists_every_path_and_method_of_the_served_document(client):

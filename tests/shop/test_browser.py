@@ -6,9 +6,9 @@ import re
 
 import pytest
 
+from factories import shop as factories
 from registry.models import Order, OrderStatus
 from tests.live import screenshot_path
-from tests.shop import factories
 
 pytestmark = pytest.mark.browser
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from factories import shop as factories
 from registry.models import Order
-from tests.shop import factories
 
 GOOD = {"quantity": 10, "purpose": "travel", "certificate_name": "张三"}
 

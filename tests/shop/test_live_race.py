@@ -8,11 +8,11 @@ import asyncio
 import httpx
 import pytest
 
+from factories import shop as factories
 from registry.models import Order, OrderStatus
 from registry.quotas import quota_stats
 from shop.orders import fulfil
 from tests.live import free_port, start_server, stop_server
-from tests.shop import factories
 
 pytestmark = pytest.mark.slow
 
@@ -22,6 +22,7 @@ async def test_300_checkouts_for_the_last_50_tickets_across_two_workers(db, sett
     await fulfil(await factories.order(settings, 1000))
     port = free_port()
     env = {**server_env, "LINPIAO_BASE_URL": f"http://127.0.0.1:{port}", "LINPIAO_MIN_ORDER_FEN": "100"}
+    env["LINPIAO_MAX_PENDING_ORDERS"] = "1000"  # 300 buyers, here all on 127.0.0.1 (shop/limits.py counts by address)
     process, base = await asyncio.to_thread(start_server, env, workers=2, port=port)
     try:
         # no keep-alive: a pooled connection the server closes after its 5 s idle timeout would fail the next request

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from factories import shop as factories
 from registry import register
 from registry.models import Certificate, CertificateStatus, Holding, HoldingState, Order, OrderStatus, RegisterEntry
 from registry.quotas import pool_holder, quota_stats
@@ -29,7 +30,6 @@ from shop.orders import (
     parse_order_request,
     serial_ranges,
 )
-from tests.shop import factories
 
 
 def paid(order: Order, event_id: str | None = None) -> PaymentEvent:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from factories import credit_code, resident_id
 from registry import planting
 from registry.models import Certificate, CertificateKind
 from registry.quotas import open_quota
-from tests.factories import credit_code, resident_id
 from tests.live import DESKTOP, screenshot_path
 
 pytestmark = pytest.mark.browser

@@ -10,6 +10,7 @@ import zipfile
 
 import pytest
 
+from factories import credit_code, resident_id
 from registry import planting
 from registry.models import (
     Certificate,
@@ -22,7 +23,6 @@ from registry.models import (
 )
 from registry.planting import PlantingPurchase, RosterMember, RosterSubmission
 from registry.quotas import open_quota
-from tests.factories import credit_code, resident_id
 
 YEAR = 2026
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
+from factories import credit_code, resident_id
+from factories import shop as factories
+from factories.trades import make_actor
 from registry import planting
 from registry.holders import HolderInput, create_holder
 from registry.models import Certificate, Holder, HolderKind, Order
 from registry.names import visible_text
 from shop.errors import InvalidName
 from shop.orders import fulfil, parse_order_request
-from tests.factories import credit_code, resident_id
-from tests.registry.trade_factories import make_actor
-from tests.shop import factories
 
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from factories import shop as factories
 from registry.models import Order, OrderStatus
 from registry.quotas import quota_stats
 from shop.orders import EventKind, PaymentEvent, apply_event
 from shop.reconcile import reconcile
-from tests.shop import factories
 
 
 async def test_demo_reconcile_expires_abandoned_orders_and_keeps_fresh_ones(db, settings):

@@ -12,6 +12,7 @@ import pytest
 from openpyxl import Workbook
 from stdnum.cn import ric
 
+from factories import resident_id
 from registry.errors import RegisterError
 from shop.roster import (
     MAX_COLUMNS,
@@ -29,7 +30,6 @@ from shop.roster import (
     spreadsheet_safe,
     write_csv,
 )
-from tests.factories import resident_id
 
 HEADER = "姓名,身份证号码,工号,植树株数"
 

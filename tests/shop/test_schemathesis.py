@@ -16,7 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from tests.shop import factories
+from factories import shop as factories
 
 BASE = "http://testserver/api/v1"
 EXAMPLES = 100  # per generation mode, over all operations

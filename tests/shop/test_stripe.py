@@ -6,12 +6,12 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+from factories import shop as factories
 from registry import register
 from registry.models import Certificate, CertificateStatus, Order, OrderStatus, Payment
 from registry.quotas import quota_stats
 from shop.reconcile import reconcile
 from tests.fakestripe import WEBHOOK_SECRET, FakeStripe
-from tests.shop import factories
 
 
 async def api_order(client, quantity: int = 10, name: str = "张三") -> Order:

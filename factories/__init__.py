@@ -1,4 +1,5 @@
-"""Factories for test data: valid identifiers in and outside the city, holders, parcels, batches."""
+"""Factories of sample data for the tests and the benchmarks: valid identifiers in and outside the city, holders,
+parcels, batches (submodules: certificates, trades, shop). Not part of the application: nothing in it is installed."""
 
 from __future__ import annotations
 

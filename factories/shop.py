@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from registry.models import Batch, Order
 from registry.quotas import open_quota
+from shop.limits import TRUSTED, Buyer
 from shop.orders import OrderRequest, create_order
 
 
@@ -19,11 +20,13 @@ async def order(
     name: str = "张三",
     key: str | None = None,
     provider: str = "demo",
+    buyer: Buyer = TRUSTED,
 ) -> Order:  # type: ignore[no-untyped-def]
     made, _ = await create_order(
         settings,
         OrderRequest(quantity=quantity, purpose=purpose, certificate_name=name),
         provider=provider,
         idempotency_key=key,
+        buyer=buyer,
     )
     return made

@@ -6,10 +6,10 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from certificates import service
+from factories import make_batch, make_holder
 from registry import register
 from registry.models import Batch, Certificate, Holder, HolderKind, Order, RegisterEntry, TicketKind
 from registry.quotas import open_quota, pool_holder
-from tests.factories import make_batch, make_holder
 
 
 async def paid_order(

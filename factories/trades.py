@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
+from factories import make_batch, make_holder, make_parcel
 from registry import audit, register
 from registry.dividends import Dividend, DividendShare
 from registry.idempotency import FormSubmission, new_form_token
 from registry.models import AuditLog, Holder, HolderKind, Holding, RegisterEntry, StaffRole, StaffUser, TicketKind
 from registry.offsets import CompensationCase, GreenLandOffset, StateRevenue
 from registry.trades import InheritanceCase, Trade, TradeFiling, TradeLeg
-from tests.factories import make_batch, make_holder, make_parcel
 
 _n = itertools.count(1)
 

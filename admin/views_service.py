@@ -1,0 +1,171 @@
+"""The customer-service desk (客服): find a shop order, read its timeline, resend its link, refund, reissue.
+
+The rules live in :mod:`registry.service_desk`; refunds go through the shop's payment providers behind
+:class:`registry.service_desk.RefundDesk` and messages through :class:`registry.service_desk.Messenger`, both
+handed over by the composition root (``app.state``), so this package never imports the shop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from admin.session import AdminContext
+from admin.web import date_field, fen_field, page, path_id, redirect
+from certificates import service as certificate_service
+from certificates.codes import group_code, normalise_code
+from linpiao import inputs
+from linpiao.i18n import gettext as _
+from registry import service_desk
+from registry.errors import RegisterError
+from registry.models import Batch, Certificate, Holding, Order
+from registry.service_desk import (
+    ChannelUnavailable,
+    DeliveryFailed,
+    NoContact,
+    NotRefundable,
+    OrderSearch,
+    RefundDesk,
+    RefundFailed,
+    ResendLimited,
+)
+
+MAX_TEXT = 100
+STATUS_OF: dict[type[RegisterError], int] = {
+    ResendLimited: 429,
+    RefundFailed: 502,
+    DeliveryFailed: 502,
+    ChannelUnavailable: 409,
+    NoContact: 409,
+    NotRefundable: 409,
+}
+DONE = {"resent", "refunded", "reissued"}
+
+
+def _status(exc: RegisterError) -> int:
+    return next((status for cls, status in STATUS_OF.items() if isinstance(exc, cls)), 400)
+
+
+def _search_form(ctx: AdminContext) -> tuple[dict[str, str], OrderSearch, list[str]]:
+    params = ctx.request.query_params
+    typed = {name: inputs.clean(params.get(name, "")).strip()[:MAX_TEXT] for name in ("code", "serial", "contact")}
+    typed["amount"] = params.get("amount", "").strip()[:20]
+    typed["date"] = params.get("date", "").strip()[:10]
+    errors = []
+    code = normalise_code(typed["code"]) if typed["code"] else None
+    if typed["code"] and code is None:
+        errors.append(_("验证码应为20位字母和数字（可带连字符）"))
+    amount = fen_field(typed["amount"])
+    if typed["amount"] and amount is None:
+        errors.append(_("金额请填写元，最多两位小数，如 12.50"))
+    day = date_field(typed["date"])
+    if typed["date"] and day is None:
+        errors.append(_("日期格式应为 YYYY-MM-DD"))
+    search = OrderSearch(
+        certificate_code=code, serial=typed["serial"], contact=typed["contact"], amount_fen=amount, day=day
+    )
+    return typed, search, errors
+
+
+async def order_search(ctx: AdminContext) -> Response:
+    typed, search, errors = _search_form(ctx)
+    before = inputs.record_id(ctx.request.query_params.get("before", ""))
+    result = None
+    if not errors and not search.empty:
+        try:
+            result = await service_desk.search_orders(search, before=before)
+        except RegisterError as exc:
+            errors.append(_(exc.message))
+    next_url = ""
+    if result is not None and result.next_before is not None:
+        next_url = "?" + urlencode({**{k: v for k, v in typed.items() if v}, "before": result.next_before})
+    first_url = "?" + urlencode({k: v for k, v in typed.items() if v}) if before else ""
+    return page(
+        ctx,
+        "service.html",
+        {
+            "typed": typed,
+            "errors": errors,
+            "result": result,
+            "next_url": next_url,
+            "first_url": first_url,
+            "mask_contact": service_desk.mask_contact,
+        },
+        status=400 if errors else 200,
+    )
+
+
+async def _order(ctx: AdminContext) -> Order:
+    order = await Order.get_or_none(id=path_id(ctx))
+    if order is None:
+        raise HTTPException(404)
+    return order
+
+
+async def _detail(ctx: AdminContext, order: Order, error: str = "", status: int = 200) -> Response:
+    batch = await Batch.get_or_none(id=order.batch_id)
+    holdings = await Holding.filter(order_id=order.id).order_by("first_no")
+    certificates = await service_desk.order_certificates(order)
+    reach = service_desk.contact_channel(order.contact)
+    messenger: service_desk.Messenger = ctx.request.app.state.messenger
+    done = ctx.request.query_params.get("done", "")
+    data: dict[str, Any] = {
+        "order": order,
+        "batch": batch,
+        "serial_ranges": [batch.serial_range(int(h.first_no), int(h.last_no)) for h in holdings] if batch else [],
+        "certificates": certificates,
+        "group_code": group_code,
+        "timeline": await service_desk.timeline(order),
+        "channel": str(reach[0]) if reach else "",
+        "channel_ready": bool(reach and messenger.available(reach[0])),
+        "masked_to": service_desk.mask_contact(reach[1]) if reach else "",
+        "refundable": service_desk.refundable(order),
+        "error": error,
+        "done": done if done in DONE else "",
+    }
+    return page(ctx, "service_order.html", data, status=status)
+
+
+async def order_detail(ctx: AdminContext) -> Response:
+    return await _detail(ctx, await _order(ctx))
+
+
+async def order_resend(ctx: AdminContext) -> Response:
+    order = await _order(ctx)
+    try:
+        await service_desk.resend_link(
+            order, messenger=ctx.request.app.state.messenger, base_url=ctx.settings.base_url, actor=ctx.actor
+        )
+    except RegisterError as exc:
+        return await _detail(ctx, order, _(exc.message), _status(exc))
+    return redirect(f"/admin/service/orders/{order.id}?done=resent")
+
+
+async def order_refund(ctx: AdminContext) -> Response:
+    order = await _order(ctx)
+    desk: RefundDesk = ctx.request.app.state.refund_desk
+    try:
+        await desk.refund(order, reason=ctx.field("reason"), actor=ctx.actor)
+    except RegisterError as exc:
+        await order.refresh_from_db()
+        return await _detail(ctx, order, _(exc.message), _status(exc))
+    return redirect(f"/admin/service/orders/{order.id}?done=refunded")
+
+
+async def order_reissue(ctx: AdminContext) -> Response:
+    """Reissue (补发) one of the order's certificates under a fresh code, with the reason, audited."""
+    order = await _order(ctx)
+    certificate = await Certificate.get_or_none(code=normalise_code(ctx.field("certificate")) or "", order_id=order.id)
+    if certificate is None:
+        return await _detail(ctx, order, _("该订单没有这张证书"), 404)
+    reason = ctx.field("reason").strip()[:200]
+    if not reason:
+        return await _detail(ctx, order, _("请填写补发原因"), 400)
+    try:
+        await certificate_service.reissue_for_staff(certificate, actor=ctx.actor, reason=reason, order=order.id)
+    except RegisterError as exc:
+        return await _detail(ctx, order, _(exc.message), 400)
+    return redirect(f"/admin/service/orders/{order.id}?done=reissued")

@@ -1,0 +1,427 @@
+"""Does a page cost more once a million orders are sold? p50/p95 of the public pages, the register view and a holder
+statement on a database of 0, 10k, 100k and 1M sold orders, each as a ratio to the empty database.
+
+    python bench/growth.py                                # SQLite (temporary file), 0 / 10k / 100k / 1M
+    python bench/growth.py --sizes 0,10000,100000         # fewer sizes (the largest one run is what to report)
+    python bench/growth.py --pg URL                       # PostgreSQL (its public schema is dropped!)
+
+How the seeded rows match what the register writes. The database is set up as the application sets it up: a carbon
+quota opened with ``registry.quotas.open_quota`` (the shop's quota on sale), the demo's land holders, parcels,
+batches and trades (``linpiao.demo.seed_demo``), and one real order made and paid through the application over
+HTTP. Every seeded order is a copy of that real order's rows, read back from the database with all their columns,
+with its own ids, serials, names, token, certificate code and time — one row each of ``order``, ``payment`` (the
+paid event), ``holder`` (the buyer), ``holding`` (its five tickets, retired to the buyer), ``certificate``, and two
+``register_entry`` rows (the reservation and the retirement), chained by SHA-256 exactly as
+:func:`registry.chain.append_entry` chains them (``linpiao verify-register`` passes on the result; the bench checks
+it at its first size). The pool's held range is shortened by the serials sold and the chain head set to the last
+entry, as the register leaves them. The counters (``registry.counters``) are then rebuilt from those rows with
+:func:`registry.counters.rebuild_counters` — the function the migration and ``linpiao rebuild-counters`` run — and
+its time is printed, so the same run shows what that backfill costs at each size. Seeding is bulk SQL, 5,000 orders
+a statement batch; sizes are cumulative (10k, then 90k more, then 900k more). The orders' times are spread over
+the 30 days before now, so "sold today" and "this week" have real rows to add up.
+
+Pages are requested through the application in-process (httpx's ASGI transport), sequentially, after a warm-up;
+the public retirements index of ``registry.retirements`` is brought up to date before timing (its time printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tortoise import Tortoise, connections
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from linpiao.app import create_app
+from linpiao.db import tortoise_config
+from linpiao.settings import Settings
+from registry import counters, retirements
+from registry.chain import entry_hash, verify_chain
+from registry.constraints import install_guards
+from registry.models import Batch, Holder, Order, RegisterHead, TicketKind
+from registry.quotas import open_quota, pool_holder
+
+UNITS_PER_ORDER = 5
+SPAN = timedelta(days=30)
+PURPOSES = ["travel", "meeting", "event", "daily", "other"]
+LABELS = {"travel": "出行", "meeting": "会议", "event": "大型活动", "daily": "日常生活", "other": "其他"}
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CHUNK = 5000
+PUBLIC = ["/", "/buy", "/calculator", "/api/v1/quota", "/planting", "/impact", "/retirements", "/forests"]
+
+
+def code_of(number: int) -> str:
+    """A certificate code (Crockford base32, 20 characters) that no other seeded order has."""
+    digits = []
+    for _ in range(20):
+        number, rest = divmod(number, 32)
+        digits.append(ALPHABET[rest])
+    return "S" + "".join(reversed(digits))[1:]
+
+
+class Seeder:
+    """Copies of one real order's rows (see the module's docstring)."""
+
+    def __init__(self, postgres: bool, span_start: datetime, total: int) -> None:
+        self.postgres = postgres
+        self.start = span_start
+        self.total = max(total, 1)
+        self.seeded = 0
+
+    def sql(self, text: str) -> str:
+        if not self.postgres:
+            return text
+        parts = text.split("?")
+        return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+
+    def when(self, moment: datetime) -> Any:
+        return moment if self.postgres else moment.isoformat(sep=" ")
+
+    async def load_template(self, order_id: int) -> None:
+        conn = connections.get("default")
+
+        async def one(table: str, where: str, value: Any) -> dict[str, Any]:
+            rows = await conn.execute_query_dict(self.sql(f'SELECT * FROM "{table}" WHERE {where} = ?'), [value])
+            return dict(rows[0])
+
+        self.order = await one("order", '"id"', order_id)
+        self.payment = await one("payment", '"order_id"', order_id)
+        self.buyer = await one("holder", '"id"', self.order["buyer_id"])
+        self.holding = await one("holding", '"order_id"', order_id)
+        self.certificate = await one("certificate", '"order_id"', order_id)
+        self.entries = [
+            dict(row)
+            for row in await conn.execute_query_dict(
+                self.sql('SELECT * FROM "register_entry" WHERE "batch_id" = ? AND "seq" > 1 ORDER BY "seq"'),
+                [self.order["batch_id"]],
+            )
+        ]
+        assert [e["kind"] for e in self.entries] == ["reservation", "retirement"], self.entries
+        self.batch = await Batch.get(id=self.order["batch_id"])
+        self.pool_id = (await pool_holder()).id
+
+    async def _next_ids(self) -> dict[str, int]:
+        conn = connections.get("default")
+        ids = {}
+        for table in ("order", "payment", "holder", "holding", "certificate", "register_entry"):
+            rows = await conn.execute_query_dict(f'SELECT COALESCE(MAX("id"), 0) AS "m" FROM "{table}"')
+            ids[table] = int(rows[0]["m"])
+        return ids
+
+    async def seed(self, count: int) -> None:
+        """``count`` more sold orders, in one transaction."""
+        conn = connections.get("default")
+        ids = await self._next_ids()
+        head = await RegisterHead.get(id=1)
+        seq, prev = int(head.seq), head.last_hash
+        pool = await conn.execute_query_dict(
+            self.sql('SELECT "id", "first_no" FROM "holding" WHERE "batch_id" = ? AND "holder_id" = ? AND "state" = ?'),
+            [self.batch.id, self.pool_id, "held"],
+        )
+        first_free = int(pool[0]["first_no"])
+        # the pool's held range gives up the serials sold first, as the register's split does
+        await conn.execute_query(
+            self.sql('UPDATE "holding" SET "first_no" = ? WHERE "id" = ?'),
+            [first_free + count * UNITS_PER_ORDER, pool[0]["id"]],
+        )
+        tables: dict[str, list[list[Any]]] = {
+            k: [] for k in ("holder", "order", "payment", "register_entry", "holding", "certificate")
+        }
+        columns = {
+            "holder": list(self.buyer),
+            "order": list(self.order),
+            "payment": list(self.payment),
+            "register_entry": list(self.entries[0]),
+            "holding": list(self.holding),
+            "certificate": list(self.certificate),
+        }
+
+        async def flush() -> None:
+            for table, rows in tables.items():
+                if rows:
+                    names = ", ".join(f'"{c}"' for c in columns[table])
+                    marks = ", ".join("?" for _ in columns[table])
+                    await conn.execute_many(self.sql(f'INSERT INTO "{table}" ({names}) VALUES ({marks})'), rows)
+                    rows.clear()
+
+        step = SPAN / self.total
+        for k in range(1, count + 1):
+            n = self.seeded + k
+            moment = self.start + step * n
+            purpose = PURPOSES[n % len(PURPOSES)]
+            first = first_free + (k - 1) * UNITS_PER_ORDER
+            last = first + UNITS_PER_ORDER - 1
+            holder_id, order_id = ids["holder"] + k, ids["order"] + k
+            token = f"seed-{order_id:012d}"
+            name = f"买家{n}"
+            tables["holder"].append(
+                [
+                    {**self.buyer, "id": holder_id, "name": name, "created_at": self.when(moment)}[c]
+                    for c in columns["holder"]
+                ]
+            )
+            details = json.dumps(
+                {
+                    "buyer_kind": "individual",
+                    "checkout_expires_at": (moment + timedelta(minutes=30)).isoformat(),
+                    "payment_method": "card",
+                    "channel": "",
+                    "checkout_url": f"http://bench/pay/demo/{token}",
+                    "trades": {f"demo_{order_id}": "card"},
+                    "qr": None,
+                    "jsapi": {},
+                },
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            order = {
+                **self.order,
+                "id": order_id,
+                "token": token,
+                "purpose": purpose,
+                "certificate_name": name,
+                "provider_ref": f"demo_{order_id}",
+                "client": f"address:10.{n % 250}.{n // 250 % 250}.{n % 7}",
+                "details": details,
+                "expires_at": self.when(moment + timedelta(minutes=35)),
+                "created_at": self.when(moment),
+                "paid_at": self.when(moment),
+                "fulfilled_at": self.when(moment),
+                "buyer_id": holder_id,
+            }
+            tables["order"].append([order[c] for c in columns["order"]])
+            payment = {
+                **self.payment,
+                "id": ids["payment"] + k,
+                "order_id": order_id,
+                "event_id": f"demo:{order_id}:paid",
+                "created_at": self.when(moment),
+            }
+            tables["payment"].append([payment[c] for c in columns["payment"]])
+            entry_ids = []
+            for template, offset, to_holder, price, label in (
+                (self.entries[0], 0, None, None, ""),
+                (self.entries[1], 1, holder_id, UNITS_PER_ORDER * int(self.batch.price_fen or 100), LABELS[purpose]),
+            ):
+                seq += 1
+                at = moment + timedelta(microseconds=offset)
+                content = {
+                    "seq": seq,
+                    "kind": template["kind"],
+                    "batch": self.batch.id,
+                    "from": self.pool_id,
+                    "to": to_holder,
+                    "quantity": UNITS_PER_ORDER,
+                    "ranges": [[first, last]],
+                    "price_fen": price,
+                    "purpose": label,
+                    "details": {"order": order_id},
+                    "actor": template["actor"],
+                    "created_at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+                    "prev": prev,
+                }
+                digest = entry_hash(content)
+                entry_id = ids["register_entry"] + 2 * (k - 1) + offset + 1
+                entry_ids.append(entry_id)
+                row = {
+                    **template,
+                    "id": entry_id,
+                    "seq": seq,
+                    "quantity": UNITS_PER_ORDER,
+                    "ranges": json.dumps([[first, last]]),
+                    "price_fen": price,
+                    "purpose": label,
+                    "details": json.dumps({"order": order_id}),
+                    "created_at": self.when(at),
+                    "prev_hash": prev,
+                    "hash": digest,
+                    "to_holder_id": to_holder,
+                }
+                tables["register_entry"].append([row[c] for c in columns["register_entry"]])
+                prev = digest
+            holding = {
+                **self.holding,
+                "id": ids["holding"] + k,
+                "first_no": first,
+                "last_no": last,
+                "purpose": LABELS[purpose],
+                "holder_id": holder_id,
+                "order_id": order_id,
+                "retirement_id": entry_ids[1],
+            }
+            tables["holding"].append([holding[c] for c in columns["holding"]])
+            certificate = {
+                **self.certificate,
+                "id": ids["certificate"] + k,
+                "code": code_of(order_id),
+                "holder_name": name,
+                "serial_ranges": self.batch.serial_range(first, last),
+                "issued_at": self.when(moment),
+                "entry_id": entry_ids[1],
+                "holder_id": holder_id,
+                "order_id": order_id,
+            }
+            tables["certificate"].append([certificate[c] for c in columns["certificate"]])
+            if k % CHUNK == 0:
+                await flush()
+        await flush()
+        await conn.execute_query(
+            self.sql('UPDATE "register_head" SET "seq" = ?, "last_hash" = ? WHERE "id" = 1'), [seq, prev]
+        )
+        if self.postgres:  # explicit ids: move each table's sequence past them
+            for table in columns:
+                await conn.execute_query(
+                    f'SELECT setval(pg_get_serial_sequence(\'"{table}"\', \'id\'), (SELECT MAX("id") FROM "{table}"))'
+                )
+            await conn.execute_script("ANALYZE")  # fresh planner statistics, as autovacuum keeps them in production
+        self.seeded += count
+
+
+def percentiles(samples: Sequence[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+async def timed(client: httpx.AsyncClient, url: str, requests: int) -> tuple[float, float]:
+    for _ in range(3):
+        response = await client.get(url)
+        assert response.status_code == 200, (url, response.status_code, response.text[:300])
+    samples = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        response = await client.get(url)
+        samples.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    return percentiles(samples)
+
+
+async def run(url: str, sizes: list[int], requests: int) -> None:
+    postgres = url.startswith("postgres")
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+    try:
+        if postgres:
+            await connections.get("default").execute_script("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        await Tortoise.generate_schemas()
+        await install_guards(connections.get("default"))  # as the migrations install them
+        start = datetime.now(UTC) - SPAN - timedelta(hours=1)
+        settings = Settings(
+            database_url=url, base_url="http://bench", secret_key="bench-" + "x" * 40, max_pending_orders=10_000
+        )
+        app = create_app(settings, manage_db=False)
+        seeder = Seeder(postgres, start + timedelta(minutes=30), max(sizes))
+        from linpiao.demo import seed_demo
+
+        await open_quota(units=(max(sizes) + 1000) * UNITS_PER_ORDER, serial_prefix="YC-TH-GROWTH")
+        await seed_demo()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
+            order = {"quantity": UNITS_PER_ORDER, "purpose": "travel", "certificate_name": "模板"}
+            made = await http.post("/api/v1/orders", json=order)
+            assert made.status_code == 201, made.text
+            paid = await http.post(f"/pay/demo/{made.json()['token']}", data={"action": "confirm"})
+            assert paid.status_code == 303, paid.text
+        await seeder.load_template(made.json()["id"])
+        village = await Holder.get(kind="village_collective", name__contains="春林村")
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as admin:
+            login = await admin.get("/admin/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', login.text)
+            assert csrf is not None
+            signed = await admin.post(
+                "/admin/login", data={"username": "auditor", "password": "demo-auditor-2026", "csrf": csrf.group(1)}
+            )
+            assert signed.status_code == 303, signed.text
+            public = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
+            baseline: dict[str, tuple[float, float]] = {}
+            first_seeded = next((size for size in sizes if size > 0), None)
+            print(
+                f"{'sold orders':>11}  {'page':<34} {'p50 ms':>8} {'p95 ms':>8} {'p50 ×':>6} {'p95 ×':>6}", flush=True
+            )
+            for size in sizes:
+                if size > seeder.seeded:
+                    began = time.perf_counter()
+                    await seeder.seed(size - seeder.seeded)
+                    seeded_in = time.perf_counter() - began
+                    began = time.perf_counter()
+                    await counters.rebuild_counters()
+                    rebuilt_in = time.perf_counter() - began
+                    began = time.perf_counter()
+                    indexed = await retirements.sync()
+                    synced_in = time.perf_counter() - began
+                    note = f"seeded in {seeded_in:.1f} s; counters rebuilt in {rebuilt_in:.1f} s; "
+                    note += f"public retirements index +{indexed} rows in {synced_in:.1f} s"
+                    if size == first_seeded:
+                        report = await verify_chain()
+                        assert report.ok, report
+                        stored, counted = await counters.stored(), await counters.recount()
+                        assert stored == counted
+                        note += f"; chain verified ({report.entries_checked} entries), counters = recount"
+                    print(f"# {size:,} sold orders: {note}", flush=True)
+                last_seq = int((await RegisterHead.get(id=1)).seq)
+                pages = [(p, public, p) for p in PUBLIC] + [
+                    ("register view, first page", admin, "/admin/register"),
+                    ("register view, latest page", admin, f"/admin/register?after={max(0, last_seq - 25)}"),
+                    ("register view, one holder", admin, f"/admin/register?holder={village.id}"),
+                    ("holder statement (village)", admin, f"/admin/holders/{village.id}/statement"),
+                ]
+                for label, client, path in pages:
+                    p50, p95 = await timed(client, path, requests)
+                    base = baseline.setdefault(label, (p50, p95))
+                    print(
+                        f"{size:>11,}  {label:<34} {p50:8.2f} {p95:8.2f} {p50 / base[0]:6.2f} {p95 / base[1]:6.2f}",
+                        flush=True,
+                    )
+            await public.aclose()
+        quota = await Batch.filter(kind=TicketKind.CARBON).order_by("id").first()
+        assert quota is not None
+        sold = await Order.filter(status="fulfilled").count()
+        print(f"# done: {sold:,} fulfilled orders on {quota.serial_prefix}", flush=True)
+    finally:
+        await Tortoise.close_connections()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="0,10000,100000,1000000", help="sold orders to measure at, ascending")
+    parser.add_argument("-n", "--requests", type=int, default=40, help="timed requests per page and size")
+    parser.add_argument(
+        "--pg", default="", help="PostgreSQL URL instead of SQLite (its public schema is dropped: use a scratch one)"
+    )
+    parser.add_argument("--one", default="", help=argparse.SUPPRESS)  # one database, in this process
+    args = parser.parse_args()
+    sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
+    if not sizes or sizes[0] != 0:
+        sizes = [0, *sizes]  # the ratios are to the empty database
+    if args.one:
+        asyncio.run(run(args.one, sizes, args.requests))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.pg or f"sqlite://{tmp}/growth.db"
+        # Tortoise caches SQL per model for the first dialect it meets: one process per database.
+        command = [
+            sys.executable,
+            __file__,
+            "--sizes",
+            ",".join(map(str, sizes)),
+            "-n",
+            str(args.requests),
+            "--one",
+            url,
+        ]
+        return subprocess.run(command, check=False).returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""Payment methods, who serves them, their minimum order, and which fit the payer's device.
+
+A method is what the payer picks (``alipay``, ``wechat_pay``, ``card``); a provider is who takes the money
+(``alipay``, ``wechat_pay``, ``stripe``, or ``demo`` standing in for a card when nothing is configured).
+Alipay and WeChat Pay take ¥0.01 and up, so one ¥1 ticket is payable; Stripe refuses charges under its
+settlement minimum, so ``LINPIAO_MIN_ORDER_FEN`` applies only when the card is chosen (the demo provider
+follows the same rule, so what the demo shows is what Stripe does).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from linpiao.settings import Settings
+
+ALIPAY = "alipay"
+WECHAT_PAY = "wechat_pay"
+CARD = "card"
+METHODS = (ALIPAY, WECHAT_PAY, CARD)
+# Alipay and WeChat Pay accept any amount from ¥0.01.
+DIRECT_MINIMUM_FEN = 1
+# Channels each method may be paid through (the API may ask for one; the pay page chooses by device).
+CHANNELS = {ALIPAY: ("page", "wap"), WECHAT_PAY: ("native", "h5", "jsapi"), CARD: ("",)}
+
+DESKTOP = "desktop"
+PHONE = "phone"
+WECHAT = "wechat"  # WeChat's in-app browser
+_PHONE_AGENT = re.compile(r"Mobile|Android|iPhone|iPad|iPod|HarmonyOS|OpenHarmony|Windows Phone", re.IGNORECASE)
+
+
+def enabled_methods(settings: Settings) -> list[str]:
+    """Methods this shop takes, in the order offered: Alipay, WeChat Pay, then the card (Stripe, or the demo
+    provider when no provider at all is configured)."""
+    methods = []
+    if settings.alipay_enabled:
+        methods.append(ALIPAY)
+    if settings.wechatpay_enabled:
+        methods.append(WECHAT_PAY)
+    if settings.stripe_secret_key or settings.demo_payments:
+        methods.append(CARD)
+    return methods
+
+
+def provider_of_method(settings: Settings, method: str) -> str:
+    if method == CARD:
+        return "stripe" if settings.stripe_secret_key else "demo"
+    return method
+
+
+def method_of_provider(provider: str) -> str:
+    """``""`` for an order whose method the payer has not chosen yet."""
+    return {"stripe": CARD, "demo": CARD, ALIPAY: ALIPAY, WECHAT_PAY: WECHAT_PAY}.get(provider, "")
+
+
+def method_minimum_fen(settings: Settings, method: str) -> int:
+    return settings.min_order_fen if method == CARD else DIRECT_MINIMUM_FEN
+
+
+def order_minimum_fen(settings: Settings, provider: str = "") -> int:
+    """The smallest order for ``provider``; for an order whose method is chosen later (``""``), the smallest any
+    enabled method takes (the payment page then offers only the methods that take the order's amount)."""
+    method = method_of_provider(provider)
+    if method:
+        return method_minimum_fen(settings, method)
+    return min((method_minimum_fen(settings, m) for m in enabled_methods(settings)), default=settings.min_order_fen)
+
+
+def device_of(user_agent: str | None) -> str:
+    """``wechat`` inside WeChat's browser, ``phone`` for other mobile browsers, else ``desktop``."""
+    agent = user_agent or ""
+    if "MicroMessenger" in agent:
+        return WECHAT
+    return PHONE if _PHONE_AGENT.search(agent) else DESKTOP
+
+
+def offered_methods(settings: Settings, device: str, amount_fen: int) -> list[str]:
+    """What the pay page offers this device for this amount, best first: inside WeChat, WeChat Pay (JSAPI; Alipay
+    does not open there); elsewhere Alipay then WeChat Pay (H5 on phones, a QR code on desktops); the card last,
+    and only when the amount reaches its minimum."""
+    methods = [m for m in enabled_methods(settings) if amount_fen >= method_minimum_fen(settings, m)]
+    if device == WECHAT:
+        methods = [m for m in methods if m != ALIPAY]
+        if not settings.wechatpay_app_secret:  # JSAPI needs the payer's openid, from the official account's OAuth
+            methods = [m for m in methods if m != WECHAT_PAY]
+    return methods
+
+
+def channel_for(method: str, device: str) -> str:
+    if method == ALIPAY:
+        return "page" if device == DESKTOP else "wap"
+    if method == WECHAT_PAY:
+        return {DESKTOP: "native", PHONE: "h5", WECHAT: "jsapi"}[device]
+    return ""
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def payment_form_targets(settings: Settings) -> tuple[str, ...]:
+    """Origins a payment form's redirect leads to: the Alipay gateway (its cashier), WeChat Pay's H5 page (served
+    from ``wx.tenpay.com``; a test gateway serves its own). For the Content-Security-Policy's ``form-action``."""
+    targets = []
+    if settings.alipay_enabled:
+        targets.append(_origin(settings.alipay_gateway))
+    if settings.wechatpay_enabled:
+        targets += ["https://wx.tenpay.com", _origin(settings.wechatpay_gateway)]
+    return tuple(t for t in targets if t)

@@ -1,0 +1,139 @@
+"""The import layering of ../shared/ARCHITECTURE.md, checked on the source so that it cannot drift back.
+
+Imports point down only: ``linpiao`` (composition root) → ``shop`` / ``admin`` → ``certificates`` → ``registry``.
+``shop`` and ``admin`` never import each other; ``bench`` and the tests share sample data from ``factories`` and
+``bench`` borrows nothing else from the tests.
+Every import counts, including those inside functions and under ``TYPE_CHECKING``: a lazy import is still a
+dependency, it only hides a cycle from the interpreter.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("registry", "certificates", "shop", "admin", "linpiao", "tools", "factories", "bench")
+
+# what each package may import from the project (besides itself)
+ALLOWED: dict[str, set[str]] = {
+    "registry": set(),
+    "certificates": {"registry", "linpiao"},
+    "shop": {"registry", "certificates", "linpiao"},
+    "admin": {"registry", "certificates", "linpiao"},
+    "linpiao": {"registry", "certificates", "shop", "admin", "tools"},
+    "tools": set(),  # the auditor's script runs on its own, with the standard library only
+    "factories": {"registry", "certificates", "shop", "linpiao"},
+    "bench": {"registry", "certificates", "shop", "admin", "linpiao", "factories"},
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" not in path.parts:
+                found[_module_name(path)] = path
+    return found
+
+
+def _imports(path: Path, module: str) -> Iterator[str]:
+    """Every project module named by an import statement anywhere in the file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            yield base
+            for alias in node.names:
+                yield f"{base}.{alias.name}"
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        targets = set()
+        for name in _imports(path, module):
+            if name in modules and name != module:
+                targets.add(name)
+            elif name.split(".")[0] in {*PACKAGES, "tests"} and name.split(".")[0] != module.split(".")[0]:
+                targets.add(name)  # keep cross-package names even when they are attributes, for the layer check
+        graph[module] = targets
+    return graph
+
+
+def test_every_import_points_down() -> None:
+    wrong = []
+    for module, targets in _graph().items():
+        own = module.split(".")[0]
+        for target in targets:
+            top = target.split(".")[0]
+            if top != own and top not in ALLOWED[own]:
+                wrong.append(f"{module} imports {target}")
+    assert wrong == []
+
+
+def test_the_checker_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
+    source = "def f():\n    from shop.orders import x\n\nfrom . import sibling\n"
+    (tmp_path / "m.py").write_text(source)
+    names = set(_imports(tmp_path / "m.py", "registry.m"))
+    assert {"shop.orders", "shop.orders.x", "registry.sibling"} <= names
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in graph:
+                continue
+            if state.get(target) == 1:
+                return [*stack[stack.index(target) :], target]
+            if target not in state and (found := visit(target)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_module_imports_itself_round_about() -> None:
+    graph = {m: {t for t in ts if t in ts and not _is_package_of(m, t)} for m, ts in _graph().items()}
+    assert _cycle(graph) is None
+
+
+def _is_package_of(module: str, target: str) -> bool:
+    """``shop/__init__`` re-exporting a submodule is not a cycle with that submodule."""
+    return module.startswith(target + ".") or target.startswith(module + ".")
+
+
+@pytest.mark.parametrize(
+    ("graph", "cyclic"),
+    [({"a": {"b"}, "b": {"a"}}, True), ({"a": {"b"}, "b": {"c"}, "c": set()}, False)],
+)
+def test_the_cycle_finder_finds_cycles(graph: dict[str, set[str]], cyclic: bool) -> None:
+    assert (_cycle(graph) is not None) is cyclic

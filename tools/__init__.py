@@ -1,0 +1,1 @@
+"""Stand-alone tools for people outside the project (an auditor checking exports against the digests)."""
