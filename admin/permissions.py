@@ -48,6 +48,8 @@ class Perm(StrEnum):
     APIKEY_MANAGE = "apikey.manage"  # 机构 API 密钥：签发、吊销（系统管理员）
     SERVICE_VIEW = "service.view"  # 客服：按验证码、编号、联系方式、金额、日期查找订单，查看订单经过
     SERVICE_ACT = "service.act"  # 客服：重发订单链接、经支付机构退款、补发订单证书（市林草主管部门）
+    NOTICE_VIEW = "notice.view"  # 公示：查看本辖区的分红和集体林地林票发放公示及异议
+    NOTICE_MANAGE = "notice.manage"  # 公示：发布、登记异议及处理结果、登记分红发放（本辖区发放机关）
     JOBS_MANAGE = "jobs.manage"  # 后台任务：查看排队、运行、失败的任务和错误，重试失败的任务（系统管理员）
 
 
@@ -150,6 +152,12 @@ _SERVICE_PERMISSIONS: dict[StaffRole, frozenset[Perm]] = {
 ROLE_PERMISSIONS = {
     role: perms | _SERVICE_PERMISSIONS.get(role, frozenset()) for role, perms in ROLE_PERMISSIONS.items()
 }
+
+
+# Public notices (公示, registry/notices.py): the district's issuer publishes its collective issuance applications and
+# dividends, records objections and their outcome and the dividend's payment; the auditor reads them.
+ROLE_PERMISSIONS[StaffRole.ISSUER] = ROLE_PERMISSIONS[StaffRole.ISSUER] | {Perm.NOTICE_VIEW, Perm.NOTICE_MANAGE}
+ROLE_PERMISSIONS[StaffRole.AUDITOR] = ROLE_PERMISSIONS[StaffRole.AUDITOR] | {Perm.NOTICE_VIEW}
 
 
 # What only the city's forestry department does: a county/district forestry department (a forestry account with a

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from admin import pickers
 from admin import views_apikeys as api_keys
 from admin import views_auth as auth
 from admin import views_certificates as certificate_pages
 from admin import views_finance as finance
 from admin import views_issuance as issuance
 from admin import views_jobs as job_pages
+from admin import views_notices as notice_pages
 from admin import views_offsets as state_uses
 from admin import views_planting as planting
 from admin import views_register as register_pages
@@ -23,11 +25,11 @@ from admin.permissions import Perm
 from admin.session import guard
 
 
-def get(path: str, perm: Perm | None, handler) -> Route:  # type: ignore[no-untyped-def]
+def get(path: str, perm: Perm | None, handler) -> Route:
     return Route(path, guard(perm, handler), methods=["GET"])
 
 
-def post(path: str, perm: Perm | None, handler) -> Route:  # type: ignore[no-untyped-def]
+def post(path: str, perm: Perm | None, handler) -> Route:
     return Route(path, guard(perm, handler), methods=["POST"])
 
 
@@ -52,6 +54,10 @@ routes: list[BaseRoute] = [
     get("/apikeys", Perm.APIKEY_MANAGE, api_keys.key_list),
     post("/apikeys", Perm.APIKEY_MANAGE, api_keys.key_create),
     post("/apikeys/{id}/revoke", Perm.APIKEY_MANAGE, api_keys.key_revoke),
+    # pickers: forms choose holders, batches and parcels by search (admin/pickers.py; HTML fragments for htmx)
+    get("/pick/holders", Perm.HOLDER_VIEW, pickers.pick_holders),
+    get("/pick/batches", Perm.REGISTER_VIEW, pickers.pick_batches),
+    get("/pick/parcels", Perm.PARCEL_VIEW, pickers.pick_parcels),
     # holders
     get("/holders", Perm.HOLDER_VIEW, reg.holder_list),
     get("/holders/new", Perm.HOLDER_EDIT, reg.holder_new),
@@ -76,6 +82,13 @@ routes: list[BaseRoute] = [
     post("/applications/{id}/approve", Perm.APPLICATION_HANDLE, issuance.application_approve),
     post("/applications/{id}/return", Perm.APPLICATION_HANDLE, issuance.application_return),
     post("/applications/{id}/issue", Perm.APPLICATION_HANDLE, issuance.application_issue),
+    # public notices (公示) of collective issuance and dividends, objections and their outcome (registry.notices)
+    get("/notices", Perm.NOTICE_VIEW, notice_pages.notice_list),
+    post("/notices", Perm.NOTICE_MANAGE, notice_pages.notice_publish),
+    get("/notices/{id}", Perm.NOTICE_VIEW, notice_pages.notice_detail),
+    post("/notices/{id}/objections", Perm.NOTICE_MANAGE, notice_pages.objection_record),
+    post("/notices/{id}/objections/{objection}/resolve", Perm.NOTICE_MANAGE, notice_pages.objection_resolve),
+    post("/notices/{id}/pay", Perm.NOTICE_MANAGE, notice_pages.dividend_pay),
     # carbon quotas
     get("/quotas", Perm.QUOTA_VIEW, issuance.quota_list),
     post("/quotas", Perm.QUOTA_MANAGE, issuance.quota_open),

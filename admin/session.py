@@ -27,9 +27,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from admin.i18n import gettext as _
 from admin.permissions import Perm, staff_allowed
 from linpiao import inputs, proxy
-from linpiao.i18n import gettext as _
+from linpiao.errors import status_of
 from linpiao.settings import Settings
 from registry import sessions
 from registry.applications import NotPermitted
@@ -49,7 +50,7 @@ def _serializer(settings: Settings, salt: str) -> URLSafeTimedSerializer:
 
 
 def settings_of(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def session_limits(settings: Settings) -> sessions.Limits:
@@ -176,7 +177,7 @@ def guard(perm: Perm | None, handler: Handler) -> Callable[[Request], Awaitable[
             else:
                 response = await handler(AdminContext(request, staff, session))
         except NotPermitted as exc:  # registry.access refused the record: 403 with the reason
-            raise HTTPException(403, _(exc.message)) from None
+            raise HTTPException(status_of(exc), _(exc.message)) from None
         return response
 
     return endpoint

@@ -19,7 +19,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from linpiao.i18n import gettext as _
+from admin.i18n import gettext as _
 from linpiao.money import format_yuan
 from registry import clock
 from registry.identity import mask

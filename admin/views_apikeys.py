@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from admin.i18n import gettext as _
 from admin.session import AdminContext
 from admin.web import get_or_404, page, path_id, redirect
 from linpiao import inputs
-from linpiao.i18n import gettext as _
+from linpiao.errors import status_of
 from registry import apikeys
 
 
@@ -37,7 +38,7 @@ async def key_create(ctx: AdminContext) -> Response:
             actor=ctx.actor,
         )
     except apikeys.ApiKeyError as exc:
-        return await _keys_page(ctx, error=_(exc.message), status=400)
+        return await _keys_page(ctx, error=_(exc.message), status=status_of(exc))
     # answered with the page itself, never a redirect: the key exists only in this response (no-store)
     return await _keys_page(ctx, created=created)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from admin.i18n import gettext as _
 from admin.session import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -19,7 +20,7 @@ from admin.session import (
 )
 from admin.web import page, redirect
 from linpiao import proxy
-from linpiao.i18n import gettext as _
+from linpiao.errors import status_of
 from linpiao.templating import render
 from registry import sessions
 from registry import staff as staff_service
@@ -60,10 +61,8 @@ async def login_submit(request: Request) -> Response:
         return _login_page(request, _("表单已过期，请重新登录"), 403, username)
     try:
         staff = await staff_service.authenticate(username, password, ip=proxy.client_ip(request))
-    except staff_service.LoginLocked as exc:
-        return _login_page(request, _(exc.message), 429, username)
-    except staff_service.LoginFailed as exc:
-        return _login_page(request, _(exc.message), 400, username)
+    except (staff_service.LoginLocked, staff_service.LoginFailed) as exc:  # 429 while locked, else 400
+        return _login_page(request, _(exc.message), status_of(exc), username)
     # a session this browser still had (another account, say) ends: one browser, one session
     await sessions.revoke_token(request.cookies.get(SESSION_COOKIE, ""), sessions.RevokeReason.REPLACED)
     response = redirect(target)
@@ -106,7 +105,7 @@ async def password_submit(ctx: AdminContext) -> Response:
             ctx.staff, current=ctx.field("current_password"), new=new, actor=ctx.actor
         )
     except staff_service.StaffError as exc:
-        return await _password_page(ctx, _(exc.message), 400)
+        return await _password_page(ctx, _(exc.message), status_of(exc))
     # every session of the account ended with the change, this one too: this browser goes on in a fresh one
     response = redirect("/admin/password?done=1")
     await start_session(response, ctx.request, staff)

@@ -11,11 +11,12 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from admin.i18n import gettext as _
 from admin.session import AdminContext
 from admin.web import page, redirect
 from certificates import service as certificate_service
 from certificates.codes import group_code
-from linpiao.i18n import gettext as _
+from linpiao.errors import status_of
 from registry import access
 from registry.errors import RegisterError
 from registry.models import Certificate
@@ -54,5 +55,5 @@ async def certificate_reissue(ctx: AdminContext) -> Response:
     try:
         replacement = await certificate_service.reissue_for_staff(certificate, actor=ctx.actor, reason=reason)
     except RegisterError as exc:
-        return await _lookup(ctx, typed, _(exc.message), 400)
+        return await _lookup(ctx, typed, _(exc.message), status_of(exc))
     return redirect(f"/admin/certificates?code={group_code(replacement.code)}")

@@ -15,9 +15,9 @@ from markupsafe import Markup
 from starlette.responses import Response
 
 from admin.charts import Series, stacked_bars
+from admin.i18n import gettext as _
 from admin.session import AdminContext
 from admin.web import date_field, page
-from linpiao.i18n import gettext as _
 from registry import finance
 from registry.finance import Period, Report, RevenueLine, Stream
 

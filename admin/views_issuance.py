@@ -7,11 +7,14 @@ from datetime import date
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from admin import pickers
+from admin.i18n import gettext as _
 from admin.permissions import Perm
+from admin.preview import rehearse, step
 from admin.session import AdminContext
 from admin.web import get_or_404, page, paginate, path_id, readable_or_404, redirect
 from certificates import holdings
-from linpiao.i18n import gettext as _
+from linpiao.errors import status_of
 from linpiao.money import parse_yuan
 from registry import access, clock, quotas, stock
 from registry import applications as app_service
@@ -67,7 +70,6 @@ async def application_list(ctx: AdminContext) -> Response:
 
 
 async def _application_form(ctx: AdminContext, values: dict[str, str], error: str = "", status: int = 200) -> Response:
-    parcels = access.scope(ctx.actor, Action.PARCEL_READ, Parcel.all(), kind=None).order_by("-id").limit(200)
     return page(
         ctx,
         "application_form.html",
@@ -75,7 +77,7 @@ async def _application_form(ctx: AdminContext, values: dict[str, str], error: st
             "values": values,
             "error": error,
             "kinds": _kinds_for(ctx),
-            "parcels": await parcels,
+            "pickers": await pickers.pickers(ctx, {"parcel_id": "parcels", "applicant_id": "holders"}, values),
         },
         status,
     )
@@ -90,8 +92,8 @@ async def application_new(ctx: AdminContext) -> Response:
         parcel = await Parcel.get_or_none(id=int(values["parcel_id"]))
         if parcel is not None and not access.may(ctx.actor, Action.PARCEL_READ, access.parcel_target(parcel)):
             parcel = None
-        if parcel is not None and parcel.owner_id:  # type: ignore[attr-defined]
-            values["applicant_id"] = str(parcel.owner_id)  # type: ignore[attr-defined]
+        if parcel is not None and parcel.owner_id:
+            values["applicant_id"] = str(parcel.owner_id)
     return await _application_form(ctx, values)
 
 
@@ -99,6 +101,8 @@ async def application_create(ctx: AdminContext) -> Response:
     values = {name: ctx.field(name) for name in ("kind", "parcel_id", "applicant_id", "note")}
     if values["kind"] not in _kinds_for(ctx):
         raise HTTPException(403)
+    if pickers.wants_search(ctx):
+        return await _application_form(ctx, values)
     parcel = await Parcel.get_or_none(id=int(values["parcel_id"])) if values["parcel_id"].isdigit() else None
     applicant = await Holder.get_or_none(id=int(values["applicant_id"])) if values["applicant_id"].isdigit() else None
     if parcel is not None:  # another district's parcel, or a kind the account does not issue: 403 with the reason
@@ -116,7 +120,7 @@ async def application_create(ctx: AdminContext) -> Response:
     except app_service.NotPermitted:
         raise
     except RegisterError as exc:
-        return await _application_form(ctx, values, _(exc.message), 400)
+        return await _application_form(ctx, values, _(exc.message), status_of(exc))
     return redirect(f"/admin/applications/{application.id}")
 
 
@@ -164,17 +168,17 @@ async def application_return(ctx: AdminContext) -> Response:
     try:
         await app_service.return_application(application, actor=ctx.actor, reason=ctx.field("reason"))
     except app_service.ReasonRequired as exc:
-        return await application_detail(ctx, _(exc.message), 400)
+        return await application_detail(ctx, _(exc.message), status_of(exc))
     return redirect(f"/admin/applications/{application.id}")
 
 
 async def _certificate_of(application: app_service.IssuanceApplication) -> Certificate | None:
-    if application.batch_id is None:  # type: ignore[attr-defined]
+    if application.batch_id is None:
         return None
     return (
         await Certificate.filter(
-            batch_id=application.batch_id,  # type: ignore[attr-defined]
-            holder_id=application.applicant_id,  # type: ignore[attr-defined]
+            batch_id=application.batch_id,
+            holder_id=application.applicant_id,
             status=CertificateStatus.VALID,
         )
         .order_by("-id")
@@ -190,7 +194,7 @@ async def application_issue(ctx: AdminContext) -> Response:
     except app_service.NotPermitted:
         raise
     except RegisterError as exc:
-        return await application_detail(ctx, _(exc.message), 400)
+        return await application_detail(ctx, _(exc.message), status_of(exc))
     return redirect(f"/admin/applications/{application.id}")
 
 
@@ -204,7 +208,8 @@ async def quota_list(ctx: AdminContext, error: str = "", status: int = 200) -> R
         today, week = await stock.quota_sales_today_and_week(batch, now)
         rows.append({"batch": batch, "stats": await quotas.quota_stats(batch), "today": today, "week": week})
     current = await quotas.current_quota()
-    values = {name: ctx.field(name) for name in ("units", "price_yuan", "kg_co2e", "valid_until")}
+    names = ("units", "price_yuan", "kg_co2e", "valid_until", "co2e_method", "co2e_source", "co2e_year")
+    values = {name: ctx.field(name) for name in names}
     return page(ctx, "quotas.html", {"rows": rows, "current": current, "error": error, "values": values}, status)
 
 
@@ -222,14 +227,23 @@ async def quota_open(ctx: AdminContext) -> Response:
         kg = _positive_int(ctx.field("kg_co2e") or "10")
         valid_text = ctx.field("valid_until").strip()
         valid_until = date.fromisoformat(valid_text) if valid_text else None
+        year_text = ctx.field("co2e_year").strip()
+        co2e_year = _positive_int(year_text) if year_text else None  # the basis: checked by the register
     except ValueError:
         return await quota_list(ctx, _("请填写有效的数量、价格、碳量和有效期"), 400)
     try:
         await quotas.open_quota(
-            units=units, price_fen=price_fen, kg_co2e_per_ticket=kg, valid_until=valid_until, actor=ctx.actor
+            units=units,
+            price_fen=price_fen,
+            kg_co2e_per_ticket=kg,
+            valid_until=valid_until,
+            co2e_method=ctx.field("co2e_method"),
+            co2e_source=ctx.field("co2e_source"),
+            co2e_year=co2e_year,
+            actor=ctx.actor,
         )
     except RegisterError as exc:
-        return await quota_list(ctx, _(exc.message), 400)
+        return await quota_list(ctx, _(exc.message), status_of(exc))
     return redirect("/admin/quotas")
 
 
@@ -241,11 +255,20 @@ async def _carbon_batch(ctx: AdminContext) -> Batch:
 
 
 async def quota_close(ctx: AdminContext) -> Response:
+    """Close a quota: ``step=preview`` (the list's button) rehearses the close and shows what stays with the pool;
+    the confirm closes it (a second confirm finds it closed and changes nothing)."""
     batch = await _carbon_batch(ctx)
     try:
+        if step(ctx.field("step")) == "preview":
+
+            async def describe(closed: Batch) -> dict[str, object]:
+                return {"batch": closed, "stats": await quotas.quota_stats(closed)}
+
+            outcome = await rehearse(lambda: quotas.close_quota(batch, actor=ctx.actor), describe)
+            return page(ctx, "quota_close_preview.html", outcome)
         await quotas.close_quota(batch, actor=ctx.actor)
     except RegisterError as exc:
-        return await quota_list(ctx, _(exc.message), 400)
+        return await quota_list(ctx, _(exc.message), status_of(exc))
     return redirect("/admin/quotas")
 
 
@@ -254,5 +277,5 @@ async def quota_withdraw(ctx: AdminContext) -> Response:
     try:
         await quotas.withdraw_unsold(batch, actor=ctx.actor, reason=ctx.field("reason"))
     except RegisterError as exc:
-        return await quota_list(ctx, _(exc.message), 400)
+        return await quota_list(ctx, _(exc.message), status_of(exc))
     return redirect("/admin/quotas")

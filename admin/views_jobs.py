@@ -6,10 +6,10 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from admin.i18n import gettext as _
 from admin.session import AdminContext
 from admin.web import page, path_id, redirect
 from linpiao import inputs
-from linpiao.i18n import gettext as _
 from registry import audit, jobs
 from registry.jobs import JobStatus
 

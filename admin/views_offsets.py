@@ -12,6 +12,8 @@ from typing import Any
 
 from starlette.responses import Response
 
+from admin import pickers
+from admin.i18n import gettext as _
 from admin.session import AdminContext
 from admin.views_trades import _holder
 from admin.web import (
@@ -26,7 +28,7 @@ from admin.web import (
     redirect,
     refusal_message,
 )
-from linpiao.i18n import gettext as _
+from linpiao.errors import status_of
 from registry import access, clock
 from registry import offsets as offset_service
 from registry.access import Action
@@ -67,7 +69,12 @@ async def _offset_form(ctx: AdminContext, values: dict[str, str], error: str = "
     return page(
         ctx,
         "trades/offset_form.html",
-        {"values": values, "error": error, "built_up": offset_service.BUILT_UP_DISTRICTS},
+        {
+            "values": values,
+            "error": error,
+            "built_up": offset_service.BUILT_UP_DISTRICTS,
+            "pickers": await pickers.pickers(ctx, {"company_id": "holders"}, values),
+        },
         status,
     )
 
@@ -82,6 +89,8 @@ async def offset_new(ctx: AdminContext) -> Response:
 
 async def offset_create(ctx: AdminContext) -> Response:
     values = {name: ctx.field(name) for name in OFFSET_FIELDS}
+    if pickers.wants_search(ctx):
+        return await _offset_form(ctx, values)
     if values["district_code"] in DISTRICTS:  # another district's project: 403 with the reason at once
         access.check(ctx.actor, Action.OFFSET_RECEIVE, access.place(values["district_code"]))
     company = await _holder(ctx, "company_id")
@@ -100,7 +109,7 @@ async def offset_create(ctx: AdminContext) -> Response:
             form_token=values["form_token"],
         )
     except RegisterError as exc:
-        return await _offset_form(ctx, values, refusal_message(exc), 400)
+        return await _offset_form(ctx, values, refusal_message(exc), status_of(exc))
     return redirect(f"/admin/offsets/{offset.id}")
 
 
@@ -135,7 +144,7 @@ async def offset_approve(ctx: AdminContext) -> Response:
     try:
         await offset_service.approve_offset(offset, actor=ctx.actor, comment=ctx.field("comment"))
     except RegisterError as exc:
-        return await offset_detail(ctx, refusal_message(exc), 400)
+        return await offset_detail(ctx, refusal_message(exc), status_of(exc))
     return redirect(f"/admin/offsets/{offset.id}")
 
 
@@ -144,7 +153,7 @@ async def offset_reject(ctx: AdminContext) -> Response:
     try:
         await offset_service.reject_offset(offset, actor=ctx.actor, reason=ctx.field("reason"))
     except RegisterError as exc:
-        return await offset_detail(ctx, refusal_message(exc), 400)
+        return await offset_detail(ctx, refusal_message(exc), status_of(exc))
     return redirect(f"/admin/offsets/{offset.id}")
 
 
@@ -160,7 +169,7 @@ async def offset_complete(ctx: AdminContext) -> Response:
             offset, batch=batch, unit_price_fen=price, actor=ctx.actor, form_token=ctx.field("form_token")
         )
     except RegisterError as exc:
-        return await offset_detail(ctx, refusal_message(exc), 400)
+        return await offset_detail(ctx, refusal_message(exc), status_of(exc))
     return redirect(f"/admin/offsets/{offset.id}")
 
 
@@ -179,7 +188,12 @@ async def _case_form(ctx: AdminContext, values: dict[str, str], error: str = "",
     return page(
         ctx,
         "trades/case_form.html",
-        {"values": values, "error": error, "labels": offset_service.OFFENCE_LABELS},
+        {
+            "values": values,
+            "error": error,
+            "labels": offset_service.OFFENCE_LABELS,
+            "pickers": await pickers.pickers(ctx, {"offender_id": "holders"}, values),
+        },
         status,
     )
 
@@ -190,6 +204,8 @@ async def case_new(ctx: AdminContext) -> Response:
 
 async def case_create(ctx: AdminContext) -> Response:
     values = {name: ctx.field(name) for name in CASE_FIELDS}
+    if pickers.wants_search(ctx):
+        return await _case_form(ctx, values)
     offender = await _holder(ctx, "offender_id")
     decided_on = date_field(values["decided_on"])
     if offender is None or decided_on is None or values["offence"] not in set(offset_service.Offence):
@@ -204,7 +220,7 @@ async def case_create(ctx: AdminContext) -> Response:
             actor=ctx.actor,
         )
     except RegisterError as exc:
-        return await _case_form(ctx, values, refusal_message(exc), 400)
+        return await _case_form(ctx, values, refusal_message(exc), status_of(exc))
     return redirect(f"/admin/compensation/{case.id}")
 
 
@@ -212,7 +228,7 @@ async def case_detail(ctx: AdminContext, error: str = "", status: int = 200) -> 
     case = await get_or_404(offset_service.CompensationCase, path_id(ctx))
     readable_or_404(ctx, Action.CASE_READ, access.NOWHERE)
     await case.fetch_related("offender", "batch")
-    entry = await RegisterEntry.get_or_none(id=case.entry_id) if case.entry_id else None  # type: ignore[attr-defined]
+    entry = await RegisterEntry.get_or_none(id=case.entry_id) if case.entry_id else None
     ranges = "; ".join(case.batch.serial_range(a, b) for a, b in entry.ranges) if entry and case.batch else ""
     return page(
         ctx,
@@ -243,7 +259,7 @@ async def case_order(ctx: AdminContext) -> Response:
     try:
         await offset_service.order_compensation(case, batch=batch, unit_price_fen=price, actor=ctx.actor, **kwargs)
     except RegisterError as exc:
-        return await case_detail(ctx, refusal_message(exc), 400)
+        return await case_detail(ctx, refusal_message(exc), status_of(exc))
     return redirect(f"/admin/compensation/{case.id}")
 
 
@@ -254,7 +270,7 @@ async def case_pay(ctx: AdminContext) -> Response:
             case, payment_ref=ctx.field("payment_ref"), actor=ctx.actor, form_token=ctx.field("form_token")
         )
     except RegisterError as exc:
-        return await case_detail(ctx, refusal_message(exc), 400)
+        return await case_detail(ctx, refusal_message(exc), status_of(exc))
     return redirect(f"/admin/compensation/{case.id}")
 
 

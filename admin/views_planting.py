@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from admin.i18n import gettext as _
 from admin.session import AdminContext, settings_of
 from admin.web import page, redirect
-from linpiao.i18n import gettext as _
+from linpiao.errors import status_of
 from registry import clock, planting
 from registry.errors import RegisterError
 from registry.quotas import current_quota
@@ -30,8 +31,9 @@ async def rule_list(ctx: AdminContext, error: str = "", status: int = 200) -> Re
     stats = {year: await planting.year_stats(year) for year in years}
     quota = await current_quota()
     price_fen = int(quota.price_fen or 100) if quota else 100
-    # rules in force under which one person's purchase is below the shop's minimum order: the shop would refuse it
-    min_order_fen = settings_of(ctx.request).min_order_fen
+    # rules in force under which one person's purchase is below the shop's minimum order: the shop would refuse it.
+    # That minimum follows the payment methods enabled (one ticket with Alipay or WeChat Pay, the card's otherwise).
+    min_order_fen = settings_of(ctx.request).smallest_order_fen()
     warnings = [
         shortfall
         for rule in rules
@@ -69,5 +71,5 @@ async def rule_set(ctx: AdminContext) -> Response:
             actor=ctx.actor,
         )
     except RegisterError as exc:
-        return await rule_list(ctx, _(exc.message), 400)
+        return await rule_list(ctx, _(exc.message), status_of(exc))
     return redirect("/admin/planting")

@@ -14,10 +14,11 @@ from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
 from tortoise.expressions import Q
 
+from admin.i18n import gettext as _
 from admin.session import AdminContext
 from admin.web import get_or_404, keyset_paginate, page, paginate, path_id, readable_or_404, redirect
+from linpiao.errors import status_of
 from linpiao.i18n import current_locale
-from linpiao.i18n import gettext as _
 from linpiao.security import attachment
 from registry import access, residence
 from registry import holders as holder_service
@@ -48,6 +49,18 @@ PARCEL_FIELDS = (
 
 # --------------------------------------------------------------------------------------------- holders
 
+# the holders list's column sorts (?sort=): each order ends with the id, so keyset paging stays exact
+HOLDER_SORTS: dict[str, tuple[str, ...]] = {
+    "name": ("name", "id"),
+    "-name": ("-name", "-id"),
+    "kind": ("kind", "name", "id"),
+    "-kind": ("-kind", "-name", "-id"),
+    "residence": ("residence_district", "name", "id"),
+    "-residence": ("-residence_district", "-name", "-id"),
+    "created": ("created_at", "id"),
+    "-created": ("-created_at", "-id"),
+}
+
 
 async def holder_list(ctx: AdminContext) -> Response:
     params = ctx.request.query_params
@@ -60,6 +73,7 @@ async def holder_list(ctx: AdminContext) -> Response:
         "residence": "to_confirm" if params.get("residence") == "to_confirm" else "",
         # the shop's buyers are hidden unless asked for (registry.holders.shop_buyer_condition)
         "buyers": params.get("buyers", "") if params.get("buyers") in ("show", "only") else "",
+        "sort": params.get("sort", "") if params.get("sort", "") in HOLDER_SORTS else "name",
     }
     query = holder_service.search_holders(
         text=filters["q"],
@@ -68,7 +82,7 @@ async def holder_list(ctx: AdminContext) -> Response:
         to_confirm=bool(filters["residence"]),
         shop_buyers=holder_service.ShopBuyers(filters["buyers"] or "hide"),
     )
-    paged = await keyset_paginate(ctx, access.scope_holders(ctx.actor, query), ("name", "id"))
+    paged = await keyset_paginate(ctx, access.scope_holders(ctx.actor, query), HOLDER_SORTS[filters["sort"]])
     return page(
         ctx,
         "holders.html",
@@ -149,7 +163,7 @@ async def holder_create(ctx: AdminContext) -> Response:
     except access.NotPermitted:
         raise
     except RegisterError as exc:
-        return _holder_form(ctx, values, None, _holder_refusal(exc), 400)
+        return _holder_form(ctx, values, None, _holder_refusal(exc), status_of(exc))
     if not access.may(ctx.actor, Action.HOLDER_READ, await access.holder_target(holder)):
         return redirect(f"/admin/holders?q={quote(holder.id_number or '')}")  # registered for another district
     return redirect(f"/admin/holders/{holder.id}")
@@ -184,7 +198,7 @@ async def holder_update(ctx: AdminContext) -> Response:
     except access.NotPermitted:
         raise
     except RegisterError as exc:
-        return _holder_form(ctx, values, holder, _holder_refusal(exc), 400)
+        return _holder_form(ctx, values, holder, _holder_refusal(exc), status_of(exc))
     return redirect(f"/admin/holders/{holder.id}")
 
 
@@ -201,16 +215,16 @@ async def holder_detail(ctx: AdminContext) -> Response:
         holdings_query = holdings_query.filter(batch_id__in=sorted(within))
         entries_query = entries_query.filter(batch_id__in=sorted(within))
     holdings = await holdings_query.order_by("batch_id", "state", "first_no")
-    batches = {b.id: b for b in await Batch.filter(id__in={h.batch_id for h in holdings})}  # type: ignore[attr-defined]
+    batches = {b.id: b for b in await Batch.filter(id__in={h.batch_id for h in holdings})}
     summary: dict[tuple[int, str], dict[str, object]] = {}
     for h in holdings:
-        key = (h.batch_id, str(h.state))  # type: ignore[attr-defined]
-        batch = batches[h.batch_id]  # type: ignore[attr-defined]
+        key = (h.batch_id, str(h.state))
+        batch = batches[h.batch_id]
         row = summary.setdefault(key, {"batch": batch, "state": str(h.state), "quantity": 0, "ranges": []})
         row["quantity"] = int(row["quantity"]) + h.quantity  # type: ignore[call-overload]
-        row["ranges"].append(batch.serial_range(h.first_no, h.last_no))  # type: ignore[attr-defined]
+        row["ranges"].append(batch.serial_range(h.first_no, h.last_no))
     entries = await entries_query.order_by("-seq").limit(100).prefetch_related("batch")
-    clerk = await StaffUser.get_or_none(id=holder.residence_checked_by_id)  # type: ignore[attr-defined]
+    clerk = await StaffUser.get_or_none(id=holder.residence_checked_by_id)
     return page(
         ctx,
         "holder_detail.html",
@@ -251,7 +265,7 @@ def _parcel_values(parcel: Parcel) -> dict[str, str]:
     values["boundary_geojson"] = (
         json.dumps(parcel.boundary_geojson, ensure_ascii=False) if parcel.boundary_geojson else ""
     )
-    values["owner_id"] = str(parcel.owner_id or "")  # type: ignore[attr-defined]
+    values["owner_id"] = str(parcel.owner_id or "")
     return values
 
 
@@ -284,7 +298,7 @@ async def parcel_create(ctx: AdminContext) -> Response:
     try:
         parcel = await parcel_service.create_parcel(parcel_service.ParcelInput(**values), actor=ctx.actor)
     except RegisterError as exc:
-        return _parcel_form(ctx, values, None, _(exc.message), 400)
+        return _parcel_form(ctx, values, None, _(exc.message), status_of(exc))
     return redirect(f"/admin/parcels/{parcel.id}")
 
 
@@ -304,7 +318,7 @@ async def parcel_update(ctx: AdminContext) -> Response:
     try:
         await parcel_service.update_parcel(parcel, parcel_service.ParcelInput(**values), actor=ctx.actor)
     except RegisterError as exc:
-        return _parcel_form(ctx, values, parcel, _(exc.message), 400)
+        return _parcel_form(ctx, values, parcel, _(exc.message), status_of(exc))
     return redirect(f"/admin/parcels/{parcel.id}")
 
 
@@ -348,15 +362,15 @@ async def document_upload(ctx: AdminContext) -> Response:
             actor=ctx.actor,
         )
     except RegisterError as exc:
-        return await parcel_detail(ctx, _(exc.message), 400)
+        return await parcel_detail(ctx, _(exc.message), status_of(exc))
     return redirect(f"/admin/parcels/{parcel.id}")
 
 
 async def document_download(ctx: AdminContext) -> Response:
     document = await get_or_404(parcel_service.ParcelDocument, path_id(ctx, "doc"))
-    if document.parcel_id != path_id(ctx):  # type: ignore[attr-defined]
+    if document.parcel_id != path_id(ctx):
         raise HTTPException(404)
-    parcel = await get_or_404(Parcel, document.parcel_id)  # type: ignore[attr-defined]
+    parcel = await get_or_404(Parcel, document.parcel_id)
     readable_or_404(ctx, Action.PARCEL_READ, access.parcel_target(parcel))  # another district's documents: 404
     path = parcel_service.document_path(document, ctx.settings.data_dir)
     if not path.is_file():

@@ -13,40 +13,20 @@ from urllib.parse import urlencode
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from admin.i18n import gettext as _
 from admin.session import AdminContext
 from admin.web import date_field, fen_field, page, path_id, redirect
 from certificates import service as certificate_service
 from certificates.codes import group_code, normalise_code
 from linpiao import inputs
-from linpiao.i18n import gettext as _
+from linpiao.errors import status_of
 from registry import service_desk
 from registry.errors import RegisterError
 from registry.models import Batch, Certificate, Holding, Order
-from registry.service_desk import (
-    ChannelUnavailable,
-    DeliveryFailed,
-    NoContact,
-    NotRefundable,
-    OrderSearch,
-    RefundDesk,
-    RefundFailed,
-    ResendLimited,
-)
+from registry.service_desk import OrderSearch, RefundDesk, RefundFailed
 
 MAX_TEXT = 100
-STATUS_OF: dict[type[RegisterError], int] = {
-    ResendLimited: 429,
-    RefundFailed: 502,
-    DeliveryFailed: 502,
-    ChannelUnavailable: 409,
-    NoContact: 409,
-    NotRefundable: 409,
-}
 DONE = {"resent", "refunded", "reissued"}
-
-
-def _status(exc: RegisterError) -> int:
-    return next((status for cls, status in STATUS_OF.items() if isinstance(exc, cls)), 400)
 
 
 def _search_form(ctx: AdminContext) -> tuple[dict[str, str], OrderSearch, list[str]]:
@@ -140,7 +120,7 @@ async def order_resend(ctx: AdminContext) -> Response:
             order, messenger=ctx.request.app.state.messenger, base_url=ctx.settings.base_url, actor=ctx.actor
         )
     except RegisterError as exc:
-        return await _detail(ctx, order, _(exc.message), _status(exc))
+        return await _detail(ctx, order, _(exc.message), status_of(exc))
     return redirect(f"/admin/service/orders/{order.id}?done=resent")
 
 
@@ -151,7 +131,10 @@ async def order_refund(ctx: AdminContext) -> Response:
         await desk.refund(order, reason=ctx.field("reason"), actor=ctx.actor)
     except RegisterError as exc:
         await order.refresh_from_db()
-        return await _detail(ctx, order, _(exc.message), _status(exc))
+        error = _(exc.message)
+        if isinstance(exc, RefundFailed) and exc.detail:  # what the provider answered, for the clerk to act on
+            error = f"{error}（{_('支付机构的答复')}：{exc.detail}）"
+        return await _detail(ctx, order, error, status_of(exc))
     return redirect(f"/admin/service/orders/{order.id}?done=refunded")
 
 
@@ -167,5 +150,5 @@ async def order_reissue(ctx: AdminContext) -> Response:
     try:
         await certificate_service.reissue_for_staff(certificate, actor=ctx.actor, reason=reason, order=order.id)
     except RegisterError as exc:
-        return await _detail(ctx, order, _(exc.message), 400)
+        return await _detail(ctx, order, _(exc.message), status_of(exc))
     return redirect(f"/admin/service/orders/{order.id}?done=reissued")

@@ -6,10 +6,11 @@ from datetime import date
 
 from starlette.responses import Response
 
+from admin.i18n import gettext as _
 from admin.session import AdminContext
 from admin.web import get_or_404, keyset_paginate, page, path_id, redirect
 from linpiao import inputs
-from linpiao.i18n import gettext as _
+from linpiao.errors import status_of
 from registry import audit
 from registry import staff as staff_service
 from registry.models import AuditLog, StaffRole, StaffUser
@@ -38,7 +39,7 @@ async def staff_create(ctx: AdminContext) -> Response:
     except ValueError:
         return await _staff_page(ctx, _("用户名、角色或辖区无效"), 400)
     except staff_service.StaffError as exc:
-        return await _staff_page(ctx, _(exc.message), 400)
+        return await _staff_page(ctx, _(exc.message), status_of(exc))
     return redirect("/admin/staff")
 
 
@@ -56,7 +57,7 @@ async def staff_password_reset(ctx: AdminContext) -> Response:
     try:
         await staff_service.reset_password(account, new=ctx.field("new_password"), actor=ctx.actor)
     except staff_service.StaffError as exc:
-        return await _staff_page(ctx, _(exc.message), 400)
+        return await _staff_page(ctx, _(exc.message), status_of(exc))
     return redirect("/admin/staff")
 
 

@@ -16,6 +16,9 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from admin import pickers
+from admin.i18n import gettext as _
+from admin.preview import rehearse, step
 from admin.session import AdminContext
 from admin.web import (
     date_field,
@@ -30,7 +33,7 @@ from admin.web import (
     refusal_message,
 )
 from certificates import holdings
-from linpiao.i18n import gettext as _
+from linpiao.errors import status_of
 from registry import access, clock, register
 from registry import dividends as dividend_service
 from registry import trades as trade_service
@@ -95,7 +98,7 @@ async def trade_detail(ctx: AdminContext, error: str = "", status: int = 200) ->
     legs = await trade_service.TradeLeg.filter(trade_id=trade.id).prefetch_related("seller", "entry")
     certificates = await Certificate.filter(
         entry_id__in=[leg.entry.id for leg in legs],
-        holder_id=trade.buyer_id,  # type: ignore[attr-defined]
+        holder_id=trade.buyer_id,
     )
     return page(
         ctx,
@@ -123,7 +126,7 @@ async def filing_record(ctx: AdminContext) -> Response:
             trade=trade, authority=authority, filed_on=filed_on, reference=ctx.field("reference"), actor=ctx.actor
         )
     except RegisterError as exc:
-        return await trade_detail(ctx, refusal_message(exc), 400)
+        return await trade_detail(ctx, refusal_message(exc), status_of(exc))
     return redirect(f"/admin/trades/{trade.id}")
 
 
@@ -134,7 +137,13 @@ async def _transfer_form(ctx: AdminContext, values: dict[str, str], error: str =
     return page(
         ctx,
         "trades/transfer_form.html",
-        {"values": values, "error": error, "batches": await _batches(ctx, Action.TRANSFER_RECORD)},
+        {
+            "values": values,
+            "error": error,
+            "pickers": await pickers.pickers(
+                ctx, {"batch_id": "batches:transfer", "seller_id": "holders", "buyer_id": "holders"}, values
+            ),
+        },
         status,
     )
 
@@ -147,6 +156,8 @@ async def transfer_new(ctx: AdminContext) -> Response:
 
 async def transfer_create(ctx: AdminContext) -> Response:
     values = {name: ctx.field(name) for name in TRANSFER_FIELDS}
+    if pickers.wants_search(ctx) or step(ctx.field("step")) == "edit":
+        return await _transfer_form(ctx, values)
     batch = await _batch(ctx, Action.TRANSFER_RECORD)
     seller, buyer = await _holder(ctx, "seller_id"), await _holder(ctx, "buyer_id")
     quantity, price = int_field(values["quantity"]), fen_field(values["price"])
@@ -155,8 +166,9 @@ async def transfer_create(ctx: AdminContext) -> Response:
         return await _transfer_form(ctx, values, _("请选择批次、转让方和受让方"), 400)
     if quantity is None or price is None or (values["first_no"].strip() and first is None):
         return await _transfer_form(ctx, values, _("数量、价格或起始编号无效"), 400)
-    try:
-        trade = await trade_service.record_transfer(
+
+    async def record(token: str | None) -> trade_service.Trade:
+        return await trade_service.record_transfer(
             batch=batch,
             seller=seller,
             buyer=buyer,
@@ -165,11 +177,33 @@ async def transfer_create(ctx: AdminContext) -> Response:
             serials=(first, first + quantity - 1) if first is not None else None,
             note=values["note"],
             actor=ctx.actor,
-            form_token=values["form_token"],
+            form_token=token,
         )
+
+    try:
+        if step(ctx.field("step")) == "preview":
+            outcome = await rehearse(lambda: record(None), _describe_trade)
+            return _trade_preview(ctx, "/admin/trades/transfer", values, outcome)
+        trade = await record(values["form_token"])
     except RegisterError as exc:
-        return await _transfer_form(ctx, values, refusal_message(exc), 400)
+        return await _transfer_form(ctx, values, refusal_message(exc), status_of(exc))
     return redirect(f"/admin/trades/{trade.id}")
+
+
+async def _describe_trade(trade: trade_service.Trade) -> dict[str, Any]:
+    """What a rehearsed trade did: who gives which serials to whom, for what price (read before the rollback)."""
+    await trade.fetch_related("batch", "buyer", "seller")
+    legs = await trade_service.TradeLeg.filter(trade_id=trade.id).prefetch_related("seller", "entry")
+    return {
+        "trade": trade,
+        "legs": [(leg, trade.batch.serial_range(a, b), b - a + 1) for leg in legs for a, b in leg.entry.ranges],
+    }
+
+
+def _trade_preview(ctx: AdminContext, action: str, values: dict[str, str], outcome: dict[str, Any]) -> Response:
+    hidden = {name: value for name, value in values.items() if name != "form_token"}
+    data = {"action": action, "hidden": hidden, "form_token": values["form_token"], **outcome}
+    return page(ctx, "trades/trade_preview.html", data)
 
 
 SUBSCRIPTION_FIELDS = (
@@ -190,7 +224,13 @@ async def _subscription_form(ctx: AdminContext, values: dict[str, str], error: s
     return page(
         ctx,
         "trades/subscription_form.html",
-        {"values": values, "error": error, "batches": await _batches(ctx, Action.SUBSCRIPTION_RECORD)},
+        {
+            "values": values,
+            "error": error,
+            "pickers": await pickers.pickers(
+                ctx, {"batch_id": "batches:subscription", "subscriber_id": "holders", "from_id": "holders"}, values
+            ),
+        },
         status,
     )
 
@@ -204,6 +244,8 @@ async def subscription_new(ctx: AdminContext) -> Response:
 
 async def subscription_create(ctx: AdminContext) -> Response:
     values = {name: ctx.field(name) for name in SUBSCRIPTION_FIELDS}
+    if pickers.wants_search(ctx) or step(ctx.field("step")) == "edit":
+        return await _subscription_form(ctx, values)
     batch = await _batch(ctx, Action.SUBSCRIPTION_RECORD)
     subscriber = await _holder(ctx, "subscriber_id")
     source = await _holder(ctx, "from_id") if values["from_id"].strip() else None
@@ -215,8 +257,9 @@ async def subscription_create(ctx: AdminContext) -> Response:
         return await _subscription_form(ctx, values, _("价格或经营方式无效"), 400)
     if values["term_years"].strip() and term is None:
         return await _subscription_form(ctx, values, _("期限无效"), 400)
-    try:
-        trade = await trade_service.record_subscription(
+
+    async def record(token: str | None) -> trade_service.Trade:
+        return await trade_service.record_subscription(
             batch=batch,
             subscriber=subscriber,
             share=trade_service.parse_share(values["share"]),
@@ -227,10 +270,16 @@ async def subscription_create(ctx: AdminContext) -> Response:
             agreement_ref=values["agreement_ref"],
             note=values["note"],
             actor=ctx.actor,
-            form_token=values["form_token"],
+            form_token=token,
         )
+
+    try:
+        if step(ctx.field("step")) == "preview":
+            outcome = await rehearse(lambda: record(None), _describe_trade)
+            return _trade_preview(ctx, "/admin/trades/subscription", values, outcome)
+        trade = await record(values["form_token"])
     except RegisterError as exc:
-        return await _subscription_form(ctx, values, refusal_message(exc), 400)
+        return await _subscription_form(ctx, values, refusal_message(exc), status_of(exc))
     return redirect(f"/admin/trades/{trade.id}")
 
 
@@ -243,7 +292,15 @@ async def _inheritance_form(ctx: AdminContext, values: dict[str, Any], error: st
     return page(
         ctx,
         "trades/inheritance_form.html",
-        {"values": values, "error": error, "documents": DOCUMENT_KINDS, "heir_rows": range(MAX_HEIRS)},
+        {
+            "values": values,
+            "error": error,
+            "documents": DOCUMENT_KINDS,
+            "heir_rows": range(MAX_HEIRS),
+            "pickers": await pickers.pickers(
+                ctx, {name: "holders" for name in ("deceased_id", *(f"heir_{i}" for i in range(MAX_HEIRS)))}, values
+            ),
+        },
         status,
     )
 
@@ -259,6 +316,8 @@ async def inheritance_create(ctx: AdminContext) -> Response:
     names += [f"heir_{i}" for i in range(MAX_HEIRS)] + [f"share_{i}" for i in range(MAX_HEIRS)]
     names += [f"doc_{k}" for k in DOCUMENT_KINDS]
     values: dict[str, Any] = {name: ctx.field(name) for name in names}
+    if pickers.wants_search(ctx):
+        return await _inheritance_form(ctx, values)
     deceased = await _holder(ctx, "deceased_id")
     if deceased is not None:  # the deceased's batches must all be this account's: 403 with the reason at once
         await trade_service.check_may_inherit(ctx.actor, deceased)
@@ -288,7 +347,7 @@ async def inheritance_create(ctx: AdminContext) -> Response:
             form_token=values["form_token"],
         )
     except RegisterError as exc:
-        return await _inheritance_form(ctx, values, refusal_message(exc), 400)
+        return await _inheritance_form(ctx, values, refusal_message(exc), status_of(exc))
     return redirect(f"/admin/inheritance/{case.id}")
 
 
@@ -297,7 +356,7 @@ async def inheritance_detail(ctx: AdminContext) -> Response:
     await case.fetch_related("deceased")
     entries = await RegisterEntry.filter(id__in=case.entry_ids).order_by("seq").prefetch_related("batch")
     # where its batches are (a case that moved nothing: where the deceased is); another district's is not shown
-    batch_ids = [e.batch_id for e in entries if e.batch_id is not None]  # type: ignore[attr-defined]
+    batch_ids = [e.batch_id for e in entries if e.batch_id is not None]
     target = await access.batches_target(batch_ids) if batch_ids else await access.holder_target(case.deceased)
     readable_or_404(ctx, Action.REGISTER_READ, target)
     moves = []
@@ -357,7 +416,7 @@ async def dividend_create(ctx: AdminContext) -> Response:
             form_token=values["form_token"],
         )
     except RegisterError as exc:
-        return await _dividend_form(ctx, values, refusal_message(exc), 400)
+        return await _dividend_form(ctx, values, refusal_message(exc), status_of(exc))
     return redirect(f"/admin/dividends/{dividend.id}")
 
 

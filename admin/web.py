@@ -13,10 +13,10 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
+from admin.i18n import gettext as _
 from admin.permissions import Perm
 from admin.session import AdminContext
 from linpiao import inputs
-from linpiao.i18n import gettext as _
 from linpiao.money import parse_yuan
 from linpiao.templating import render
 from registry import access

@@ -48,7 +48,7 @@ def bare_page(lines: list[str], url: str) -> bytes:
     return buffer.getvalue()
 
 
-def rate(work, seconds: float) -> float:  # type: ignore[no-untyped-def]
+def rate(work, seconds: float) -> float:
     """Runs per second of this process's CPU time (other work on a shared machine does not count),
     best of three rounds."""
     work()  # warm-up

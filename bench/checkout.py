@@ -58,7 +58,7 @@ class SQL:
 def bare_app(batch_id: int, pool_id: int, sql: SQL) -> Starlette:
     """Two endpoints doing what one checkout and one payment write, without framework or rules."""
 
-    async def append(conn, kind: str, qty: int, ranges: list, to_holder: int | None, now: datetime) -> int:  # type: ignore[no-untyped-def]
+    async def append(conn, kind: str, qty: int, ranges: list, to_holder: int | None, now: datetime) -> int:
         head = (await conn.execute_query_dict(sql("SELECT seq, last_hash FROM register_head WHERE id = 1")))[0]
         seq = int(head["seq"]) + 1
         digest = hashlib.sha256(f"{seq}{kind}{ranges}{head['last_hash']}".encode()).hexdigest()
@@ -223,7 +223,7 @@ class QueryCounter(logging.Handler):
         self.count += 1
 
 
-async def drive(app, n: int, concurrency: int, create_path: str, pay_path: str) -> float:  # type: ignore[no-untyped-def]
+async def drive(app, n: int, concurrency: int, create_path: str, pay_path: str) -> float:
     """Complete ``n`` orders with ``concurrency`` buyers; returns orders per second."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:

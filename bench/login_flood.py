@@ -138,11 +138,11 @@ def main() -> int:
             results = {"alone": asyncio.run(phase(base, args.seconds, 0))}
             results[f"flood ({args.clients} clients)"] = asyncio.run(phase(base, args.seconds, args.clients))
             hash_work = cpu.hash_work
-            cpu.hash_work = on_loop  # type: ignore[assignment]
+            cpu.hash_work = on_loop
             try:
                 results["flood, hash on loop (before)"] = asyncio.run(phase(base, args.seconds, args.clients))
             finally:
-                cpu.hash_work = hash_work  # type: ignore[assignment]
+                cpu.hash_work = hash_work
         finally:
             server.should_exit = True
             thread.join(timeout=10)

@@ -59,7 +59,7 @@ async def samples() -> dict[str, Certificate]:
             year=2026,
             trees=6,
             entries=[entry],
-            order=order,  # type: ignore[misc]
+            order=order,
         )
         certificates = {"carbon": carbon, "planting": planting, "honour": honour}
         for kind, owner_name, owner_kind, prefix, authority in (

@@ -70,14 +70,14 @@ async def run(url: str, holders: int) -> None:
     start = time.perf_counter()
     live: dict[int, int] = {}
     for h in await Holding.filter(batch_id=batch.id).exclude(state=HoldingState.RETIRED):
-        live[h.holder_id] = live.get(h.holder_id, 0) + h.quantity  # type: ignore[attr-defined]
+        live[h.holder_id] = live.get(h.holder_id, 0) + h.quantity
     baseline = time.perf_counter() - start
     start = time.perf_counter()
     dividend = await record_dividend(
         batch=batch, income_fen=9_999_999, record_date=clock.today(), source="x", actor=actor
     )
     split = time.perf_counter() - start
-    shares = await dividend.shares.all()  # type: ignore[attr-defined]
+    shares = await dividend.shares.all()
     assert {s.holder_id: s.units for s in shares} == live
     print(f"dividend over {len(shares)} holders: {split:.3f} s; reading live balances {baseline:.3f} s")
 

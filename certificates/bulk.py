@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from starlette.responses import StreamingResponse
 
 from certificates.codes import group_code
+from certificates.i18n import gettext as _
 from certificates.pdf import certificate_pdf
 from certificates.service import KIND_LABELS, STATUS_LABELS
-from linpiao.i18n import gettext as _
 from registry import clock
 from registry.models import Certificate
 

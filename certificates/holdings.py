@@ -52,17 +52,17 @@ async def _on_issued(batch: Batch, holder: Holder) -> None:
 
 async def _on_effective(trade: trades.Trade) -> None:
     """The buyer gets a certificate for what it now holds; each seller's is replaced by one for what is left."""
-    batch = await Batch.get(id=trade.batch_id)  # type: ignore[attr-defined]
+    batch = await Batch.get(id=trade.batch_id)
     legs = await trades.TradeLeg.filter(trade_id=trade.id).order_by("id").prefetch_related("entry", "seller")
     for leg in legs:
         await renew(batch, leg.seller, leg.entry, always=False)
-    buyer = await Holder.get(id=trade.buyer_id)  # type: ignore[attr-defined]
+    buyer = await Holder.get(id=trade.buyer_id)
     await renew(batch, buyer, legs[-1].entry if legs else None, always=True)
 
 
 async def _on_inherited(case: trades.InheritanceCase) -> None:
     """Each heir gets a certificate for every batch it inherited from; the deceased's are revoked."""
-    deceased = await Holder.get(id=case.deceased_id)  # type: ignore[attr-defined]
+    deceased = await Holder.get(id=case.deceased_id)
     for entry in await RegisterEntry.filter(id__in=case.entry_ids).order_by("seq").prefetch_related("batch"):
         batch = entry.batch
         if batch is None:  # an inheritance entry always names its batch

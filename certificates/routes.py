@@ -15,27 +15,31 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from certificates import service
+from certificates import service, share_card
 from certificates.bulk import zip_response
 from certificates.codes import group_code, normalise_code, verification_url
+from certificates.i18n import gettext as _
 from certificates.pdf import certificate_pdf, is_printable
-from certificates.ratelimit import SlidingWindowLimiter
 from linpiao.errors import error_response
-from linpiao.i18n import gettext as _
 from linpiao.proxy import client_ip
+from linpiao.ratelimit import Window, shared
 from linpiao.templating import render
 from registry.models import Certificate
 from registry.offsets import public_compensation
 
 MAX_BULK = 500
+# Failed look-ups of codes and case numbers one client may make in any 10 minutes, across every app server when
+# LINPIAO_REDIS_URL is set (linpiao/ratelimit.py).
+VERIFY_FAILURES = 20
+VERIFY_WINDOW_SECONDS = 600
 
 
-def limiter(request: Request) -> SlidingWindowLimiter:
-    """The application's limiter of failed look-ups (tests may replace ``app.state.verify_limiter``)."""
+def limiter(request: Request) -> Window:
+    """The application's window of failed look-ups (tests may replace ``app.state.verify_limiter``)."""
     state = request.app.state
     if getattr(state, "verify_limiter", None) is None:
-        state.verify_limiter = SlidingWindowLimiter()
-    return state.verify_limiter  # type: ignore[no-any-return]
+        state.verify_limiter = shared(request.app).window("verify", VERIFY_FAILURES, VERIFY_WINDOW_SECONDS)
+    return state.verify_limiter
 
 
 def _client(request: Request) -> str:
@@ -46,11 +50,11 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _too_many(request: Request) -> Response | None:
+async def _too_many(request: Request) -> Response | None:
     key = _client(request)
-    if not limiter(request).blocked(key):
+    if not await limiter(request).blocked(key):
         return None
-    headers = {"Retry-After": str(limiter(request).retry_after(key))}
+    headers = {"Retry-After": str(await limiter(request).retry_after(key))}
     message = _("查询过于频繁，请稍后再试")
     if _wants_json(request):
         return JSONResponse({"error": {"code": "rate_limited", "message": message}}, 429, headers=headers)
@@ -59,8 +63,8 @@ def _too_many(request: Request) -> Response | None:
     return response
 
 
-def _not_found(request: Request, typed: str) -> Response:
-    limiter(request).record_failure(_client(request))
+async def _not_found(request: Request, typed: str) -> Response:
+    await limiter(request).record(_client(request))
     message = _("未找到该验证码对应的证书")
     if _wants_json(request):
         return JSONResponse({"error": {"code": "not_found", "message": message}}, 404)
@@ -68,13 +72,13 @@ def _not_found(request: Request, typed: str) -> Response:
 
 
 async def _lookup(request: Request) -> Certificate | Response:
-    refused = _too_many(request)
+    refused = await _too_many(request)
     if refused is not None:
         return refused
     typed = request.path_params["code"]
     certificate = await service.find_certificate(typed)
     if certificate is None:
-        return _not_found(request, typed)
+        return await _not_found(request, typed)
     return certificate
 
 
@@ -109,10 +113,10 @@ async def verify_form(request: Request) -> Response:
         return render(request, "certificates/verify.html", {"typed": "", "error": ""})
     code = normalise_code(typed)
     if code is None:
-        refused = _too_many(request)
+        refused = await _too_many(request)
         if refused is not None:
             return refused
-        limiter(request).record_failure(_client(request))
+        await limiter(request).record(_client(request))
         return render(
             request,
             "certificates/verify.html",
@@ -162,9 +166,30 @@ async def certificate_file(request: Request) -> Response:
     )
 
 
+async def share_card_file(request: Request) -> Response:
+    """``/certificates/{code}/share.png``: a carbon certificate's card for WeChat Moments (share_card.py)."""
+    found = await _lookup(request)
+    if isinstance(found, Response):
+        return found
+    if not is_printable(found) or not share_card.is_shareable(found):
+        return await _not_found(request, request.path_params["code"])
+    try:
+        content = await share_card.share_card(found, _base_url(request))
+    except share_card.ShareCardUnavailable:
+        return Response(_("分享卡片暂时无法生成"), status_code=503, media_type="text/plain; charset=utf-8")
+    return Response(
+        content,
+        media_type="image/png",
+        headers={
+            "Content-Disposition": f'inline; filename="linpiao-{group_code(found.code)}.png"',
+            "Cache-Control": "private, max-age=86400",
+        },
+    )
+
+
 async def bulk_zip(request: Request) -> Response:
     """``/certificates/bulk.zip?code=…&code=…``: several certificates (by their codes) in one zip."""
-    refused = _too_many(request)
+    refused = await _too_many(request)
     if refused is not None:
         return refused
     typed = request.query_params.getlist("code")
@@ -174,19 +199,19 @@ async def bulk_zip(request: Request) -> Response:
     wanted = [c for c in codes if c is not None]
     found = {c.code: c.id for c in await Certificate.filter(code__in=wanted).only("id", "code")}
     if len(wanted) < len(codes) or any(c not in found for c in wanted):
-        return _not_found(request, "")
+        return await _not_found(request, "")
     ids = list(dict.fromkeys(found[c] for c in wanted))
     return zip_response(ids, _base_url(request), "linpiao-certificates.zip")
 
 
 async def _case_lookup(request: Request) -> dict[str, Any] | Response:
-    refused = _too_many(request)
+    refused = await _too_many(request)
     if refused is not None:
         return refused
     typed = request.path_params["case_number"]
     record = await public_compensation(typed)
     if record is None:
-        limiter(request).record_failure(_client(request))
+        await limiter(request).record(_client(request))
         message = _("未找到该案号对应的已履行生态补偿案件")
         if _wants_json(request):
             return JSONResponse({"error": {"code": "not_found", "message": message}}, 404)
@@ -226,4 +251,5 @@ routes: list[BaseRoute] = [
     Route("/api/v1/compensation-cases/{case_number:path}", verify_case_json, methods=["GET"]),
     Route("/certificates/bulk.zip", bulk_zip, methods=["GET"]),
     Route("/certificates/{code}.pdf", certificate_file, methods=["GET"]),
+    Route("/certificates/{code}/share.png", share_card_file, methods=["GET"]),
 ]

@@ -139,12 +139,12 @@ async def issue_carbon_certificate(
             existing = await Certificate.get_or_none(order_id=order.id, entry_id=entry.id)
             if existing is not None:
                 return existing
-        if batch is None or batch.id != entry.batch_id:  # type: ignore[attr-defined]
-            batch = await Batch.get(id=entry.batch_id)  # type: ignore[attr-defined]
+        if batch is None or batch.id != entry.batch_id:
+            batch = await Batch.get(id=entry.batch_id)
         if batch.kind is not TicketKind.CARBON:
             raise WrongKind(batch.serial_prefix)
-        if buyer is None or buyer.id != entry.to_holder_id:  # type: ignore[attr-defined]
-            buyer = await Holder.get_or_none(id=entry.to_holder_id)  # type: ignore[attr-defined]
+        if buyer is None or buyer.id != entry.to_holder_id:
+            buyer = await Holder.get_or_none(id=entry.to_holder_id)
         quantity = int(entry.quantity)
         kg = Decimal(int(batch.g_co2e_per_unit or 0) * quantity) / 1000
         purpose = purpose_text or PURPOSE_LABELS.get(order.purpose, order.purpose)
@@ -199,7 +199,7 @@ async def _issue_duty(
         ranges: list[str] = []
         quantity = 0
         for entry in entries:
-            entry_batch = await Batch.get(id=entry.batch_id)  # type: ignore[attr-defined]
+            entry_batch = await Batch.get(id=entry.batch_id)
             batch = batch or entry_batch
             ranges.append(_serial_lines(entry_batch, share if share is not None else entry.ranges))
             quantity += sum(int(b) - int(a) + 1 for a, b in share) if share is not None else int(entry.quantity)
@@ -337,7 +337,7 @@ async def issue_holding_certificate(
         quantity = sum(h.quantity for h in held)
         if quantity == 0:
             raise InsufficientUnits(holder.name)
-        parcel = await Parcel.get(id=batch.parcel_id)  # type: ignore[attr-defined]
+        parcel = await Parcel.get(id=batch.parcel_id)
         unit_m2 = Decimal(batch.unit_area_m2 or 0)
         area_m2 = unit_m2 * quantity
         moment = issued_at or (entry.created_at if entry else clock.now())

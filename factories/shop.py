@@ -21,7 +21,7 @@ async def order(
     key: str | None = None,
     provider: str = "demo",
     buyer: Buyer = TRUSTED,
-) -> Order:  # type: ignore[no-untyped-def]
+) -> Order:
     made, _ = await create_order(
         settings,
         OrderRequest(quantity=quantity, purpose=purpose, certificate_name=name),

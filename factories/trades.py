@@ -56,14 +56,14 @@ async def register_snapshot() -> tuple:
     return holdings, counts, deceased
 
 
-async def village_batch(units: int = 1000):  # type: ignore[no-untyped-def]
+async def village_batch(units: int = 1000):
     """A collective batch of district 640104 held by a village collective."""
     village = await make_holder("春林村股份经济合作社", kind=HolderKind.VILLAGE_COLLECTIVE)
     batch = await make_batch(TicketKind.COLLECTIVE, units=units, holder=village)
     return batch, village
 
 
-async def state_batch(units: int = 3000, unit_area_m2: str = "666.6667", district: str = ""):  # type: ignore[no-untyped-def]
+async def state_batch(units: int = 3000, unit_area_m2: str = "666.6667", district: str = ""):
     """A state batch held by a state forest farm; one unit is 666.6667 m² (about one mu) unless told; of a
     parcel in ``district`` when given (the batch's district, which a county/district forestry department keeps)."""
     unit = await make_holder("银川市国有林场", kind=HolderKind.STATE_UNIT, region="640100")

@@ -1,4 +1,5 @@
-"""Refusals of the register, mapped once to a 4xx page (HTML) or a JSON error (``/api/``)."""
+"""Refusals of the register, mapped once to a 4xx page (HTML) or a JSON error (``/api/``): :func:`status_of`
+reads the status each refusal's class states (``http_status``, :mod:`registry.errors`)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from linpiao.i18n import domain_of
 from linpiao.i18n import gettext as _
 from linpiao.templating import render
-from registry.access import NotPermitted
 from registry.apikeys import InvalidApiKey
-from registry.errors import InsufficientUnits, NotFound, RegisterError
-from shop.errors import AboveOrderLimit, OrderLimitError, PendingLimit
-
-# first match wins: more specific classes first
-STATUS: dict[type[RegisterError], int] = {
-    NotFound: 404,
-    NotPermitted: 403,  # registry.access: not this account's record
-    InsufficientUnits: 409,
-    InvalidApiKey: 401,
-    AboveOrderLimit: 409,
-    PendingLimit: 429,
-}
+from registry.errors import RegisterError
+from shop.errors import OrderLimitError
 
 
 def _wants_json(request: Request) -> bool:
@@ -38,13 +29,17 @@ def error_response(request: Request, status: int, code: str, message: str) -> Re
 
 
 def status_of(exc: RegisterError) -> int:
-    return next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+    """The one answer to "which HTTP status for this refusal?": the ``http_status`` its class states (400 unless
+    a class says otherwise: 404 not found, 403 not permitted, 409 conflict, 429 limited, 502 a provider failed).
+    Every page, form and API handler asks this, so the back-office and the shop answer a refusal alike."""
+    return exc.http_status
 
 
 def refusal_text(exc: RegisterError) -> str:
-    """The translated reason; a refusal that states numbers (the shop's limits) gets them filled in."""
+    """The translated reason, in the domain of the package that raises it (the register's refusals in the register's
+    catalog, the shop's limits in the shop's); a refusal that states numbers (the shop's limits) gets them filled in."""
     params = exc.params if isinstance(exc, OrderLimitError) else {}
-    return _(exc.message, **params)
+    return domain_of(type(exc).__module__).gettext(exc.message, **params)
 
 
 def refusal_headers(exc: RegisterError) -> dict[str, str]:

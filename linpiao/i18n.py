@@ -1,8 +1,14 @@
 """Languages: Chinese (zh_CN) is the default and the language of the source strings; English is second.
 
-Catalogs are Babel ``.po`` files under ``linpiao/locale``; they are compiled in memory at start-up, so no
-binary ``.mo`` file is committed. The current locale lives in a context variable set by
+Catalogs are Babel ``.po`` files under ``<package>/locale/<locale>/LC_MESSAGES/*.po``; they are compiled in memory
+on first use, so no binary ``.mo`` file is committed. The current locale lives in a context variable set by
 :class:`LocaleMiddleware` for each request: a ``?lang=`` query sets a cookie that sticks.
+
+Each package is its own translation domain (:func:`domain`): the shop's code and templates read the shop's catalog
+first, then the shared kernel's (``linpiao``) and the register's (``registry``: its refusals' messages), so a phrase
+the back-office words differently (订单 "Orders") never overrides the shop's (订单 "Order"). Each package binds its
+``gettext`` once (``shop/i18n.py``, ``admin/i18n.py``, ``certificates/i18n.py``); templates read the domain of the
+package that owns them (:mod:`linpiao.templating`). ``gettext`` here is the shared kernel's own.
 """
 
 from __future__ import annotations
@@ -37,32 +43,71 @@ def normalise_locale(value: str | None) -> str | None:
     return _ALIASES.get(value.strip().lower())
 
 
-@cache
-def translations(locale: str) -> gettext_module.NullTranslations:
-    """Every catalog under ``locale`` of each package, compiled in memory and merged."""
+PACKAGES_DIR = LOCALE_DIR.parent.parent
+SHARED_DOMAINS = ("linpiao", "registry")  # every domain falls back on these, in this order
+
+
+def _catalog(package: str, locale: str) -> Translations | None:
+    """One package's catalogs under ``locale`` (several ``.po`` files), compiled in memory and merged."""
     merged: Translations | None = None
-    for po_path in sorted(Path(__file__).parent.parent.glob(f"*/locale/{locale}/LC_MESSAGES/*.po")):
+    for po_path in sorted((PACKAGES_DIR / package / "locale" / locale / "LC_MESSAGES").glob("*.po")):
         with po_path.open("rb") as handle:
             catalog = read_po(handle, locale=locale)
         buffer = BytesIO()
         write_mo(buffer, catalog)
         buffer.seek(0)
-        part = Translations(buffer, domain="messages")
+        part = Translations(buffer, domain=package)
         merged = part if merged is None else merged.merge(part)
+    return merged
+
+
+def lookup_order(domain: str) -> tuple[str, ...]:
+    """The packages whose catalogs a look-up in ``domain`` reads, first match wins: its own, then the shared."""
+    return (domain, *(shared for shared in SHARED_DOMAINS if shared != domain))
+
+
+@cache
+def translations(locale: str, domain: str = "linpiao") -> gettext_module.NullTranslations:
+    """The catalog a look-up in ``domain`` reads: the package's own entries over the shared ones'."""
+    merged: Translations | None = None
+    for package in reversed(lookup_order(domain)):  # merged last wins: the package's own catalog goes on top
+        part = _catalog(package, locale)
+        if part is not None:
+            merged = part if merged is None else merged.merge(part)
     return merged or gettext_module.NullTranslations()
 
 
-def gettext(message: str, **variables: Any) -> str:
-    text = translations(current_locale.get()).gettext(message)
-    return text % variables if variables else text
+@dataclass(frozen=True)
+class Domain:
+    """The look-ups of one package, in the current request's locale."""
+
+    name: str
+
+    def gettext(self, message: str, **variables: Any) -> str:
+        text = translations(current_locale.get(), self.name).gettext(message)
+        return text % variables if variables else text
+
+    def ngettext(self, singular: str, plural: str, n: int, **variables: Any) -> str:
+        text = translations(current_locale.get(), self.name).ngettext(singular, plural, n)
+        variables.setdefault("num", n)
+        return text % variables
 
 
-def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
-    text = translations(current_locale.get()).ngettext(singular, plural, n)
-    variables.setdefault("num", n)
-    return text % variables
+@cache
+def domain(package: str) -> Domain:
+    """The translation domain of ``package`` (``"shop"``, ``"admin"``, …); a package without catalogs of its own
+    reads the shared ones only."""
+    return Domain(package)
 
 
+def domain_of(module: str) -> Domain:
+    """The domain of the package a dotted module name belongs to (``"shop.errors"`` → the shop's)."""
+    return domain(module.partition(".")[0])
+
+
+_shared = domain("linpiao")
+gettext = _shared.gettext
+ngettext = _shared.ngettext
 _ = gettext
 
 

@@ -11,6 +11,14 @@ from dotenv import dotenv_values
 
 DEFAULT_SECRET = "dev-insecure-secret-change-me"
 
+# Payment methods the payer picks (shop/payments/methods.py says who serves each and which fit a device). Their
+# minimum order is a rule of the configuration, kept here so the shop and the back-office read the same one.
+ALIPAY = "alipay"
+WECHAT_PAY = "wechat_pay"
+CARD = "card"
+# Alipay and WeChat Pay accept any amount from ¥0.01, so one ¥1 ticket is payable; the card takes min_order_fen.
+DIRECT_MINIMUM_FEN = 1
+
 
 class SettingsError(RuntimeError):
     """The configuration cannot be used (e.g. production with a default secret)."""
@@ -83,6 +91,11 @@ class Settings:
     smtp_security: str = "starttls"  # starttls | ssl | none
     # `linpiao serve` runs a job worker inside each server process unless told not to (`--no-worker`).
     in_process_worker: bool = True
+    # Redis for what every app server must share besides the database: the rate limits (linpiao/ratelimit.py).
+    # Empty: each process counts in its own memory (one machine). redis://, rediss:// or unix:// URLs.
+    redis_url: str = ""
+    # Prefixes every key this deployment writes in Redis (several deployments, or tests, may share one Redis).
+    redis_prefix: str = "linpiao"
 
     @property
     def production(self) -> bool:
@@ -102,6 +115,29 @@ class Settings:
         every page then says so."""
         return not (self.stripe_secret_key or self.alipay_enabled or self.wechatpay_enabled)
 
+    def payment_methods(self) -> list[str]:
+        """Methods this shop takes, in the order offered: Alipay, WeChat Pay, then the card (Stripe, or the demo
+        provider when no provider at all is configured)."""
+        methods = []
+        if self.alipay_enabled:
+            methods.append(ALIPAY)
+        if self.wechatpay_enabled:
+            methods.append(WECHAT_PAY)
+        if self.stripe_secret_key or self.demo_payments:
+            methods.append(CARD)
+        return methods
+
+    def method_minimum_fen(self, method: str) -> int:
+        """The smallest order ``method`` takes: Stripe's settlement minimum (``min_order_fen``) for the card, ¥0.01
+        for Alipay and WeChat Pay."""
+        return self.min_order_fen if method == CARD else DIRECT_MINIMUM_FEN
+
+    def smallest_order_fen(self) -> int:
+        """The shop's minimum order: the smallest any enabled method takes — one ticket when Alipay or WeChat Pay
+        is on, ``min_order_fen`` when the card is the only method (the payment page then offers only the methods
+        that take the order's amount)."""
+        return min((self.method_minimum_fen(m) for m in self.payment_methods()), default=self.min_order_fen)
+
     @property
     def https(self) -> bool:
         return self.base_url.startswith("https://")
@@ -120,6 +156,8 @@ class Settings:
             raise SettingsError("LINPIAO_SMTP_SECURITY must be starttls, ssl or none")
         if self.smtp_host and "@" not in self.smtp_from:
             raise SettingsError("LINPIAO_SMTP_FROM must be the sender's e-mail address when LINPIAO_SMTP_HOST is set")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("LINPIAO_REDIS_URL must be a redis://, rediss:// or unix:// URL")
         if self.admin_idle_minutes < 1 or self.admin_session_hours < 1:
             raise SettingsError("LINPIAO_ADMIN_IDLE_MINUTES and LINPIAO_ADMIN_SESSION_HOURS must be at least 1")
         if not 1 <= self.order_share_percent <= 100:
@@ -245,5 +283,7 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         smtp_password=get("SMTP_PASSWORD", ""),
         smtp_from=get("SMTP_FROM", ""),
         smtp_security=get("SMTP_SECURITY", defaults.smtp_security),
+        redis_url=get("REDIS_URL", "").strip(),
+        redis_prefix=get("REDIS_PREFIX", defaults.redis_prefix).strip() or defaults.redis_prefix,
         in_process_worker=get("IN_PROCESS_WORKER", "1").strip().lower() not in ("0", "false", "no", "off"),
     )

@@ -1,12 +1,19 @@
-"""One Jinja environment for every face: each package keeps its templates next to its routes."""
+"""One Jinja environment for every face: each package keeps its templates next to its routes.
+
+A template's ``_()`` reads the translation domain of the package that owns it (the name's prefix: ``shop/…``,
+``admin/…``, ``certificates/…``; the shared ``base.html``, ``error.html`` and their partials are ``linpiao``'s). A
+page that extends the shared ``base.html`` renders the blocks it inherits in its own package's domain.
+"""
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
+from jinja2.runtime import Context
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
@@ -15,26 +22,48 @@ from linpiao import i18n
 from linpiao.money import format_yuan
 from registry import clock
 
+FACES = ("shop", "admin", "certificates")  # packages whose templates load under their name as a prefix
+
+
+class _PrefixLoader(jinja2.PrefixLoader):
+    """Jinja's prefix loader, but a template keeps its full name (``shop/home.html``, not ``home.html``): the name
+    is what tells :func:`_domain` whose template it is."""
+
+    def load(
+        self, environment: jinja2.Environment, name: str, globals: MutableMapping[str, Any] | None = None
+    ) -> jinja2.Template:
+        return jinja2.BaseLoader.load(self, environment, name, globals)
+
+
+def _domain(context: Context) -> i18n.Domain:
+    """The domain of the template being rendered: the prefix of its name, or the shared kernel's."""
+    prefix, slash, _rest = (context.name or "").partition("/")
+    return i18n.domain(prefix if slash and prefix in FACES else "linpiao")
+
+
+@jinja2.pass_context
+def _gettext(context: Context, message: str, **variables: Any) -> str:
+    return _domain(context).gettext(message, **variables)
+
+
+@jinja2.pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int, **variables: Any) -> str:
+    return _domain(context).ngettext(singular, plural, n, **variables)
+
 
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(
             [
                 jinja2.PackageLoader("linpiao", "templates"),
-                jinja2.PrefixLoader(
-                    {
-                        "shop": jinja2.PackageLoader("shop", "templates"),
-                        "admin": jinja2.PackageLoader("admin", "templates"),
-                        "certificates": jinja2.PackageLoader("certificates", "templates"),
-                    }
-                ),
+                _PrefixLoader({face: jinja2.PackageLoader(face, "templates") for face in FACES}),
             ]
         ),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         extensions=["jinja2.ext.i18n"],
         undefined=jinja2.StrictUndefined,
     )
-    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
     env.filters["yuan"] = format_yuan
     env.filters["datetime"] = _format_datetime
     env.filters["number"] = i18n.format_number  # {{ kg|number(2) }}: thousands separators, in the page's language

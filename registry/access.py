@@ -71,6 +71,7 @@ class NotPermitted(RegisterError):
 
     code = "not_permitted"
     message = "无权办理该事项"
+    http_status = 403
 
 
 class NotYourRole(NotPermitted):
@@ -123,6 +124,7 @@ class Action(StrEnum):
     QUOTA_MANAGE = "quota.manage"  # open, close, withdraw carbon quotas
     PLANTING_RULE = "planting.rule"
     CERTIFICATE_REISSUE = "certificate.reissue"
+    NOTICE_READ = "notice.read"  # a public notice with its objections as recorded (what the clerk wrote)
 
 
 READS = frozenset(
@@ -133,6 +135,7 @@ READS = frozenset(
         Action.REGISTER_READ,
         Action.OFFSET_READ,
         Action.CASE_READ,
+        Action.NOTICE_READ,
     }
 )
 
@@ -225,6 +228,8 @@ RULES: dict[Action, tuple[Grant, ...]] = {
         Grant(FORESTRY, OWN, STATE),
         Grant(FORESTRY, CITY, CARBON),  # carbon, tree-planting and honour certificates
     ),
+    # publishing a notice and settling its objections is asked as the dividend or the application it is about
+    Action.NOTICE_READ: (Grant(ISSUER, OWN), Grant(AUDITOR, ANY)),
 }
 
 
@@ -279,7 +284,7 @@ async def certificate_target(certificate: Certificate) -> Target:
     """A holding certificate is where its batch is; every other certificate (carbon, tree-planting, honour) is
     the city's carbon tickets."""
     if certificate.kind in (CertificateKind.COLLECTIVE_HOLDING, CertificateKind.STATE_HOLDING):
-        batch = await Batch.get_or_none(id=certificate.batch_id)  # type: ignore[attr-defined]
+        batch = await Batch.get_or_none(id=certificate.batch_id)
         kind = TicketKind.COLLECTIVE if certificate.kind is CertificateKind.COLLECTIVE_HOLDING else TicketKind.STATE
         return place(batch.district_code if batch else "", kind)
     return place("", TicketKind.CARBON)

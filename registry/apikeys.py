@@ -63,6 +63,7 @@ class InvalidApiKey(ApiKeyError):
 
     code = "invalid_api_key"
     message = "机构 API 密钥无效或已被吊销"
+    http_status = 401  # answered with ``WWW-Authenticate`` (linpiao.errors)
 
 
 class InvalidApiKeyRequest(ApiKeyError):

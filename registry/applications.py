@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 
 from registry import access, audit, clock, register, residence
 from registry.access import NotPermitted as NotPermitted  # re-exported: the back-office answers it with 403
-from registry.chain import lock_register
+from registry.chain import lock_register, register_transaction
 from registry.districts import district_government, district_name
 from registry.errors import InvalidState, RegisterError
 from registry.models import Batch, Holder, HolderKind, Parcel, StaffUser, TicketKind
@@ -113,6 +113,26 @@ class UnitAreaNotExact(RegisterError):
     message = "单位面积必须能整除林地面积"
 
 
+class IssuanceNoticeMissing(RegisterError):
+    code = "issuance_notice_missing"
+    message = "该集体林地林票发放申请尚未公示，不能发放"
+
+
+class IssuanceNoticeStillOpen(RegisterError):
+    code = "issuance_notice_open"
+    message = "发放公示期未满，不能发放林票"
+
+
+class IssuanceObjectionPending(RegisterError):
+    code = "issuance_objection_pending"
+    message = "发放公示期内收到的异议尚未处理完毕，不能发放林票"
+
+
+class IssuanceObjectionUpheld(RegisterError):
+    code = "issuance_objection_upheld"
+    message = "发放公示期内的异议经核实成立，不能发放林票，请退回申请"
+
+
 class ReasonRequired(RegisterError):
     code = "reason_required"
     message = "请填写退回理由"
@@ -161,7 +181,7 @@ def _basis(kind: TicketKind, parcel: Parcel, applicant: Holder) -> ApplicationBa
     residence.check_may_receive(applicant, kind)  # a checked residence or registered office in the city
     if kind is TicketKind.COLLECTIVE:
         owner_kinds = (HolderKind.VILLAGE_COLLECTIVE, HolderKind.INDIVIDUAL)
-        if parcel.owner_id == applicant.id and applicant.kind in owner_kinds:  # type: ignore[attr-defined]
+        if parcel.owner_id == applicant.id and applicant.kind in owner_kinds:
             if not parcel.forest_right_cert_no:
                 raise NotEligible("forest rights are not registered")
             return ApplicationBasis.OWNER
@@ -171,7 +191,7 @@ def _basis(kind: TicketKind, parcel: Parcel, applicant: Holder) -> ApplicationBa
     if kind is TicketKind.STATE:
         if applicant.kind is not HolderKind.STATE_UNIT or parcel.afforested_on is None:
             raise NotEligible(applicant.name)
-        if parcel.owner_id not in (None, applicant.id):  # type: ignore[attr-defined]
+        if parcel.owner_id not in (None, applicant.id):
             raise NotEligible("the parcel belongs to someone else")
         boundaries = (parcel.boundary_east, parcel.boundary_south, parcel.boundary_west, parcel.boundary_north)
         if not all(boundaries) or not parcel.species:
@@ -210,8 +230,7 @@ async def submit_application(
         raise NotEligible(str(kind))
     _check_may_handle(actor, kind, parcel.district_code)
     access.check_parties(applicant)
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         await parcel.refresh_from_db()
         basis = _basis(kind, parcel, applicant)
         if (
@@ -289,6 +308,26 @@ async def _serial_prefix(kind: TicketKind, district_code: str, year: int, state_
     return f"{base}-{count + 1:03d}"
 
 
+async def check_notice_cleared(application: IssuanceApplication) -> None:
+    """Refuse to issue a collective application before its public notice (:mod:`registry.notices`, reached by
+    the reverse relation, since that module builds on this one) closed with every objection settled and none
+    upheld. State tickets are not published."""
+    if application.kind is not TicketKind.COLLECTIVE:
+        return
+    # read afresh in this transaction (a relation awaited on the caller's instance would keep the connection of
+    # an earlier, finished transaction)
+    notice = (await IssuanceApplication.get(id=application.id).prefetch_related("notice")).notice
+    if notice is None:
+        raise IssuanceNoticeMissing(str(application.id))
+    if notice.is_open:
+        raise IssuanceNoticeStillOpen(notice.closes_on.isoformat())
+    outcomes = await notice.objections.all().values_list("resolved_at", "upheld")
+    if any(resolved is None for resolved, _ in outcomes):
+        raise IssuanceObjectionPending(str(notice.id))
+    if any(upheld for _, upheld in outcomes):
+        raise IssuanceObjectionUpheld(str(notice.id))
+
+
 OnIssued = Callable[[Batch, Holder], Awaitable[object]]
 
 
@@ -298,11 +337,13 @@ async def issue_application(
     """Issue the approved application as one batch of equal-area units held by the applicant (发放).
 
     ``on_issued`` runs inside the same transaction (the back-office creates the holding certificate there),
-    so a failure there issues nothing."""
+    so a failure there issues nothing. A collective application is issued only after its public notice (公示)
+    closed with no objection pending or upheld (:func:`check_notice_cleared`)."""
     async with in_transaction():
         await _transition(application, actor, (ApplicationStatus.APPROVED,))
-        parcel = await Parcel.get(id=application.parcel_id)  # type: ignore[attr-defined]
-        applicant = await Holder.get(id=application.applicant_id)  # type: ignore[attr-defined]
+        await check_notice_cleared(application)
+        parcel = await Parcel.get(id=application.parcel_id)
+        applicant = await Holder.get(id=application.applicant_id)
         units = units_for_area(parcel.area_mu, unit_area_m2)
         kind = application.kind
         level = (actor.staff.district_code or None) if actor.staff is not None else None

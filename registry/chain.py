@@ -1,8 +1,9 @@
 """The hash chain of the register: every entry stores the hash of the one before it.
 
-Appends are serialised through the single :class:`RegisterHead` row. Each register transaction writes that row
-first (:func:`lock_register`), which on PostgreSQL takes its row lock and on SQLite takes the database's write
-lock before anything is read, so two workers can never read the same stock or the same chain tip.
+Appends are serialised through the single :class:`RegisterHead` row. Each register transaction
+(:func:`register_transaction`) writes that row first (:func:`lock_register`), which on PostgreSQL takes its row
+lock and on SQLite takes the database's write lock before anything is read, so two workers can never read the same
+stock or the same chain tip.
 
 The lock is taken once per transaction: the same statement returns the chain's tip (``UPDATE … RETURNING``), which
 the transaction keeps, so further :func:`lock_register` calls cost nothing and :func:`append_entry` writes the head
@@ -18,6 +19,7 @@ import functools
 import hashlib
 import json
 import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 from tortoise import connections
 from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from registry import clock, sqlrows
 from registry.models import Batch, EntryKind, Holder, RegisterEntry, RegisterHead
@@ -81,6 +84,23 @@ async def lock_register() -> None:
         _locks[txn] = LockState(int(rows[0]["seq"]), str(rows[0]["last_hash"]))
 
 
+@contextlib.asynccontextmanager
+async def register_transaction() -> AsyncIterator[None]:
+    """A transaction of the register: ``async with register_transaction(): …`` opens a transaction (a savepoint
+    inside an outer one, which it joins) and takes the register lock before anything is read. The lock is taken once
+    per outer transaction (:func:`lock_register`); when the block that took it is rolled back as a savepoint, the
+    lock is forgotten with it, so the outer transaction takes it again rather than trust a released lock."""
+    async with in_transaction():
+        had_lock = lock_state() is not None
+        await lock_register()
+        try:
+            yield
+        except BaseException:
+            if not had_lock:  # the savepoint that took the lock is rolled back, and with it the lock
+                forget_lock()
+            raise
+
+
 def remember_fresh(obj: Any) -> None:
     """``obj`` (a model instance) was just read under the register lock of this transaction."""
     state = lock_state()
@@ -109,9 +129,9 @@ def _content(entry: RegisterEntry) -> dict[str, Any]:
     return {
         "seq": entry.seq,
         "kind": str(entry.kind),
-        "batch": entry.batch_id,  # type: ignore[attr-defined]
-        "from": entry.from_holder_id,  # type: ignore[attr-defined]
-        "to": entry.to_holder_id,  # type: ignore[attr-defined]
+        "batch": entry.batch_id,
+        "from": entry.from_holder_id,
+        "to": entry.to_holder_id,
         "quantity": entry.quantity,
         "ranges": entry.ranges,
         "price_fen": entry.price_fen,

@@ -34,7 +34,6 @@ from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
 from registry import clock, sqlrows
 from registry.models import Batch, EntryKind, Holding, HoldingState, Order, RegisterEntry
@@ -168,7 +167,7 @@ async def flush(tally: Tally) -> None:
         updated, _rows = await conn.execute_query(sqlrows.numbered(sql, conn), [*params, batch_id])
         if not updated:  # a batch issued before the counters existed (or just issued): count it once, whole
             counted = await _count_batch(batch_id)
-            if counted.issuer_id is not None:  # type: ignore[attr-defined]
+            if counted.issuer_id is not None:
                 await _store_stock([counted])
     sales = [(key, row) for key, row in tally.sales.items() if row[2]]
     if sales:
@@ -226,7 +225,7 @@ async def available(batch: Batch | int, holder_id: int, *, now: datetime | None 
     (the counters), otherwise the holder's own ranges."""
     batch_id = batch if isinstance(batch, int) else batch.id
     stock = await BatchStock.get_or_none(batch_id=batch_id)
-    if stock is not None and stock.issuer_id == holder_id:  # type: ignore[attr-defined]
+    if stock is not None and stock.issuer_id == holder_id:
         held = int(stock.issuer_held)
     else:
         ranges = await Holding.filter(batch_id=batch_id, holder_id=holder_id, state=HoldingState.HELD).values_list(
@@ -318,7 +317,7 @@ async def _count_stock(batch_ids: Iterable[int] | None = None) -> dict[int, Batc
             units = int(last) - int(first) + 1
             name = str(HoldingState(state))
             setattr(row, name, int(getattr(row, name) or 0) + units)
-            if int(holder_id) == int(row.issuer_id):  # type: ignore[attr-defined]
+            if int(holder_id) == int(row.issuer_id):
                 setattr(row, f"issuer_{name}", int(getattr(row, f"issuer_{name}") or 0) + units)
     for row in stock.values():
         for name in ("held", "reserved", "retired", "issuer_held", "issuer_reserved", "issuer_retired"):
@@ -364,7 +363,7 @@ class Counts:
 
 def _stock_values(row: BatchStock) -> tuple[int, int, int, int, int, int, int]:
     return (
-        int(row.issuer_id),  # type: ignore[attr-defined]
+        int(row.issuer_id),
         int(row.held),
         int(row.reserved),
         int(row.retired),
@@ -386,7 +385,7 @@ async def recount() -> Counts:
 
 async def stored() -> Counts:
     """The counters as the tables hold them (rows of nothing sold left out, as :func:`recount` does)."""
-    stock = {int(row.batch_id): _stock_values(row) for row in await BatchStock.all()}  # type: ignore[attr-defined]
+    stock = {int(row.batch_id): _stock_values(row) for row in await BatchStock.all()}
     sales = {
         (int(b), str(p), d if isinstance(d, date) else date.fromisoformat(str(d))): (int(u), int(a), int(e))
         for b, p, d, u, a, e in await BatchSales.all().values_list(
@@ -399,7 +398,7 @@ async def stored() -> Counts:
 
 async def _store_stock(rows: Iterable[BatchStock]) -> None:
     for row in rows:
-        await BatchStock.filter(batch_id=row.batch_id).delete()  # type: ignore[attr-defined]
+        await BatchStock.filter(batch_id=row.batch_id).delete()
         await row.save()
 
 
@@ -407,10 +406,9 @@ async def rebuild_counters() -> Counts:
     """Recount every counter from the holdings and the register entries and store it, in one transaction under
     the register lock (no register change runs meanwhile). For the migration that adds the tables and for
     ``linpiao rebuild-counters``; returns what was stored."""
-    from registry.chain import lock_register
+    from registry.chain import register_transaction
 
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         stock = await _count_stock()
         sales = await _count_sales()
         await BatchSales.all().delete()

@@ -26,12 +26,11 @@ from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
 from registry import access, audit, clock
 from registry.access import NotPermitted as NotPermitted  # re-exported: the back-office answers it with 403
 from registry.apportion import largest_remainder
-from registry.chain import append_entry, lock_register
+from registry.chain import append_entry, register_transaction
 from registry.errors import InvalidState, NonPositiveQuantity, RegisterError, WrongKind
 from registry.idempotency import check_token, earlier_result, remember
 from registry.models import Batch, EntryKind, Holder, HolderKind, TicketKind
@@ -111,8 +110,7 @@ async def record_dividend(
         raise NonPositiveQuantity(f"income {income_fen}")
     if record_date > (today or clock.today()):
         raise InvalidState(f"record date {record_date} is in the future")
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         earlier = await earlier_result(token, "dividend.record")
         if earlier is not None:
             return await Dividend.get(id=earlier)

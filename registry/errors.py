@@ -1,7 +1,9 @@
 """Typed refusals of the register. Each carries a message fit to show a user (Chinese first).
 
-The web layers map :class:`RegisterError` once to a 4xx page or JSON error; ``code`` is stable for
-API clients and ``message`` is translated through the catalog by its msgid.
+Each class also states the HTTP status it answers with (``http_status``, inherited from its base unless it sets
+its own): the web layers ask :func:`linpiao.errors.status_of`, the one reader of it, so the back-office, the shop
+and the API answer the same refusal with the same 4xx page or JSON error. ``code`` is stable for API clients and
+``message`` is translated through the catalog by its msgid.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ class RegisterError(Exception):
 
     code = "register_error"
     message = "登记簿拒绝了该操作"
+    http_status = 400  # the request, as made, is refused; subclasses say 404, 409, … where that is the truth
 
     def __init__(self, detail: str | None = None) -> None:
         self.detail = detail
@@ -21,6 +24,7 @@ class RegisterError(Exception):
 class InsufficientUnits(RegisterError):
     code = "insufficient_units"
     message = "可用林票数量不足"
+    http_status = 409  # the request is sound, the stock is not there
 
 
 class WrongKind(RegisterError):
@@ -88,6 +92,7 @@ class BatchClosed(RegisterError):
 class NotFound(RegisterError):
     code = "not_found"
     message = "未找到"
+    http_status = 404
 
 
 class InvalidState(RegisterError):

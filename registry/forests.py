@@ -1,7 +1,7 @@
 """What the public may see of the forests behind the tickets (/forests) and the figures of /impact.
 
-Every number here comes from one aggregate query (``SUM`` … ``GROUP BY``) over indexed columns, never from a loop
-over holdings: units held and retired per batch are ``SUM(last_no) − SUM(first_no) + COUNT(*)`` over its ranges.
+Units held, reserved and retired per batch come from the register's stock counters (one row a batch); the other
+figures from one aggregate query over indexed columns, never from a loop over holdings or orders.
 No holder is named: a parcel's owner and a batch's holders stay in the back-office.
 """
 
@@ -17,9 +17,10 @@ from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count, Sum
 
 from registry import clock
+from registry.counters import BatchStock
 from registry.districts import district_name
 from registry.errors import NotFound, RegisterError
-from registry.models import Batch, Certificate, CertificateStatus, Holding, HoldingState, Parcel, TicketKind
+from registry.models import Batch, Certificate, CertificateStatus, Parcel, TicketKind
 from registry.parcels import InvalidBoundary, boundary_svg_paths
 from registry.planting import PaymentStatus, PlantingOutcome, PlantingPurchase, PurchaseStatus, RosterPayment
 
@@ -40,27 +41,13 @@ class Units:
 
 
 async def units_by_batch(batch_ids: Iterable[int] | None = None) -> dict[int, Units]:
-    """Units held, reserved and retired per batch: one aggregate query over the holdings' ranges."""
-    query = Holding.all()
-    if batch_ids is not None:
-        query = query.filter(batch_id__in=list(batch_ids))
-    rows = (
-        await query.annotate(first=Sum("first_no"), last=Sum("last_no"), ranges=Count("id"))
-        .group_by("batch_id", "state")
-        .values("batch_id", "state", "first", "last", "ranges")
-    )
-    found: dict[int, Units] = {}
-    for row in rows:
-        units = int(row["last"] or 0) - int(row["first"] or 0) + int(row["ranges"] or 0)
-        target = found.setdefault(int(row["batch_id"]), Units())
-        state = HoldingState(row["state"])
-        if state is HoldingState.HELD:
-            target.held += units
-        elif state is HoldingState.RESERVED:
-            target.reserved += units
-        else:
-            target.retired += units
-    return found
+    """Units held, reserved and retired per batch, from the register's stock counters (:mod:`registry.counters`:
+    one row a batch, kept in the register's own transactions)."""
+    query = BatchStock.all() if batch_ids is None else BatchStock.filter(batch_id__in=list(batch_ids))
+    return {
+        int(batch): Units(held=int(held), reserved=int(reserved), retired=int(retired))
+        for batch, held, reserved, retired in await query.values_list("batch_id", "held", "reserved", "retired")
+    }
 
 
 @dataclass
@@ -130,11 +117,11 @@ def _outline(parcel: Parcel | None, size: int) -> list[str]:
 async def forests(*, outline_size: int = 96) -> list[Forest]:
     """Every batch, carbon quotas first, then collective and state batches by district and issue."""
     batches = await Batch.all().order_by("id")
-    parcels = {p.id: p for p in await Parcel.filter(id__in={b.parcel_id for b in batches if b.parcel_id})}  # type: ignore[attr-defined]
+    parcels = {p.id: p for p in await Parcel.filter(id__in={b.parcel_id for b in batches if b.parcel_id})}
     units = await units_by_batch()
     found = []
     for batch in batches:
-        parcel = parcels.get(batch.parcel_id)  # type: ignore[attr-defined]
+        parcel = parcels.get(batch.parcel_id)
         found.append(Forest(batch, parcel, units.get(batch.id, Units()), _outline(parcel, outline_size)))
     return sorted(found, key=lambda f: (KIND_ORDER[f.kind], f.batch.district_code, f.batch.id))
 
@@ -143,7 +130,7 @@ async def forest(serial_prefix: str, *, outline_size: int = 280) -> Forest:
     batch = await Batch.get_or_none(serial_prefix=serial_prefix) if len(serial_prefix) <= 40 else None
     if batch is None:
         raise ForestNotFound(serial_prefix[:40])
-    parcel = await Parcel.get_or_none(id=batch.parcel_id) if batch.parcel_id else None  # type: ignore[attr-defined]
+    parcel = await Parcel.get_or_none(id=batch.parcel_id) if batch.parcel_id else None
     units = (await units_by_batch([batch.id])).get(batch.id, Units())
     return Forest(batch, parcel, units, _outline(parcel, outline_size))
 

@@ -55,7 +55,7 @@ def check_token(token: str | None) -> str | None:
 async def earlier_result(token: str | None, action: str) -> int | None:
     """The object id the first submission of ``token`` produced, or ``None`` if it is new.
 
-    Call inside the action's transaction, after :func:`registry.chain.lock_register`."""
+    Call inside the action's register transaction (:func:`registry.chain.register_transaction`)."""
     if token is None:
         return None
     done = await FormSubmission.get_or_none(token=token)

@@ -2,8 +2,10 @@
 issuance (集体林地林票发放) are published for a notice period the issuer sets (default 7 days) on the public notice
 board (``/notices``); the clerk records objections (异议) received during the period and how each was settled.
 
-**A dividend cannot be paid before its notice closes**: :func:`record_dividend_payment` refuses a dividend with no
-notice, one whose notice is still open, and one with an objection not yet settled. The period is counted in
+**Nothing takes effect before its notice closes**: :func:`record_dividend_payment` refuses a dividend, and
+:func:`registry.applications.issue_application` a collective issuance,
+with no notice, a notice still open, an objection not yet settled, or an objection settled as upheld (异议成立:
+the application is then returned, or the dividend recorded anew, and published again). The period is counted in
 Beijing days: a notice published on day D for N days closes at 00:00 of day D + N.
 
 A notice states what the records say, never a person's name or identifier: amounts and counts for a dividend; for
@@ -57,6 +59,16 @@ class NoticeMissing(RegisterError):
 class ObjectionPending(RegisterError):
     code = "objection_pending"
     message = "公示期内收到的异议尚未处理完毕，不能发放分红"
+
+
+class ObjectionUpheld(RegisterError):
+    code = "objection_upheld"
+    message = "公示期内的异议经核实成立，不能发放分红"
+
+
+class ObjectionSettled(RegisterError):
+    code = "objection_settled"
+    message = "该异议已处理，不能再次处理"
 
 
 class AlreadyPaid(RegisterError):
@@ -115,6 +127,7 @@ class NoticeObjection(Model):
     received_on = fields.DateField()
     summary = fields.TextField()
     resolution = fields.TextField(default="")
+    upheld = fields.BooleanField(default=False)  # the outcome once resolved: 异议成立 (True) or 不成立 (False)
     recorded_by = fields.CharField(max_length=100, default="")
     resolved_by = fields.CharField(max_length=100, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -148,7 +161,7 @@ async def publish_dividend_notice(
 ) -> PublicNotice:
     """Publish a recorded dividend for ``period_days`` (once: publishing again returns the same notice)."""
     days = _period(period_days)
-    batch = await Batch.get(id=dividend.batch_id)  # type: ignore[attr-defined]
+    batch = await Batch.get(id=dividend.batch_id)
     access.check(actor, access.Action.DIVIDEND_RECORD, access.batch_target(batch))
     async with in_transaction():
         existing = await PublicNotice.get_or_none(dividend_id=dividend.id)
@@ -193,8 +206,8 @@ async def publish_issuance_notice(
         existing = await PublicNotice.get_or_none(application_id=application.id)
         if existing is not None:
             return existing
-        parcel = await Parcel.get(id=application.parcel_id)  # type: ignore[attr-defined]
-        applicant = await Holder.get(id=application.applicant_id)  # type: ignore[attr-defined]
+        parcel = await Parcel.get(id=application.parcel_id)
+        applicant = await Holder.get(id=application.applicant_id)
         place = "".join(p for p in (district_name(parcel.district_code), parcel.township, parcel.village) if p)
         opens, closes = _window(days)
         body = (
@@ -218,7 +231,7 @@ async def publish_issuance_notice(
 
 async def _check_may_handle(notice: PublicNotice, actor: audit.Actor) -> None:
     if notice.kind is NoticeKind.DIVIDEND:
-        batch = await Batch.get(id=notice.batch_id)  # type: ignore[attr-defined]
+        batch = await Batch.get(id=notice.batch_id)
         access.check(actor, access.Action.DIVIDEND_RECORD, access.batch_target(batch))
     else:
         access.check(actor, access.Action.APPLICATION_HANDLE, access.place(notice.district_code, TicketKind.COLLECTIVE))
@@ -242,22 +255,37 @@ async def record_objection(
     return objection
 
 
-async def resolve_objection(objection: NoticeObjection, *, resolution: str, actor: audit.Actor) -> NoticeObjection:
+async def resolve_objection(
+    objection: NoticeObjection, *, resolution: str, actor: audit.Actor, upheld: bool = False
+) -> NoticeObjection:
+    """Settle an objection once, with its outcome: ``upheld`` (异议成立) stops what the notice announced."""
     text = resolution.strip()
     if not text or len(text) > MAX_TEXT:
         raise InvalidNotice(text[:20])
-    notice = await PublicNotice.get(id=objection.notice_id)  # type: ignore[attr-defined]
+    notice = await PublicNotice.get(id=objection.notice_id)
     await _check_may_handle(notice, actor)
     async with in_transaction():
+        current = await NoticeObjection.filter(id=objection.id).select_for_update().get()
+        if current.resolved_at is not None:
+            raise ObjectionSettled(str(objection.id))
         objection.resolution, objection.resolved_by, objection.resolved_at = text, actor.label, clock.now()
-        await objection.save(update_fields=["resolution", "resolved_by", "resolved_at"])
-        await audit.record(actor, "notice.resolve", f"notice:{notice.id}", objection=objection.id)
+        objection.upheld = bool(upheld)
+        await objection.save(update_fields=["resolution", "upheld", "resolved_by", "resolved_at"])
+        await audit.record(
+            actor, "notice.resolve", f"notice:{notice.id}", objection=objection.id, upheld=objection.upheld
+        )
     return objection
+
+
+async def _objections_state(notice: PublicNotice) -> tuple[bool, bool]:
+    """Whether ``notice`` has an objection still pending, and whether one was upheld."""
+    rows = await NoticeObjection.filter(notice_id=notice.id).values_list("resolved_at", "upheld")
+    return any(r is None for r, _ in rows), any(r is not None and u for r, u in rows)
 
 
 async def record_dividend_payment(dividend: Dividend, *, payment_ref: str, actor: audit.Actor) -> PublicNotice:
     """Record that a dividend was paid out: only after its notice closed, every objection settled."""
-    batch = await Batch.get(id=dividend.batch_id)  # type: ignore[attr-defined]
+    batch = await Batch.get(id=dividend.batch_id)
     access.check(actor, access.Action.DIVIDEND_RECORD, access.batch_target(batch))
     reference = payment_ref.strip()
     if not reference or len(reference) > 200:
@@ -270,8 +298,11 @@ async def record_dividend_payment(dividend: Dividend, *, payment_ref: str, actor
             raise AlreadyPaid(str(dividend.id))
         if notice.is_open:
             raise NoticeStillOpen(notice.closes_on.isoformat())
-        if await NoticeObjection.filter(notice_id=notice.id, resolved_at__isnull=True).exists():
+        pending, upheld = await _objections_state(notice)
+        if pending:
             raise ObjectionPending(str(notice.id))
+        if upheld:
+            raise ObjectionUpheld(str(notice.id))
         notice.paid_at, notice.payment_ref = clock.now(), reference
         await notice.save(update_fields=["paid_at", "payment_ref"])
         await audit.record(actor, "dividend.pay", f"dividend:{dividend.id}", payment_ref=reference)
@@ -290,3 +321,11 @@ async def board(*, limit: int = 100) -> tuple[list[PublicNotice], list[PublicNot
         received, settled = counts.get(row["notice_id"], (0, 0))
         counts[row["notice_id"]] = (received + 1, settled + (row["resolved_at"] is not None))
     return open_, closed, counts
+
+
+async def upheld_counts(notice_ids: list[int]) -> dict[int, int]:
+    """How many objections to each notice were settled as upheld (异议成立): the board says so."""
+    counts: dict[int, int] = {}
+    for row in await NoticeObjection.filter(notice_id__in=notice_ids, upheld=True).values("notice_id"):
+        counts[int(row["notice_id"])] = counts.get(int(row["notice_id"]), 0) + 1
+    return counts

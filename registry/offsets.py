@@ -32,11 +32,10 @@ from typing import Any
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
 from registry import access, audit, clock, register, residence
 from registry.access import NotPermitted as NotPermitted  # re-exported: the back-office answers it with 403
-from registry.chain import lock_register
+from registry.chain import register_transaction
 from registry.errors import (
     InsufficientUnits,
     InvalidState,
@@ -225,7 +224,7 @@ async def _state_seller(batch: Batch, quantity: int, seller: Holder | None) -> H
         held = await Holding.filter(batch_id=batch.id, state=HoldingState.HELD)
         totals: dict[int, int] = {}
         for h in held:
-            totals[h.holder_id] = totals.get(h.holder_id, 0) + h.quantity  # type: ignore[attr-defined]
+            totals[h.holder_id] = totals.get(h.holder_id, 0) + h.quantity
         sellers = await Holder.filter(id__in=list(totals), kind__in=list(STATE_SELLER_KINDS))
         if not sellers:
             raise InsufficientUnits(f"{batch.serial_prefix}: {quantity}")
@@ -275,8 +274,7 @@ async def apply_offset(
     if company.kind is not HolderKind.ENTERPRISE:
         raise InvalidOffset(company.name)
     residence.check_may_receive(company, TicketKind.STATE)  # it will buy state units: residence in the city
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         earlier = await earlier_result(token, "offset.apply")
         if earlier is not None:
             return await GreenLandOffset.get(id=earlier)
@@ -305,8 +303,7 @@ async def apply_offset(
 
 async def _review(offset: GreenLandOffset, actor: audit.Actor, status: OffsetStatus, comment: str) -> GreenLandOffset:
     access.check(actor, access.Action.OFFSET_DECIDE, access.place(offset.district_code))
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         await offset.refresh_from_db()
         if offset.status is status:
             return offset  # the same decision sent twice
@@ -348,8 +345,7 @@ async def complete_offset(
     access.check_parties(seller)
     _check_state_batch(batch)
     price = _check_price(unit_price_fen)
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         earlier = await earlier_result(token, "offset.complete")
         if earlier is not None:
             return await GreenLandOffset.get(id=earlier)
@@ -359,7 +355,7 @@ async def complete_offset(
         await batch.refresh_from_db()
         units = units_needed(offset.lacking_area_m2, batch.unit_area_m2)  # type: ignore[arg-type]
         source = await _state_seller(batch, units, seller)
-        company = await Holder.get(id=offset.company_id)  # type: ignore[attr-defined]
+        company = await Holder.get(id=offset.company_id)
         amount = units * price
         entry = await register.retire_held_units(
             batch=batch,
@@ -439,11 +435,10 @@ async def open_case(
     if not number or len(number) > 100 or not body or len(body) > 200:
         raise InvalidCase(number[:40])
     kind = Offence(offence)
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         existing = await CompensationCase.get_or_none(case_number=number)
         if existing is not None:
-            if existing.offender_id == offender.id and existing.offence is kind:  # type: ignore[attr-defined]
+            if existing.offender_id == offender.id and existing.offence is kind:
                 return existing  # the same form sent twice
             raise DuplicateCase(number)
         try:
@@ -477,8 +472,7 @@ async def order_compensation(
     if (units is None) == (area_m2 is None):
         raise InvalidCase("units or area")
     area = parse_area(area_m2, InvalidCase) if area_m2 is not None else None
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         await case.refresh_from_db()
         await batch.refresh_from_db()
         if case.status is not CompensationStatus.OPEN:
@@ -524,15 +518,14 @@ async def record_compensation_payment(
     reference = payment_ref.strip()
     if not reference or len(reference) > 200:
         raise InvalidCase("payment reference")
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         earlier = await earlier_result(token, "compensation.pay")
         if earlier is not None:
             return await CompensationCase.get(id=earlier)
         await case.refresh_from_db()
         if case.status is not CompensationStatus.ORDERED:
             raise InvalidState(str(case.status))
-        batch = await Batch.get(id=case.batch_id)  # type: ignore[attr-defined]
+        batch = await Batch.get(id=case.batch_id)
         quantity = int(case.ordered_units or 0)
         source = await _state_seller(batch, quantity, seller)
         entry = await register.retire_held_units(
@@ -550,7 +543,7 @@ async def record_compensation_payment(
             batch=batch,
             entry=entry,
             reference=case.case_number,
-            payer_id=case.offender_id,  # type: ignore[attr-defined]
+            payer_id=case.offender_id,
         )
         case.status = CompensationStatus.COMPLETED
         case.payment_ref = reference
@@ -589,8 +582,8 @@ async def public_compensation(case_number: str) -> dict[str, Any] | None:
     case = await CompensationCase.get_or_none(case_number=number, status=CompensationStatus.COMPLETED)
     if case is None:
         return None
-    batch = await Batch.get(id=case.batch_id)  # type: ignore[attr-defined]
-    entry = await RegisterEntry.get(id=case.entry_id)  # type: ignore[attr-defined]
+    batch = await Batch.get(id=case.batch_id)
+    entry = await RegisterEntry.get(id=case.entry_id)
     units = int(case.ordered_units or 0)
     area_m2 = Fraction(Decimal(batch.unit_area_m2 or 0)) * units  # the area the retired tickets stand for
     return {

@@ -18,8 +18,8 @@ def ownership_changes(entry: RegisterEntry) -> dict[int, int]:
     """How many units each holder gained (+) or lost (−) in the batch by this entry."""
     kind = entry.kind
     q = int(entry.quantity)
-    src: int | None = entry.from_holder_id  # type: ignore[attr-defined]
-    dst: int | None = entry.to_holder_id  # type: ignore[attr-defined]
+    src: int | None = entry.from_holder_id
+    dst: int | None = entry.to_holder_id
     changes: dict[int, int] = defaultdict(int)
     if kind is EntryKind.ISSUE and dst is not None:
         changes[dst] += q

@@ -314,12 +314,12 @@ def download_name(document: ParcelDocument, content_type: str) -> str:
 async def record_download(document: ParcelDocument, actor: audit.Actor) -> None:
     """Every download of a parcel document leaves an audit line: who, from where, which document. Only an
     account that may read the parcel downloads it."""
-    parcel = await Parcel.get(id=document.parcel_id)  # type: ignore[attr-defined]
+    parcel = await Parcel.get(id=document.parcel_id)
     access.check(actor, access.Action.PARCEL_READ, access.parcel_target(parcel))
     await audit.record(
         actor,
         "parcel.document.download",
-        f"parcel:{document.parcel_id}",  # type: ignore[attr-defined]
+        f"parcel:{document.parcel_id}",
         document=document.id,
         sha256=document.sha256,
     )

@@ -1152,7 +1152,7 @@ async def fulfilment_report(submission: RosterSubmission) -> FulfilmentReport:
         lines.append(
             ReportLine(
                 member_id=m.id,
-                certificate_id=purchase.certificate_id if purchase is not None else None,  # type: ignore[attr-defined]
+                certificate_id=purchase.certificate_id if purchase is not None else None,
                 line_no=m.line_no,
                 name=m.name,
                 id_masked=m.id_masked,

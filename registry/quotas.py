@@ -20,6 +20,7 @@ from tortoise.transactions import in_transaction
 from registry import access, audit, chain, clock, counters, register, sqlrows
 from registry.counters import BatchStock
 from registry.errors import InvalidState, NonPositiveQuantity
+from registry.forests import record_carbon_basis
 from registry.models import Batch, Holder, HolderKind, HoldingState, RegisterEntry, TicketKind
 from registry.pool import POOL_HOLDER_CODE, POOL_HOLDER_NAME
 
@@ -47,6 +48,9 @@ async def open_quota(
     kg_co2e_per_ticket: int = 10,
     valid_until: date | None = None,
     serial_prefix: str | None = None,
+    co2e_method: str = "",
+    co2e_source: str = "",
+    co2e_year: int | None = None,
 ) -> Batch:
     """Open a carbon quota of ``units`` tickets at ``price_fen`` each (¥1 by default), audited, in one transaction.
 
@@ -78,6 +82,8 @@ async def open_quota(
             valid_until=valid_until,
             actor=actor.label,
         )
+        # the basis of its kg CO2e per ticket (method, source, year), as /forests/{batch} shows it
+        await record_carbon_basis(batch, method=co2e_method, source=co2e_source, year=co2e_year)
         await audit.record(
             actor,
             "quota.open",
@@ -86,6 +92,9 @@ async def open_quota(
             price_fen=price_fen,
             kg_co2e_per_ticket=kg_co2e_per_ticket,
             valid_until=str(valid_until) if valid_until else None,
+            co2e_method=batch.co2e_method or None,
+            co2e_source=batch.co2e_source or None,
+            co2e_year=batch.co2e_year,
         )
     return batch
 
@@ -212,4 +221,4 @@ async def quota_stats(batch: Batch) -> QuotaStats:
         return found[0].stats
     # issued before the counters existed and not yet rebuilt: count it (without writing)
     stock = await counters.stock_of(batch)
-    return _stats(batch, stock, await counters.lapsed_units(batch.id, stock.issuer_id))  # type: ignore[attr-defined]
+    return _stats(batch, stock, await counters.lapsed_units(batch.id, stock.issuer_id))

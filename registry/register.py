@@ -20,11 +20,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from registry import clock, counters, residence, sqlrows
 from registry.apportion import largest_remainder
-from registry.chain import append_entry, forget_lock, is_fresh, lock_register, lock_state
+from registry.chain import append_entry, is_fresh, lock_state, register_transaction
 from registry.errors import (
     BatchClosed,
     HolderDeceased,
@@ -87,16 +85,8 @@ async def _operation(*, savepoint: bool = False) -> AsyncIterator[None]:
         async with counters.keeping():
             yield
         return
-    async with in_transaction():
-        had_lock = lock_state() is not None
-        await lock_register()
-        try:
-            async with counters.keeping():
-                yield
-        except BaseException:
-            if not had_lock:  # the savepoint that took the lock is rolled back, and with it the lock
-                forget_lock()
-            raise
+    async with register_transaction(), counters.keeping():  # a rolled-back savepoint forgets the lock it took
+        yield
 
 
 # --- the only writers of holding rows: each reports its change of units to the counters -------------------
@@ -104,8 +94,8 @@ async def _operation(*, savepoint: bool = False) -> AsyncIterator[None]:
 
 def _counted(holding: Holding, sign: int) -> None:
     counters.holding_changed(
-        holding.batch_id,  # type: ignore[attr-defined]
-        holding.holder_id,  # type: ignore[attr-defined]
+        holding.batch_id,
+        holding.holder_id,
         holding.state,
         sign * holding.quantity,
     )
@@ -211,7 +201,7 @@ async def _take_range(batch: Batch, source: Holder, first: int, last: int, **new
             raise RetiredUnits(batch.serial_range(max(first, holding.first_no), min(last, holding.last_no)))
         if holding.state is HoldingState.RESERVED:
             raise InvalidState(batch.serial_range(max(first, holding.first_no), min(last, holding.last_no)))
-        if holding.holder_id != source.id:  # type: ignore[attr-defined]
+        if holding.holder_id != source.id:
             raise InsufficientUnits(batch.serial_range(max(first, holding.first_no), min(last, holding.last_no)))
     moved: list[Holding] = []
     for holding in covering:
@@ -399,7 +389,7 @@ async def release_units(*, order: Order, actor: str = "", reason: str = "") -> R
         if not reserved:
             return None
         batch = reserved[0].batch
-        holder = await Holder.get(id=reserved[0].holder_id)  # type: ignore[attr-defined]
+        holder = await Holder.get(id=reserved[0].holder_id)
         ranges = _ranges(reserved)
         for holding in reserved:
             await _assign(holding, state=HoldingState.HELD, order=None, reserved_until=None)
@@ -422,7 +412,7 @@ async def expire_reservations(*, batch: Batch | None = None, now: datetime | Non
         query = Holding.filter(state=HoldingState.RESERVED, reserved_until__lt=moment)
         if batch is not None:
             query = query.filter(batch_id=batch.id)
-        order_ids = sorted({h.order_id for h in await query})  # type: ignore[attr-defined]
+        order_ids = sorted({h.order_id for h in await query})
         for order in await Order.filter(id__in=order_ids):
             await release_units(order=order, reason="expired")
             if order.status is OrderStatus.PENDING:
@@ -459,7 +449,7 @@ async def retire_units(
         entry = await append_entry(
             EntryKind.RETIREMENT,
             batch=batch,
-            from_holder_id=reserved[0].holder_id,  # type: ignore[attr-defined]
+            from_holder_id=reserved[0].holder_id,
             to_holder=buyer,
             quantity=sum(h.quantity for h in reserved),
             ranges=_ranges(reserved),
@@ -566,7 +556,7 @@ async def inherit_units(
     entries: list[RegisterEntry] = []
     async with _operation(savepoint=True):
         held = await Holding.filter(holder_id=deceased.id, state=HoldingState.HELD)
-        batch_ids = sorted({h.batch_id for h in held})  # type: ignore[attr-defined]
+        batch_ids = sorted({h.batch_id for h in held})
         if not batch_ids:
             raise InsufficientUnits(deceased.name)
         if await Holding.filter(holder_id=deceased.id, state=HoldingState.RESERVED).exists():
@@ -623,9 +613,9 @@ async def reissue_certificate(
         replacement = await Certificate.create(
             code=new_code,
             kind=certificate.kind,
-            holder_id=certificate.holder_id,  # type: ignore[attr-defined]
+            holder_id=certificate.holder_id,
             order_id=certificate.order_id,
-            batch_id=certificate.batch_id,  # type: ignore[attr-defined]
+            batch_id=certificate.batch_id,
             entry=entry,
             holder_name=certificate.holder_name,
             quantity=certificate.quantity,

@@ -112,7 +112,7 @@ def _query(flt: EntryFilter) -> Any:
 
 
 def _names_holder(entry: RegisterEntry, holder_id: int) -> bool:
-    if holder_id in (entry.from_holder_id, entry.to_holder_id):  # type: ignore[attr-defined]
+    if holder_id in (entry.from_holder_id, entry.to_holder_id):
         return True
     return any(int(m.get("to", 0)) == holder_id for m in entry.details.get("moves", []))
 
@@ -164,16 +164,16 @@ async def count_entries(flt: EntryFilter) -> int:
 
 
 async def _rows(entries: Sequence[RegisterEntry]) -> list[EntryRow]:
-    batch_ids = {e.batch_id for e in entries if e.batch_id is not None}  # type: ignore[attr-defined]
-    holder_ids = {h for e in entries for h in (e.from_holder_id, e.to_holder_id) if h is not None}  # type: ignore[attr-defined]
+    batch_ids = {e.batch_id for e in entries if e.batch_id is not None}
+    holder_ids = {h for e in entries for h in (e.from_holder_id, e.to_holder_id) if h is not None}
     for e in entries:
         holder_ids.update(int(m["to"]) for m in e.details.get("moves", []) if "to" in m)
     batches = {b.id: b for b in await Batch.filter(id__in=batch_ids)} if batch_ids else {}
     holders = {h.id: h.name for h in await Holder.filter(id__in=holder_ids)} if holder_ids else {}
     rows = []
     for e in entries:
-        batch = batches.get(e.batch_id)  # type: ignore[attr-defined]
-        to_name = holders.get(e.to_holder_id, "")  # type: ignore[attr-defined]
+        batch = batches.get(e.batch_id)
+        to_name = holders.get(e.to_holder_id, "")
         if e.kind is EntryKind.INHERITANCE:
             to_name = "、".join(f"{holders.get(int(m['to']), '')}×{m['quantity']}" for m in e.details.get("moves", []))
         rows.append(
@@ -183,7 +183,7 @@ async def _rows(entries: Sequence[RegisterEntry]) -> list[EntryRow]:
                 entry_kind=e.kind,
                 batch=batch.serial_prefix if batch else "",
                 ticket_kind=batch.kind if batch else None,
-                from_holder=holders.get(e.from_holder_id, ""),  # type: ignore[attr-defined]
+                from_holder=holders.get(e.from_holder_id, ""),
                 to_holder=to_name,
                 quantity=int(e.quantity),
                 serial_ranges=format_ranges(batch, e.ranges),
@@ -363,18 +363,18 @@ async def holder_statement(
     if end is not None:
         query = query.filter(created_at__lt=end)
     entries = [e for e in await query.order_by("seq") if _names_holder(e, holder.id)]
-    batch_ids = {e.batch_id for e in entries if e.batch_id is not None}  # type: ignore[attr-defined]
+    batch_ids = {e.batch_id for e in entries if e.batch_id is not None}
     share_query = DividendShare.filter(holder_id=holder.id).prefetch_related("dividend")
     shares = [
         s
         for s in await share_query
-        if (batch is None or s.dividend.batch_id == batch.id)  # type: ignore[attr-defined]
-        and (within is None or s.dividend.batch_id in within)  # type: ignore[attr-defined]
+        if (batch is None or s.dividend.batch_id == batch.id)
+        and (within is None or s.dividend.batch_id in within)
         and (end is None or s.dividend.created_at < end)
     ]
-    batch_ids.update(s.dividend.batch_id for s in shares)  # type: ignore[attr-defined]
+    batch_ids.update(s.dividend.batch_id for s in shares)
     batches = {b.id: b for b in await Batch.filter(id__in=batch_ids)} if batch_ids else {}
-    counterpart_ids = {h for e in entries for h in (e.from_holder_id, e.to_holder_id) if h is not None}  # type: ignore[attr-defined]
+    counterpart_ids = {h for e in entries for h in (e.from_holder_id, e.to_holder_id) if h is not None}
     names = {h.id: h.name for h in await Holder.filter(id__in=counterpart_ids)} if counterpart_ids else {}
 
     statement = Statement(holder=holder, date_from=date_from, date_to=date_to)
@@ -382,7 +382,7 @@ async def holder_statement(
     # register entries and dividend parts in time order (an entry before a dividend of the same instant)
     events: list[tuple[datetime, int, RegisterEntry | StatementLine]] = [(e.created_at, 0, e) for e in entries]
     for s in shares:
-        events.append((s.dividend.created_at, 1, _dividend_line(s, batches[s.dividend.batch_id])))  # type: ignore[attr-defined]
+        events.append((s.dividend.created_at, 1, _dividend_line(s, batches[s.dividend.batch_id])))
     events.sort(key=lambda ev: (ev[0], ev[1]))
     for moment, _, item in events:
         in_period = start is None or moment >= start
@@ -392,7 +392,7 @@ async def holder_statement(
                 statement.dividends_fen += int(item.amount_fen or 0)
             continue
         entry = item
-        b = batches.get(entry.batch_id)  # type: ignore[attr-defined]
+        b = batches.get(entry.batch_id)
         prefix = b.serial_prefix if b else ""
         change = ownership_changes(entry).get(holder.id, 0)
         if not in_period:
@@ -401,8 +401,8 @@ async def holder_statement(
             continue
         statement.opening.setdefault(prefix, running[prefix])
         running[prefix] += change
-        incoming = entry.to_holder_id == holder.id or change > 0  # type: ignore[attr-defined]
-        counterparty_id = entry.from_holder_id if incoming else entry.to_holder_id  # type: ignore[attr-defined]
+        incoming = entry.to_holder_id == holder.id or change > 0
+        counterparty_id = entry.from_holder_id if incoming else entry.to_holder_id
         ranges = list(entry.ranges)
         if entry.kind is EntryKind.INHERITANCE:
             mine = [r for m in entry.details.get("moves", []) if int(m["to"]) == holder.id for r in m["ranges"]]

@@ -19,10 +19,9 @@ from typing import Protocol
 
 from tortoise import connections
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
 from registry import audit, clock
-from registry.chain import lock_register
+from registry.chain import register_transaction
 from registry.errors import RegisterError
 from registry.models import (
     AuditLog,
@@ -42,11 +41,16 @@ MIN_LAST_DIGITS = 4  # fewer trailing digits would match half the shop
 RESEND_LIMIT = 3  # link messages per order ...
 RESEND_WINDOW = timedelta(hours=1)  # ... in this window (a clerk's slip must not flood a citizen's phone)
 REFUNDABLE = (OrderStatus.PAID, OrderStatus.FULFILLED)
+# A refund being asked of the provider holds the order this long at most (longer than a provider call may take),
+# so a crash half-way does not lock the order for good: the retry then asks again under the same refund number.
+REFUND_CLAIM_TTL = timedelta(minutes=2)
+REFUND_CLAIM = "refund_claim"  # key of ``Order.details`` while a refund is being asked of the provider
 
 
 class OrderNotFound(RegisterError):
     code = "order_not_found"
     message = "订单不存在"
+    http_status = 404
 
 
 class InvalidSearch(RegisterError):
@@ -67,31 +71,43 @@ class InvalidContactSearch(RegisterError):
 class NoContact(RegisterError):
     code = "no_contact"
     message = "该订单没有可以发送的联系方式（电子邮箱或手机号码）"
+    http_status = 409
 
 
 class ResendLimited(RegisterError):
     code = "resend_limited"
     message = "该订单的链接在一小时内已发送三次，请稍后再试"
+    http_status = 429
 
 
 class ChannelUnavailable(RegisterError):
     code = "channel_unavailable"
     message = "未配置该发送方式（邮件服务器或短信通道），无法发送"
+    http_status = 409
 
 
 class DeliveryFailed(RegisterError):
     code = "delivery_failed"
     message = "发送失败，请稍后再试"
+    http_status = 502  # the message channel failed, not the request
 
 
 class NotRefundable(RegisterError):
     code = "not_refundable"
     message = "该订单尚未付款或已经退款，不能退款"
+    http_status = 409
 
 
 class RefundFailed(RegisterError):
     code = "refund_failed"
     message = "支付机构未能受理退款，订单未改变，请稍后再试"
+    http_status = 502  # the payment provider failed, not the request
+
+
+class RefundInProgress(RegisterError):
+    code = "refund_in_progress"
+    message = "该订单的退款正在办理中，请稍后刷新页面查看结果"
+    http_status = 409
 
 
 class ReasonRequired(RegisterError):
@@ -408,8 +424,7 @@ def link_message(order: Order, link: str) -> tuple[str, str, str]:
 async def _claim_resend(order: Order, actor: audit.Actor, channel: Channel, to: str) -> None:
     """Count this message against the order's limit and audit it, under the register lock, so that two clerks
     clicking at once cannot both pass the limit."""
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         since = clock.now() - RESEND_WINDOW
         sent = await AuditLog.filter(target=f"order:{order.id}", action="order.resend", created_at__gte=since).count()
         if sent >= RESEND_LIMIT:
@@ -453,12 +468,50 @@ def refundable(order: Order) -> bool:
     return order.status in REFUNDABLE or due
 
 
+def _claim_is_live(order: Order) -> bool:
+    claim = order.details.get(REFUND_CLAIM)
+    if not isinstance(claim, dict):
+        return False
+    try:
+        at = datetime.fromisoformat(str(claim.get("at", "")))
+    except ValueError:
+        return False
+    return clock.now() - clock.utc(at) < REFUND_CLAIM_TTL
+
+
+async def claim_refund(order: Order, actor: audit.Actor) -> None:
+    """Hold ``order`` for one refund before the provider is asked, under the register lock: of two clicks (or two
+    clerks) at once, one asks the provider and the other is refused with :class:`RefundInProgress` — so a refund
+    request leaves once. :class:`NotRefundable` when the order, read again here, is not refundable any more.
+    The hold ends with :func:`release_refund_claim` (the provider refused) or when the refund is recorded, and
+    lapses by itself after :data:`REFUND_CLAIM_TTL`."""
+    async with register_transaction():
+        await order.refresh_from_db()
+        if not refundable(order):
+            raise NotRefundable(str(order.status))
+        if _claim_is_live(order):
+            raise RefundInProgress()
+        claim = {"at": clock.now().isoformat(), "by": actor.username}
+        order.details = {**order.details, REFUND_CLAIM: claim}
+        await order.save(update_fields=["details"])
+
+
+async def release_refund_claim(order: Order) -> None:
+    """The provider did not refund: the order is as it was before :func:`claim_refund`."""
+    async with register_transaction():
+        await order.refresh_from_db()
+        if REFUND_CLAIM in order.details:
+            order.details = {k: v for k, v in order.details.items() if k != REFUND_CLAIM}
+            await order.save(update_fields=["details"])
+
+
 class RefundDesk(Protocol):
     """Refund an order in full through its payment provider, with the clerk's reason; the order and its
     certificates become refunded and the audit log records who, why and the provider's reference.
 
     Raises :class:`NotRefundable` for an order that is not paid or already refunded, :class:`RefundFailed` when
-    the provider refuses (nothing is then changed), :class:`ReasonRequired` without a reason."""
+    the provider refuses (nothing is then changed), :class:`ReasonRequired` without a reason,
+    :class:`RefundInProgress` while another request to refund the same order is with the provider."""
 
     async def refund(self, order: Order, *, reason: str, actor: audit.Actor) -> str: ...
 

@@ -69,6 +69,7 @@ class LoginFailed(StaffError):
 class LoginLocked(StaffError):
     code = "login_locked"
     message = "登录失败次数过多，请稍后再试"
+    http_status = 429
 
 
 class WeakPassword(StaffError):

@@ -42,7 +42,7 @@ async def stock_by_kind_and_district() -> list[StockRow]:
             rows[key] = StockRow(TicketKind(kind), district)
         return rows[key]
 
-    stocks = {int(s.batch_id): s for s in await counters.BatchStock.all()}  # type: ignore[attr-defined]
+    stocks = {int(s.batch_id): s for s in await counters.BatchStock.all()}
     lapsed = await counters.lapsed_by_batch()
     for batch in await Batch.all().values("id", "kind", "district_code", "total_units"):
         target = row(batch["kind"], batch["district_code"])

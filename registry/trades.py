@@ -57,12 +57,11 @@ from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
 from registry import access, audit, clock, register
 from registry.access import NotPermitted as NotPermitted  # re-exported: the back-office answers it with 403
 from registry.apportion import largest_remainder
-from registry.chain import lock_register
+from registry.chain import register_transaction
 from registry.errors import (
     DeathBeforeAcquisition,
     InsufficientUnits,
@@ -357,8 +356,7 @@ async def record_transfer(
     register._check_quantity(quantity)
     if seller.id == buyer.id:
         raise InvalidState("seller and buyer are the same holder")
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         replay = await _replayed_trade(token, "trade.transfer")
         if replay is not None:
             return replay
@@ -438,8 +436,7 @@ async def record_subscription(
     if exact.denominator != 1:
         raise ShareNotWhole(f"{share} × {batch.total_units} = {float(exact):.4f}")
     quantity = int(exact)
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         replay = await _replayed_trade(token, "trade.subscription")
         if replay is not None:
             return replay
@@ -504,7 +501,7 @@ async def _subscription_sources(
         await check_tradable(batch, from_holder, quantity)
         return [(from_holder, quantity)]
     held = await Holding.filter(batch_id=batch.id, state=HoldingState.HELD).exclude(holder_id=subscriber.id)
-    holder_ids = sorted({h.holder_id for h in held})  # type: ignore[attr-defined]
+    holder_ids = sorted({h.holder_id for h in held})
     candidates: list[tuple[Holder, int]] = []
     for holder in await Holder.filter(id__in=holder_ids, deceased_on__isnull=True).order_by("id"):
         units = await tradable_units(batch, holder)
@@ -539,7 +536,7 @@ async def record_filing(
     filing again changes nothing; a different one for an authority already filed is refused."""
     authority = FilingAuthority(authority)
     reference = reference.strip()
-    batch = await Batch.get(id=trade.batch_id)  # type: ignore[attr-defined]
+    batch = await Batch.get(id=trade.batch_id)
     city = authority is FilingAuthority.CITY_FORESTRY
     _check_may(actor, access.Action.CITY_FILING_RECORD if city else access.Action.FILING_RECORD, batch)
     if authority not in filing_authorities(batch.kind):
@@ -548,8 +545,7 @@ async def record_filing(
     now_local = today or clock.today()
     if not reference or len(reference) > 200 or not recorded_on <= filed_on <= now_local:
         raise InvalidFiling(f"{filed_on} {reference[:40]}")
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         filing = await TradeFiling.get(trade_id=trade.id, authority=authority)
         if filing.status is FilingStatus.FILED:
             if filing.filed_on == filed_on and filing.reference == reference:
@@ -648,8 +644,7 @@ async def record_inheritance(
         DocumentKind.COURT_JUDGMENT,
     }:
         raise DocumentsMissing(", ".join(sorted(kinds)))
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         earlier = await earlier_result(token, "trade.inheritance")
         if earlier is not None:
             return await InheritanceCase.get(id=earlier)

@@ -14,8 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from linpiao import inputs
-from linpiao.errors import error_response
-from linpiao.i18n import gettext as _
+from linpiao.errors import error_response, status_of
 from linpiao.proxy import client_ip
 from linpiao.settings import Settings
 from registry import apikeys
@@ -24,6 +23,7 @@ from shop.apidocs import docs_page
 from shop.calculator import estimate as run_estimate
 from shop.checkout import parse_payment_choice, start_checkout
 from shop.errors import IdempotencyConflict, InvalidEstimate, PaymentUnavailable
+from shop.i18n import gettext as _
 from shop.limits import Buyer
 from shop.openapi import narrow_payment_methods, openapi_document
 from shop.orders import create_order, order_by_id_and_token, parse_order_request
@@ -34,7 +34,7 @@ _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spac
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
@@ -73,11 +73,11 @@ async def create(request: Request) -> Response:
             buyer=buyer,
         )
     except IdempotencyConflict as exc:  # the key names another order: a conflict, as the document says
-        return error_response(request, 409, exc.code, _(exc.message))
+        return error_response(request, status_of(exc), exc.code, _(exc.message))
     try:
         await start_checkout(settings, order, payment)
     except PaymentUnavailable as exc:
-        return error_response(request, 502, exc.code, _(exc.message))
+        return error_response(request, status_of(exc), exc.code, _(exc.message))
     # start_checkout wrote the trade onto this very instance (read under the lock): nothing to read again
     return JSONResponse(order_json(await order_view(order), settings), status_code=201 if created else 200)
 
@@ -98,7 +98,7 @@ async def estimate(request: Request) -> Response:
         result = run_estimate(data, kg_per_ticket=Decimal(view.kg_per_ticket or 10))
     except InvalidEstimate as exc:
         where = f" ({exc.detail})" if exc.detail else ""
-        return error_response(request, 400, exc.code, _(exc.message) + where)
+        return error_response(request, status_of(exc), exc.code, _(exc.message) + where)
     return JSONResponse(result.as_json())
 
 

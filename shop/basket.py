@@ -20,11 +20,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from linpiao.i18n import format_number
-from linpiao.i18n import gettext as _
 from linpiao.settings import Settings
 from shop.calcsteps import STEPS, CalcStep, read_step
 from shop.calculator import load_factors
 from shop.device_cookie import DeviceList
+from shop.i18n import gettext as _
 from shop.orders import PURPOSES
 
 BASKET = DeviceList(cookie="linpiao_basket", salt="linpiao-shop-basket", max_age=30 * 24 * 3600)

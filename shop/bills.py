@@ -5,9 +5,14 @@ Alipay's trade bill (``alipay.data.dataservice.bill.downloadurl.query``) and WeC
 
 * ``paid_not_fulfilled`` — the provider took money for a trade whose order is not fulfilled (nor refunded), or for
   a trade the register does not know;
-* ``fulfilled_not_paid`` — an order fulfilled through the provider that day whose trades are not in the bill;
+* ``fulfilled_not_paid`` — an order paid through the provider that day whose trades are not in the bill;
 * ``amount_mismatch`` — the bill's amount for a trade is not the order's;
 * ``refund_not_recorded`` — the bill shows a refund of an order the register does not show refunded.
+
+A day is a Beijing date, as the providers' bills are (their day ends at midnight in Beijing, 16:00 UTC). An order
+belongs to the day its payer paid as the provider reported it (Alipay's ``gmt_payment``, WeChat Pay's
+``success_time`` in the recorded notification) — not the moment the register heard of it, which may be after
+midnight for a payment made just before — and to the Beijing date of ``paid_at`` when no provider time was recorded.
 
 ``linpiao bills --date YYYY-MM-DD`` runs it (yesterday by default: the bills of a day are ready the next morning);
 run it daily from cron or a timer. Nothing is changed: the report is for finance staff to act on.
@@ -17,16 +22,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from linpiao.settings import Settings
 from registry import clock
-from registry.models import Order, OrderStatus
+from registry.models import Order, OrderStatus, Payment
 from shop.payments import PaymentError, get_provider
 from shop.payments.base import BillLine
 from shop.payments.trades import is_trade_of, order_id_of
+from shop.settlement import PAID_EVENT_TYPES
 
 SETTLED = (OrderStatus.FULFILLED, OrderStatus.REFUNDED)
+# How long after a payment the register may first hear of it (Alipay retries a notification for about a day).
+LATE_SETTLEMENT = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -120,13 +129,7 @@ async def compare(provider: str, day: date, lines: list[BillLine]) -> list[Diffe
             differences.append(
                 Difference(provider, "refund_not_recorded", out_trade_no, order.id if order else None, amount, register)
             )
-    fulfilled = await Order.filter(
-        provider=provider,
-        status__in=list(SETTLED),
-        paid_at__gte=clock.day_start(day),
-        paid_at__lt=clock.day_end(day),
-    ).order_by("id")
-    for order in fulfilled:
+    for order in await paid_on(provider, day):
         trades = set(order.details.get("trades") or {}) | {order.provider_ref or ""}
         if not trades & set(paid):
             differences.append(
@@ -134,6 +137,45 @@ async def compare(provider: str, day: date, lines: list[BillLine]) -> list[Diffe
                            int(order.amount_fen))
             )  # fmt: skip
     return differences
+
+
+def provider_paid_at(payload: dict[str, Any] | None) -> datetime | None:
+    """When the payer paid, as the provider's recorded notification says: Alipay's ``gmt_payment`` (Beijing time,
+    ``YYYY-MM-DD HH:MM:SS``), WeChat Pay's ``success_time`` (RFC 3339); ``None`` when it says nothing readable."""
+    notification = (payload or {}).get("notification")
+    if not isinstance(notification, dict):
+        return None
+    resource = notification.get("resource")
+    text = notification.get("gmt_payment") or (resource.get("success_time") if isinstance(resource, dict) else None)
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=clock.CITY_TZ)
+
+
+async def paid_on(provider: str, day: date) -> list[Order]:
+    """Orders paid through ``provider`` on the Beijing date ``day`` and settled (fulfilled or refunded since): by the
+    provider's own payment time where a notification recorded it, else by ``paid_at`` — so a payment at 23:59
+    whose notification arrived at 00:01 is of the day it was paid, as in the provider's bill."""
+    candidates = await Order.filter(
+        provider=provider,
+        status__in=list(SETTLED),
+        paid_at__gte=clock.day_start(day),
+        paid_at__lt=clock.day_end(day) + LATE_SETTLEMENT,
+    ).order_by("id")
+    # the register heard of them on this day or up to a day later; the first payment event that says when the
+    # payer paid decides the day
+    paid_times: dict[int, datetime] = {}
+    events = Payment.filter(order_id__in=[o.id for o in candidates], event_type__in=list(PAID_EVENT_TYPES))
+    for event in await events.order_by("id"):
+        moment = provider_paid_at(event.payload)
+        order_id = event.order_id
+        if moment is not None and order_id not in paid_times:
+            paid_times[order_id] = moment
+    return [o for o in candidates if o.paid_at and clock.local_date(paid_times.get(o.id, o.paid_at)) == day]
 
 
 async def compare_bills(settings: Settings, day: date, *, providers: list[str] | None = None) -> BillReport:

@@ -17,7 +17,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from linpiao.i18n import format_number
-from linpiao.i18n import gettext as _
 from linpiao.money import format_yuan
 from linpiao.proxy import client_ip
 from linpiao.settings import Settings
@@ -25,6 +24,7 @@ from registry import clock
 from registry.models import Order
 from shop import limits
 from shop.basket import Basket, basket_of, read_items, write_items
+from shop.i18n import gettext as _
 from shop.my_orders import remember
 from shop.views import QuotaView
 

@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 
 from linpiao.i18n import format_number
-from linpiao.i18n import gettext as _
 from shop.calculator import (
     MAX_COUNT,
     MAX_DAYS,
@@ -28,6 +27,7 @@ from shop.calculator import (
     load_factors,
 )
 from shop.errors import InvalidEstimate
+from shop.i18n import gettext as _
 
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _WHOLE = re.compile(r"[0-9]+")

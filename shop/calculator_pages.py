@@ -24,7 +24,7 @@ NOTICES = ("added", "removed", "cleared", "full")
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def kg_per_ticket(quota: QuotaView) -> Decimal:

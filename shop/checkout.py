@@ -6,11 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from linpiao.settings import Settings
 from registry import sqlrows
-from registry.chain import lock_register
+from registry.chain import register_transaction
 from registry.models import Order, OrderStatus
 from shop.errors import InvalidPaymentMethod, PaymentUnavailable
 from shop.orders import EventKind, PaymentEvent, fail_checkout
@@ -185,8 +183,7 @@ async def record_trade(order: Order, provider: str, method: str, start: Checkout
         if await sqlrows.execute(_FIRST_TRADE_SQL, [provider, start.ref, stored, order.id, str(OrderStatus.PENDING)]):
             order.provider, order.provider_ref, order.details = provider, start.ref, details
             return
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         await order.refresh_from_db()
         details = _with_trade(order.details, method, start, openid)
         order.provider = provider

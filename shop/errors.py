@@ -1,4 +1,5 @@
-"""Refusals of the shop, typed like the register's so they map to the same 4xx pages and JSON errors."""
+"""Refusals of the shop, typed like the register's so they map to the same 4xx pages and JSON errors (each states
+its ``http_status``, read by :func:`linpiao.errors.status_of`)."""
 
 from __future__ import annotations
 
@@ -40,10 +41,13 @@ class AboveOrderLimit(OrderLimitError):
         "单笔订单最多 %(maximum)s 张（本期剩余 %(left)s 张的 %(share)s，且不少于 %(floor)s 张），"
         "本单 %(quantity)s 张超出上限。单位大宗认购可联系本平台申请机构 API 密钥。"
     )
+    http_status = 409
 
 
 class PendingLimit(OrderLimitError):
     """Too much reserved and unpaid by one client: answered 429, with ``Retry-After``."""
+
+    http_status = 429
 
 
 class TooManyPendingOrders(PendingLimit):
@@ -93,6 +97,7 @@ class InvalidContact(RegisterError):
 class IdempotencyConflict(RegisterError):
     code = "idempotency_conflict"
     message = "该幂等键已用于另一笔不同的订单"
+    http_status = 409
 
 
 class QuotaExhausted(InsufficientUnits):
@@ -113,6 +118,7 @@ class OrderNotFound(NotFound):
 class PaymentUnavailable(RegisterError):
     code = "payment_unavailable"
     message = "支付服务暂时不可用，请稍后再试；林票已退回额度"
+    http_status = 502  # the payment provider failed, not the request; nothing stays reserved
 
 
 class InvalidEstimate(RegisterError):

@@ -39,7 +39,7 @@ STATUS_LABELS = {
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def remembered(request: Request, settings: Settings) -> list[str]:

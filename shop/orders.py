@@ -30,12 +30,11 @@ from enum import StrEnum
 from typing import Any
 
 from tortoise.exceptions import DoesNotExist
-from tortoise.transactions import in_transaction
 
 from linpiao import inputs
 from linpiao.settings import Settings
 from registry import clock, jobs, register, sqlrows
-from registry.chain import lock_register
+from registry.chain import register_transaction
 from registry.counters import BatchStock
 from registry.errors import InsufficientUnits
 from registry.models import (
@@ -171,8 +170,7 @@ async def create_order(
         raise IdempotencyConflict("key length")
     client = buyer.client
     stored_key = scoped_idempotency_key(client, idempotency_key) if idempotency_key is not None else None
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         on_sale = await quota_on_sale()  # under the lock: the quota, its pool and the tickets left, one statement
         if on_sale is None:
             raise NoOpenQuota()
@@ -304,8 +302,7 @@ async def apply_event(order_id: int, event: PaymentEvent) -> Outcome:
     Events may arrive twice, late, or in any order: each is recorded as a :class:`Payment` row (whose
     unique ``event_id`` is the dedupe), and each kind acts only from the states where it makes sense. Jobs the
     fulfilment defers (a large roster's certificates) are queued once the transaction has committed."""
-    async with jobs.after_commit(), in_transaction():
-        await lock_register()
+    async with jobs.after_commit(), register_transaction():
         order, seen = await _order_and_seen(order_id, event.event_id)
         if seen:
             return Outcome.DUPLICATE
@@ -351,15 +348,14 @@ async def _order_and_seen(order_id: int, event_id: str) -> tuple[Order, bool]:
 
 async def fulfil(order: Order) -> Outcome:
     """Fulfil a paid order exactly once (safe to call repeatedly and concurrently)."""
-    async with jobs.after_commit(), in_transaction():
-        await lock_register()
+    async with jobs.after_commit(), register_transaction():
         return await _fulfil_locked(order)
 
 
 async def _reserve_again(order: Order) -> bool:
     """Reserve an expired order's units again if its quota — or the one on sale at the same price — has them."""
     pool = await pool_holder()
-    candidates: list[Batch] = [await Batch.get(id=order.batch_id)]  # type: ignore[attr-defined]
+    candidates: list[Batch] = [await Batch.get(id=order.batch_id)]
     on_sale = await current_quota()
     if on_sale is not None and on_sale.id != candidates[0].id and on_sale.price_fen == candidates[0].price_fen:
         candidates.append(on_sale)
@@ -377,7 +373,7 @@ async def _reserve_again(order: Order) -> bool:
             )
         except InsufficientUnits:
             continue
-        if batch.id != order.batch_id:  # type: ignore[attr-defined]
+        if batch.id != order.batch_id:
             order.batch = batch
             await order.save(update_fields=["batch_id"])
         return True
@@ -450,8 +446,7 @@ async def _refunded(order: Order) -> Outcome:
 
 async def mark_refund_issued(order: Order, refund_ref: str) -> None:
     """The provider accepted the refund of an order that could not be fulfilled."""
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         await order.refresh_from_db()
         order.details = {**order.details, "refund_due": False, "refund_ref": refund_ref}
         if order.status is not OrderStatus.FULFILLED:
@@ -461,8 +456,7 @@ async def mark_refund_issued(order: Order, refund_ref: str) -> None:
 
 async def fail_checkout(order: Order, reason: str) -> None:
     """The provider could not open a payment page: give the units back at once."""
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         await order.refresh_from_db()
         if order.status is OrderStatus.PENDING:
             await register.release_units(order=order, actor="shop", reason=reason)
@@ -477,7 +471,7 @@ async def fail_checkout(order: Order, reason: str) -> None:
 
 
 async def serial_ranges(order: Order, batch: Batch | None = None) -> list[str]:
-    batch = batch or await Batch.get(id=order.batch_id)  # type: ignore[attr-defined]
+    batch = batch or await Batch.get(id=order.batch_id)
     holdings = await Holding.filter(order_id=order.id).order_by("first_no").values_list("first_no", "last_no")
     return [batch.serial_range(int(first), int(last)) for first, last in holdings]
 

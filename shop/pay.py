@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -30,7 +29,7 @@ from starlette.routing import BaseRoute, Route
 from tortoise.exceptions import IntegrityError
 
 from certificates.qr import qr_svg
-from linpiao.i18n import gettext as _
+from linpiao import ratelimit
 from linpiao.proxy import client_ip
 from linpiao.settings import Settings
 from linpiao.templating import render
@@ -38,6 +37,7 @@ from registry import clock
 from registry.models import Order, OrderStatus, Payment
 from shop.checkout import AlreadyPaid, open_trade
 from shop.errors import OrderNotFound
+from shop.i18n import gettext as _
 from shop.orders import PURPOSES, EventKind, Outcome, PaymentEvent, checkout_expires_at, order_by_token
 from shop.payments import PaymentContext, PaymentError, get_provider, provider_for_order
 from shop.payments.alipay import AlipayProvider
@@ -67,13 +67,13 @@ log = logging.getLogger("linpiao.shop.pay")
 FORM_LIMITS = {"max_files": 0, "max_fields": 5}
 METHOD_LABELS = {ALIPAY: "支付宝", WECHAT_PAY: "微信支付", CARD: "银行卡"}
 # The payment page asks the provider itself at most this often while the payer looks at a QR code (the
-# notification normally comes first; this covers a late or lost one).
-QUERY_EVERY_SECONDS = 10.0
-_last_query: dict[int, float] = {}
+# notification normally comes first; this covers a late or lost one) — once per order across every app server
+# when LINPIAO_REDIS_URL is set (linpiao/ratelimit.py).
+QUERY_EVERY_SECONDS = 10
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def _order_url(order: Order) -> str:
@@ -252,11 +252,8 @@ async def pay_return(request: Request) -> Response:
 async def pay_status(request: Request) -> Response:
     """What the payment page polls while a QR code is shown: done once the order is no longer pending."""
     order = await order_by_token(request.path_params["token"])
-    now = time.monotonic()
-    if order.status is OrderStatus.PENDING and now - _last_query.get(order.id, 0.0) >= QUERY_EVERY_SECONDS:
-        if len(_last_query) > 10_000:  # pages long closed
-            _last_query.clear()
-        _last_query[order.id] = now
+    queries = ratelimit.shared(request.app).window("provider-query", 1, QUERY_EVERY_SECONDS)
+    if order.status is OrderStatus.PENDING and await queries.take(str(order.id)):
         await _ask_provider(_settings(request), order)
     done = order.status is not OrderStatus.PENDING
     return JSONResponse({"status": str(order.status), "done": done, "next": _order_url(order)})

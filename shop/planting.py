@@ -20,7 +20,6 @@ from certificates.bulk import zip_response
 from certificates.codes import group_code
 from linpiao import inputs
 from linpiao.errors import refusal_text, status_of
-from linpiao.i18n import gettext as _
 from linpiao.proxy import client_ip
 from linpiao.settings import Settings
 from linpiao.templating import render
@@ -29,7 +28,8 @@ from registry.errors import RegisterError
 from registry.models import Certificate, Order, OrderStatus
 from registry.planting import MemberStatus, PaymentStatus, RosterMember, RosterPayment, RosterSubmission
 from shop.checkout import start_checkout
-from shop.errors import OrderLimitError, OrderNotFound, PaymentUnavailable
+from shop.errors import OrderNotFound
+from shop.i18n import gettext as _
 from shop.limits import Buyer
 from shop.orders import fail_checkout, order_by_token
 from shop.payments import provider_for_order, provider_name
@@ -60,7 +60,7 @@ ROWS_SHOWN = 500
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def _page(request: Request, name: str, ctx: dict[str, Any], status_code: int = 200) -> Response:
@@ -81,12 +81,6 @@ async def _years_and_rule(chosen: object) -> tuple[list[int], planting.PlantingR
     elif years:
         year = years[0]
     return years, (await planting.rule_for(year) if year is not None else None)
-
-
-def _status_code(exc: RegisterError) -> int:
-    if isinstance(exc, (OrderLimitError, apikeys.InvalidApiKey)):  # 409 above the maximum, 429 unpaid, 401 key
-        return status_of(exc)
-    return 409 if exc.code in ("quota_exhausted", "no_open_quota") else 400
 
 
 # --- citizens -----------------------------------------------------------------------------------------------
@@ -122,10 +116,8 @@ async def citizen(request: Request) -> Response:
             if fulfilled:  # told before paying, not prevented: the order page says so and links to payment
                 return RedirectResponse(f"/planting/orders/{order.token}", status_code=303)
             return RedirectResponse(url, status_code=303)
-        except PaymentUnavailable as exc:
-            error, status = _(exc.message), 502
         except RegisterError as exc:
-            error, status = refusal_text(exc), _status_code(exc)
+            error, status = refusal_text(exc), status_of(exc)
     years, rule = await _years_and_rule(form.get("year"))
     price = await price_fen()
     quotes = [planting.quote(rule, trees, price) for trees in TREE_CHOICES] if rule else []
@@ -161,7 +153,7 @@ async def citizen_order(request: Request) -> Response:
     fulfilled_before = False
     if order.status is OrderStatus.PENDING and purchase.id_number:
         fulfilled_before = await planting.already_fulfilled(purchase.id_number, purchase.year)
-    certificate = purchase.certificate if purchase.certificate_id else None  # type: ignore[attr-defined]
+    certificate = purchase.certificate if purchase.certificate_id else None
     final = order.status not in (OrderStatus.PENDING, OrderStatus.PAID)
     return _page(
         request,
@@ -172,7 +164,7 @@ async def citizen_order(request: Request) -> Response:
             "certificate": certificate,
             "printed_code": group_code(certificate.code) if certificate else "",
             "fulfilled_before": fulfilled_before,
-            "outcome_label": OUTCOME_LABELS.get(purchase.outcome) if purchase.outcome else "",  # type: ignore[call-overload]
+            "outcome_label": OUTCOME_LABELS.get(purchase.outcome) if purchase.outcome else "",
             "final": final,
         },
     )
@@ -215,7 +207,7 @@ async def org_start(request: Request) -> Response:
                     await planting.store_roster(submission, preview.rows)
                 return RedirectResponse(f"/planting/org/{submission.token}", status_code=303)
             except RegisterError as exc:
-                error, status = _(exc.message), _status_code(exc)
+                error, status = _(exc.message), status_of(exc)
     years, rule = await _years_and_rule(form.get("year"))
     return _page(
         request,
@@ -229,15 +221,15 @@ async def _submission(request: Request) -> RosterSubmission:
     try:
         return await planting.submission_by_token(request.path_params["token"])
     except planting.RosterNotFound as exc:
-        raise HTTPException(404) from exc
+        raise HTTPException(status_of(exc)) from exc
 
 
 async def _cancel_superseded(settings: Settings, payments: list[RosterPayment]) -> None:
     """Payments a new upload replaced: close their payment pages and give their tickets back."""
     for payment in payments:
-        if payment.order_id is None:  # type: ignore[attr-defined]
+        if payment.order_id is None:
             continue
-        order = await Order.get(id=payment.order_id)  # type: ignore[attr-defined]
+        order = await Order.get(id=payment.order_id)
         if order.status is not OrderStatus.PENDING:
             continue
         provider = provider_for_order(settings, order)  # its own provider: Stripe, Alipay, WeChat Pay or the demo
@@ -267,7 +259,7 @@ async def org_manage(request: Request, *, error: str | None = None, status: int 
     only_problems = request.query_params.get("problems") == "1"
     shown = [m for m in latest if m.problems] if only_problems else latest
     waiting = await RosterPayment.filter(submission=submission, status=PaymentStatus.PENDING).first()
-    waiting_order = await Order.get(id=waiting.order_id) if waiting and waiting.order_id else None  # type: ignore[attr-defined]
+    waiting_order = await Order.get(id=waiting.order_id) if waiting and waiting.order_id else None
     if waiting_order is not None and waiting_order.status is not OrderStatus.PENDING:
         waiting_order = None
     paid_payments = await RosterPayment.filter(submission=submission, status=PaymentStatus.PAID).order_by("id")
@@ -321,7 +313,7 @@ async def org_upload(request: Request) -> Response:
             preview: RosterPreview = await cpu.file_work(parse_roster, data, filename, year=submission.year)
             result = await planting.store_roster(submission, preview.rows)
         except RegisterError as exc:
-            return await org_manage(request, error=_(exc.message), status=_status_code(exc))
+            return await org_manage(request, error=_(exc.message), status=status_of(exc))
     await _cancel_superseded(settings, result.superseded_payments)
     return RedirectResponse(f"/planting/org/{submission.token}", status_code=303)
 
@@ -337,10 +329,8 @@ async def org_pay(request: Request) -> Response:
         buyer = Buyer.with_key(await apikeys.authenticate(key)) if key else Buyer.at_address(client_ip(request))
         order = await create_roster_order(settings, submission, provider=provider_name(settings), buyer=buyer)
         url = await start_checkout(settings, order)
-    except PaymentUnavailable as exc:
-        return await org_manage(request, error=_(exc.message), status=502)
     except RegisterError as exc:
-        return await org_manage(request, error=refusal_text(exc), status=_status_code(exc))
+        return await org_manage(request, error=refusal_text(exc), status=status_of(exc))
     return RedirectResponse(url, status_code=303)
 
 

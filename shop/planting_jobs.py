@@ -88,7 +88,7 @@ async def certify_roster(order: Order, entry: RegisterEntry, purchases: Sequence
     shares = planting.allot_serials(entry.ranges, [int(p.tickets) for p in purchases])
     certified = []
     for purchase, share in zip(purchases, shares, strict=True):
-        if purchase.certificate_id is None:  # type: ignore[attr-defined]
+        if purchase.certificate_id is None:
             await certify_purchase(purchase, order, None, [entry], share)
             certified.append(purchase)
     if certified:
@@ -139,7 +139,7 @@ async def certify_order(order_id: int, *, chunk: int = CHUNK) -> Progress:
     if info:
         entry = await RegisterEntry.get(id=int(info["entry"]))
         shares = planting.allot_serials(entry.ranges, [int(p.tickets) for p in purchases])
-        pending = [(p, s) for p, s in zip(purchases, shares, strict=True) if p.certificate_id is None]  # type: ignore[attr-defined]
+        pending = [(p, s) for p, s in zip(purchases, shares, strict=True) if p.certificate_id is None]
         for start in range(0, len(pending), chunk):
             if not await _certify_chunk(order, entry, pending[start : start + chunk]):
                 await order.refresh_from_db()
@@ -232,7 +232,7 @@ async def certify_job(ctx: jobs.JobContext, *, order_id: int) -> None:
     log.info("certificates of order %s: %d / %d", order_id, progress.made, progress.total)
     payment = await RosterPayment.get_or_none(order_id=order_id)
     if payment is not None and progress.done and progress.total > INLINE_CERTIFICATES:
-        await jobs.defer("planting.zip", submission_id=int(payment.submission_id))  # type: ignore[attr-defined]
+        await jobs.defer("planting.zip", submission_id=int(payment.submission_id))
 
 
 @jobs.task("planting.zip", lock="planting.zip:{submission_id}")
@@ -252,7 +252,7 @@ async def sweep() -> int:
     acted = 0
     since = clock.now() - SWEEP_WINDOW
     for payment in await RosterPayment.filter(status=PaymentStatus.PAID, paid_at__gte=since):
-        order = await Order.get_or_none(id=payment.order_id)  # type: ignore[attr-defined]
+        order = await Order.get_or_none(id=payment.order_id)
         if order is None or not order.details.get("certificates"):
             continue
         if order.status is OrderStatus.REFUNDED:

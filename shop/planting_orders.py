@@ -11,11 +11,9 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from tortoise.transactions import in_transaction
-
 from linpiao.settings import Settings
 from registry import clock, jobs, planting, register
-from registry.chain import lock_register
+from registry.chain import register_transaction
 from registry.errors import InsufficientUnits
 from registry.identity import normalise_id_number, organisation_kind, region_of
 from registry.models import (
@@ -104,8 +102,7 @@ async def create_citizen_order(
     price = await price_fen()
     quote = planting.quote(rule, request.trees, price)
     quota = await _quota(settings, quote.amount_fen)
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         order = await _new_order(
             settings,
             quota=quota,
@@ -137,11 +134,10 @@ async def create_roster_order(
     """One order for every payable, unpaid row of the roster; a repeated request returns the waiting order. The
     order is held to the shop's limits like any other (an organisation's API key lifts them)."""
     price = await price_fen()
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         payment, _purchases = await planting.open_payment(submission, price_fen=price)
-        if payment.order_id is not None:  # type: ignore[attr-defined]
-            return await Order.get(id=payment.order_id)  # type: ignore[attr-defined]
+        if payment.order_id is not None:
+            return await Order.get(id=payment.order_id)
         quota = await _quota(settings, int(payment.amount_fen))
         order = await _new_order(
             settings,
@@ -207,7 +203,7 @@ async def fulfil_planting(order: Order, now: datetime) -> None:
         [purchase] = purchases
         buyer = await _person(purchase, order.contact)
         entry = await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop")
-        if purchase.certificate_id is None:  # type: ignore[attr-defined]
+        if purchase.certificate_id is None:
             await certify_purchase(purchase, order, buyer, [entry])
             await purchase.save(update_fields=["certificate_id"])
     else:
@@ -215,7 +211,7 @@ async def fulfil_planting(order: Order, now: datetime) -> None:
         # rows written do not grow with the staff); each person's certificate states their trees and carries
         # their own tickets — consecutive serials of that entry, in roster order. A large roster's certificates
         # are made by the job planting.certify, queued when this transaction commits (shop/planting_jobs.py).
-        submission = await RosterSubmission.get(id=payment.submission_id)  # type: ignore[attr-defined]
+        submission = await RosterSubmission.get(id=payment.submission_id)
         buyer = await _organisation(submission)
         entry = await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop")
         if len(purchases) <= INLINE_CERTIFICATES:
@@ -241,4 +237,4 @@ async def submission_certificate_ids(submission: RosterSubmission) -> list[int]:
     purchases = await PlantingPurchase.filter(
         member__submission_id=submission.id, certificate_id__not_isnull=True
     ).order_by("member__upload_no", "member__line_no", "id")
-    return [int(p.certificate_id) for p in purchases]  # type: ignore[attr-defined]
+    return [int(p.certificate_id) for p in purchases]

@@ -123,5 +123,5 @@ def report_pdf(report: FulfilmentReport, codes: dict[int, str]) -> bytes:
         )
     )
     story.append(table)
-    doc.build(story)  # type: ignore[arg-type]
+    doc.build(story)
     return buffer.getvalue()

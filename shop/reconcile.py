@@ -14,11 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tortoise.transactions import in_transaction
-
 from linpiao.settings import Settings
 from registry import clock
-from registry.chain import lock_register
+from registry.chain import register_transaction
 from registry.models import Order, OrderStatus
 from shop.orders import EventKind, Outcome, PaymentEvent, apply_event, pending_orders_older_than
 from shop.payments import PaymentError, PaymentProvider, RemoteStatus, get_provider
@@ -83,8 +81,7 @@ async def close_lapsed_trade(order: Order, provider: PaymentProvider) -> str:
         return str(await settle(order.id, event, provider))
     if trade.status in (RemoteStatus.OPEN, RemoteStatus.UNKNOWN):
         await provider.expire_checkout(order)
-    async with in_transaction():
-        await lock_register()
+    async with register_transaction():
         await order.refresh_from_db()
         order.details = {**order.details, "trade_closed": order.provider_ref}
         await order.save(update_fields=["details"])

@@ -12,7 +12,6 @@ from starlette.routing import BaseRoute, Route
 
 from linpiao import inputs
 from linpiao.errors import error_response, refusal_text, status_of
-from linpiao.i18n import gettext as _
 from linpiao.proxy import client_ip
 from linpiao.settings import Settings
 from linpiao.templating import render
@@ -20,7 +19,8 @@ from registry.errors import RegisterError
 from registry.models import Order, OrderStatus
 from shop import api, buy_page, calculator_pages, my_orders, pay, planting
 from shop.checkout import start_checkout
-from shop.errors import OrderNotFound, PaymentUnavailable
+from shop.errors import OrderNotFound
+from shop.i18n import gettext as _
 from shop.limits import Buyer
 from shop.orders import (
     PURPOSES,
@@ -41,7 +41,7 @@ FORM_LIMITS = {"max_files": 0, "max_fields": 40}
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def _page(request: Request, name: str, ctx: dict[str, Any] | None = None, status_code: int = 200) -> Response:
@@ -72,8 +72,6 @@ async def buy(request: Request) -> Response:
             response = RedirectResponse(url, status_code=303)
             buy_page.after_order(request, response, settings, order, form)  # "my orders"; empty the basket
             return response
-        except PaymentUnavailable as exc:
-            error, status = _(exc.message), 502
         except RegisterError as exc:  # the reason, with the limits in force (shop/limits.py), on the page
             error, status = refusal_text(exc), status_of(exc)
     quota = await quota_view(settings)

@@ -23,7 +23,6 @@ from starlette.routing import BaseRoute, Route
 from certificates.codes import normalise_code
 from certificates.routes import case_path, limiter
 from linpiao.errors import error_response
-from linpiao.i18n import gettext as _
 from linpiao.proxy import client_ip
 from linpiao.templating import render
 from registry import clock, digests, forests, notices, retirements
@@ -32,6 +31,7 @@ from registry.models import Certificate, TicketKind
 from registry.register_view import neutralise
 from registry.retirements import Retirement, RetirementKind, RetirementQuery
 from shop.charts import Bar, bar_chart, outline_svg
+from shop.i18n import gettext as _
 from shop.openapi_public import RETIREMENT_FIELDS
 
 
@@ -102,11 +102,11 @@ async def _search(request: Request, text: str) -> tuple[int, ...]:
     if code is None:
         return ()
     key = client_ip(request) or "unknown"
-    if limiter(request).blocked(key):
-        raise _TooMany(limiter(request).retry_after(key))
+    if await limiter(request).blocked(key):
+        raise _TooMany(await limiter(request).retry_after(key))
     certificate = await Certificate.get_or_none(code=code)
     if certificate is None:
-        limiter(request).record_failure(key)
+        await limiter(request).record(key)
         return ()
     return await retirements.retirement_of_certificate(certificate)
 
@@ -401,6 +401,7 @@ async def notices_page(request: Request) -> Response:
             "open_notices": open_,
             "closed_notices": closed,
             "objections": objections,
+            "upheld": await notices.upheld_counts([n.id for n in (*open_, *closed)]),
             "notice_kind_labels": NOTICE_KIND_LABELS,
             "active": "public",
         },

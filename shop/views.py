@@ -132,7 +132,7 @@ async def order_view(order: Order) -> OrderView:
         batch, ranges = reserved
     else:
         holdings = await order_holdings(order)
-        batch = holdings[0].batch if holdings else await Batch.get(id=order.batch_id)  # type: ignore[attr-defined]
+        batch = holdings[0].batch if holdings else await Batch.get(id=order.batch_id)
         ranges = [[int(h.first_no), int(h.last_no)] for h in holdings]
     return OrderView(
         order=order,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -134,14 +134,26 @@ def live_server(db: str, server_env: dict[str, str]):  # type: ignore[no-untyped
         stop_server(process)
 
 
+@pytest.fixture(scope="session")
+def chromium_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Chromium, started once for the whole session (and only if a browser test runs); tests connect to it."""
+    from tests.live import start_browser_server, stop_server
+
+    process, endpoint = start_browser_server(tmp_path_factory.mktemp("chromium"))
+    try:
+        yield endpoint
+    finally:
+        stop_server(process)
+
+
 @pytest.fixture
-async def browser():  # type: ignore[no-untyped-def]
+async def browser(chromium_endpoint: str):  # type: ignore[no-untyped-def]
+    """The session's Chromium, connected for this test: the contexts a test opens close when it ends, so each
+    test starts with no cookies, storage or pages of another."""
     from playwright.async_api import async_playwright
 
-    from tests.live import CHROMIUM, CHROMIUM_ARGS
-
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        chromium = await pw.chromium.connect(chromium_endpoint)
         # Every page of every browser test must work under the Content-Security-Policy: Chromium reports each
         # blocked inline script, handler, style or javascript: URL on the console, and the test fails.
         blocked: list[str] = []
@@ -163,7 +175,7 @@ async def browser():  # type: ignore[no-untyped-def]
         try:
             yield chromium
         finally:
-            await chromium.close()
+            await chromium.close()  # closes this test's contexts and disconnects; Chromium runs on
         assert not blocked, blocked
 
 

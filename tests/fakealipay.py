@@ -61,6 +61,7 @@ class Trade:
     status: str = "WAIT_BUYER_PAY"
     refunds: dict[str, int] = field(default_factory=dict)  # out_request_no → fen
     paid_on: date | None = None
+    paid_at: datetime | None = None  # when the payer paid (Beijing time)
 
 
 class _GbkName(zipfile.ZipInfo):
@@ -77,7 +78,9 @@ class FakeAlipay(FakeGateway):
         self.app_key = new_key()  # the merchant app's: the fake knows its public half
         self.trades: dict[str, Trade] = {}
         self.requests: list[dict[str, Any]] = []
-        self.bill_lines: list[dict[str, Any]] = []  # what the next bills list (tests may add or change lines)
+        # what the bills list (tests may add or change lines); a line with a "day" (the Beijing date it happened)
+        # is only in that day's bill, as Alipay's are; one without is in every bill
+        self.bill_lines: list[dict[str, Any]] = []
         self.down = False
         self._ids = itertools.count(1)
 
@@ -126,6 +129,7 @@ class FakeAlipay(FakeGateway):
         """The signed form Alipay posts to ``notify_url`` about a trade (``changes`` alter fields before signing)."""
         trade = self.trades[out_trade_no]
         now = datetime.now(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+        paid = trade.paid_at.strftime("%Y-%m-%d %H:%M:%S") if trade.paid_at else now
         params = {
             "notify_time": now,
             "notify_type": "trade_status_sync",
@@ -142,7 +146,7 @@ class FakeAlipay(FakeGateway):
             "receipt_amount": yuan(trade.amount_fen),
             "subject": trade.subject,
             "gmt_create": now,
-            "gmt_payment": now,
+            "gmt_payment": paid,
             **changes,
         }
         params["sign"] = sign(key or self.alipay_key, signing_string(params, ("sign", "sign_type")))
@@ -160,9 +164,16 @@ class FakeAlipay(FakeGateway):
         trade = self.trades[out_trade_no]
         assert trade.status == "WAIT_BUYER_PAY", trade.status
         trade.status = "TRADE_SUCCESS"
-        trade.paid_on = datetime.now(BEIJING).date()
+        trade.paid_at = datetime.now(BEIJING)
+        trade.paid_on = trade.paid_at.date()
         self.bill_lines.append(
-            {"kind": "交易", "out_trade_no": out_trade_no, "trade_no": trade.trade_no, "amount_fen": trade.amount_fen}
+            {
+                "kind": "交易",
+                "out_trade_no": out_trade_no,
+                "trade_no": trade.trade_no,
+                "amount_fen": trade.amount_fen,
+                "day": trade.paid_on.isoformat(),
+            }
         )
         return self.notification(out_trade_no)
 
@@ -299,6 +310,7 @@ class FakeAlipay(FakeGateway):
                     "trade_no": trade.trade_no,
                     "amount_fen": amount,
                     "refund_no": request_no,
+                    "day": datetime.now(BEIJING).date().isoformat(),
                 }
             )
             if sum(trade.refunds.values()) == trade.amount_fen:
@@ -331,6 +343,8 @@ class FakeAlipay(FakeGateway):
              "卡消费金额（元）", "退款批次号/请求号", "服务费（元）", "分润（元）", "备注"]
         )  # fmt: skip
         for line in self.bill_lines:
+            if line.get("day", day) != day:
+                continue
             amount = yuan(line["amount_fen"])
             refund = line["kind"] == "退款"
             writer.writerow(

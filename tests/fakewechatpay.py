@@ -58,6 +58,7 @@ class Trade:
     openid: str = ""
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     paid_on: date | None = None
+    paid_at: datetime | None = None  # when the payer paid (Beijing time)
 
 
 class FakeWechatPay(FakeGateway):
@@ -67,7 +68,9 @@ class FakeWechatPay(FakeGateway):
         self.merchant_key = new_key()  # the merchant's: the fake knows its public half
         self.trades: dict[str, Trade] = {}
         self.requests: list[dict[str, Any]] = []
+        # a line with a "day" (the Beijing date it happened) is only in that day's bill; one without, in every bill
         self.bill_lines: list[dict[str, Any]] = []
+        self.bill_days: list[str] = []  # the bill_date of every bill asked for
         self.codes: dict[str, str] = {}  # OAuth code → openid
         self.openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
         self.down = False
@@ -77,6 +80,7 @@ class FakeWechatPay(FakeGateway):
         self.trades.clear()
         self.requests.clear()
         self.bill_lines.clear()
+        self.bill_days.clear()
         self.codes.clear()
         self.delivered.clear()
         self.down = False
@@ -148,7 +152,7 @@ class FakeWechatPay(FakeGateway):
             "trade_state": trade.state,
             "trade_state_desc": {"SUCCESS": "支付成功", "NOTPAY": "未支付", "CLOSED": "已关闭"}.get(trade.state, ""),
             "bank_type": "OTHERS",
-            "success_time": datetime.now(BEIJING).isoformat(timespec="seconds"),
+            "success_time": (trade.paid_at or datetime.now(BEIJING)).isoformat(timespec="seconds"),
             "payer": {"openid": trade.openid or self.openid},
             "amount": {"total": trade.amount_fen, "payer_total": trade.amount_fen, "currency": "CNY"},
         }
@@ -185,8 +189,16 @@ class FakeWechatPay(FakeGateway):
         trade = self.trades[out_trade_no]
         assert trade.state == "NOTPAY", trade.state
         trade.state = "SUCCESS"
-        trade.paid_on = datetime.now(BEIJING).date()
-        self.bill_lines.append({"state": "SUCCESS", "trade": trade.out_trade_no, "amount_fen": trade.amount_fen})
+        trade.paid_at = datetime.now(BEIJING)
+        trade.paid_on = trade.paid_at.date()
+        self.bill_lines.append(
+            {
+                "state": "SUCCESS",
+                "trade": trade.out_trade_no,
+                "amount_fen": trade.amount_fen,
+                "day": trade.paid_on.isoformat(),
+            }
+        )
         return self.notification(self.transaction(trade))
 
     def trade_by_code(self, code_url: str) -> Trade:
@@ -334,6 +346,7 @@ class FakeWechatPay(FakeGateway):
                     "trade": trade.out_trade_no,
                     "amount_fen": amount["refund"],
                     "refund": out_refund_no,
+                    "day": datetime.now(BEIJING).date().isoformat(),
                 }
             )
         refund = trade.refunds[out_refund_no]
@@ -349,14 +362,16 @@ class FakeWechatPay(FakeGateway):
             },
         )
 
-    def bill_csv(self) -> bytes:
+    def bill_csv(self, day: str | None = None) -> bytes:
+        """The trade bill of a Beijing date: the lines of that day (a line without a "day" is in every bill)."""
         header = (
             "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,"
             "货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,"
             "商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注"
         )
         lines = [header]
-        for line in self.bill_lines:
+        listed = [line for line in self.bill_lines if day is None or line.get("day", day) == day]
+        for line in listed:
             trade = self.trades.get(line["trade"])
             yuan = f"{line['amount_fen'] // 100}.{line['amount_fen'] % 100:02d}"
             transaction = trade.transaction_id if trade else "4200000000000000000000000000"
@@ -369,7 +384,7 @@ class FakeWechatPay(FakeGateway):
             ]  # fmt: skip
             lines.append(",".join(f"`{c}" for c in cells))
         lines.append("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额")
-        lines.append(f"`{len(self.bill_lines)},`0.00,`0.00,`0.00,`0.00,`0.00,`0.00")
+        lines.append(f"`{len(listed)},`0.00,`0.00,`0.00,`0.00,`0.00,`0.00")
         return ("\n".join(lines) + "\n").encode()
 
     async def _bill(self, request: Request) -> Response:
@@ -377,7 +392,8 @@ class FakeWechatPay(FakeGateway):
         if failure is not None:
             return failure
         day = request.query_params["bill_date"]
-        data = self.bill_csv()
+        self.bill_days.append(day)
+        data = self.bill_csv(day)
         return self.answer(
             200,
             {
@@ -391,7 +407,9 @@ class FakeWechatPay(FakeGateway):
         _body, failure = await self._read(request)
         if failure is not None:
             return failure
-        return Response(self.bill_csv(), media_type="application/octet-stream")
+        token = request.query_params.get("token", "")
+        day = f"{token[4:8]}-{token[8:10]}-{token[10:12]}"  # BILLyyyymmdd
+        return Response(self.bill_csv(day), media_type="application/octet-stream")
 
     async def _h5_page(self, request: Request) -> Response:
         """WeChat Pay's H5 middle page: the payer confirms, WeChat Pay notifies, the payer goes back."""

@@ -2,11 +2,14 @@
 and Debian's Chromium driven by Playwright (never a downloaded browser).
 
 Use the fixtures from ``tests/conftest.py``: ``live_server`` (its base URL) and ``browser_page``
-(a phone-sized page; ``browser_context_factory`` for other sizes). Screenshots go to ``artifacts/``.
+(a phone-sized page), or ``browser`` for a context of another size. Chromium starts once per test session
+(:func:`start_browser_server`); each test connects to it and works in contexts of its own, closed after it.
+Screenshots go to ``artifacts/``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -81,3 +84,24 @@ def stop_server(process: subprocess.Popen) -> None:
 def screenshot_path(name: str) -> str:
     ARTIFACTS.mkdir(exist_ok=True)
     return str(ARTIFACTS / f"{name}.png")
+
+
+def start_browser_server(config_dir: Path) -> tuple[subprocess.Popen, str]:
+    """Debian's Chromium, launched by Playwright's own browser server in a child process; returns the process and
+    the WebSocket endpoint that ``playwright.chromium.connect`` takes. One per test session: starting Chromium is
+    the slow part of a browser test, a new context in a running browser is not."""
+    config = config_dir / "chromium.json"
+    config.write_text(json.dumps({"executablePath": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}))
+    # Playwright's own driver, started directly (not through ``python -m playwright``, whose child would outlive a
+    # terminated wrapper): on SIGTERM it closes the Chromium it launched.
+    from playwright._impl._driver import compute_driver_executable
+
+    node, cli = compute_driver_executable()
+    command = [node, cli, "launch-server", "--browser", "chromium", "--config", str(config)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    endpoint = process.stdout.readline().strip()  # the server prints its endpoint once Chromium is up
+    if not endpoint.startswith("ws://"):
+        stop_server(process)
+        raise RuntimeError(f"Playwright's browser server did not start (printed {endpoint!r})")
+    return process, endpoint

@@ -141,7 +141,8 @@ class AlipayProvider(TradeProvider):
 
     @staticmethod
     def _refused(method: str, answer: dict[str, Any]) -> PaymentError:
-        return PaymentError(f"Alipay {method}: {answer.get('code')} {answer.get('sub_code')} {answer.get('sub_msg')}")
+        said = " ".join(str(answer[k]) for k in ("code", "sub_code", "sub_msg") if answer.get(k))  # what Alipay gave
+        return PaymentError(f"Alipay {method}: {said or 'refused'}")
 
     # --- the interface ------------------------------------------------------------------------------------
 

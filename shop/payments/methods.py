@@ -4,7 +4,10 @@ A method is what the payer picks (``alipay``, ``wechat_pay``, ``card``); a provi
 (``alipay``, ``wechat_pay``, ``stripe``, or ``demo`` standing in for a card when nothing is configured).
 Alipay and WeChat Pay take ¥0.01 and up, so one ¥1 ticket is payable; Stripe refuses charges under its
 settlement minimum, so ``LINPIAO_MIN_ORDER_FEN`` applies only when the card is chosen (the demo provider
-follows the same rule, so what the demo shows is what Stripe does).
+follows the same rule, so what the demo shows is what Stripe does). Which methods are enabled and what each
+takes at least is written once, on :class:`linpiao.settings.Settings` (``payment_methods``,
+``method_minimum_fen``, ``smallest_order_fen``), where the back-office — which never imports the shop — reads
+it too; this module answers in the shop's terms from there.
 """
 
 from __future__ import annotations
@@ -12,14 +15,13 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+# the method names, defined with their minimum orders in linpiao.settings (re-exported for the shop)
+from linpiao.settings import ALIPAY as ALIPAY
+from linpiao.settings import CARD as CARD
+from linpiao.settings import WECHAT_PAY as WECHAT_PAY
 from linpiao.settings import Settings
 
-ALIPAY = "alipay"
-WECHAT_PAY = "wechat_pay"
-CARD = "card"
 METHODS = (ALIPAY, WECHAT_PAY, CARD)
-# Alipay and WeChat Pay accept any amount from ¥0.01.
-DIRECT_MINIMUM_FEN = 1
 # Channels each method may be paid through (the API may ask for one; the pay page chooses by device).
 CHANNELS = {ALIPAY: ("page", "wap"), WECHAT_PAY: ("native", "h5", "jsapi"), CARD: ("",)}
 
@@ -32,14 +34,7 @@ _PHONE_AGENT = re.compile(r"Mobile|Android|iPhone|iPad|iPod|HarmonyOS|OpenHarmon
 def enabled_methods(settings: Settings) -> list[str]:
     """Methods this shop takes, in the order offered: Alipay, WeChat Pay, then the card (Stripe, or the demo
     provider when no provider at all is configured)."""
-    methods = []
-    if settings.alipay_enabled:
-        methods.append(ALIPAY)
-    if settings.wechatpay_enabled:
-        methods.append(WECHAT_PAY)
-    if settings.stripe_secret_key or settings.demo_payments:
-        methods.append(CARD)
-    return methods
+    return settings.payment_methods()
 
 
 def provider_of_method(settings: Settings, method: str) -> str:
@@ -54,16 +49,14 @@ def method_of_provider(provider: str) -> str:
 
 
 def method_minimum_fen(settings: Settings, method: str) -> int:
-    return settings.min_order_fen if method == CARD else DIRECT_MINIMUM_FEN
+    return settings.method_minimum_fen(method)
 
 
 def order_minimum_fen(settings: Settings, provider: str = "") -> int:
     """The smallest order for ``provider``; for an order whose method is chosen later (``""``), the smallest any
     enabled method takes (the payment page then offers only the methods that take the order's amount)."""
     method = method_of_provider(provider)
-    if method:
-        return method_minimum_fen(settings, method)
-    return min((method_minimum_fen(settings, m) for m in enabled_methods(settings)), default=settings.min_order_fen)
+    return settings.method_minimum_fen(method) if method else settings.smallest_order_fen()
 
 
 def device_of(user_agent: str | None) -> str:

@@ -7,10 +7,10 @@ from typing import Any
 
 import stripe
 
-from linpiao.i18n import gettext as _
 from linpiao.settings import Settings
 from registry import clock
 from registry.models import Order
+from shop.i18n import gettext as _
 from shop.orders import PURPOSES, checkout_expires_at
 from shop.payments.base import CheckoutStart, PaymentContext, PaymentError, RemoteStatus
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
 from factories import make_holder
 from registry import applications as apps
+from registry import clock, notices
 from registry.audit import Actor
 from registry.chain import verify_chain
 from registry.errors import HolderOutsideCity, InvalidState
@@ -72,6 +73,10 @@ async def test_collective_happy_path_over_http(sign_in):
     refused = await issuer.post(url + "/issue", {"unit_area_m2": "100"})  # not approved yet
     assert refused.status_code == 400
     assert (await issuer.post(url + "/approve", {"comment": "材料齐全"})).status_code == 303
+    unpublished = await issuer.post(url + "/issue", {"unit_area_m2": "100"})  # no public notice (公示) yet
+    assert unpublished.status_code == 400 and "尚未公示" in unpublished.text
+    with clock.use(clock.FixedClock(clock.now() - timedelta(days=10))):  # published ten days ago for 7 days
+        await notices.publish_issuance_notice(application, actor=Actor(issuer.user, ""))
     not_exact = await issuer.post(url + "/issue", {"unit_area_m2": "666.6667"})
     assert not_exact.status_code == 400 and "单位面积必须能整除林地面积" in not_exact.text
     assert await Batch.all().count() == 0
@@ -126,6 +131,8 @@ async def test_a_parcel_gets_one_live_application_and_one_issue(db):
     with pytest.raises(apps.AlreadyApplied):
         await apps.submit_application(kind=TicketKind.COLLECTIVE, parcel=parcel, applicant=village, actor=issuer)
     await apps.approve_application(application, actor=issuer)
+    with clock.use(clock.FixedClock(clock.now() - timedelta(days=10))):
+        await notices.publish_issuance_notice(application, actor=issuer)
     await apps.issue_application(application, unit_area_m2=Decimal("1000"), actor=issuer)
     with pytest.raises(apps.AlreadyApplied):
         await apps.submit_application(kind=TicketKind.COLLECTIVE, parcel=parcel, applicant=village, actor=issuer)

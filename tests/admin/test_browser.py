@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from registry import clock, notices
 from registry.applications import IssuanceApplication
+from registry.audit import Actor
 from registry.models import Batch, StaffRole
 from tests.admin.conftest import PASSWORD, make_staff, village_with_parcel
 from tests.live import DESKTOP, screenshot_path
@@ -13,7 +17,7 @@ pytestmark = pytest.mark.browser
 
 
 async def test_issuer_takes_an_application_to_an_issued_batch(live_server, browser):
-    await make_staff(StaffRole.ISSUER, "xq.issuer", "640104")
+    issuer = await make_staff(StaffRole.ISSUER, "xq.issuer", "640104")
     village, parcel = await village_with_parcel("640104", "150")
     context = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
     page = await context.new_page()
@@ -28,7 +32,9 @@ async def test_issuer_takes_an_application_to_an_issued_batch(live_server, brows
         assert await page.locator('[data-testid="area"]').inner_text() == "150.0000"
 
         await page.click("text=受理发放申请")
-        assert await page.input_value("#applicant_id") == str(village.id)  # the parcel's owner by default
+        # the parcel and its owner come chosen in the pickers (search boxes with radio buttons, not numbers)
+        assert await page.is_checked(f'[data-testid="pick-parcel_id-{parcel.id}"] input')
+        assert await page.is_checked(f'[data-testid="pick-applicant_id-{village.id}"] input')
         await page.fill("#note", "村民代表会议同意以林木发放林票")
         await page.click("text=提交申请")
         await page.wait_for_selector('[data-testid="status"] >> text=待审核')
@@ -37,6 +43,10 @@ async def test_issuer_takes_an_application_to_an_issued_batch(live_server, brows
         await page.click("button:has-text('批准')")
         await page.wait_for_selector('[data-testid="status"] >> text=已批准，待发放')
         await page.screenshot(path=screenshot_path("admin-application-approved"), full_page=True)
+        # its public notice (公示) was published ten days ago for seven days and closed without objection
+        with clock.use(clock.FixedClock(clock.now() - timedelta(days=10))):
+            await notices.publish_issuance_notice(await IssuanceApplication.get(), actor=Actor(issuer, ""))
+        await page.reload()
 
         await page.fill("#unit_area_m2", "333")  # does not divide 100000 m²: refused with a reason
         await page.click("button:has-text('发放')")

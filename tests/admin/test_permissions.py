@@ -100,6 +100,9 @@ def _routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], frozens
         ("POST", "/admin/apikeys", {"organisation": ""}, frozenset({A})),  # invalid on purpose: allowed → 400
         ("POST", f"/admin/apikeys/{s}/revoke", {}, frozenset({A})),  # no such key: allowed → 404
         ("GET", "/admin/holders", {}, frozenset({ISS, F, L, G, U})),
+        ("GET", "/admin/pick/holders?field=h&q=x", {}, frozenset({ISS, F, L, G, U})),
+        ("GET", "/admin/pick/batches?field=b&q=x", {}, frozenset({ISS, F, U})),
+        ("GET", "/admin/pick/parcels?field=p&q=x", {}, frozenset({ISS, F, L, U})),
         ("GET", "/admin/holders/new", {}, frozenset({ISS, F})),
         ("POST", "/admin/holders", holder_form, frozenset({ISS, F})),
         ("GET", f"/admin/holders/{h}", {}, frozenset({ISS, F, L, G, U})),
@@ -142,6 +145,13 @@ def _routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], frozens
         ("POST", f"/admin/service/orders/{o}/reissue", {"certificate": MATRIX_CODE, "reason": "x"}, frozenset({F})),
         ("GET", "/admin/planting", {}, frozenset({F, U})),
         ("POST", "/admin/planting", {"year": "2026", "tickets_per_tree": "0"}, frozenset({F})),
+        # public notices (公示): the district's issuer publishes and settles objections; the auditor reads
+        ("GET", "/admin/notices", {}, frozenset({ISS, U})),
+        ("POST", "/admin/notices", {"subject": "", "period_days": "7"}, frozenset({ISS})),  # nothing chosen: 400
+        ("GET", "/admin/notices/999999", {}, frozenset({ISS, U})),  # no such notice: 404
+        ("POST", "/admin/notices/999999/objections", {"received_on": "2026-01-01", "summary": "x"}, frozenset({ISS})),
+        ("POST", "/admin/notices/999999/objections/999999/resolve", {"outcome": "upheld"}, frozenset({ISS})),
+        ("POST", "/admin/notices/999999/pay", {"payment_ref": "x"}, frozenset({ISS})),
     ]
 
 

@@ -28,6 +28,22 @@ async def test_forestry_opens_a_quota_at_one_yuan_by_default(sign_in):
     assert batch.serial_prefix in page.text and "100,000" in page.text
 
 
+async def test_the_quota_form_records_the_basis_the_public_forest_page_shows(sign_in):
+    forestry = await sign_in(StaffRole.FORESTRY)
+    form = {"units": "1000", "price_yuan": "1", "kg_co2e": "10", "valid_until": ""}
+    basis = {"co2e_method": "CCER 造林碳汇方法学 AR-CM-001", "co2e_source": "宁夏林草局 2025 年核算报告"}
+    refused = await forestry.post("/admin/quotas", {**form, **basis, "co2e_year": "1800"})
+    assert refused.status_code == 400 and "核算依据无效" in refused.text
+    assert await Batch.all().count() == 0  # a bad basis opens nothing
+    assert (await forestry.post("/admin/quotas", {**form, **basis, "co2e_year": "2025"})).status_code == 303
+    batch = await Batch.get(kind=TicketKind.CARBON)
+    assert (batch.co2e_method, batch.co2e_source, batch.co2e_year) == (*basis.values(), 2025)
+    log = await AuditLog.get(action="quota.open")
+    assert log.details["co2e_year"] == 2025 and log.details["co2e_method"] == basis["co2e_method"]
+    public = await forestry.client.get(f"/forests/{batch.serial_prefix}")
+    assert 'id="basis-method">CCER 造林碳汇方法学 AR-CM-001<' in public.text and 'id="basis-year">2025<' in public.text
+
+
 async def test_bad_quotas_are_refused(sign_in):
     forestry = await sign_in(StaffRole.FORESTRY)
     for data in (
@@ -64,7 +80,8 @@ async def test_close_then_withdraw_unsold(sign_in):
     assert entry.quantity == 700 and entry.actor == "staff:forestry-user"
     stats = await quotas.quota_stats(quota)
     assert (stats.available, stats.sold) == (0, 300)
-    assert (await forestry.post(f"/admin/quotas/{quota.id}/withdraw")).status_code == 400  # nothing left
+    nothing_left = await forestry.post(f"/admin/quotas/{quota.id}/withdraw")
+    assert nothing_left.status_code == 409  # InsufficientUnits: the same conflict the shop answers (linpiao.errors)
     assert set(await AuditLog.filter(action__startswith="quota.").values_list("action", flat=True)) == {
         "quota.open",  # by the test's set-up, as the system
         "quota.close",

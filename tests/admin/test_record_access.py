@@ -17,6 +17,7 @@ import hashlib
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -36,7 +37,7 @@ from linpiao.app import create_app
 from linpiao.db import tortoise_config
 from linpiao.demo import STAFF, VILLAGE_CODE, seed_demo
 from linpiao.settings import Settings
-from registry import access, apikeys, clock, dividends, holders, offsets, quotas, register, trades
+from registry import access, apikeys, clock, dividends, holders, notices, offsets, quotas, register, trades
 from registry.applications import IssuanceApplication, submit_application
 from registry.audit import Actor
 from registry.constraints import install_guards
@@ -276,6 +277,9 @@ async def build_world(w: World, data_dir: Path) -> None:
         for n, parcel in ((1, first), (2, second)):
             application = await submit_application(kind=kind, parcel=parcel, applicant=owner, actor=actor)
             ids[f"a_{key}{n}"] = application.id
+            if kind is TicketKind.COLLECTIVE and n == 1:  # its notice (公示) closed a month ago: it may be issued
+                with clock.use(clock.FixedClock(clock.now() - timedelta(days=30))):
+                    await notices.publish_issuance_notice(application, actor=actor)
         ids[f"pa_{key}"] = third.id
 
     # pending trades (their filings), a dividend each, two recorded inheritance cases
@@ -299,6 +303,10 @@ async def build_world(w: World, data_dir: Path) -> None:
             batch=batch, income_fen=10_000, record_date=clock.today(), source="经营收益", actor=actor
         )
         ids[name] = dividend.id
+        # its public notice (公示), open, with one objection received (tests/admin/test_notices_pages.py)
+        notice = await notices.publish_dividend_notice(dividend, actor=actor)
+        objection = await notices.record_objection(notice, received_on=clock.today(), summary="份额有误", actor=actor)
+        ids[f"n_{name[-1]}"], ids[f"obj_{name[-1]}"] = notice.id, objection.id
     documents = [
         trades.SupportingDocument(trades.DocumentKind.DEATH_CERTIFICATE, "死亡证明"),
         trades.SupportingDocument(trades.DocumentKind.NOTARIAL_CERTIFICATE, "公证书"),
@@ -511,6 +519,9 @@ def read_cases(w: World) -> list[Case]:
             ("/admin/audit", Perm.AUDIT_VIEW),
             ("/admin/apikeys", Perm.APIKEY_MANAGE),
             ("/admin/holders", Perm.HOLDER_VIEW),
+            ("/admin/pick/holders?field=buyer_id&buyer_id__q=%E6%9D%91", Perm.HOLDER_VIEW),  # 村
+            ("/admin/pick/batches?field=batch_id&action=transfer&batch_id__q=YC", Perm.REGISTER_VIEW),
+            ("/admin/pick/parcels?field=parcel_id&parcel_id__q=%E6%9D%91", Perm.PARCEL_VIEW),
             ("/admin/holders/new", Perm.HOLDER_EDIT),
             ("/admin/parcels", Perm.PARCEL_VIEW),
             ("/admin/parcels/new", Perm.PARCEL_EDIT),
@@ -651,6 +662,31 @@ async def test_lists_show_each_account_only_what_it_may_read(world: World) -> No
     assert "YC-JT-640105" not in xixia  # collective tickets of its own district are the issuer's, not forestry's
     city = (await world.staff[FORESTRY].get("/admin/register.csv")).text
     assert all(p in city for p in ("YC-JT-640104", "YC-JT-640122", "YC-GY-2026-001", "YC-GY-640104"))
+
+
+async def test_pickers_offer_each_account_only_what_it_may_read(world: World) -> None:
+    """The search-as-you-type pickers of the forms (admin/pickers.py) answer with the holders and parcels the
+    account may read, as the lists do: searched by each one's name or certificate number."""
+    i = world.ids
+    for holder, ties in world.ties.items():
+        record = await Holder.get(id=i[holder])
+        for name, staff in world.staff.items():
+            response = await staff.get("/admin/pick/holders", params={"field": "h", "h__q": record.name})
+            if not await passes_gate(name, Perm.HOLDER_VIEW):
+                assert response.status_code == 403, (name, holder)
+                continue
+            offered = {int(n) for n in re.findall(r'name="h" value="(\d+)"', response.text)}
+            assert (i[holder] in offered) == (name in holder_readers(ties)), (name, holder)
+    for parcel, district in (("p_x", X), ("p_y", Y), ("p_s", S), ("p_h", H)):
+        record = await Parcel.get(id=i[parcel])
+        for name, staff in world.staff.items():
+            params = {"field": "p", "p__q": record.forest_right_cert_no}
+            response = await staff.get("/admin/pick/parcels", params=params)
+            if not await passes_gate(name, Perm.PARCEL_VIEW):
+                assert response.status_code == 403, (name, parcel)
+                continue
+            offered = {int(n) for n in re.findall(r'name="p" value="(\d+)"', response.text)}
+            assert (i[parcel] in offered) == (name in parcel_readers(district)), (name, parcel)
 
 
 async def test_a_holders_page_and_statement_show_only_the_readers_batches(world: World) -> None:
@@ -866,6 +902,20 @@ async def write_cases(w: World) -> list[Case]:
                 handlers,
                 readers,
                 {"unit_area_m2": "100"},
+            ),
+            *(
+                [  # its public notice (公示): published by the district's issuer, before it is returned below
+                    Case(
+                        "POST",
+                        "/admin/notices",
+                        Perm.NOTICE_MANAGE,
+                        handlers,
+                        readers,
+                        {"subject": f"application:{i[f'a_{key}2']}", "period_days": "7"},
+                    )
+                ]
+                if kind is TicketKind.COLLECTIVE
+                else []
             ),
             Case(
                 "POST",
@@ -1105,6 +1155,37 @@ async def write_cases(w: World) -> list[Case]:
                 data=lambda d=deceased, h=heir: _inheritance_form(i[d], i[h]),
             )
         )
+    # public notices of dividends (公示): the batch's issuer records and settles objections; paying is refused
+    # while the notice is open (400); the auditor reads them, and the others do not see them at all
+    for key, district in (("x", X), ("h", H)):
+        notice_id, keeper, readers = i[f"n_{key}"], issuers(district), frozenset({AUDITOR}) | issuers(district)
+        cases += [
+            Case(
+                "POST",
+                f"/admin/notices/{notice_id}/objections",
+                Perm.NOTICE_MANAGE,
+                keeper,
+                readers,
+                {"received_on": clock.today().isoformat(), "summary": "二组称份额有误"},
+            ),
+            Case(
+                "POST",
+                f"/admin/notices/{notice_id}/objections/{i[f'obj_{key}']}/resolve",
+                Perm.NOTICE_MANAGE,
+                keeper,
+                readers,
+                {"resolution": "已核对，份额无误", "outcome": "dismissed"},
+            ),
+            Case(
+                "POST",
+                f"/admin/notices/{notice_id}/pay",
+                Perm.NOTICE_MANAGE,
+                keeper,
+                readers,
+                {"payment_ref": "银行代发"},
+                succeeds=False,
+            ),
+        ]
     return cases
 
 

@@ -31,16 +31,23 @@ async def test_issuer_records_a_transfer_and_its_filings_on_a_phone(live_server,
     await page.click("button[type=submit]")
     await page.wait_for_url("**/admin/trades/transfer/new")
 
-    await page.select_option("#batch_id", str(batch.id))
-    await page.fill("#seller_id", str(village.id))
-    await page.fill("#buyer_id", str(buyer.id))
+    await page.check(f'[data-testid="pick-batch_id-{batch.id}"] input')  # the newest batches come offered
+    # the parties are picked by search as you type (htmx), never by their internal numbers
+    await page.type("#seller_id__q", "春林村")
+    await page.check(f'[data-testid="pick-seller_id-{village.id}"] input')
+    await page.type("#buyer_id__q", "李四")
+    await page.check(f'[data-testid="pick-buyer_id-{buyer.id}"] input')
     await page.fill("#quantity", "900")  # more than the village holds: refused with the reason
     await page.fill("#price", "12000")
-    await page.click("button:has-text('登记转让')")
+    await page.click("button:has-text('预览转让')")
     await page.wait_for_selector("text=可用林票数量不足")
     await page.fill("#quantity", "120")
     await page.screenshot(path=screenshot_path("trades-transfer-form-phone"), full_page=True)
-    await page.click("button:has-text('登记转让')")
+    await page.click("button:has-text('预览转让')")
+    await page.wait_for_selector('[data-testid="trade-preview"] >> text=李四')
+    assert await Trade.all().count() == 0  # the preview wrote nothing
+    await page.screenshot(path=screenshot_path("trades-transfer-preview-phone"), full_page=True)
+    await page.click("button:has-text('确认登记')")
     await page.wait_for_selector('[data-testid="trade-status"] >> text=备案未完成，尚未生效')
     await _no_sideways_scroll(page)
     await page.screenshot(path=screenshot_path("trades-pending-phone"), full_page=True)

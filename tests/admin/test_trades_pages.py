@@ -562,7 +562,7 @@ def test_every_string_of_the_trade_pages_has_an_english_translation():
         root / "admin/statement_pdf.py",
     ]
     used = {a or b for path in sources for a, b in call.findall(path.read_text(encoding="utf-8"))}
-    english = translations("en")
+    english = translations("en", "admin")
     assert len(used) > 150
     assert sorted(s for s in used if english.gettext(s) == s) == []
 

@@ -10,10 +10,10 @@ import httpx
 from jsonschema import Draft202012Validator
 
 from certificates.codes import group_code
-from certificates.ratelimit import SlidingWindowLimiter
 from factories import make_holder
 from factories.certificates import carbon_certificate, holding_certificate
 from factories.trades import make_actor, state_batch, token
+from linpiao.ratelimit import RateLimits
 from registry import clock
 from registry.models import StaffRole, TicketKind
 from registry.offsets import CompensationCase, open_case, order_compensation, record_compensation_payment
@@ -104,7 +104,7 @@ async def test_unknown_or_unpaid_cases_are_plainly_not_found(client: httpx.Async
 
 
 async def test_failed_case_lookups_share_the_verification_rate_limit(app, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
-    app.state.verify_limiter = SlidingWindowLimiter(limit=3, window=600)
+    app.state.verify_limiter = RateLimits().window("verify", 3, 600)
     await completed_case()
     certificate = await carbon_certificate()
     for number in ("案-1", "案-2"):

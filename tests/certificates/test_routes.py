@@ -7,8 +7,8 @@ import pytest
 
 from certificates import pdf, service
 from certificates.codes import group_code
-from certificates.ratelimit import SlidingWindowLimiter
 from factories.certificates import carbon_certificate, holding_certificate
+from linpiao.ratelimit import RateLimits
 from registry.models import Certificate, TicketKind
 from tests.certificates.conftest import pdf_text, qr_codes
 
@@ -96,7 +96,7 @@ async def test_unknown_codes_are_plainly_not_found(client: httpx.AsyncClient) ->
 
 
 async def test_unknown_codes_are_rate_limited_per_client(app, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
-    app.state.verify_limiter = SlidingWindowLimiter(limit=3, window=600)
+    app.state.verify_limiter = RateLimits().window("verify", 3, 600)
     certificate = await carbon_certificate()
     for _ in range(3):
         assert (await client.get(f"/verify/{UNKNOWN}")).status_code == 404
@@ -115,7 +115,7 @@ async def test_unknown_codes_are_rate_limited_per_client(app, client: httpx.Asyn
 
 
 async def test_valid_lookups_are_not_counted(app, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
-    app.state.verify_limiter = SlidingWindowLimiter(limit=2, window=600)
+    app.state.verify_limiter = RateLimits().window("verify", 2, 600)
     certificate = await carbon_certificate()
     for _ in range(5):
         assert (await client.get(f"/verify/{group_code(certificate.code)}")).status_code == 200

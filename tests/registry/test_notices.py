@@ -9,7 +9,7 @@ import pytest
 
 from factories import make_holder, make_parcel
 from factories.trades import make_actor, village_batch
-from registry import clock, notices
+from registry import applications, clock, notices
 from registry.access import NotPermitted
 from registry.applications import submit_application
 from registry.dividends import record_dividend
@@ -109,3 +109,85 @@ async def test_a_collective_issuance_is_published_with_the_applicant_masked(db):
     assert "37.5 亩" in notice.body and "兴庆区掌政镇春林村" in notice.body
     village = await make_holder("春林村股份经济合作社", kind=HolderKind.VILLAGE_COLLECTIVE)
     assert village.name  # a body's name would be shown in full
+
+
+async def test_an_upheld_objection_stops_the_payment_and_is_settled_once(db):
+    dividend, actor, _household = await _dividend()
+    with clock.use(clock.FixedClock(PUBLISHED)) as fixed:
+        notice = await notices.publish_dividend_notice(dividend, actor=actor)
+        objection = await notices.record_objection(
+            notice, received_on=clock.today(), summary="三组称经营收入数额有误", actor=actor
+        )
+        await notices.resolve_objection(objection, resolution="经核实收入少计，异议成立", upheld=True, actor=actor)
+        with pytest.raises(notices.ObjectionSettled):
+            await notices.resolve_objection(objection, resolution="改为不成立", actor=actor)
+        fixed.set(CLOSED)
+        with pytest.raises(notices.ObjectionUpheld):
+            await notices.record_dividend_payment(dividend, payment_ref="银行代发 0003", actor=actor)
+    await notice.refresh_from_db()
+    assert notice.paid_at is None
+    log = await AuditLog.filter(action="notice.resolve").values_list("details", flat=True)
+    assert len(log) == 1 and log[0]["upheld"] is True
+
+
+async def _approved_collective_application():  # type: ignore[no-untyped-def]
+    from registry.applications import approve_application
+
+    actor = await make_actor()
+    grower = await make_holder("欧阳建华")
+    parcel = await make_parcel("640104", area_mu="15")
+    parcel.owner = grower
+    await parcel.save(update_fields=["owner_id"])
+    application = await submit_application(kind=TicketKind.COLLECTIVE, parcel=parcel, applicant=grower, actor=actor)
+    await approve_application(application, actor=actor)
+    return application, actor
+
+
+async def _issue(application, actor):  # type: ignore[no-untyped-def]
+    from decimal import Decimal
+
+    from registry.applications import issue_application
+
+    return await issue_application(application, unit_area_m2=Decimal("100"), actor=actor)
+
+
+async def test_a_collective_issuance_waits_for_its_notice_to_close(db):
+    from registry.applications import ApplicationStatus
+    from registry.models import Batch, RegisterEntry
+
+    application, actor = await _approved_collective_application()
+    with pytest.raises(applications.IssuanceNoticeMissing):  # never published
+        await _issue(application, actor)
+    with clock.use(clock.FixedClock(PUBLISHED)) as fixed:
+        await notices.publish_issuance_notice(application, actor=actor)
+        fixed.set(LAST_MINUTE)
+        with pytest.raises(applications.IssuanceNoticeStillOpen) as refused:
+            await _issue(application, actor)
+        assert refused.value.message == "发放公示期未满，不能发放林票"
+        # refused: nothing issued, the application still waits
+        assert await Batch.filter(kind=TicketKind.COLLECTIVE).count() == 0 and await RegisterEntry.all().count() == 0
+        await application.refresh_from_db()
+        assert application.status is ApplicationStatus.APPROVED
+        fixed.set(CLOSED)
+        batch = await _issue(application, actor)
+    assert batch.total_units == 100 and batch.kind is TicketKind.COLLECTIVE
+    await application.refresh_from_db()
+    assert application.status is ApplicationStatus.ISSUED
+
+
+async def test_a_collective_issuance_waits_for_objections_and_stops_on_an_upheld_one(db):
+    from registry.models import Batch
+
+    application, actor = await _approved_collective_application()
+    with clock.use(clock.FixedClock(PUBLISHED)) as fixed:
+        notice = await notices.publish_issuance_notice(application, actor=actor)
+        objection = await notices.record_objection(
+            notice, received_on=clock.today(), summary="邻村称四至与本村林地重叠", actor=actor
+        )
+        fixed.set(CLOSED)
+        with pytest.raises(applications.IssuanceObjectionPending):
+            await _issue(application, actor)
+        await notices.resolve_objection(objection, resolution="经现场核实，四至确有重叠", upheld=True, actor=actor)
+        with pytest.raises(applications.IssuanceObjectionUpheld):
+            await _issue(application, actor)
+    assert await Batch.filter(kind=TicketKind.COLLECTIVE).count() == 0

@@ -617,7 +617,7 @@ def test_every_refusal_of_these_workflows_has_an_english_message():
     from registry import dividends, idempotency, offsets, trades
     from registry.errors import RegisterError
 
-    english = translations("en")
+    english = translations("en", "registry")
     for module in (trades, dividends, offsets, idempotency):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, RegisterError) and value.__module__ == module.__name__:

@@ -72,6 +72,7 @@ async def test_full_demo_purchase(client):
     grouped = "-".join(code[i : i + 4] for i in range(0, len(code), 4))
     assert f">{grouped}<" in page.text
     assert f'href="/certificates/{code}.pdf"' in page.text and f'href="/verify/{grouped}"' in page.text
+    assert f'href="/certificates/{code}/share.png"' in page.text  # the share card for WeChat Moments
     assert f"{batch.serial_prefix}-00000001 – {batch.serial_prefix}-00000012" in page.text
     assert 'http-equiv="refresh"' not in page.text
     # paying again changes nothing

@@ -465,7 +465,7 @@ def test_every_problem_and_refusal_reads_in_english():
     from registry import planting
     from shop import roster
 
-    english = i18n.translations("en")
+    english = i18n.translations("en", "shop")
     messages = [message for _, message in PROBLEMS.values()]
     for module in (roster, planting):
         messages += [

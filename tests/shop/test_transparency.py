@@ -375,6 +375,13 @@ async def test_the_notice_board(client, db):
     open_part, closed_part = page.text.split('id="closed-notices"')
     assert f'data-notice="{fresh.id}"' in open_part and f'data-notice="{old.id}"' in closed_part
     assert "收到异议 1 件，已全部处理" in closed_part
+    assert "经核实成立" not in page.text
+    with clock.use(clock.FixedClock(PUBLISHED)):
+        upheld = await notices.record_objection(notice=old, received_on=clock.today(), summary="异议二", actor=actor)
+        await notices.resolve_objection(upheld, resolution="收入少计，异议成立", upheld=True, actor=actor)
+    closed_part = (await client.get("/notices")).text.split('id="closed-notices"')[1]
+    assert "收到异议 2 件，已全部处理" in closed_part and "其中 1 件经核实成立，公示事项不予办理" in closed_part
+    assert "收入少计" not in closed_part  # the settlement's text stays in the back-office
     assert household.name not in page.text and household.id_number not in page.text
     english = await client.get("/notices?lang=en")
     assert "Notice board" in english.text and '<html lang="en">' in english.text
@@ -451,3 +458,29 @@ async def test_the_open_data_keep_their_document(app, client, world, mode):
         case.validate_response(response, transport_kwargs={"app": app})
 
     await asyncio.to_thread(run)
+
+
+async def test_the_impact_totals_equal_the_index_whoever_syncs_first(client, world):
+    """/impact reads totals kept as entries are indexed; readers arriving together count each retirement once,
+    and a retirement made afterwards is added to them."""
+    import asyncio
+
+    from tortoise.functions import Count, Sum
+
+    from registry import retirements
+
+    await asyncio.gather(*(retirements.sync() for _ in range(4)))
+    quota = await open_quota(units=1000)
+    await paid_order(3, name="后来者", batch=quota)
+    await asyncio.gather(*(retirements.sync() for _ in range(4)))
+    for column in ("kind", "purpose", "month", "district_code"):
+        indexed = {
+            str(r[column]): (int(r["q"]), int(r["g"]), int(r["n"]))
+            for r in await PublicRetirement.all()
+            .annotate(q=Sum("quantity"), g=Sum("g_co2e"), n=Count("id"))
+            .group_by(column)
+            .values(column, "q", "g", "n")
+        }
+        totals = {t.key: (t.quantity, t.g_co2e, t.retirements) for t in await retirements.totals_by(column)}
+        assert totals == indexed, column
+    assert sum(t.retirements for t in await retirements.totals_by("kind")) == 9
