@@ -119,7 +119,8 @@ async def test_yesterday_is_the_beijing_yesterday_just_after_midnight(
     assert f'"bill_date":"{yesterday.isoformat()}"' in asked["params"]["biz_content"]
 
     # ``linpiao bills`` without --date, in a child process on the same travelled clock as the fake gateways here
-    offset = (half_past - datetime.now(CITY_TZ)).total_seconds()  # the child travels by the same offset
+    # the child's offset is from the real clock: this process may itself be travelling (LINPIAO_TEST_CLOCK)
+    offset = (half_past - datetime.now(CITY_TZ)).total_seconds() + float(os.environ.get(OFFSET_VARIABLE) or 0)
     env = {**os.environ, "LINPIAO_DATABASE_URL": db, **provider_env(china_settings), OFFSET_VARIABLE: str(offset)}
     with time_machine.travel(half_past, tick=True):
         done = subprocess.run(
