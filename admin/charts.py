@@ -14,7 +14,7 @@ from linpiao.money import format_yuan
 class Series:
     label: str
     colour: str
-    values: Sequence[int]  # fen, one per category
+    values: Sequence[int]  # one per category: fen, or a count when the chart is not of money
 
 
 def _nice_ceiling(value: int) -> int:
@@ -30,14 +30,33 @@ def _nice_ceiling(value: int) -> int:
     return 10 * magnitude  # pragma: no cover
 
 
+def _shown(value: int, money: bool) -> str:
+    """A value as the chart writes it: ¥ with two decimals, or a count with thousands separators."""
+    return f"¥{format_yuan(value)}" if money else f"{value:,}"
+
+
+def _clip(label: str, limit: int) -> str:
+    """A category label cut to its slot (each bar's title and the table beside the chart show it whole)."""
+    return label if len(label) <= limit else label[: max(limit - 1, 1)] + "…"
+
+
 def stacked_bars(
-    categories: Sequence[str], series: Sequence[Series], *, title: str, width: int = 560, height: int = 260
+    categories: Sequence[str],
+    series: Sequence[Series],
+    *,
+    title: str,
+    width: int = 560,
+    height: int = 260,
+    money: bool = True,
 ) -> str:
-    """A stacked bar chart of money (fen) per category, as an ``<svg>`` element; labels are escaped."""
+    """A stacked bar chart per category, of money (fen) or of counts (``money=False``), as an ``<svg>`` element;
+    labels are escaped."""
     left, right, top, bottom = 72, 8, 12, 44
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(s.values[i] for s in series) for i in range(len(categories))]
-    ceiling = _nice_ceiling(max(totals, default=0))
+    highest = max(totals, default=0)
+    # counts: a round step of whole units between the five ticks; money: a round top
+    ceiling = _nice_ceiling(highest) if money else 4 * _nice_ceiling(max(1, -(-highest // 4)))
     slot = plot_w / max(len(categories), 1)
     bar = max(slot * 0.7, 1.0)
     parts = [
@@ -50,9 +69,10 @@ def stacked_bars(
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d0d7d0" stroke-width="1"/>'
             f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#444">'
-            f"¥{escape(format_yuan(value).removesuffix('.00'))}</text>"
+            f"{escape(_shown(value, money).removesuffix('.00'))}</text>"
         )
     every = max(1, -(-len(categories) // 12))  # at most about twelve labels under the axis
+    fits = max(2, int(slot * every // 12))  # characters of a label that fit its slot (12 px a CJK character)
     for i, category in enumerate(categories):
         x = left + slot * i + (slot - bar) / 2
         base = float(top + plot_h)
@@ -64,10 +84,10 @@ def stacked_bars(
             base -= h
             parts.append(
                 f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{s.colour}">'
-                f"<title>{escape(category)} · {escape(s.label)} · ¥{escape(format_yuan(amount))}</title></rect>"
+                f"<title>{escape(category)} · {escape(s.label)} · {escape(_shown(amount, money))}</title></rect>"
             )
         if i % every == 0:
-            label = category[5:] if len(category) == 10 else category  # 2026-03-01 → 03-01
+            label = category[5:] if len(category) == 10 and category[4] == "-" else _clip(category, fits)  # → 03-01
             parts.append(
                 f'<text x="{x + bar / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11" '
                 f'fill="#444">{escape(label)}</text>'

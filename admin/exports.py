@@ -3,26 +3,26 @@
 ``/admin/register.csv`` (or ``.xlsx``) with more matching entries than that queues the job ``admin.register_export``
 with the filters as the account may read them (already narrowed to its batches) and sends the browser to
 ``/admin/register/exports/{token}``, a page that reloads itself until the file is there and then downloads it. The
-file is written under ``LINPIAO_DATA_DIR/exports/{staff id}/`` — only the account that asked finds it (the path
-holds its id and a 192-bit token) — to a partial file renamed when complete, so the job can run again after a
-crash; files older than a day are removed the next time that account exports.
+file is written to the file storage (``LINPIAO_DATA_DIR`` or object storage: :mod:`registry.storage`) under
+``exports/{staff id}/`` — only the account that asked finds it (the key holds its id and a 192-bit token) — whole
+or not at all, so the job can run again after a crash; files older than a day are removed the next time that
+account exports.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 from dataclasses import fields
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 from linpiao.settings import Settings
 from registry import clock, jobs
 from registry import register_view as view
 from registry.models import EntryKind, TicketKind
+from registry.storage import Download
 
 INLINE_ROWS = 10_000
 EXPORT_LIMIT = 100_000
@@ -63,55 +63,64 @@ def filter_from(args: dict[str, Any]) -> view.EntryFilter:
     )
 
 
-def folder(settings: Settings, staff_id: int) -> Path:
-    return Path(settings.data_dir) / "exports" / str(int(staff_id))
+def folder(staff_id: int) -> str:
+    """The account's folder in the file storage (:attr:`linpiao.settings.Settings.storage`)."""
+    return f"exports/{int(staff_id)}"
 
 
 def _token_ok(token: str) -> bool:
     return 16 <= len(token) <= 64 and all(c.isalnum() or c in "-_" for c in token)
 
 
-def ticket(settings: Settings, staff_id: int, token: str) -> dict[str, Any] | None:
+async def ticket(settings: Settings, staff_id: int, token: str) -> dict[str, Any] | None:
     """What was asked for under ``token`` by this account (format, file name, rows), or ``None``."""
     if not _token_ok(token):
         return None
-    path = folder(settings, staff_id) / f"{token}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    about = await settings.storage.get(f"{folder(staff_id)}/{token}.json")
+    return json.loads(about) if about is not None else None
 
 
-def result(settings: Settings, staff_id: int, token: str, fmt: str) -> Path | None:
-    path = folder(settings, staff_id) / f"{token}.{fmt}"
-    return path if _token_ok(token) and fmt in FORMATS and path.is_file() else None
+def result_key(staff_id: int, token: str, fmt: str) -> str | None:
+    return f"{folder(staff_id)}/{token}.{fmt}" if _token_ok(token) and fmt in FORMATS else None
+
+
+async def ready(settings: Settings, staff_id: int, token: str, fmt: str) -> bool:
+    key = result_key(staff_id, token, fmt)
+    return key is not None and await settings.storage.exists(key)
+
+
+async def open_result(settings: Settings, staff_id: int, token: str, fmt: str) -> Download | None:
+    key = result_key(staff_id, token, fmt)
+    return await settings.storage.open(key) if key is not None else None
 
 
 async def start(settings: Settings, staff_id: int, flt: view.EntryFilter, fmt: str, filename: str, rows: int) -> str:
     """Queue the export and remember what it is; returns the token of its page."""
     token = secrets.token_urlsafe(24)
-    where = folder(settings, staff_id)
-    where.mkdir(parents=True, exist_ok=True)
+    storage = settings.storage
     now = clock.now()
-    for old in where.iterdir():  # yesterday's exports of this account
-        if now.timestamp() - old.stat().st_mtime > KEEP.total_seconds():
-            old.unlink(missing_ok=True)
+    for old in await storage.list(folder(staff_id) + "/"):  # yesterday's exports of this account
+        if now - old.modified > KEEP:
+            await storage.delete(old.key)
     about = {"format": fmt, "filename": filename, "rows": rows, "asked_at": now.isoformat()}
-    (where / f"{token}.json").write_text(json.dumps(about), encoding="utf-8")
+    await storage.put(f"{folder(staff_id)}/{token}.json", json.dumps(about).encode(), content_type="application/json")
     await jobs.defer("admin.register_export", token=token, staff_id=staff_id, fmt=fmt, filters=filter_args(flt))
     return token
 
 
-async def write_export(settings: Settings, *, token: str, staff_id: int, fmt: str, filters: dict[str, Any]) -> Path:
-    """The job's body: the same rows and cells as the direct download, written to the account's folder."""
-    path = folder(settings, staff_id) / f"{token}.{fmt}"
-    if path.is_file():
-        return path  # done before: nothing to do again
+async def write_export(settings: Settings, *, token: str, staff_id: int, fmt: str, filters: dict[str, Any]) -> str:
+    """The job's body: the same rows and cells as the direct download, written to the account's folder;
+    returns its storage key."""
+    key = result_key(staff_id, token, fmt)
+    if key is None:
+        raise ValueError(f"not an export: {token!r} {fmt!r}")
+    if await settings.storage.exists(key):
+        return key  # done before: nothing to do again
     rows = await view.find_entries(filter_from(filters), limit=EXPORT_LIMIT)
     render = view.export_xlsx if fmt == "xlsx" else view.export_csv
     body = await asyncio.to_thread(render, rows)  # CPU work off the event loop the server shares
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(body)
-    os.replace(partial, path)
-    return path
+    await settings.storage.put(key, body, content_type=FORMATS[fmt])  # whole or absent: never half a file
+    return key
 
 
 @jobs.task("admin.register_export", lock="admin.register_export:{token}", retries=3)

@@ -1,8 +1,9 @@
 """Pickers (选择器): a form names a holder, a batch or a parcel by searching for it, never by its internal number.
 
 A picker is a search box and a group of radio buttons named after the form's field (``seller_id``…), so the form
-submits the chosen record's id as before. With JavaScript, htmx (static/vendor/htmx) asks
-``/admin/pick/<kind>?field=<field>`` as the clerk types and swaps in the radio buttons; without it, the picker's
+submits the chosen record's id as before. With JavaScript, htmx (static/vendor/htmx) POSTs
+``/admin/pick/<kind>?field=<field>`` as the clerk types, the typed text in the body (it may be a whole ID number,
+which must not land in a server's or proxy's log), and swaps in the radio buttons; without it, the picker's
 "查找" button submits the form with ``_pick``, and the view shows the form again with every picker's results
 (:func:`wants_search`) instead of acting on it. Either way the results are only the records
 :mod:`registry.access` lets the signed-in account read; a holder of another district is offered only when its
@@ -31,7 +32,7 @@ from registry import access
 from registry import holders as holder_service
 from registry.access import Action
 from registry.districts import DISTRICTS
-from registry.models import Batch, Holder, Parcel
+from registry.models import Batch, Holder, HolderKind, Parcel
 
 LIMIT = 10  # results per search: a clerk narrows the terms rather than scrolls
 FIELD_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -85,16 +86,20 @@ async def holder_choices(ctx: AdminContext, q: str, chosen: str = "") -> list[Ch
     text = _text(q)
     if text:
         condition = Q(name__icontains=text)
-        if len(text) <= 32:
-            condition |= Q(id_number=text.upper())
+        if (by_identifier := holder_service.identifier_condition(text)) is not None:
+            condition |= by_identifier
         if ID_TAIL_RE.match(text):
+            # the last digits of an ID: a body's code is on file whole; of a person's only the last four are
+            # (registry.idcrypt), so a person is found by exactly four
             condition |= Q(id_number__endswith=text.upper())
+            if len(text) == 4:
+                condition |= Q(kind=HolderKind.INDIVIDUAL, id_last4=text.upper())
         if districts := _districts_named(text):
             condition |= Q(residence_district__in=districts)
         query = readable.filter(condition).exclude(holder_service.shop_buyer_condition())
         found += [Choice(h.id, h) for h in await query.order_by("name", "id").limit(LIMIT)]
         if len(text) <= 32:  # the other party of a trade, named by the document the clerk holds
-            other = await Holder.get_or_none(id_number=text.upper())
+            other = await holder_service.holder_by_identifier(text)
             if other is not None and not access.may(ctx.actor, Action.HOLDER_READ, await access.holder_target(other)):
                 found.append(Choice(other.id, other, elsewhere=True))
     return _unique(found)
@@ -193,14 +198,18 @@ async def pick_parcels(ctx: AdminContext) -> Response:
 
 
 async def _pick(ctx: AdminContext, kind: str) -> Response:
-    """``GET /admin/pick/<kind>?field=…&<field>__q=…``: the radio buttons of a picker (an HTML fragment)."""
+    """``POST /admin/pick/<kind>?field=…`` with ``<field>__q`` (and the chosen ``<field>``) in the form: the radio
+    buttons of a picker (an HTML fragment). The search text travels in the body, never in the URL, since it may be
+    a whole ID number (server and proxy logs keep URLs); ``GET`` with ``?<field>__q=`` still answers (links)."""
     params = ctx.request.query_params
     name = params.get("field", "")
     if not FIELD_RE.match(name):
         raise HTTPException(404)
     action = params.get("action", "read")
     action = action if action in BATCH_ACTIONS else "read"
-    picker = Picker(name, kind, _text(params.get(f"{name}__q", params.get("q", ""))), params.get(name, ""), action)
+    typed = _submitted(ctx, f"{name}__q") or _submitted(ctx, "q")
+    chosen = ctx.field(name) if ctx.form is not None else params.get(name, "")
+    picker = Picker(name, kind, _text(typed), chosen, action)
     picker.searched = bool(picker.q)
     picker.choices = await _choices(ctx, picker)
     return page(ctx, "_pick_options.html", {"picker": picker, "required": params.get("required") == "1"})

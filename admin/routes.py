@@ -10,11 +10,13 @@ from admin import views_apikeys as api_keys
 from admin import views_auth as auth
 from admin import views_certificates as certificate_pages
 from admin import views_finance as finance
+from admin import views_import as county_import
 from admin import views_issuance as issuance
 from admin import views_jobs as job_pages
 from admin import views_notices as notice_pages
 from admin import views_offsets as state_uses
 from admin import views_planting as planting
+from admin import views_reconciliation as reconciliation
 from admin import views_register as register_pages
 from admin import views_registry as reg
 from admin import views_reports as reports
@@ -58,10 +60,14 @@ routes: list[BaseRoute] = [
     get("/pick/holders", Perm.HOLDER_VIEW, pickers.pick_holders),
     get("/pick/batches", Perm.REGISTER_VIEW, pickers.pick_batches),
     get("/pick/parcels", Perm.PARCEL_VIEW, pickers.pick_parcels),
+    post("/pick/holders", Perm.HOLDER_VIEW, pickers.pick_holders),  # htmx: the typed text in the body
+    post("/pick/batches", Perm.REGISTER_VIEW, pickers.pick_batches),
+    post("/pick/parcels", Perm.PARCEL_VIEW, pickers.pick_parcels),
     # holders
     get("/holders", Perm.HOLDER_VIEW, reg.holder_list),
     get("/holders/new", Perm.HOLDER_EDIT, reg.holder_new),
     post("/holders", Perm.HOLDER_EDIT, reg.holder_create),
+    post("/holders/search", Perm.HOLDER_VIEW, reg.holder_search),  # a whole ID number is never put in a URL
     get("/holders/{id}", Perm.HOLDER_VIEW, reg.holder_detail),
     get("/holders/{id}/edit", Perm.HOLDER_EDIT, reg.holder_edit),
     post("/holders/{id}", Perm.HOLDER_EDIT, reg.holder_update),
@@ -74,6 +80,14 @@ routes: list[BaseRoute] = [
     post("/parcels/{id}", Perm.PARCEL_EDIT, reg.parcel_update),
     post("/parcels/{id}/documents", Perm.PARCEL_EDIT, reg.document_upload),
     get("/parcels/{id}/documents/{doc}", Perm.PARCEL_VIEW, reg.document_download),
+    post("/parcels/{id}/documents/{doc}/publish", Perm.PARCEL_EDIT, reg.document_publish),  # forestry: /forests
+    # onboarding a county: holders and parcels from its spreadsheets, previewed, imported all or nothing
+    get("/import", Perm.PARCEL_EDIT, county_import.import_page),
+    post("/import", Perm.PARCEL_EDIT, county_import.import_preview),
+    post("/import/confirm", Perm.PARCEL_EDIT, county_import.import_confirm),
+    get("/import/template.xlsx", Perm.PARCEL_EDIT, county_import.template_xlsx),
+    get("/import/holders.csv", Perm.PARCEL_EDIT, county_import.template_csv),
+    get("/import/parcels.csv", Perm.PARCEL_EDIT, county_import.template_csv),
     # issuance applications (collective: issuers of the district; state: forestry)
     get("/applications", Perm.APPLICATION_VIEW, issuance.application_list),
     get("/applications/new", Perm.APPLICATION_HANDLE, issuance.application_new),
@@ -109,9 +123,13 @@ routes: list[BaseRoute] = [
     get("/finance", Perm.REVENUE_VIEW, finance.finance_page),
     get("/finance.csv", Perm.REVENUE_VIEW, finance.finance_csv),
     get("/finance.xlsx", Perm.REVENUE_VIEW, finance.finance_xlsx),
+    # provider reconciliation: Alipay's and WeChat Pay's bills against the register (registry.reconciliation)
+    get("/reconciliation", Perm.REVENUE_VIEW, reconciliation.reconciliation_page),
+    get("/reconciliation.csv", Perm.REVENUE_VIEW, reconciliation.reconciliation_csv),
     # the shop's customer-service desk (registry.service_desk)
     get("/service", Perm.SERVICE_VIEW, service.order_search),
     get("/service/orders/{id}", Perm.SERVICE_VIEW, service.order_detail),
+    get("/service/orders/{id}/receipt.pdf", Perm.SERVICE_VIEW, service.order_receipt),  # 收款凭证
     post("/service/orders/{id}/resend", Perm.SERVICE_ACT, service.order_resend),
     post("/service/orders/{id}/refund", Perm.SERVICE_ACT, service.order_refund),
     post("/service/orders/{id}/reissue", Perm.SERVICE_ACT, service.order_reissue),

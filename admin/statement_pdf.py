@@ -1,7 +1,7 @@
 """A holder's statement (持有人对账单) as a printable PDF, drawn from the same data as the statement page.
 
-Chinese text uses reportlab's CID font ``STSong-Light`` (every PDF reader supplies it, nothing is embedded);
-every cell is a wrapping paragraph, so long names and serial ranges never run off the page.
+Chinese text uses the CID font of every PDF (:func:`certificates.fonts.pdf_font`: every reader has it, nothing is
+embedded); every cell is a wrapping paragraph, so long names and serial ranges never run off the page.
 """
 
 from __future__ import annotations
@@ -15,24 +15,19 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from admin.i18n import gettext as _
+from certificates.fonts import pdf_font
 from linpiao.money import format_yuan
 from registry import clock
-from registry.identity import mask
 from registry.names import visible_text
 from registry.register_view import Statement
-
-FONT = "STSong-Light"
 
 
 @cache
 def _styles() -> dict[str, ParagraphStyle]:
-    pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-    base = ParagraphStyle("base", fontName=FONT, fontSize=9, leading=12, wordWrap="CJK")
+    base = ParagraphStyle("base", fontName=pdf_font(), fontSize=9, leading=12, wordWrap="CJK")
     return {
         "title": ParagraphStyle("title", parent=base, fontSize=16, leading=22, spaceAfter=4),
         "body": base,
@@ -81,7 +76,7 @@ def statement_pdf(statement: Statement, *, printed_on: date, printed_by: str = "
     )
     story: list[object] = [
         Paragraph(escape(_("林票持有人对账单")), styles["title"]),
-        _p(f"{_('持有人')}：{visible_text(holder.name)}（{mask(holder.id_number)}）", "body"),
+        _p(f"{_('持有人')}：{visible_text(holder.name)}（{holder.id_masked}）", "body"),
         _p(f"{_('期间')}：{period}", "body"),
         _p(f"{_('打印日期')}：{printed_on.isoformat()}  {_('经办')}：{printed_by}", "body"),
         Spacer(1, 4 * mm),

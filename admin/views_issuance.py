@@ -10,8 +10,9 @@ from starlette.responses import Response
 from admin import pickers
 from admin.i18n import gettext as _
 from admin.permissions import Perm
-from admin.preview import rehearse, step
+from admin.preview import confirm_token, preview_or_confirm
 from admin.session import AdminContext
+from admin.sorting import Sorting
 from admin.web import get_or_404, page, paginate, path_id, readable_or_404, redirect
 from certificates import holdings
 from linpiao.errors import status_of
@@ -20,12 +21,14 @@ from registry import access, clock, quotas, stock
 from registry import applications as app_service
 from registry.access import Action
 from registry.errors import RegisterError
+from registry.idempotency import new_form_token
 from registry.models import (
     Batch,
     Certificate,
     CertificateStatus,
     Holder,
     Parcel,
+    RegisterEntry,
     TicketKind,
 )
 
@@ -39,6 +42,19 @@ def _kinds_for(ctx: AdminContext) -> list[TicketKind]:
     if ctx.may(Perm.STATE_ISSUE):
         kinds.append(TicketKind.STATE)
     return kinds
+
+
+APPLICATION_SORTS = Sorting(
+    {
+        "id": ("id",),
+        "kind": ("kind",),
+        "applicant": ("applicant__name",),
+        "parcel": ("district_code", "parcel_id"),
+        "status": ("status",),
+        "updated": ("updated_at",),
+    },
+    default="-id",
+)
 
 
 async def application_list(ctx: AdminContext) -> Response:
@@ -55,12 +71,14 @@ async def application_list(ctx: AdminContext) -> Response:
         query = query.filter(kind=kind)
     else:
         kind = ""
-    paged = await paginate(ctx, query.order_by("-id").prefetch_related("applicant", "parcel"))
+    sort = APPLICATION_SORTS.of(ctx.request)
+    paged = await paginate(ctx, query.order_by(*sort.order).prefetch_related("applicant", "parcel"))
     return page(
         ctx,
         "applications.html",
         {
             "paged": paged,
+            "sort": sort,
             "status": status,
             "kind": kind,
             "statuses": list(app_service.ApplicationStatus),
@@ -152,6 +170,7 @@ async def application_detail(ctx: AdminContext, error: str = "", status: int = 2
             "species_text": species_text(application.parcel.species),
             "unit_area": ctx.field("unit_area_m2") if ctx.form is not None else "",
             "certificate": await _certificate_of(application),
+            "form_token": new_form_token(),
         },
         status,
     )
@@ -187,14 +206,38 @@ async def _certificate_of(application: app_service.IssuanceApplication) -> Certi
 
 
 async def application_issue(ctx: AdminContext) -> Response:
+    """Issue an approved application: the preview shows the units computed from the area, the serial range and who
+    receives them; the confirm issues once (:mod:`admin.preview`)."""
     application = await _visible_application(ctx)
+    unit_area_text = ctx.field("unit_area_m2")
+
+    async def issue(token: str | None) -> Batch:
+        unit_area = app_service.parse_unit_area(unit_area_text)
+        return await holdings.issue_application(application, unit_area_m2=unit_area, actor=ctx.actor, form_token=token)
+
+    async def describe(batch: Batch) -> dict[str, object]:
+        await batch.fetch_related("parcel")
+        return {
+            "batch": batch,
+            "holder": await Holder.get(id=application.applicant_id),
+            "serials": batch.serial_range(1, int(batch.total_units)),
+            "area_m2": int(batch.total_units) * (batch.unit_area_m2 or 0),  # the parcel's, exactly (units divide it)
+        }
+
     try:
-        unit_area = app_service.parse_unit_area(ctx.field("unit_area_m2"))
-        await holdings.issue_application(application, unit_area_m2=unit_area, actor=ctx.actor)
+        done = await preview_or_confirm(ctx.field("step"), ctx.field("form_token"), issue, describe)
     except app_service.NotPermitted:
         raise
     except RegisterError as exc:
         return await application_detail(ctx, _(exc.message), status_of(exc))
+    if done.preview is not None:
+        data = {
+            "application": application,
+            "unit_area_m2": unit_area_text,
+            "form_token": confirm_token(ctx.field("form_token")),
+            **done.preview,
+        }
+        return page(ctx, "issue_preview.html", data)
     return redirect(f"/admin/applications/{application.id}")
 
 
@@ -258,24 +301,44 @@ async def quota_close(ctx: AdminContext) -> Response:
     """Close a quota: ``step=preview`` (the list's button) rehearses the close and shows what stays with the pool;
     the confirm closes it (a second confirm finds it closed and changes nothing)."""
     batch = await _carbon_batch(ctx)
+
+    async def close(token: str | None) -> Batch:  # closing twice is refused by the quota's state, not a token
+        return await quotas.close_quota(batch, actor=ctx.actor)
+
+    async def describe(closed: Batch) -> dict[str, object]:
+        return {"batch": closed, "stats": await quotas.quota_stats(closed)}
+
     try:
-        if step(ctx.field("step")) == "preview":
-
-            async def describe(closed: Batch) -> dict[str, object]:
-                return {"batch": closed, "stats": await quotas.quota_stats(closed)}
-
-            outcome = await rehearse(lambda: quotas.close_quota(batch, actor=ctx.actor), describe)
-            return page(ctx, "quota_close_preview.html", outcome)
-        await quotas.close_quota(batch, actor=ctx.actor)
+        done = await preview_or_confirm(ctx.field("step"), "", close, describe)
     except RegisterError as exc:
         return await quota_list(ctx, _(exc.message), status_of(exc))
+    if done.preview is not None:
+        return page(ctx, "quota_close_preview.html", done.preview)
     return redirect("/admin/quotas")
 
 
 async def quota_withdraw(ctx: AdminContext) -> Response:
+    """Withdraw a quota's unsold tickets (收回): the preview shows how many and which serials leave the pool for
+    good; the confirm withdraws them once."""
     batch = await _carbon_batch(ctx)
+    reason = ctx.field("reason")
+
+    async def withdraw(token: str | None) -> RegisterEntry:
+        return await quotas.withdraw_unsold(batch, actor=ctx.actor, reason=reason, form_token=token)
+
+    async def describe(entry: RegisterEntry) -> dict[str, object]:
+        return {
+            "batch": batch,
+            "entry": entry,
+            "serials": [batch.serial_range(a, b) for a, b in entry.ranges],
+            "stats": await quotas.quota_stats(batch),
+        }
+
     try:
-        await quotas.withdraw_unsold(batch, actor=ctx.actor, reason=ctx.field("reason"))
+        done = await preview_or_confirm(ctx.field("step"), ctx.field("form_token"), withdraw, describe)
     except RegisterError as exc:
         return await quota_list(ctx, _(exc.message), status_of(exc))
+    if done.preview is not None:
+        data = {"reason": reason, "form_token": confirm_token(ctx.field("form_token")), **done.preview}
+        return page(ctx, "quota_withdraw_preview.html", data)
     return redirect("/admin/quotas")

@@ -14,7 +14,9 @@ from starlette.responses import Response
 
 from admin import pickers
 from admin.i18n import gettext as _
+from admin.preview import confirm_token, preview_or_confirm
 from admin.session import AdminContext
+from admin.sorting import Sorting
 from admin.views_trades import _holder
 from admin.web import (
     date_field,
@@ -53,6 +55,31 @@ async def _state_batches() -> list[Batch]:
     return list(await Batch.filter(kind=TicketKind.STATE).order_by("-id").limit(200))
 
 
+# the offsets list's column sorts (?sort=): a district's applications, a few a month
+OFFSET_SORTS = Sorting(
+    {
+        "id": ("id",),
+        "type": ("offset_type",),
+        "company": ("company__name",),
+        "project": ("project",),
+        "area": ("lacking_area_m2",),
+        "status": ("status",),
+    },
+    default="-id",
+)
+# the compensation cases' column sorts: cases decided by the courts and agencies, a small table
+CASE_SORTS = Sorting(
+    {
+        "number": ("case_number",),
+        "offence": ("offence",),
+        "body": ("deciding_body",),
+        "units": ("ordered_units",),
+        "status": ("status",),
+    },
+    default="-number",
+)
+
+
 async def offset_list(ctx: AdminContext) -> Response:
     status = ctx.request.query_params.get("status", "")
     # a district's greening office sees its own district's applications (registry.access)
@@ -61,8 +88,9 @@ async def offset_list(ctx: AdminContext) -> Response:
         query = query.filter(status=status)
     else:
         status = ""
-    paged = await paginate(ctx, query.order_by("-id").prefetch_related("company"))
-    return page(ctx, "trades/offsets.html", {"paged": paged, "status": status})
+    sort = OFFSET_SORTS.of(ctx.request)
+    paged = await paginate(ctx, query.order_by(*sort.order).prefetch_related("company"))
+    return page(ctx, "trades/offsets.html", {"paged": paged, "status": status, "sort": sort})
 
 
 async def _offset_form(ctx: AdminContext, values: dict[str, str], error: str = "", status: int = 200) -> Response:
@@ -164,13 +192,43 @@ async def offset_complete(ctx: AdminContext) -> Response:
     price = fen_field(ctx.field("unit_price"))
     if batch is None or price is None:
         return await offset_detail(ctx, _("请选择国有林地林票批次并填写单价"), 400)
-    try:
-        await offset_service.complete_offset(
-            offset, batch=batch, unit_price_fen=price, actor=ctx.actor, form_token=ctx.field("form_token")
+
+    async def complete(token: str | None) -> offset_service.GreenLandOffset:
+        return await offset_service.complete_offset(
+            offset, batch=batch, unit_price_fen=price, actor=ctx.actor, form_token=token
         )
+
+    async def describe(done: offset_service.GreenLandOffset) -> dict[str, Any]:
+        await done.fetch_related("company")
+        return await _retirement(done, batch)
+
+    try:
+        done = await preview_or_confirm(ctx.field("step"), ctx.field("form_token"), complete, describe)
     except RegisterError as exc:
         return await offset_detail(ctx, refusal_message(exc), status_of(exc))
+    if done.preview is not None:
+        fields = {"batch_id": ctx.field("batch_id"), "unit_price": ctx.field("unit_price")}
+        data = {
+            "offset": offset,
+            "hidden": fields,
+            "form_token": confirm_token(ctx.field("form_token")),
+            **done.preview,
+        }
+        return page(ctx, "trades/offset_preview.html", data)
     return redirect(f"/admin/offsets/{offset.id}")
+
+
+async def _retirement(record: Any, batch: Batch) -> dict[str, Any]:
+    """What a rehearsed offset or compensation payment retired: units, serials, from whom, the amount."""
+    entry = await RegisterEntry.get(id=record.entry_id)
+    await entry.fetch_related("from_holder")
+    return {
+        "batch": batch,
+        "entry": entry,
+        "serials": [batch.serial_range(a, b) for a, b in entry.ranges],
+        "units": int(entry.quantity),
+        "amount_fen": int(record.amount_fen or 0),
+    }
 
 
 # ----------------------------------------------------------------------------------- ecological compensation
@@ -180,8 +238,9 @@ CASE_FIELDS = ("case_number", "offence", "deciding_body", "offender_id", "decide
 
 async def case_list(ctx: AdminContext) -> Response:
     access.check(ctx.actor, Action.CASE_READ)
-    query = offset_service.CompensationCase.all().order_by("-id").prefetch_related("offender")
-    return page(ctx, "trades/cases.html", {"paged": await paginate(ctx, query)})
+    sort = CASE_SORTS.of(ctx.request)
+    query = offset_service.CompensationCase.all().order_by(*sort.order).prefetch_related("offender")
+    return page(ctx, "trades/cases.html", {"paged": await paginate(ctx, query), "sort": sort})
 
 
 async def _case_form(ctx: AdminContext, values: dict[str, str], error: str = "", status: int = 200) -> Response:
@@ -256,21 +315,55 @@ async def case_order(ctx: AdminContext) -> Response:
     if batch is None or price is None or (units_text and units is None):
         return await case_detail(ctx, _("请选择国有林地林票批次并填写单价和数量"), 400)
     kwargs: dict[str, Any] = {"units": units} if units_text else {"area_m2": area_text or None}
+
+    async def order(token: str | None) -> offset_service.CompensationCase:
+        return await offset_service.order_compensation(
+            case, batch=batch, unit_price_fen=price, actor=ctx.actor, form_token=token, **kwargs
+        )
+
+    async def describe(ordered: offset_service.CompensationCase) -> dict[str, Any]:
+        return {"ordered": ordered, "batch": batch}
+
     try:
-        await offset_service.order_compensation(case, batch=batch, unit_price_fen=price, actor=ctx.actor, **kwargs)
+        done = await preview_or_confirm(ctx.field("step"), ctx.field("form_token"), order, describe)
     except RegisterError as exc:
         return await case_detail(ctx, refusal_message(exc), status_of(exc))
+    if done.preview is not None:
+        names = ("batch_id", "unit_price", "units", "area_m2")
+        data = {
+            "case": case,
+            "hidden": {n: ctx.field(n) for n in names},
+            "form_token": confirm_token(ctx.field("form_token")),
+            **done.preview,
+        }
+        return page(ctx, "trades/case_order_preview.html", data)
     return redirect(f"/admin/compensation/{case.id}")
 
 
 async def case_pay(ctx: AdminContext) -> Response:
     case = await get_or_404(offset_service.CompensationCase, path_id(ctx))
-    try:
-        await offset_service.record_compensation_payment(
-            case, payment_ref=ctx.field("payment_ref"), actor=ctx.actor, form_token=ctx.field("form_token")
+    reference = ctx.field("payment_ref")
+
+    async def pay(token: str | None) -> offset_service.CompensationCase:
+        return await offset_service.record_compensation_payment(
+            case, payment_ref=reference, actor=ctx.actor, form_token=token
         )
+
+    async def describe(paid: offset_service.CompensationCase) -> dict[str, Any]:
+        return await _retirement(paid, await Batch.get(id=paid.batch_id))
+
+    try:
+        done = await preview_or_confirm(ctx.field("step"), ctx.field("form_token"), pay, describe)
     except RegisterError as exc:
         return await case_detail(ctx, refusal_message(exc), status_of(exc))
+    if done.preview is not None:
+        data = {
+            "case": case,
+            "hidden": {"payment_ref": reference},
+            "form_token": confirm_token(ctx.field("form_token")),
+            **done.preview,
+        }
+        return page(ctx, "trades/case_pay_preview.html", data)
     return redirect(f"/admin/compensation/{case.id}")
 
 

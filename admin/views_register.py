@@ -7,14 +7,15 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from admin import exports
 from admin.session import AdminContext
 from admin.statement_pdf import statement_pdf
 from admin.web import PAGE_SIZE, date_field, get_or_404, int_field, page, path_id, readable_or_404, redirect
 from linpiao import inputs
-from registry import access, clock
+from linpiao.downloads import stored_response
+from registry import access, clock, cpu
 from registry import register_view as view
 from registry.access import Action
 from registry.models import Batch, EntryKind, Holder, TicketKind
@@ -103,18 +104,20 @@ async def _background_export(ctx: AdminContext, flt: view.EntryFilter, fmt: str)
 async def export_page(ctx: AdminContext) -> Response:
     """A background export: a page that reloads itself until the file is written, then the file."""
     token = str(ctx.request.path_params.get("token", ""))
-    about = exports.ticket(ctx.settings, ctx.staff.id, token)  # another account's token finds nothing
+    about = await exports.ticket(ctx.settings, ctx.staff.id, token)  # another account's token finds nothing
     if about is None:
         raise HTTPException(404)
-    path = exports.result(ctx.settings, ctx.staff.id, token, about["format"])
-    if path is not None and ctx.request.query_params.get("download") == "1":
-        return FileResponse(
-            path,
-            media_type=exports.FORMATS[about["format"]],
-            filename=about["filename"],
-            headers={"Cache-Control": "no-store"},
-        )
-    return page(ctx, "export.html", {"about": about, "ready": path is not None, "token": token})
+    if ctx.request.query_params.get("download") == "1":
+        download = await exports.open_result(ctx.settings, ctx.staff.id, token, about["format"])
+        if download is not None:
+            return stored_response(
+                download,
+                media_type=exports.FORMATS[about["format"]],
+                filename=about["filename"],
+                headers={"Cache-Control": "no-store"},
+            )
+    ready = await exports.ready(ctx.settings, ctx.staff.id, token, about["format"])
+    return page(ctx, "export.html", {"about": about, "ready": ready, "token": token})
 
 
 async def register_csv(ctx: AdminContext) -> Response:
@@ -165,7 +168,8 @@ async def statement_page(ctx: AdminContext) -> Response:
 
 async def statement_download(ctx: AdminContext) -> Response:
     statement, _shown = await _statement(ctx)
-    body = statement_pdf(statement, printed_on=clock.today(), printed_by=ctx.staff.username)
+    # drawn in the file pool (registry.cpu): reportlab holds the thread for as long as the statement is long
+    body = await cpu.file_work(statement_pdf, statement, printed_on=clock.today(), printed_by=ctx.staff.username)
     return Response(
         body,
         media_type="application/pdf",

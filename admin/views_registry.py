@@ -8,18 +8,20 @@ and of the tickets it holds or held — and every record it asks about is checke
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from tortoise.expressions import Q
 
+from admin import sealed_search
 from admin.i18n import gettext as _
 from admin.session import AdminContext
+from admin.sorting import Sorting
 from admin.web import get_or_404, keyset_paginate, page, paginate, path_id, readable_or_404, redirect
+from linpiao.downloads import stored_response
 from linpiao.errors import status_of
 from linpiao.i18n import current_locale
-from linpiao.security import attachment
 from registry import access, residence
 from registry import holders as holder_service
 from registry import parcels as parcel_service
@@ -49,32 +51,41 @@ PARCEL_FIELDS = (
 
 # --------------------------------------------------------------------------------------------- holders
 
-# the holders list's column sorts (?sort=): each order ends with the id, so keyset paging stays exact
-HOLDER_SORTS: dict[str, tuple[str, ...]] = {
-    "name": ("name", "id"),
-    "-name": ("-name", "-id"),
-    "kind": ("kind", "name", "id"),
-    "-kind": ("-kind", "-name", "-id"),
-    "residence": ("residence_district", "name", "id"),
-    "-residence": ("-residence_district", "-name", "-id"),
-    "created": ("created_at", "id"),
-    "-created": ("-created_at", "-id"),
-}
+# the holders list's column sorts (?sort=)
+HOLDER_SORTS = Sorting(
+    {
+        "name": ("name",),
+        "kind": ("kind", "name"),
+        "residence": ("residence_district", "name"),
+        "created": ("created_at",),
+    },
+    default="name",
+)
+
+
+# the holders list's filters besides the search text: kept in the URL by the search form's POST
+HOLDER_FILTERS = ("kind", "district", "residence", "buyers", "sort")
 
 
 async def holder_list(ctx: AdminContext) -> Response:
     params = ctx.request.query_params
     kind_text = params.get("kind", "")
     kind = HolderKind(kind_text) if kind_text in set(HolderKind) else None
+    text = params.get("q", "")
+    sealed = params.get("s", "")
+    expired = False
+    if sealed:  # a whole ID number, sealed by holder_search: never in the URL itself
+        opened = sealed_search.unseal(ctx.settings.secret_key, sealed[:400])
+        text, expired = (opened, False) if opened is not None else ("", True)
     filters = {
-        "q": params.get("q", "").strip()[:100],
+        "q": text.strip()[:100],
         "kind": kind_text if kind else "",
         "district": params.get("district", "")[:8],
         "residence": "to_confirm" if params.get("residence") == "to_confirm" else "",
         # the shop's buyers are hidden unless asked for (registry.holders.shop_buyer_condition)
         "buyers": params.get("buyers", "") if params.get("buyers") in ("show", "only") else "",
-        "sort": params.get("sort", "") if params.get("sort", "") in HOLDER_SORTS else "name",
     }
+    sort = HOLDER_SORTS.of(ctx.request)
     query = holder_service.search_holders(
         text=filters["q"],
         kind=kind,
@@ -82,18 +93,37 @@ async def holder_list(ctx: AdminContext) -> Response:
         to_confirm=bool(filters["residence"]),
         shop_buyers=holder_service.ShopBuyers(filters["buyers"] or "hide"),
     )
-    paged = await keyset_paginate(ctx, access.scope_holders(ctx.actor, query), HOLDER_SORTS[filters["sort"]])
+    paged = await keyset_paginate(ctx, access.scope_holders(ctx.actor, query), sort.order)
     return page(
         ctx,
         "holders.html",
         {
             "paged": paged,
             "filters": filters,
+            "sort": sort,
             "kinds": list(HolderKind),
             "elsewhere": await _found_elsewhere(ctx, filters["q"], paged.items),
+            "search_expired": expired,
             **_residence_context(),
         },
     )
+
+
+async def holder_search(ctx: AdminContext) -> Response:
+    """``POST /admin/holders/search``: the list's search form. A name or the last digits go on to the bookmarkable
+    ``?q=``; a whole resident ID number goes as a sealed, short-lived token (:mod:`admin.sealed_search`), so it
+    never lands in a server's or a proxy's log."""
+    params = {name: ctx.field(name)[:40] for name in HOLDER_FILTERS if ctx.field(name)}
+    return redirect(_holder_list_url(ctx, ctx.field("q").strip()[:100], params))
+
+
+def _holder_list_url(ctx: AdminContext, text: str, params: dict[str, str] | None = None) -> str:
+    params = dict(params or {})
+    if sealed_search.is_full_id(text):
+        params["s"] = sealed_search.seal(ctx.settings.secret_key, text)
+    elif text:
+        params["q"] = text
+    return "/admin/holders" + (f"?{urlencode(params)}" if params else "")
 
 
 async def _found_elsewhere(ctx: AdminContext, text: str, listed: list[Holder]) -> Holder | None:
@@ -101,7 +131,7 @@ async def _found_elsewhere(ctx: AdminContext, text: str, listed: list[Holder]) -
     the holder as the other party of a trade by its number, but its page stays with its own district."""
     if not text or len(text) > 32:
         return None
-    found = await Holder.get_or_none(id_number=text.upper())
+    found = await holder_service.holder_by_identifier(text)
     if found is None or found.id in {h.id for h in listed}:
         return None
     if access.may(ctx.actor, Action.HOLDER_READ, await access.holder_target(found)):
@@ -129,7 +159,7 @@ def _holder_form(
 
 
 def _holder_input(ctx: AdminContext) -> tuple[dict[str, str], holder_service.HolderInput | None]:
-    values = {name: ctx.field(name) for name in (*HOLDER_FIELDS, *RESIDENCE_FIELDS)}
+    values = {name: ctx.field(name) for name in (*HOLDER_FIELDS, *RESIDENCE_FIELDS, "informed")}
     if values["kind"] not in set(HolderKind):
         return values, None
     return values, holder_service.HolderInput(
@@ -139,6 +169,7 @@ def _holder_input(ctx: AdminContext) -> tuple[dict[str, str], holder_service.Hol
         contact=values["contact"],
         residence_district=values["residence_district"],
         residence_evidence=values["residence_evidence"],
+        informed=values["informed"] == "1",
     )
 
 
@@ -165,7 +196,8 @@ async def holder_create(ctx: AdminContext) -> Response:
     except RegisterError as exc:
         return _holder_form(ctx, values, None, _holder_refusal(exc), status_of(exc))
     if not access.may(ctx.actor, Action.HOLDER_READ, await access.holder_target(holder)):
-        return redirect(f"/admin/holders?q={quote(holder.id_number or '')}")  # registered for another district
+        # registered for another district: found there by the identifier the clerk typed
+        return redirect(_holder_list_url(ctx, data.id_number.strip()))
     return redirect(f"/admin/holders/{holder.id}")
 
 
@@ -181,6 +213,7 @@ async def _holder_to_edit(ctx: AdminContext) -> Holder:
 
 async def holder_edit(ctx: AdminContext) -> Response:
     holder = await _holder_to_edit(ctx)
+    # a person's ID number is never put back in the form (it is stored encrypted): left empty, it stays as on file
     values = {name: str(getattr(holder, name) or "") for name in HOLDER_FIELDS}
     # the residence on file; the evidence is offered again only once a clerk has checked it
     values["residence_district"] = holder.residence_district
@@ -241,14 +274,28 @@ async def holder_detail(ctx: AdminContext) -> Response:
 
 # --------------------------------------------------------------------------------------------- parcels
 
+PARCEL_SORTS = Sorting(
+    {
+        "id": ("id",),
+        "district": ("district_code", "township"),
+        "township": ("township", "village"),
+        "village": ("village",),
+        "area": ("area_mu",),
+        "cert": ("forest_right_cert_no",),
+        "owner": ("owner__name",),
+    },
+    default="-id",
+)
+
 
 async def parcel_list(ctx: AdminContext) -> Response:
     district = ctx.request.query_params.get("district", "")[:6]
     query = access.scope(ctx.actor, Action.PARCEL_READ, Parcel.all(), kind=None)
-    query = query.order_by("-id").prefetch_related("owner")
+    sort = PARCEL_SORTS.of(ctx.request)
+    query = query.order_by(*sort.order).prefetch_related("owner")
     if district:
         query = query.filter(district_code=district)
-    return page(ctx, "parcels.html", {"paged": await paginate(ctx, query), "district": district})
+    return page(ctx, "parcels.html", {"paged": await paginate(ctx, query), "district": district, "sort": sort})
 
 
 def _parcel_form(
@@ -338,6 +385,7 @@ async def parcel_detail(ctx: AdminContext, error: str = "", status: int = 200) -
             .prefetch_related("applicant"),
             "batches": await Batch.filter(parcel_id=parcel.id).order_by("id"),
             "may_edit": access.may(ctx.actor, Action.PARCEL_EDIT, access.parcel_target(parcel)),
+            "may_publish": access.may(ctx.actor, Action.DOCUMENT_PUBLISH, access.parcel_target(parcel)),
             "error": error,
             "max_mb": parcel_service.MAX_DOCUMENT_BYTES // (1024 * 1024),
         },
@@ -358,7 +406,7 @@ async def document_upload(ctx: AdminContext) -> Response:
             title=ctx.field("title"),
             filename=upload.filename or "",
             content=content,
-            data_dir=ctx.settings.data_dir,
+            storage=ctx.settings.storage,
             actor=ctx.actor,
         )
     except RegisterError as exc:
@@ -372,14 +420,30 @@ async def document_download(ctx: AdminContext) -> Response:
         raise HTTPException(404)
     parcel = await get_or_404(Parcel, document.parcel_id)
     readable_or_404(ctx, Action.PARCEL_READ, access.parcel_target(parcel))  # another district's documents: 404
-    path = parcel_service.document_path(document, ctx.settings.data_dir)
-    if not path.is_file():
+    download = await ctx.settings.storage.open(parcel_service.document_key(document))
+    if download is None:
         raise HTTPException(404)
-    content_type = parcel_service.served_type(path)  # what the bytes are, not what was claimed or stored
+    content_type = parcel_service.served_type(download.head)  # what the bytes are, not what was claimed or stored
     await parcel_service.record_download(document, ctx.actor)
     name = parcel_service.download_name(document, content_type)
-    return FileResponse(
-        path,
-        media_type=content_type,
-        headers={"Content-Disposition": attachment(name), "X-Content-Type-Options": "nosniff"},
-    )
+    return stored_response(download, media_type=content_type, filename=name)
+
+
+async def _document_to_publish(ctx: AdminContext) -> parcel_service.ParcelDocument:
+    document = await get_or_404(parcel_service.ParcelDocument, path_id(ctx, "doc"))
+    if document.parcel_id != path_id(ctx):
+        raise HTTPException(404)
+    parcel = await get_or_404(Parcel, document.parcel_id)
+    readable_or_404(ctx, Action.PARCEL_READ, access.parcel_target(parcel))
+    return document
+
+
+async def document_publish(ctx: AdminContext) -> Response:
+    """Forestry shows a document on /forests (``publish=1``) or takes it off (``publish=0``); audited."""
+    document = await _document_to_publish(ctx)
+    change = parcel_service.publish_document if ctx.field("publish") == "1" else parcel_service.withdraw_document
+    try:
+        await change(document, storage=ctx.settings.storage, actor=ctx.actor)
+    except RegisterError as exc:
+        return await parcel_detail(ctx, _(exc.message), status_of(exc))
+    return redirect(f"/admin/parcels/{document.parcel_id}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from admin.dashboard_charts import dashboard_charts
 from admin.session import AdminContext
 from admin.web import page
 from registry import clock, quotas, stock
@@ -14,6 +15,7 @@ async def dashboard(ctx: AdminContext) -> Response:
     rows = await stock.stock_by_kind_and_district()
     current = await quotas.current_quota()
     sales = await stock.quota_sales_today_and_week(current, now) if current is not None else None
+    work = await stock.workload()
     return page(
         ctx,
         "dashboard.html",
@@ -23,7 +25,8 @@ async def dashboard(ctx: AdminContext) -> Response:
             "current": current,
             "sales": sales,
             "stats": await quotas.quota_stats(current) if current is not None else None,
-            "work": await stock.workload(),
+            "work": work,
+            "charts": await dashboard_charts(rows, work),
         },
     )
 

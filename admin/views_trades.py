@@ -18,8 +18,9 @@ from starlette.responses import Response
 
 from admin import pickers
 from admin.i18n import gettext as _
-from admin.preview import rehearse, step
+from admin.preview import preview_or_confirm, step
 from admin.session import AdminContext
+from admin.sorting import Sorting
 from admin.web import (
     date_field,
     fen_field,
@@ -73,6 +74,21 @@ async def _batches(ctx: AdminContext, action: Action) -> list[Batch]:
 # ------------------------------------------------------------------------------------------------ trades
 
 
+TRADE_SORTS = Sorting(
+    {
+        "id": ("id",),
+        "kind": ("kind",),
+        "batch": ("batch__serial_prefix",),
+        "seller": ("seller__name",),
+        "buyer": ("buyer__name",),
+        "quantity": ("quantity",),
+        "price": ("price_fen",),
+        "status": ("status",),
+    },
+    default="-id",
+)
+
+
 async def trade_list(ctx: AdminContext) -> Response:
     status = ctx.request.query_params.get("status", "")
     query = access.scope_batches(ctx.actor, Action.REGISTER_READ, trade_service.Trade.all(), prefix="batch__")
@@ -80,8 +96,9 @@ async def trade_list(ctx: AdminContext) -> Response:
         query = query.filter(status=status)
     else:
         status = ""
-    paged = await paginate(ctx, query.order_by("-id").prefetch_related("batch", "buyer", "seller"))
-    return page(ctx, "trades/trades.html", {"paged": paged, "status": status})
+    sort = TRADE_SORTS.of(ctx.request)
+    paged = await paginate(ctx, query.order_by(*sort.order).prefetch_related("batch", "buyer", "seller"))
+    return page(ctx, "trades/trades.html", {"paged": paged, "status": status, "sort": sort})
 
 
 async def _visible_trade(ctx: AdminContext) -> trade_service.Trade:
@@ -181,13 +198,13 @@ async def transfer_create(ctx: AdminContext) -> Response:
         )
 
     try:
-        if step(ctx.field("step")) == "preview":
-            outcome = await rehearse(lambda: record(None), _describe_trade)
-            return _trade_preview(ctx, "/admin/trades/transfer", values, outcome)
-        trade = await record(values["form_token"])
+        done = await preview_or_confirm(ctx.field("step"), values["form_token"], record, _describe_trade)
     except RegisterError as exc:
         return await _transfer_form(ctx, values, refusal_message(exc), status_of(exc))
-    return redirect(f"/admin/trades/{trade.id}")
+    if done.preview is not None:
+        return _preview(ctx, "trades/trade_preview.html", values, done.preview, action="/admin/trades/transfer")
+    assert done.result is not None
+    return redirect(f"/admin/trades/{done.result.id}")
 
 
 async def _describe_trade(trade: trade_service.Trade) -> dict[str, Any]:
@@ -200,10 +217,12 @@ async def _describe_trade(trade: trade_service.Trade) -> dict[str, Any]:
     }
 
 
-def _trade_preview(ctx: AdminContext, action: str, values: dict[str, str], outcome: dict[str, Any]) -> Response:
+def _preview(
+    ctx: AdminContext, template: str, values: dict[str, Any], outcome: dict[str, Any], **extra: Any
+) -> Response:
+    """A form's preview page: what the rehearsal produced, and the form's fields and token for its confirm."""
     hidden = {name: value for name, value in values.items() if name != "form_token"}
-    data = {"action": action, "hidden": hidden, "form_token": values["form_token"], **outcome}
-    return page(ctx, "trades/trade_preview.html", data)
+    return page(ctx, template, {"hidden": hidden, "form_token": values["form_token"], **extra, **outcome})
 
 
 SUBSCRIPTION_FIELDS = (
@@ -274,13 +293,13 @@ async def subscription_create(ctx: AdminContext) -> Response:
         )
 
     try:
-        if step(ctx.field("step")) == "preview":
-            outcome = await rehearse(lambda: record(None), _describe_trade)
-            return _trade_preview(ctx, "/admin/trades/subscription", values, outcome)
-        trade = await record(values["form_token"])
+        done = await preview_or_confirm(ctx.field("step"), values["form_token"], record, _describe_trade)
     except RegisterError as exc:
         return await _subscription_form(ctx, values, refusal_message(exc), status_of(exc))
-    return redirect(f"/admin/trades/{trade.id}")
+    if done.preview is not None:
+        return _preview(ctx, "trades/trade_preview.html", values, done.preview, action="/admin/trades/subscription")
+    assert done.result is not None
+    return redirect(f"/admin/trades/{done.result.id}")
 
 
 # -------------------------------------------------------------------------------------------- inheritance
@@ -316,7 +335,7 @@ async def inheritance_create(ctx: AdminContext) -> Response:
     names += [f"heir_{i}" for i in range(MAX_HEIRS)] + [f"share_{i}" for i in range(MAX_HEIRS)]
     names += [f"doc_{k}" for k in DOCUMENT_KINDS]
     values: dict[str, Any] = {name: ctx.field(name) for name in names}
-    if pickers.wants_search(ctx):
+    if pickers.wants_search(ctx) or step(ctx.field("step")) == "edit":
         return await _inheritance_form(ctx, values)
     deceased = await _holder(ctx, "deceased_id")
     if deceased is not None:  # the deceased's batches must all be this account's: 403 with the reason at once
@@ -338,17 +357,27 @@ async def inheritance_create(ctx: AdminContext) -> Response:
             for kind in DOCUMENT_KINDS
             if values[f"doc_{kind}"].strip()
         ]
-        case = await holdings.record_inheritance(
-            deceased=deceased,
-            heirs=heirs,
-            died_on=died_on,
-            documents=documents,
-            actor=ctx.actor,
-            form_token=values["form_token"],
-        )
+
+        async def record(token: str | None) -> trade_service.InheritanceCase:
+            return await holdings.record_inheritance(
+                deceased=deceased,
+                heirs=heirs,
+                died_on=died_on,
+                documents=documents,
+                actor=ctx.actor,
+                form_token=token,
+            )
+
+        async def describe(case: trade_service.InheritanceCase) -> dict[str, Any]:
+            return {"case": case, "moves": await _inheritance_moves(case)}
+
+        done = await preview_or_confirm(ctx.field("step"), values["form_token"], record, describe)
     except RegisterError as exc:
         return await _inheritance_form(ctx, values, refusal_message(exc), status_of(exc))
-    return redirect(f"/admin/inheritance/{case.id}")
+    if done.preview is not None:
+        return _preview(ctx, "trades/inheritance_preview.html", values, done.preview, deceased=deceased)
+    assert done.result is not None
+    return redirect(f"/admin/inheritance/{done.result.id}")
 
 
 async def inheritance_detail(ctx: AdminContext) -> Response:
@@ -359,6 +388,17 @@ async def inheritance_detail(ctx: AdminContext) -> Response:
     batch_ids = [e.batch_id for e in entries if e.batch_id is not None]
     target = await access.batches_target(batch_ids) if batch_ids else await access.holder_target(case.deceased)
     readable_or_404(ctx, Action.REGISTER_READ, target)
+    certificates = await Certificate.filter(entry_id__in=case.entry_ids).order_by("id")
+    data = {"case": case, "moves": await _inheritance_moves(case, entries), "certificates": certificates}
+    return page(ctx, "trades/inheritance_detail.html", data)
+
+
+async def _inheritance_moves(
+    case: trade_service.InheritanceCase, entries: list[RegisterEntry] | None = None
+) -> list[tuple[RegisterEntry, str, int, str]]:
+    """Each heir's part of each batch: (entry, heir's name, units, serial ranges) — the case's page and its preview."""
+    if entries is None:
+        entries = list(await RegisterEntry.filter(id__in=case.entry_ids).order_by("seq").prefetch_related("batch"))
     moves = []
     names = {h["holder"]: h["name"] for h in case.heirs}
     for entry in entries:
@@ -367,9 +407,8 @@ async def inheritance_detail(ctx: AdminContext) -> Response:
             continue
         for move in entry.details.get("moves", []):
             ranges = "; ".join(batch.serial_range(a, b) for a, b in move["ranges"])
-            moves.append((entry, names.get(move["to"], ""), move["quantity"], ranges))
-    certificates = await Certificate.filter(entry_id__in=case.entry_ids).order_by("id")
-    return page(ctx, "trades/inheritance_detail.html", {"case": case, "moves": moves, "certificates": certificates})
+            moves.append((entry, names.get(move["to"], ""), int(move["quantity"]), ranges))
+    return moves
 
 
 # ---------------------------------------------------------------------------------------------- dividends
@@ -377,10 +416,24 @@ async def inheritance_detail(ctx: AdminContext) -> Response:
 DIVIDEND_FIELDS = ("batch_id", "income", "record_date", "source", "form_token")
 
 
+# the dividends list's column sorts: a few dividends a year per collective batch
+DIVIDEND_SORTS = Sorting(
+    {
+        "id": ("id",),
+        "batch": ("batch__serial_prefix",),
+        "date": ("record_date",),
+        "income": ("income_fen",),
+        "source": ("source",),
+    },
+    default="-id",
+)
+
+
 async def dividend_list(ctx: AdminContext) -> Response:
     query = access.scope_batches(ctx.actor, Action.REGISTER_READ, dividend_service.Dividend.all(), prefix="batch__")
-    paged = await paginate(ctx, query.order_by("-id").prefetch_related("batch"))
-    return page(ctx, "trades/dividends.html", {"paged": paged})
+    sort = DIVIDEND_SORTS.of(ctx.request)
+    paged = await paginate(ctx, query.order_by(*sort.order).prefetch_related("batch"))
+    return page(ctx, "trades/dividends.html", {"paged": paged, "sort": sort})
 
 
 async def _dividend_form(ctx: AdminContext, values: dict[str, str], error: str = "", status: int = 200) -> Response:
@@ -401,23 +454,46 @@ async def dividend_new(ctx: AdminContext) -> Response:
 
 async def dividend_create(ctx: AdminContext) -> Response:
     values = {name: ctx.field(name) for name in DIVIDEND_FIELDS}
+    if step(ctx.field("step")) == "edit":
+        return await _dividend_form(ctx, values)
     batch = await _batch(ctx, Action.DIVIDEND_RECORD)
     income = fen_field(values["income"])
     record_date = date_field(values["record_date"])
     if batch is None or income is None or record_date is None:
         return await _dividend_form(ctx, values, _("请选择批次并填写收益金额和登记日"), 400)
-    try:
-        dividend = await dividend_service.record_dividend(
+
+    async def record(token: str | None) -> dividend_service.Dividend:
+        return await dividend_service.record_dividend(
             batch=batch,
             income_fen=income,
             record_date=record_date,
             source=values["source"],
             actor=ctx.actor,
-            form_token=values["form_token"],
+            form_token=token,
         )
+
+    async def describe(dividend: dividend_service.Dividend) -> dict[str, Any]:
+        return {"dividend": dividend, "batch": batch, **await _dividend_parts(dividend)}
+
+    try:
+        done = await preview_or_confirm(ctx.field("step"), values["form_token"], record, describe)
     except RegisterError as exc:
         return await _dividend_form(ctx, values, refusal_message(exc), status_of(exc))
-    return redirect(f"/admin/dividends/{dividend.id}")
+    if done.preview is not None:
+        return _preview(ctx, "trades/dividend_preview.html", values, done.preview)
+    assert done.result is not None
+    return redirect(f"/admin/dividends/{done.result.id}")
+
+
+async def _dividend_parts(dividend: dividend_service.Dividend) -> dict[str, Any]:
+    """The table of parts (each holder's units, share and amount) and the totals: the page and its preview."""
+    shares = list(await dividend_service.DividendShare.filter(dividend_id=dividend.id).prefetch_related("holder"))
+    total_units = sum(int(s.units) for s in shares)
+    return {
+        "shares": shares,
+        "totals": await dividend_service.dividend_totals(dividend),
+        "share_of": lambda s: Fraction(int(s.units), total_units),
+    }
 
 
 async def dividend_detail(ctx: AdminContext) -> Response:
@@ -426,14 +502,4 @@ async def dividend_detail(ctx: AdminContext) -> Response:
     dividend = await query.prefetch_related("batch").first()
     if dividend is None:
         raise HTTPException(404)
-    shares = await dividend_service.DividendShare.filter(dividend_id=dividend.id).prefetch_related("holder")
-    return page(
-        ctx,
-        "trades/dividend_detail.html",
-        {
-            "dividend": dividend,
-            "shares": shares,
-            "totals": await dividend_service.dividend_totals(dividend),
-            "share_of": lambda s: Fraction(int(s.units), sum(int(x.units) for x in shares)),
-        },
-    )
+    return page(ctx, "trades/dividend_detail.html", {"dividend": dividend, **await _dividend_parts(dividend)})

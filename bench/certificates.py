@@ -24,7 +24,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 from tortoise import Tortoise
 
-from certificates import pdf
+from certificates import fonts, pdf
 from certificates.codes import verification_url
 from linpiao.db import tortoise_config
 from registry.models import Certificate
@@ -34,10 +34,9 @@ BASE = "https://linpiao.example.cn"
 
 def bare_page(lines: list[str], url: str) -> bytes:
     """The baseline: the same text and QR code on one page, nothing else."""
-    pdf._register_fonts()
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4, invariant=1, pageCompression=1)
-    canvas.setFont(pdf.FONT, 10)
+    canvas.setFont(fonts.pdf_font(), 10)
     y = A4[1] - 60
     for line in lines:
         canvas.drawString(50, y, line)

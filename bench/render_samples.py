@@ -1,4 +1,5 @@
-"""Render one page of each certificate kind to ``docs/certificates/<kind>.png`` (for the README).
+"""Render one page of each certificate kind to ``docs/certificates/<kind>.png``, and a payment receipt (收款凭证)
+to ``docs/certificates/receipt.png`` (for the README).
 
     /tmp/venv/bin/python bench/render_samples.py [--scale 1.2]
 
@@ -22,8 +23,10 @@ from PIL import Image  # noqa: E402
 from tortoise import Tortoise  # noqa: E402
 
 from certificates import pdf  # noqa: E402
+from certificates.receipt import render_receipt  # noqa: E402
 from linpiao.db import tortoise_config  # noqa: E402
 from registry.models import Certificate, Parcel  # noqa: E402
+from registry.receipts import Receipt  # noqa: E402
 
 BASE = "https://linpiao.yinchuan.gov.cn"
 
@@ -106,6 +109,39 @@ async def samples() -> dict[str, Certificate]:
         await Tortoise.close_connections()
 
 
+def sample_receipt() -> Receipt:
+    """An organisation's paid order as its receipt prints it (invented names and numbers)."""
+    from datetime import datetime
+
+    from registry import clock
+
+    return Receipt(
+        order_id=10482,
+        payer="宁夏贺兰山会展有限公司",
+        payer_code="",
+        paid_at=datetime(2026, 5, 18, 10, 42, 7, tzinfo=clock.CITY_TZ),
+        provider="alipay",
+        method="支付宝",
+        trade_no="2026051822001432101458890127",
+        merchant_trade_no="LP10482-2F7Q",
+        ticket_kind="碳汇林票",
+        quantity=1280,
+        serial_ranges=("YC-TH-2026-001-00000001 – YC-TH-2026-001-00001280",),
+        amount_fen=128000,
+        stream="碳汇林票收入",
+        receiving_body="财政部门",
+        refunded=False,
+    )
+
+
+def _save(content: bytes, path: Path, scale: float) -> None:
+    document = pypdfium2.PdfDocument(content)
+    image = document[0].render(scale=scale).to_pil().convert("RGB")
+    document.close()
+    image.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    print(f"{path.relative_to(ROOT)}: {image.width}×{image.height}, {path.stat().st_size / 1024:.0f} KB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.2, help="pixels per point (1.2 ≈ 86 dpi)")
@@ -113,12 +149,8 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for kind, certificate in asyncio.run(samples()).items():
-        document = pypdfium2.PdfDocument(pdf.render_certificate(certificate, BASE))
-        image = document[0].render(scale=args.scale).to_pil().convert("RGB")
-        document.close()
-        path = args.out / f"{kind}.png"
-        image.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
-        print(f"{path.relative_to(ROOT)}: {image.width}×{image.height}, {path.stat().st_size / 1024:.0f} KB")
+        _save(pdf.render_certificate(certificate, BASE), args.out / f"{kind}.png", args.scale)
+    _save(render_receipt(sample_receipt(), operator="银川市林业和草原局"), args.out / "receipt.png", args.scale)
 
 
 if __name__ == "__main__":

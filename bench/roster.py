@@ -150,7 +150,7 @@ async def zip_figures(people: int) -> None:
             )
             preview = parse_roster(csv_bytes(roster(people)), year=2026)
             start = time.perf_counter()
-            await planting.store_roster(submission, preview.rows)
+            await planting.store_roster(submission, preview.rows, consented=True)
             stored = time.perf_counter() - start
             order = await create_roster_order(settings, submission, provider="demo", buyer=TRUSTED)
             start = time.perf_counter()
@@ -212,7 +212,8 @@ async def event_figures(people: int) -> None:
             submission = await planting.create_submission(
                 organisation_name="某局", credit_code=credit_code("640104"), contact="0951-1234567", year=2026
             )
-            await planting.store_roster(submission, parse_roster(csv_bytes(roster(people)), year=2026).rows)
+            rows = parse_roster(csv_bytes(roster(people)), year=2026).rows
+            await planting.store_roster(submission, rows, consented=True)
             order = await create_roster_order(settings, submission, provider="demo", buyer=TRUSTED)
             app = create_app(settings, manage_db=False)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:

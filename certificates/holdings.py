@@ -74,11 +74,15 @@ async def _on_inherited(case: trades.InheritanceCase) -> None:
 
 
 async def issue_application(
-    application: applications.IssuanceApplication, *, unit_area_m2: Decimal, actor: audit.Actor
+    application: applications.IssuanceApplication,
+    *,
+    unit_area_m2: Decimal,
+    actor: audit.Actor,
+    form_token: str | None = None,
 ) -> Batch:
     """Issue the approved application (发放) with the applicant's holding certificate."""
     return await applications.issue_application(
-        application, unit_area_m2=unit_area_m2, actor=actor, on_issued=_on_issued
+        application, unit_area_m2=unit_area_m2, actor=actor, on_issued=_on_issued, form_token=form_token
     )
 
 

@@ -1,10 +1,10 @@
 """One-page A4 certificate PDFs (reportlab), each with a QR code that opens its verification page.
 
 Everything printed comes from the certificate record (``data`` plus ``holder_name``, ``quantity`` and
-``serial_ranges``). Chinese uses reportlab's CID font ``STSong-Light``, which every PDF reader supplies, so
-nothing is embedded and files stay small. Names are escaped before they reach Platypus, so ``<b>`` or ``&``
-print literally. The canvas is built with ``invariant=1`` and fixed metadata: the same certificate and base
-URL always give the same bytes. :func:`certificate_pdf` caches the rendering in ``Certificate.pdf``.
+``serial_ranges``). Chinese uses the CID font of every PDF (:func:`certificates.fonts.pdf_font`), which every PDF
+reader supplies, so nothing is embedded and files stay small. Names are escaped before they reach Platypus, so
+``<b>`` or ``&`` print literally. The canvas is built with ``invariant=1`` and fixed metadata: the same certificate
+and base URL always give the same bytes. :func:`certificate_pdf` caches the rendering in ``Certificate.pdf``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
-from functools import cache
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
@@ -21,17 +20,17 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, KeepInFrame, Paragraph, Spacer, Table, TableStyle
 
+from certificates import fonts
 from certificates.codes import group_code, verification_url
 from certificates.qr import qr_matrix
 from certificates.service import KIND_TITLES
 from registry.models import Certificate, CertificateKind, CertificateStatus
 
-FONT = "STSong-Light"
-CODE_FONT = "Courier-Bold"
+FONT = fonts.CJK
+CODE_FONT = fonts.CODE
 GREEN = colors.HexColor("#1b5e20")
 GREEN_LIGHT = colors.HexColor("#e8f5e9")
 GOLD = colors.HexColor("#b08d2e")
@@ -53,11 +52,6 @@ _render_lock = threading.Lock()
 def render_count() -> int:
     """How many PDFs this process has rendered (the cache's tests and the benchmark read it)."""
     return _renders
-
-
-@cache
-def _register_fonts() -> None:
-    pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 
 
 def _style(
@@ -245,7 +239,7 @@ def _frame_border(canvas: Canvas) -> None:
 def render_certificate(certificate: Certificate, base_url: str) -> bytes:
     """Render one certificate to PDF bytes (no caching; see :func:`certificate_pdf`)."""
     global _renders
-    _register_fonts()
+    fonts.pdf_font()
     kind = CertificateKind(certificate.kind)
     d = certificate.data
     grouped = group_code(certificate.code)
@@ -274,7 +268,7 @@ def render_certificate(certificate: Certificate, base_url: str) -> bytes:
     canvas.setFont(FONT, 30)
     canvas.drawCentredString(PAGE_W / 2, PAGE_H - 48 * mm, title)
     canvas.setFillColor(GREY)
-    canvas.setFont("Helvetica", 10.5)
+    canvas.setFont(fonts.LATIN, 10.5)
     canvas.drawCentredString(PAGE_W / 2, PAGE_H - 56 * mm, SUBTITLES[kind])
     if kind in (CertificateKind.COLLECTIVE_HOLDING, CertificateKind.STATE_HOLDING):
         canvas.setFillColor(GREEN)

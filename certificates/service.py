@@ -23,7 +23,7 @@ from certificates.codes import group_code, new_code, normalise_code
 from registry import audit, clock, register, sqlrows
 from registry.districts import CITY_CODE, DISTRICTS, district_name
 from registry.errors import InsufficientUnits, InvalidState, WrongKind
-from registry.identity import mask, mask_name
+from registry.identity import mask_name
 from registry.models import (
     Batch,
     Certificate,
@@ -91,7 +91,7 @@ def _decimal_text(value: Decimal, places: str = "0.01") -> str:
 def _holder_facts(holder: Holder | None) -> dict[str, Any]:
     if holder is None:
         return {"holder_kind": str(HolderKind.INDIVIDUAL), "id_number_masked": ""}
-    return {"holder_kind": str(holder.kind), "id_number_masked": mask(holder.id_number)}
+    return {"holder_kind": str(holder.kind), "id_number_masked": holder.id_masked}
 
 
 def _serial_lines(batch: Batch, ranges: Sequence[Sequence[int]]) -> str:

@@ -4,21 +4,20 @@ It says what the public verification page says — the holder's name as a strang
 masked), the tickets and kg CO2e, the purpose, the date, the code — and carries the QR code of that page, so a
 friend who scans it checks the certificate. Nothing else: no serial ranges, no contact, no identifier.
 
-Drawn with Pillow in a file worker (:func:`registry.cpu.file_work`), off the event loop, in a CJK font of the
-machine: ``LINPIAO_CJK_FONT`` when set, else Noto Sans/Serif CJK (``fonts-noto-cjk``, which ``.ci/run`` installs)
-or WenQuanYi. With no such font the card cannot be drawn and :class:`ShareCardUnavailable` says so (the route
-answers 503); nothing falls back to a font without Chinese glyphs.
+Drawn with Pillow in a file worker (:func:`registry.cpu.file_work`), off the event loop, in the machine's CJK font
+(:func:`certificates.fonts.cjk_font_file`: ``LINPIAO_CJK_FONT``, else Noto CJK from ``fonts-noto-cjk``, which
+``.ci/run`` installs, or WenQuanYi). With no such font the card cannot be drawn and :class:`ShareCardUnavailable`
+says so (the route answers 503); nothing falls back to a font without Chinese glyphs.
 """
 
 from __future__ import annotations
 
 import io
-import os
-from functools import cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from certificates import fonts
 from certificates.codes import verification_url
 from certificates.qr import QUIET_ZONE, qr_matrix
 from certificates.service import public_record
@@ -26,32 +25,11 @@ from registry import cpu
 from registry.models import Certificate, CertificateKind
 
 WIDTH, HEIGHT = 1080, 1440
-FONT_VARIABLE = "LINPIAO_CJK_FONT"
-FONT_CANDIDATES = (
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
-    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-)
 GREEN, DARK, PAPER = (46, 125, 50), (33, 33, 33), (250, 248, 240)
 
 
 class ShareCardUnavailable(RuntimeError):
-    """No CJK font on this machine: install fonts-noto-cjk or set LINPIAO_CJK_FONT."""
-
-
-@cache
-def font_path() -> Path:
-    configured = os.environ.get(FONT_VARIABLE, "").strip()
-    candidates = (configured,) if configured else FONT_CANDIDATES
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    raise ShareCardUnavailable(
-        f"no CJK font found ({configured or ', '.join(FONT_CANDIDATES)}): install fonts-noto-cjk or set {FONT_VARIABLE}"
-    )
+    """The card cannot be drawn on this machine (no CJK font: install fonts-noto-cjk or set LINPIAO_CJK_FONT)."""
 
 
 def card_lines(certificate: Certificate) -> list[tuple[str, int]]:
@@ -110,6 +88,9 @@ def is_shareable(certificate: Certificate) -> bool:
 
 async def share_card(certificate: Certificate, base_url: str) -> bytes:
     """The PNG, drawn in a file worker; :class:`ShareCardUnavailable` without a CJK font."""
-    font_file = font_path()
+    try:
+        font_file = fonts.cjk_font_file()
+    except fonts.NoCjkFont as exc:
+        raise ShareCardUnavailable(str(exc)) from exc
     url = verification_url(base_url, certificate.code)
     return await cpu.file_work(_render, card_lines(certificate), url, font_file)

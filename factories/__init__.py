@@ -8,8 +8,9 @@ from decimal import Decimal
 
 from stdnum.cn import ric, uscc
 
-from registry import clock, register
+from registry import clock, idcrypt, register
 from registry.districts import DISTRICTS
+from registry.holders import holder_identifier_fields
 from registry.models import Batch, Holder, HolderKind, Parcel, ResidenceEvidence, TicketKind
 from registry.residence import OUTSIDE_CITY
 
@@ -29,6 +30,15 @@ def credit_code(region: str = "640104", seq: int | None = None) -> str:
     body = f"91{region}{n:09d}"[:17]
     body = body[:8] + f"{n:09d}"
     return body + uscc.calc_check_digit(body)
+
+
+def id_of(holder: Holder) -> str:
+    """The whole identifier of a sample holder, for tests that look for it where it must not be (a person's is
+    stored encrypted: registry.idcrypt)."""
+    if holder.id_number:
+        return holder.id_number
+    assert holder.id_cipher, "a holder without an identifier"
+    return idcrypt.decrypt(holder.id_cipher)
 
 
 def _id_region(region: str) -> str:
@@ -61,11 +71,11 @@ async def make_holder(
             if kind is HolderKind.INDIVIDUAL
             else ResidenceEvidence.BUSINESS_LICENCE
         )
+    identifier = holder_identifier_fields(id_number, kind)  # as the register stores it: a person's encrypted
     return await Holder.create(
         kind=kind,
         name=name or f"持有人{n}",
-        id_number=id_number,
-        region_code=region,
+        **{**identifier, "region_code": region},
         residence_district=district,
         residence_evidence=evidence,
         residence_confirmed=bool(district),

@@ -24,6 +24,8 @@ from linpiao.notify import notifier_for
 from linpiao.proxy import ProxyHeadersMiddleware
 from linpiao.security import SecurityHeadersMiddleware
 from linpiao.settings import Settings, load_settings
+from registry import idcrypt, sealing
+from shop.bills import ProviderBills
 from shop.payments.methods import payment_form_targets
 from shop.routes import routes as shop_routes
 from shop.service_desk import ProviderRefunds
@@ -51,12 +53,14 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
     """Build the application. ``manage_db=False`` leaves the ORM to the caller (tests own it)."""
     settings = settings or load_settings()
     settings.check()
+    idcrypt.configure(settings.id_key_bytes)  # resident ID numbers at rest (registry/idcrypt.py)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime = None
         if manage_db:
             await init_db(settings.database_url)
+            await sealing.check_key()  # a wrong LINPIAO_ID_KEY stops here, not at the first look-up that finds nothing
             # the job engine (procrastinate on PostgreSQL, the job table on SQLite) and this process's worker
             runtime = await jobqueue.start(settings, worker=settings.in_process_worker)
         try:
@@ -93,4 +97,6 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
     # refunds through the payment providers, and mail/SMS to buyers
     app.state.refund_desk = ProviderRefunds(settings)
     app.state.messenger = notifier_for(settings)
+    # finance's reconciliation page (registry.reconciliation): the providers' bills against the register
+    app.state.bill_reader = ProviderBills(settings)
     return app

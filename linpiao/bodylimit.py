@@ -29,6 +29,7 @@ MIB = 1024 * KIB
 # the margins are for the form fields and multipart framing around the file.
 DOCUMENT_UPLOAD = 12 * MIB
 ROSTER_UPLOAD = 21 * MIB
+COUNTY_IMPORT = 11 * MIB  # a county's holders and parcels file (registry.county_import.MAX_BYTES = 10 MB)
 ADMIN_FORM = 2 * MIB  # a parcel's GeoJSON outline (up to 5,000 points) is the largest back-office form
 SMALL = 64 * KIB  # JSON API, webhooks and every public form
 
@@ -41,6 +42,7 @@ class Rule:
 
 RULES: tuple[Rule, ...] = (
     Rule(re.compile(r"^/admin/parcels/[^/]+/documents/?$"), DOCUMENT_UPLOAD),
+    Rule(re.compile(r"^/admin/import/?$"), COUNTY_IMPORT),
     Rule(re.compile(r"^/planting/org/?$"), ROSTER_UPLOAD),
     Rule(re.compile(r"^/planting/org/[^/]+/upload/?$"), ROSTER_UPLOAD),
     Rule(re.compile(r"^/api/"), SMALL),

@@ -13,6 +13,7 @@ from typing import Any
 
 from linpiao.db import close_db, init_db
 from linpiao.settings import Settings, SettingsError, load_settings
+from registry import idcrypt, sealing
 
 
 def _run(settings: Settings, job: Callable[[], Awaitable[int]], *, global_fallback: bool = False) -> int:
@@ -21,6 +22,7 @@ def _run(settings: Settings, job: Callable[[], Awaitable[int]], *, global_fallba
     async def main() -> int:
         await init_db(settings.database_url, global_fallback=global_fallback)
         try:
+            await sealing.check_key()  # a wrong LINPIAO_ID_KEY stops the command (registry/idcrypt.py)
             return await job()
         finally:
             await close_db()
@@ -33,6 +35,12 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
     applied = asyncio.run(migrate(settings.database_url))
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def cmd_id_key(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a fresh LINPIAO_ID_KEY (32 random bytes, base64)."""
+    print(idcrypt.new_key())
     return 0
 
 
@@ -143,12 +151,9 @@ def cmd_verify_register(settings: Settings, args: argparse.Namespace) -> int:
     async def job() -> int:
         report = await verify_chain()
         if report.ok:
-            print(f"register OK: {report.entries_checked} entries, chain intact")
+            print(f"register OK: {report.entries_checked} entries in {report.chains_checked} chains, all intact")
             return 0
-        print(
-            f"register BROKEN at entry seq={report.first_bad_seq}: {report.reason} "
-            f"({report.entries_checked} entries before it are intact)"
-        )
+        print(f"register BROKEN at {report.describe()} ({report.entries_checked} entries before it are intact)")
         return 1
 
     return _run(settings, job)
@@ -246,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("id-key", help="print a new LINPIAO_ID_KEY (resident ID numbers at rest)").set_defaults(
+        func=cmd_id_key
+    )
     sub.add_parser("demo", help="seed demo data and print staff credentials").set_defaults(func=cmd_demo)
 
     staff = sub.add_parser("createstaff", help="create a back-office account")
@@ -302,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         settings.check()
+        idcrypt.configure(settings.id_key_bytes)  # resident ID numbers at rest (registry/idcrypt.py)
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "registry.digests",
     "registry.notices",
     "registry.apikeys",
+    "registry.county_import",
 ]
 
 

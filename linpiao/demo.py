@@ -13,6 +13,7 @@ from certificates import holdings
 from registry import audit, clock, planting, register, trades
 from registry import residence as residence_rule
 from registry.forests import record_carbon_basis
+from registry.holders import holder_identifier_fields
 from registry.identity import ric_check_char, uscc_check_char
 from registry.models import Batch, Holder, HolderKind, Parcel, StaffRole, StaffUser, TicketKind
 from registry.quotas import open_quota
@@ -68,7 +69,10 @@ async def _holder(
             "residence_checked_at": clock.now(),
             "residence_confirmed": True,
         }
-    holder, _ = await Holder.get_or_create(id_number=id_number, defaults=values)
+    identifier = holder_identifier_fields(id_number, kind)  # a person's number encrypted (registry.idcrypt)
+    holder = await Holder.filter(id_digest=identifier["id_digest"]).first()
+    if holder is None:
+        holder = await Holder.create(**{**identifier, **values})
     return holder
 
 

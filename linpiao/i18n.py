@@ -123,9 +123,11 @@ _BABEL_LOCALES = {"zh_CN": "zh_Hans_CN", "en": "en"}
 TONNE_FROM_KG = Decimal(1000)
 
 
-def format_number(value: Decimal | int, places: int = 0) -> str:
+def format_number(value: Decimal | int | None, places: int = 0) -> str:
     """``1234567.891`` → ``1,234,567.89`` (places=2): thousands separators, at most ``places`` decimals,
-    trailing zeros dropped."""
+    trailing zeros dropped (an area of ``150.0000`` 亩 is ``150``); nothing for ``None``."""
+    if value is None:
+        return ""
     number = Decimal(value)
     if places:
         number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)

@@ -20,12 +20,20 @@ from aerich import Command
 
 from linpiao.db import tortoise_config
 from linpiao.jobqueue import apply_schema, uses_procrastinate
+from registry.chain import start_batch_chains
 from registry.counters import rebuild_counters
+from registry.sealing import seal_plaintext_ids
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "registry" / "migrations"
 
+
+async def _wave3() -> None:
+    await seal_plaintext_ids()
+    await start_batch_chains()  # one hash chain per batch, each starting from the single chain's tip
+
+
 # migration name (the file's last part) -> what fills the tables it adds, run once in the command that applies it
-AFTER: dict[str, Callable[[], Awaitable[object]]] = {"wave2": rebuild_counters}
+AFTER: dict[str, Callable[[], Awaitable[object]]] = {"wave2": rebuild_counters, "wave3": _wave3}
 
 
 def _name(applied: str) -> str:

@@ -33,3 +33,56 @@ def yuan_amount(fen: int) -> str:
     if fen < 0:
         raise ValueError(fen)
     return f"{fen // 100}.{fen % 100:02d}"
+
+
+_CAPITAL_DIGITS = "零壹贰叁肆伍陆柒捌玖"
+_GROUP_UNITS = ("", "万", "亿", "万亿")  # every four digits
+
+
+def _capital_group(group: int) -> str:
+    """1..9999 in capitals: 1010 → 壹仟零壹拾 (one 零 for a run of zeros inside, none at the end)."""
+    out, zero = "", False
+    for unit, digit in zip(("仟", "佰", "拾", ""), f"{group:04d}", strict=True):
+        if digit == "0":
+            zero = bool(out)
+            continue
+        out += ("零" if zero else "") + _CAPITAL_DIGITS[int(digit)] + unit
+        zero = False
+    return out
+
+
+def yuan_in_capitals(fen: int) -> str:
+    """The amount in Chinese capital numerals (大写金额) as a receipt or cheque writes it: 12345 → 壹佰贰拾叁元肆角伍分.
+
+    The People's Bank's rules for amounts in words (《支付结算办法》附件一): 整 after 元 or 角 when there are no 分;
+    one 零 for zeros between figures (10010 元 → 壹万零壹拾元整, 1.05 → 壹元零伍分); 拾 always with its digit
+    (10 → 壹拾元整); nothing before the first figure (0.05 → 伍分); zero is 零元整."""
+    fen = int(fen)
+    if fen < 0 or fen >= 10**16 * 100:
+        raise ValueError(fen)
+    if fen == 0:
+        return "零元整"
+    yuan, rest = divmod(fen, 100)
+    jiao, cents = divmod(rest, 10)
+    text = ""
+    groups = []
+    while yuan:
+        yuan, group = divmod(yuan, 10000)
+        groups.append(group)
+    skipped = False  # a group of four zeros was passed since the last figure written
+    for index in reversed(range(len(groups))):
+        group = groups[index]
+        if group == 0:
+            skipped = bool(text)
+            continue
+        if text and (skipped or group < 1000):
+            text += "零"
+        text += _capital_group(group) + _GROUP_UNITS[index]
+        skipped = False
+    if text:
+        text += "元"
+    if jiao:
+        text += _CAPITAL_DIGITS[jiao] + "角"
+    elif cents and text:
+        text += "零"
+    return text + (_CAPITAL_DIGITS[cents] + "分" if cents else "整")

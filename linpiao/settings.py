@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dotenv import dotenv_values
 
+from registry import idcrypt
+from registry.storage import S3Config, Storage, open_storage
+
 DEFAULT_SECRET = "dev-insecure-secret-change-me"
+log = logging.getLogger("linpiao.settings")
 
 # Payment methods the payer picks (shop/payments/methods.py says who serves each and which fit a device). Their
 # minimum order is a rule of the configuration, kept here so the shop and the back-office read the same one.
 ALIPAY = "alipay"
 WECHAT_PAY = "wechat_pay"
 CARD = "card"
+# Payment providers (who takes the money; shop/payments/ has one class each). Alipay and WeChat Pay are named as
+# their methods; the card is Stripe's, or the demo's when nothing real is configured.
+STRIPE = "stripe"
+DEMO = "demo"
+PROVIDERS = (ALIPAY, WECHAT_PAY, STRIPE, DEMO)
 # Alipay and WeChat Pay accept any amount from ¥0.01, so one ¥1 ticket is payable; the card takes min_order_fen.
 DIRECT_MINIMUM_FEN = 1
 
@@ -33,6 +43,9 @@ class Settings:
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = "https://api.stripe.com"
+    # LINPIAO_PAYMENT_PROVIDERS: the providers the shop uses, e.g. ("alipay", "wechat_pay", "stripe"); empty: every
+    # provider whose settings are all set, or the demo provider when none is (payment_providers()).
+    providers: tuple[str, ...] = ()
     # The smallest order in fen: Stripe refuses charges under its settlement minimum (see PAYMENTS.md).
     min_order_fen: int = 500
     max_order_units: int = 1_000_000
@@ -49,6 +62,15 @@ class Settings:
     large_order_units: int = 500
     large_order_reservation_minutes: int = 10
     data_dir: Path = field(default_factory=lambda: Path("var"))
+    # Stored files (registry/storage.py): the folder data_dir by default; S3-compatible object storage when a
+    # bucket is set, so app servers and workers on several machines need no shared volume.
+    s3_bucket: str = ""
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = ""
+    s3_prefix: str = ""
+    s3_addressing_style: str = "auto"
     # Addresses (or networks) of reverse proxies whose X-Forwarded-For is believed; none by default.
     trusted_proxies: tuple[str, ...] = ()
     # Shown in the footer of every public page, each hidden when empty (shop/transparency.py): the operator, the
@@ -96,6 +118,35 @@ class Settings:
     redis_url: str = ""
     # Prefixes every key this deployment writes in Redis (several deployments, or tests, may share one Redis).
     redis_prefix: str = "linpiao"
+    # The master key of resident ID numbers at rest (registry/idcrypt.py): 32 random bytes, base64. Empty: the
+    # public development key (demo, tests), which production reports loudly at every start.
+    id_key: str = ""
+
+    @property
+    def id_key_bytes(self) -> bytes | None:
+        """The identity master key, ``None`` for the development key; a malformed key is a SettingsError."""
+        if not self.id_key:
+            return None
+        try:
+            return idcrypt.parse_key(self.id_key)
+        except idcrypt.IdentityKeyError as exc:
+            raise SettingsError(str(exc)) from None
+
+    @property
+    def storage(self) -> Storage:
+        """Where files are kept: the bucket when ``s3_bucket`` is set, else the folder ``data_dir``."""
+        s3 = None
+        if self.s3_bucket:
+            s3 = S3Config(
+                bucket=self.s3_bucket,
+                endpoint=self.s3_endpoint,
+                access_key=self.s3_access_key,
+                secret_key=self.s3_secret_key,
+                region=self.s3_region,
+                prefix=self.s3_prefix,
+                addressing_style=self.s3_addressing_style,
+            )
+        return open_storage(Path(self.data_dir), s3)
 
     @property
     def production(self) -> bool:
@@ -109,21 +160,37 @@ class Settings:
     def wechatpay_enabled(self) -> bool:
         return all(getattr(self, name) for name in _WECHATPAY_REQUIRED)
 
+    def _configured(self, provider: str) -> bool:
+        return {
+            ALIPAY: self.alipay_enabled,
+            WECHAT_PAY: self.wechatpay_enabled,
+            STRIPE: bool(self.stripe_secret_key),
+            DEMO: True,
+        }.get(provider, False)
+
+    def payment_providers(self) -> tuple[str, ...]:
+        """The one choice of payment providers: ``LINPIAO_PAYMENT_PROVIDERS`` when set, else every provider whose
+        settings are all set (Alipay, WeChat Pay, Stripe), else the demo provider."""
+        if self.providers:
+            return self.providers
+        return tuple(p for p in (ALIPAY, WECHAT_PAY, STRIPE) if self._configured(p)) or (DEMO,)
+
     @property
     def demo_payments(self) -> bool:
-        """The demo payment provider runs when no real provider (Stripe, Alipay, WeChat Pay) is configured;
-        every page then says so."""
-        return not (self.stripe_secret_key or self.alipay_enabled or self.wechatpay_enabled)
+        """The demo payment provider runs (when no real provider is configured, or when chosen); every page then
+        says so."""
+        return DEMO in self.payment_providers()
+
+    def card_provider(self) -> str:
+        """Who takes the card: Stripe when it is on, else the demo provider."""
+        return STRIPE if STRIPE in self.payment_providers() else DEMO
 
     def payment_methods(self) -> list[str]:
         """Methods this shop takes, in the order offered: Alipay, WeChat Pay, then the card (Stripe, or the demo
-        provider when no provider at all is configured)."""
-        methods = []
-        if self.alipay_enabled:
-            methods.append(ALIPAY)
-        if self.wechatpay_enabled:
-            methods.append(WECHAT_PAY)
-        if self.stripe_secret_key or self.demo_payments:
+        provider)."""
+        on = self.payment_providers()
+        methods = [m for m in (ALIPAY, WECHAT_PAY) if m in on]
+        if STRIPE in on or DEMO in on:
             methods.append(CARD)
         return methods
 
@@ -156,6 +223,18 @@ class Settings:
             raise SettingsError("LINPIAO_SMTP_SECURITY must be starttls, ssl or none")
         if self.smtp_host and "@" not in self.smtp_from:
             raise SettingsError("LINPIAO_SMTP_FROM must be the sender's e-mail address when LINPIAO_SMTP_HOST is set")
+        if self.s3_addressing_style not in ("auto", "path", "virtual"):
+            raise SettingsError("LINPIAO_S3_ADDRESSING_STYLE must be auto, path or virtual")
+        if bool(self.s3_access_key) != bool(self.s3_secret_key):
+            raise SettingsError("LINPIAO_S3_ACCESS_KEY and LINPIAO_S3_SECRET_KEY are set together (or neither)")
+        if (self.s3_endpoint or self.s3_access_key) and not self.s3_bucket:
+            raise SettingsError("LINPIAO_S3_BUCKET is needed when object storage is configured")
+        self.id_key_bytes  # noqa: B018 -- a malformed LINPIAO_ID_KEY stops the start
+        if self.production and not self.id_key:
+            log.warning(
+                "LINPIAO_ID_KEY is not set: resident ID numbers are encrypted with the PUBLIC DEVELOPMENT KEY, which "
+                "protects nothing. Set LINPIAO_ID_KEY (`linpiao id-key` makes one) before collecting real ID numbers."
+            )
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("LINPIAO_REDIS_URL must be a redis://, rediss:// or unix:// URL")
         if self.admin_idle_minutes < 1 or self.admin_session_hours < 1:
@@ -169,6 +248,7 @@ class Settings:
                 "LINPIAO_LARGE_ORDER_UNITS and LINPIAO_LARGE_ORDER_RESERVATION_MINUTES must be at least 1"
             )
         self._check_direct_providers()
+        self._check_provider_choice()
         if self.production:
             if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
                 raise SettingsError("LINPIAO_SECRET_KEY must be set to a long random value in production")
@@ -177,6 +257,19 @@ class Settings:
                     "production needs a real payment provider (LINPIAO_STRIPE_SECRET_KEY, LINPIAO_ALIPAY_* or "
                     "LINPIAO_WECHATPAY_*)"
                 )
+
+    def _check_provider_choice(self) -> None:
+        """``LINPIAO_PAYMENT_PROVIDERS`` names known providers, each fully configured, and one card provider."""
+        unknown = [p for p in self.providers if p not in PROVIDERS]
+        if unknown:
+            raise SettingsError(
+                f"LINPIAO_PAYMENT_PROVIDERS: unknown provider(s) {', '.join(unknown)} (known: {', '.join(PROVIDERS)})"
+            )
+        unready = [p for p in self.providers if not self._configured(p)]
+        if unready:
+            raise SettingsError(f"LINPIAO_PAYMENT_PROVIDERS names {', '.join(unready)}, whose settings are not all set")
+        if STRIPE in self.providers and DEMO in self.providers:
+            raise SettingsError("LINPIAO_PAYMENT_PROVIDERS: stripe and demo both take the card; choose one")
 
     def _check_direct_providers(self) -> None:
         """A half-configured Alipay or WeChat Pay is a mistake to report at start-up, not at the first payment."""
@@ -241,6 +334,7 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         stripe_secret_key=get("STRIPE_SECRET_KEY", ""),
         stripe_webhook_secret=get("STRIPE_WEBHOOK_SECRET", ""),
         stripe_api_base=get("STRIPE_API_BASE", defaults.stripe_api_base),
+        providers=tuple(dict.fromkeys(p.strip().lower() for p in get("PAYMENT_PROVIDERS", "").split(",") if p.strip())),
         min_order_fen=int(get("MIN_ORDER_FEN", str(defaults.min_order_fen))),
         max_order_units=int(get("MAX_ORDER_UNITS", str(defaults.max_order_units))),
         reservation_minutes=int(get("RESERVATION_MINUTES", str(defaults.reservation_minutes))),
@@ -253,6 +347,13 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
             get("LARGE_ORDER_RESERVATION_MINUTES", str(defaults.large_order_reservation_minutes))
         ),
         data_dir=Path(get("DATA_DIR", str(defaults.data_dir))),
+        s3_bucket=get("S3_BUCKET", "").strip(),
+        s3_endpoint=get("S3_ENDPOINT", "").strip(),
+        s3_access_key=get("S3_ACCESS_KEY", "").strip(),
+        s3_secret_key=get("S3_SECRET_KEY", "").strip(),
+        s3_region=get("S3_REGION", "").strip(),
+        s3_prefix=get("S3_PREFIX", "").strip(),
+        s3_addressing_style=get("S3_ADDRESSING_STYLE", defaults.s3_addressing_style).strip().lower(),
         trusted_proxies=tuple(p.strip() for p in get("TRUSTED_PROXIES", "").split(",") if p.strip()),
         alipay_app_id=get("ALIPAY_APP_ID", ""),
         alipay_private_key_file=get("ALIPAY_PRIVATE_KEY_FILE", ""),
@@ -286,4 +387,5 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         redis_url=get("REDIS_URL", "").strip(),
         redis_prefix=get("REDIS_PREFIX", defaults.redis_prefix).strip() or defaults.redis_prefix,
         in_process_worker=get("IN_PROCESS_WORKER", "1").strip().lower() not in ("0", "false", "no", "off"),
+        id_key=get("ID_KEY", "").strip(),
     )

@@ -105,6 +105,7 @@ class Action(StrEnum):
     HOLDER_EDIT = "holder.edit"  # name, identifier, contact, residence
     PARCEL_READ = "parcel.read"  # parcel page and its documents
     PARCEL_EDIT = "parcel.edit"  # create in a district, edit, attach documents
+    DOCUMENT_PUBLISH = "parcel.document.publish"  # show a parcel's photo or document on /forests, or withdraw it
     APPLICATION_READ = "application.read"
     APPLICATION_HANDLE = "application.handle"  # submit, approve, return, issue
     REGISTER_READ = "register.read"  # register entries, trades, inheritance cases, dividends of a batch
@@ -124,6 +125,7 @@ class Action(StrEnum):
     QUOTA_MANAGE = "quota.manage"  # open, close, withdraw carbon quotas
     PLANTING_RULE = "planting.rule"
     CERTIFICATE_REISSUE = "certificate.reissue"
+    ORDER_RECEIPT = "order.receipt"  # a shop order's payment receipt (收款凭证), printed at the service desk
     NOTICE_READ = "notice.read"  # a public notice with its objections as recorded (what the clerk wrote)
 
 
@@ -181,6 +183,7 @@ RULES: dict[Action, tuple[Grant, ...]] = {
     Action.HOLDER_EDIT: (Grant(ISSUER, OWN), Grant(FORESTRY, OWN)),
     Action.PARCEL_READ: (Grant(ISSUER, OWN), Grant(FORESTRY, OWN), Grant(LANDSCAPING, ANY), Grant(AUDITOR, ANY)),
     Action.PARCEL_EDIT: (Grant(ISSUER, OWN), Grant(FORESTRY, OWN)),
+    Action.DOCUMENT_PUBLISH: (Grant(FORESTRY, OWN),),  # forestry chooses what the public sees of the forests
     Action.APPLICATION_READ: (
         Grant(ISSUER, OWN, COLLECTIVE),
         Grant(FORESTRY, OWN, STATE),
@@ -228,6 +231,8 @@ RULES: dict[Action, tuple[Grant, ...]] = {
         Grant(FORESTRY, OWN, STATE),
         Grant(FORESTRY, CITY, CARBON),  # carbon, tree-planting and honour certificates
     ),
+    # the city forestry department runs the shop and answers its buyers; finance and the auditor read its takings
+    Action.ORDER_RECEIPT: (Grant(FORESTRY, CITY), Grant(FINANCE, ANY), Grant(AUDITOR, ANY)),
     # publishing a notice and settling its objections is asked as the dividend or the application it is about
     Action.NOTICE_READ: (Grant(ISSUER, OWN), Grant(AUDITOR, ANY)),
 }

@@ -28,6 +28,7 @@ from registry.access import NotPermitted as NotPermitted  # re-exported: the bac
 from registry.chain import lock_register, register_transaction
 from registry.districts import district_government, district_name
 from registry.errors import InvalidState, RegisterError
+from registry.idempotency import InvalidFormToken, check_token, earlier_result, remember
 from registry.models import Batch, Holder, HolderKind, Parcel, StaffUser, TicketKind
 from registry.quotas import POOL_HOLDER_NAME
 
@@ -332,14 +333,28 @@ OnIssued = Callable[[Batch, Holder], Awaitable[object]]
 
 
 async def issue_application(
-    application: IssuanceApplication, *, unit_area_m2: Decimal, actor: audit.Actor, on_issued: OnIssued | None = None
+    application: IssuanceApplication,
+    *,
+    unit_area_m2: Decimal,
+    actor: audit.Actor,
+    on_issued: OnIssued | None = None,
+    form_token: str | None = None,
 ) -> Batch:
     """Issue the approved application as one batch of equal-area units held by the applicant (发放).
 
     ``on_issued`` runs inside the same transaction (the back-office creates the holding certificate there),
     so a failure there issues nothing. A collective application is issued only after its public notice (公示)
-    closed with no objection pending or upheld (:func:`check_notice_cleared`)."""
-    async with in_transaction():
+    closed with no objection pending or upheld (:func:`check_notice_cleared`). A form token already used for
+    this issue returns the batch it issued (:mod:`registry.idempotency`)."""
+    token = check_token(form_token)
+    async with register_transaction():
+        earlier = await earlier_result(token, "application.issue")
+        if earlier is not None:
+            _check_may_handle(actor, application.kind, application.district_code)
+            await application.refresh_from_db()
+            if application.batch_id != earlier:  # the token of another application's issue
+                raise InvalidFormToken(str(token)[:20])
+            return await Batch.get(id=earlier)
         await _transition(application, actor, (ApplicationStatus.APPROVED,))
         await check_notice_cleared(application)
         parcel = await Parcel.get(id=application.parcel_id)
@@ -369,4 +384,5 @@ async def issue_application(
         await _step(application, "issue", actor, f"{batch.serial_prefix}: {units} × {unit_area_m2} m²")
         if on_issued is not None:
             await on_issued(batch, applicant)
+        await remember(token, "application.issue", batch.id)
     return batch

@@ -1,15 +1,28 @@
-"""The hash chain of the register: every entry stores the hash of the one before it.
+"""The hash chains of the register: one chain per batch, every entry storing the hash of the one before it.
 
-Appends are serialised through the single :class:`RegisterHead` row. Each register transaction
-(:func:`register_transaction`) writes that row first (:func:`lock_register`), which on PostgreSQL takes its row
-lock and on SQLite takes the database's write lock before anything is read, so two workers can never read the same
-stock or the same chain tip.
+**Chains.** Each batch's entries form their own chain (``RegisterEntry.chain_seq`` 1, 2, … within the batch, and
+``prev_hash`` the hash of the batch's entry before), with its tip in that batch's :class:`ChainHead` row; entries
+without a batch form a chain of their own (``chain`` 0). Every entry also carries ``seq``, a number unique across
+the register that orders it among all entries (PostgreSQL draws it from a sequence, SQLite counts on, its writers
+being serialised anyway) and is covered by its hash. The first entry of every chain links to the **anchor**: the
+hash of the last entry of the single chain the register kept before it had one chain per batch (entries with
+``chain_seq`` NULL, ``seq`` 1…N, whose tip :class:`RegisterHead` row 1 still holds), or the genesis hash on a
+register that never had one. That history stays verifiable as it was written.
 
-The lock is taken once per transaction: the same statement returns the chain's tip (``UPDATE … RETURNING``), which
-the transaction keeps, so further :func:`lock_register` calls cost nothing and :func:`append_entry` writes the head
-and the entry without reading the head again. The head is written with the tip it expects (``WHERE seq = …``): if a
-savepoint rolled back an append the transaction remembered, the tip is read again, so a remembered tip can never
-put a wrong link into the chain.
+**Locks.** A register transaction (:func:`register_transaction`) locks the heads of the batches it changes, in
+the order of their ids, before it reads anything about them, so register changes to different batches never
+wait for each other while two changes of one batch take turns. On PostgreSQL each batch's head row is locked
+(``SELECT … FOR UPDATE``), under a shared advisory lock on the whole register; a transaction that does not say
+which batches it changes (a back-office action, issuing a new batch, an inheritance over several batches) takes
+that advisory lock exclusively instead — the register lock of old: it waits for every running change and keeps
+every other out. On SQLite the first statement writes the head rows (or row 1), which takes the database's write
+lock: writers are serialised there anyway.
+
+Heads are locked once per transaction and remembered with their tips (:class:`LockState`), so
+:func:`append_entry` writes each head and entry without reading the head again. A head is written with the tip
+it expects (``WHERE seq = …``): if a savepoint rolled back an append the transaction remembered, the tip is read
+again, so a remembered tip never puts a wrong link into a chain. A savepoint that took locks and is rolled back
+forgets them (PostgreSQL released them with it), so the transaction takes them again.
 """
 
 from __future__ import annotations
@@ -19,36 +32,66 @@ import functools
 import hashlib
 import json
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import TransactionalDBClient
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from registry import clock, sqlrows
-from registry.models import Batch, EntryKind, Holder, RegisterEntry, RegisterHead
+from registry.models import Batch, ChainHead, EntryKind, Holder, RegisterEntry, RegisterHead
 
 GENESIS = "0" * 64
+NO_BATCH = 0  # the chain of the entries without a batch
+_REGISTER_KEY = 0x6C696E70  # the advisory lock of the whole register (PostgreSQL): shared per batch, or exclusive
+
+
+@dataclass
+class Tip:
+    seq: int
+    last_hash: str
 
 
 @dataclass
 class LockState:
-    """What a transaction holding the register lock remembers: the chain's tip, and rows it read under the lock."""
+    """What a transaction holding register locks remembers: the tips of the chains it locked, whether it holds
+    the whole register, and rows it read under its locks."""
 
-    seq: int
-    last_hash: str
+    tips: dict[int, Tip] = field(default_factory=dict)
+    whole: bool = False
     fresh: dict[tuple[str, int], object] = field(default_factory=dict)
+    # register-wide numbers (``seq``) the lock statement already drew (PostgreSQL), or the highest one taken
+    # when it ran (SQLite, whose writers take turns): appending needs no statement of its own to number an entry
+    spare: list[int] = field(default_factory=list)
+    top: int | None = None
+
+    def holds(self, chain: int) -> bool:
+        return self.whole or chain in self.tips
 
 
 # keyed by the outermost transaction's client (what the ORM's connection resolves to inside it)
 _locks: weakref.WeakKeyDictionary[Any, LockState] = weakref.WeakKeyDictionary()
-_LOCK_SQL = 'UPDATE "register_head" SET "seq" = "seq" WHERE "id" = 1 RETURNING "seq", "last_hash"'
-# the tip moves only from the tip this transaction expects
-_ADVANCE_SQL = 'UPDATE "register_head" SET "seq" = ?, "last_hash" = ? WHERE "id" = 1 AND "seq" = ?'
+
+_ANCHOR_SQL = 'SELECT "last_hash" FROM "register_head" WHERE "id" = 1'
+_CREATE_ANCHOR_SQL = (
+    'INSERT INTO "register_head" ("id", "seq", "last_hash") VALUES (1, 0, CAST(? AS VARCHAR)) ON CONFLICT DO NOTHING'
+)
+# a new chain starts from the anchor (the old single chain's tip, which no longer moves)
+_CREATE_HEAD_SQL = (
+    'INSERT INTO "chain_head" ("chain", "seq", "last_hash") '
+    'SELECT CAST(? AS BIGINT), 0, COALESCE((SELECT "last_hash" FROM "register_head" WHERE "id" = 1), '
+    "CAST(? AS VARCHAR)) "
+    "ON CONFLICT DO NOTHING"
+)
+_ADVANCE_SQL = 'UPDATE "chain_head" SET "seq" = ?, "last_hash" = ? WHERE "chain" = ? AND "seq" = ?'
+_PG_SHARED = f"SELECT pg_advisory_xact_lock_shared({_REGISTER_KEY})"
+_PG_NEXT = "nextval(pg_get_serial_sequence('register_entry', 'id'))"
+_SQLITE_TOP = 'SELECT COALESCE(MAX("seq"), 0) FROM "register_entry"'
+_PG_WHOLE = f"SELECT pg_advisory_xact_lock({_REGISTER_KEY})"
+_SQLITE_WHOLE = 'UPDATE "register_head" SET "seq" = "seq" WHERE "id" = 1'
 
 
 def _transaction() -> Any | None:
@@ -57,52 +100,156 @@ def _transaction() -> Any | None:
 
 
 def lock_state() -> LockState | None:
-    """The current transaction's lock, when it holds the register lock."""
+    """The current transaction's locks, when it holds any."""
     txn = _transaction()
     return _locks.get(txn) if txn is not None else None
 
 
 def forget_lock() -> None:
-    """The savepoint that took the lock was rolled back (PostgreSQL then releases the row lock): take it again."""
+    """The savepoint that took the locks was rolled back (PostgreSQL then releases them): take them again."""
     txn = _transaction()
     if txn is not None:
         _locks.pop(txn, None)
 
 
-async def lock_register() -> None:
-    """Take the register's write lock for the current transaction (once: later calls within it cost nothing)."""
+def _chain_of(batch_id: int | None) -> int:
+    return NO_BATCH if batch_id is None else int(batch_id)
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" for _ in range(count))
+
+
+async def _lock_heads(
+    chains: list[int], *, postgres: bool, shared: bool = False, state: LockState | None = None
+) -> dict[int, Tip]:
+    """Lock the head rows of ``chains`` (sorted), creating those that do not exist yet; their tips. ``shared``
+    (PostgreSQL): take the shared lock of the whole register first, in the same statement."""
+    if not chains:
+        return {}
+    marks = _marks(len(chains))
+    if postgres:  # rows locked in the order of the sort: two transactions never wait for each other in a circle
+        # the one-row subquery takes the shared advisory lock before any head row is locked (rows are locked
+        # above the sort, once every row has been joined)
+        register = f"(SELECT pg_advisory_xact_lock_shared({_REGISTER_KEY})) AS r, " if shared else ""
+        sql = (  # placeholders only: every value is a parameter; one register-wide number drawn per head
+            f'SELECT h."chain", h."seq", h."last_hash", {_PG_NEXT} AS "n" FROM {register}"chain_head" AS h '  # noqa: S608
+            f'WHERE h."chain" IN ({marks}) ORDER BY h."chain" FOR UPDATE OF h'
+        )
+    else:  # the write takes SQLite's write lock before anything is read
+        sql = (  # placeholders only: every value is a parameter
+            f'UPDATE "chain_head" SET "seq" = "seq" WHERE "chain" IN ({marks}) '  # noqa: S608
+            f'RETURNING "chain", "seq", "last_hash", ({_SQLITE_TOP}) AS "n"'
+        )
+    found = await sqlrows.rows(sql, chains)
+    if len(found) < len(chains):
+        if postgres:  # a new chain: the register's shared lock before creating its head (the join may not have run)
+            await sqlrows.execute(_PG_SHARED)
+        have = {int(r["chain"]) for r in found}
+        for chain in chains:
+            if chain not in have:  # another worker may create it first: then its row is ours to lock
+                await sqlrows.execute(_CREATE_HEAD_SQL, [chain, GENESIS])
+        found = await sqlrows.rows(sql, chains)
+    if state is not None and found:
+        if postgres:
+            state.spare.extend(sorted(int(r["n"]) for r in found))
+        else:
+            state.top = max(int(found[0]["n"]), state.top or 0)
+    return {int(r["chain"]): Tip(int(r["seq"]), str(r["last_hash"])) for r in found}
+
+
+async def lock_register(batches: Iterable[int | Batch | None] | None = None) -> LockState:
+    """Take the register locks of the current transaction: the heads of ``batches`` (ids, batches, or None for
+    the chain without a batch), or the whole register when ``batches`` is None. Locks already held cost nothing;
+    chains named later in a transaction are locked then (keep to one call naming them all where you can: locks
+    taken in one call are taken in the order of the ids)."""
     txn = _transaction()
-    if txn is not None and txn in _locks:
-        return
-    conn = connections.get("default")
-    rows = await conn.execute_query_dict(_LOCK_SQL)
-    if not rows:
-        with contextlib.suppress(IntegrityError):  # another worker created it first; its row is ours to lock now
-            await RegisterHead.create(id=1, seq=0, last_hash=GENESIS)
-        rows = await conn.execute_query_dict(_LOCK_SQL)
+    state = _locks.get(txn) if txn is not None else None
+    postgres = sqlrows.is_postgres()
+    if batches is None:
+        if state is not None and state.whole:
+            return state
+        if postgres:
+            await sqlrows.execute(_PG_WHOLE)
+        elif not await sqlrows.execute(_SQLITE_WHOLE):
+            await sqlrows.execute(_CREATE_ANCHOR_SQL, [GENESIS])
+        if state is None:
+            state = LockState()
+        state.whole = True
+        if txn is not None:
+            _locks[txn] = state
+        return state
+    chains = sorted({_chain_of(b.id if isinstance(b, Batch) else b) for b in batches})
+    wanted = [c for c in chains if state is None or c not in state.tips]
+    if state is not None and not wanted:
+        return state
+    first = state is None
+    if state is None:
+        state = LockState()
+        if not wanted:  # pragma: no cover - lock_register([]) is asked by nobody; it locks nothing but the register
+            await sqlrows.execute(_PG_SHARED if postgres else _SQLITE_WHOLE)
+    # the first locks of a PostgreSQL transaction take the shared lock of the whole register in the same statement
+    shared = first and postgres and not state.whole
+    state.tips.update(await _lock_heads(wanted, postgres=postgres, shared=shared, state=state))
     if txn is not None:
-        _locks[txn] = LockState(int(rows[0]["seq"]), str(rows[0]["last_hash"]))
+        _locks[txn] = state
+    return state
+
+
+async def lock_batches(*batches: int | Batch | None) -> None:
+    """Make sure the current register transaction holds the heads of ``batches`` (before reading their stock)."""
+    state = lock_state()
+    chains = {_chain_of(b.id if isinstance(b, Batch) else b) for b in batches}
+    if state is not None and all(c in state.tips for c in chains):
+        return
+    await lock_register(batches)
+
+
+async def hold(batch_id: int | None) -> bool:
+    """Whether this transaction held ``batch_id``'s lock already. When it did not (a row read under another
+    batch's lock names this batch: an order reserved again from another quota), it is locked now and the caller
+    reads that row again before trusting it."""
+    state = lock_state()
+    if state is not None and state.holds(_chain_of(batch_id)):
+        return True
+    await lock_register([batch_id])
+    return False
 
 
 @contextlib.asynccontextmanager
-async def register_transaction() -> AsyncIterator[None]:
-    """A transaction of the register: ``async with register_transaction(): …`` opens a transaction (a savepoint
-    inside an outer one, which it joins) and takes the register lock before anything is read. The lock is taken once
-    per outer transaction (:func:`lock_register`); when the block that took it is rolled back as a savepoint, the
-    lock is forgotten with it, so the outer transaction takes it again rather than trust a released lock."""
+async def register_transaction(*batches: int | Batch | None, whole: bool = False) -> AsyncIterator[None]:
+    """A transaction of the register: ``async with register_transaction(batch_id, …): …`` opens a transaction (a
+    savepoint inside an outer one, which it joins) and locks the heads of the batches it will change before
+    anything is read; without batches (or with ``whole``) it locks the whole register. Locks are taken once per
+    outer transaction; when the block that took them is rolled back as a savepoint, they are forgotten with it,
+    so the outer transaction takes them again rather than trust a released lock."""
     async with in_transaction():
-        had_lock = lock_state() is not None
-        await lock_register()
+        state = lock_state()
+        before = (set(state.tips), state.whole) if state is not None else None
+        await lock_register(None if whole or not batches else batches)
         try:
             yield
         except BaseException:
-            if not had_lock:  # the savepoint that took the lock is rolled back, and with it the lock
-                forget_lock()
+            _roll_back_locks(before)
             raise
 
 
+def _roll_back_locks(before: tuple[set[int], bool] | None) -> None:
+    """Forget the locks a rolled-back savepoint took (those held before it stay held)."""
+    if before is None:
+        forget_lock()
+        return
+    state = lock_state()
+    if state is None:  # pragma: no cover - the outer transaction's state outlives the savepoint
+        return
+    chains, whole = before
+    for chain in set(state.tips) - chains:
+        del state.tips[chain]
+    state.whole = whole
+
+
 def remember_fresh(obj: Any) -> None:
-    """``obj`` (a model instance) was just read under the register lock of this transaction."""
+    """``obj`` (a model instance) was just read under this transaction's register lock."""
     state = lock_state()
     if state is not None:
         state.fresh[(type(obj).__name__, int(obj.pk))] = obj
@@ -126,7 +273,7 @@ def entry_hash(fields: dict[str, Any]) -> str:
 
 
 def _content(entry: RegisterEntry) -> dict[str, Any]:
-    return {
+    content = {
         "seq": entry.seq,
         "kind": str(entry.kind),
         "batch": entry.batch_id,
@@ -141,12 +288,29 @@ def _content(entry: RegisterEntry) -> dict[str, Any]:
         "created_at": _canonical_time(entry.created_at),
         "prev": entry.prev_hash,
     }
+    if entry.chain_seq is not None:  # an entry of a batch's chain (the old single chain's entries have none)
+        content["chain_seq"] = entry.chain_seq
+    return content
 
 
 def hashed_content(entry: RegisterEntry) -> dict[str, Any]:
     """Exactly what an entry's hash covers: the public retirements export carries it, so that anyone can
     recompute ``entry_hash(hashed_content(entry)) == entry.hash`` without the database."""
     return _content(entry)
+
+
+async def _next_seq(state: LockState) -> int:
+    """The entry's number across the register: a sequence on PostgreSQL (no lock), the next one on SQLite (whose
+    writers take turns). The lock statement drew one already, mostly."""
+    if sqlrows.is_postgres():
+        if state.spare:
+            return state.spare.pop(0)
+        rows = await sqlrows.rows(f'SELECT {_PG_NEXT} AS "n"')
+        return int(rows[0]["n"])
+    if state.top is None:
+        state.top = int((await sqlrows.rows(f'SELECT ({_SQLITE_TOP}) AS "n"'))[0]["n"])
+    state.top += 1
+    return state.top
 
 
 async def append_entry(
@@ -163,14 +327,18 @@ async def append_entry(
     actor: str = "",
     from_holder_id: int | None = None,
 ) -> RegisterEntry:
-    """Append one entry. Must run inside a transaction that called :func:`lock_register`. ``from_holder_id``
-    names the giving holder by id when the caller has no need to load it."""
+    """Append one entry to its batch's chain. Runs inside a register transaction; the batch's head is locked now
+    if the transaction does not hold it yet. ``from_holder_id`` names the giving holder by id when the caller
+    has no need to load it."""
+    chain = _chain_of(batch.id if batch is not None else None)
     state = lock_state()
-    if state is None:
-        head = await RegisterHead.get(id=1)
-        state = LockState(int(head.seq), head.last_hash)
+    if state is None or chain not in state.tips:
+        state = await lock_register([chain])
+    tip = state.tips[chain]
+    seq = await _next_seq(state)
     make = functools.partial(
         _next_entry,
+        seq=seq,
         kind=kind,
         batch=batch,
         from_holder=from_holder,
@@ -183,21 +351,23 @@ async def append_entry(
         actor=actor,
         from_holder_id=from_holder_id,
     )
-    entry = make(state)
-    if not await sqlrows.execute(_ADVANCE_SQL, [entry.seq, entry.hash, state.seq]):
-        head = await RegisterHead.get(id=1)  # the remembered tip was rolled back: link to the real one
-        state.seq, state.last_hash = int(head.seq), head.last_hash
-        entry = make(state)
-        await RegisterHead.filter(id=1).update(seq=entry.seq, last_hash=entry.hash)
+    entry = make(tip)
+    if not await sqlrows.execute(_ADVANCE_SQL, [entry.chain_seq, entry.hash, chain, tip.seq]):
+        # the remembered tip (or the head row itself) was rolled back with a savepoint: lock and read it again
+        again = (await _lock_heads([chain], postgres=sqlrows.is_postgres()))[chain]
+        tip.seq, tip.last_hash = again.seq, again.last_hash
+        entry = make(tip)
+        await sqlrows.execute(_ADVANCE_SQL, [entry.chain_seq, entry.hash, chain, tip.seq])
     await entry.save()
-    state.seq, state.last_hash = int(entry.seq), entry.hash
+    tip.seq, tip.last_hash = int(entry.chain_seq or 0), entry.hash
     return entry
 
 
 def _next_entry(
-    state: LockState,
-    kind: EntryKind,
+    tip: Tip,
     *,
+    seq: int,
+    kind: EntryKind,
     batch: Batch | None,
     from_holder: Holder | None,
     to_holder: Holder | None,
@@ -209,8 +379,11 @@ def _next_entry(
     actor: str,
     from_holder_id: int | None,
 ) -> RegisterEntry:
+    values: dict[str, Any] = {"id": seq} if sqlrows.is_postgres() else {}  # id and seq drawn from one sequence
     entry = RegisterEntry(
-        seq=state.seq + 1,
+        **values,
+        seq=seq,
+        chain_seq=tip.seq + 1,
         kind=kind,
         batch_id=batch.id if batch is not None else None,
         from_holder_id=from_holder.id if from_holder is not None else from_holder_id,
@@ -222,11 +395,55 @@ def _next_entry(
         details=details or {},
         actor=actor,
         created_at=clock.now(),
-        prev_hash=state.last_hash,
+        prev_hash=tip.last_hash,
         hash="",
     )
     entry.hash = entry_hash(_content(entry))
     return entry
+
+
+async def settled_seq() -> int | None:
+    """The highest ``seq`` below which every entry is committed or never will be (for readers that go on from
+    the last ``seq`` they saw), or None when any visible entry is (SQLite: writers take turns, so entries become
+    visible in the order of their ``seq``). On PostgreSQL, changes of different batches commit in any order: a
+    moment's exclusive lock of the whole register waits for the changes running now, so that every ``seq``
+    drawn before it is settled; later ones are higher."""
+    if not sqlrows.is_postgres():
+        return None
+    async with in_transaction():
+        await sqlrows.execute(_PG_WHOLE)
+        rows = await sqlrows.rows('SELECT COALESCE(MAX("seq"), 0) AS n FROM "register_entry"')
+    return int(rows[0]["n"])
+
+
+async def start_batch_chains() -> int:
+    """The migration to one chain per batch (run once, after the schema adds ``chain_head`` and
+    ``register_entry.chain_seq``). The entries already written stay as they are — the single chain of old,
+    verified as it was written (``chain_seq`` NULL) —, and its tip in :class:`RegisterHead` row 1 stops moving:
+    it is the anchor every batch's chain starts from. This writes a head for every batch (and for the entries
+    without one) at that anchor, and on PostgreSQL moves the sequence that numbers entries past the old numbers.
+    Returns the heads written. A new database has nothing to start from: its chains start as they are used."""
+    if not await RegisterEntry.all().exists() and not await Batch.all().exists():
+        return 0
+    async with register_transaction(whole=True):
+        if await RegisterHead.get_or_none(id=1) is None:
+            last = await RegisterEntry.filter(chain_seq__isnull=True).order_by("-seq").first()
+            await RegisterHead.create(id=1, seq=last.seq if last else 0, last_hash=last.hash if last else GENESIS)
+        chains = [NO_BATCH, *await Batch.all().order_by("id").values_list("id", flat=True)]
+        have = set(await ChainHead.all().values_list("chain", flat=True))
+        for chain in chains:
+            if chain not in have:
+                await sqlrows.execute(_CREATE_HEAD_SQL, [chain, GENESIS])
+        if sqlrows.is_postgres():
+            await sqlrows.rows(
+                "SELECT setval(pg_get_serial_sequence('register_entry', 'id'), "
+                'GREATEST((SELECT COALESCE(MAX("id"), 0) FROM "register_entry"), '
+                '(SELECT COALESCE(MAX("seq"), 0) FROM "register_entry"), 1))'
+            )
+    return len([c for c in chains if c not in have])
+
+
+# --- verifying ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -234,34 +451,111 @@ class ChainReport:
     entries_checked: int
     first_bad_seq: int | None
     reason: str = ""
+    batch_id: int | None = None  # the batch whose chain failed (None: the old single chain, or no batch)
+    chain: str = ""  # "history", "batch <id>" or "no batch"
+    chain_seq: int | None = None  # the failing entry's place in its batch's chain
+    chains_checked: int = 0
 
     @property
     def ok(self) -> bool:
         return self.first_bad_seq is None
 
+    def describe(self) -> str:
+        where = f"{self.chain} " if self.chain else ""
+        place = f" (#{self.chain_seq} of its chain)" if self.chain_seq is not None else ""
+        return f"{where}entry seq={self.first_bad_seq}{place}: {self.reason}"
 
-async def verify_chain(page_size: int = 5000) -> ChainReport:
-    """Recompute every entry's hash in order; name the first entry that does not match."""
-    prev = GENESIS
-    expected_seq = 1
-    checked = 0
+
+def chain_name(chain: int | None) -> str:
+    """How reports and digests name a chain: ``batch-<id>``, ``no-batch`` or ``register`` (the old single one)."""
+    if chain is None:
+        return "register"
+    return "no-batch" if chain == NO_BATCH else f"batch-{chain}"
+
+
+async def anchor_hash() -> str:
+    """What the first entry of every batch's chain links to: the old single chain's tip (or genesis)."""
+    rows = await sqlrows.rows(_ANCHOR_SQL)
+    return str(rows[0]["last_hash"]) if rows else GENESIS
+
+
+async def _verify_history(page_size: int) -> tuple[ChainReport | None, int]:
+    """The single chain the register kept before one per batch: seq 1…N, linked one to the next."""
+    prev, expected, checked = GENESIS, 1, 0
     last_seq = 0
+    history = RegisterEntry.filter(chain_seq__isnull=True)
     while True:
-        page = await RegisterEntry.filter(seq__gt=last_seq).order_by("seq").limit(page_size)
+        page = await history.filter(seq__gt=last_seq).order_by("seq").limit(page_size)
         if not page:
             break
         for entry in page:
             last_seq = entry.seq
-            if entry.seq != expected_seq:
-                return ChainReport(checked, expected_seq, f"entry {expected_seq} is missing")
+            if entry.seq != expected:
+                return ChainReport(checked, expected, f"entry {expected} is missing", chain="history"), checked
             if entry.prev_hash != prev:
-                return ChainReport(checked, entry.seq, "previous hash does not match")
+                return ChainReport(checked, entry.seq, "previous hash does not match", chain="history"), checked
             if entry_hash(_content(entry)) != entry.hash:
-                return ChainReport(checked, entry.seq, "content does not match its hash")
-            prev = entry.hash
-            expected_seq += 1
-            checked += 1
+                return ChainReport(checked, entry.seq, "content does not match its hash", chain="history"), checked
+            prev, expected, checked = entry.hash, expected + 1, checked + 1
     head = await RegisterHead.get_or_none(id=1)
     if head is not None and checked and head.last_hash != prev:
-        return ChainReport(checked, expected_seq, "entries are missing after the last one")
-    return ChainReport(checked, None)
+        return ChainReport(checked, expected, "entries are missing after the last one", chain="history"), checked
+    return None, checked
+
+
+async def _verify_one(
+    chain: int, anchor: str, head: ChainHead | None, page_size: int
+) -> tuple[ChainReport | None, int]:
+    name = "no batch" if chain == NO_BATCH else f"batch {chain}"
+    batch_id = None if chain == NO_BATCH else chain
+    entries = RegisterEntry.filter(chain_seq__isnull=False)
+    entries = entries.filter(batch_id__isnull=True) if chain == NO_BATCH else entries.filter(batch_id=chain)
+    prev, expected, checked, last_seq = anchor, 1, 0, 0
+
+    def bad(entry_seq: int | None, chain_seq: int, reason: str) -> tuple[ChainReport, int]:
+        return ChainReport(checked, entry_seq, reason, batch_id, name, chain_seq), checked
+
+    while True:
+        page = await entries.filter(chain_seq__gte=expected).order_by("chain_seq").limit(page_size)
+        if not page:
+            break
+        for entry in page:
+            if entry.chain_seq != expected:
+                return bad(entry.seq, expected, f"entry {expected} of the chain is missing")
+            if entry.prev_hash != prev:
+                return bad(entry.seq, expected, "previous hash does not match")
+            if entry_hash(_content(entry)) != entry.hash:
+                return bad(entry.seq, expected, "content does not match its hash")
+            prev, expected, checked, last_seq = entry.hash, expected + 1, checked + 1, int(entry.seq)
+    if head is not None and (int(head.seq) != checked or head.last_hash != prev):
+        # entries missing after the last one, or the last one rewritten and re-hashed: the head names another tip
+        return bad(last_seq, checked, "the chain's head does not match its last entry")
+    return None, checked
+
+
+async def verify_chain(page_size: int = 5000) -> ChainReport:
+    """Recompute every entry's hash, chain by chain (the old single chain first, then every batch's in the order
+    of its id); name the first chain and entry that does not match."""
+    report, total = await _verify_history(page_size)
+    if report is not None:
+        return report
+    history = 1 if total else 0
+    anchor = await anchor_hash()
+    heads = {int(h.chain): h for h in await ChainHead.all()}
+    chains = set(heads)
+    chained = RegisterEntry.filter(chain_seq__isnull=False).order_by("batch_id").distinct()
+    chains.update(_chain_of(row["batch_id"]) for row in await chained.values("batch_id"))
+    for chain in sorted(chains):
+        report, checked = await _verify_one(chain, anchor, heads.get(chain), page_size)
+        if report is not None:
+            return ChainReport(
+                total + report.entries_checked,
+                report.first_bad_seq,
+                report.reason,
+                report.batch_id,
+                report.chain,
+                report.chain_seq,
+                len(chains) + history,
+            )
+        total += checked
+    return ChainReport(total, None, chains_checked=len(chains) + history)

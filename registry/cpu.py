@@ -14,6 +14,7 @@ before openpyxl opens a file: :mod:`shop.roster`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,9 @@ _file_pool = ThreadPoolExecutor(max_workers=FILE_WORKERS, thread_name_prefix="li
 
 
 async def _run(pool: ThreadPoolExecutor, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    return await asyncio.get_running_loop().run_in_executor(pool, partial(fn, *args, **kwargs))
+    # the caller's context variables go along (like asyncio.to_thread): the request's language, for one
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(pool, partial(context.run, fn, *args, **kwargs))
 
 
 async def hash_work(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -2,12 +2,12 @@
 
 For every closed Beijing day the register publishes one :class:`RegisterDigest`:
 
-* ``chains``: the head of every hash chain at the end of the day — its name, the sequence number and hash of its
-  last entry. Today the register is **one** chain (``register``, :mod:`registry.chain`); the code takes a list
-  of :class:`ChainHead`, so that one chain per batch needs only a new :func:`chain_heads`;
+* ``chains``: the head of every hash chain at the end of the day — its name, the place in its chain and hash of
+  its last entry: one chain per batch (``batch-<id>``), one for entries without a batch (``no-batch``) and, on a
+  register that had it, ``register``, the single chain kept before (:mod:`registry.chain`);
 * ``merkle_root``: a Merkle root over those heads;
-* ``entries_root``: a Merkle root over the hashes of the entries appended that day (ordered by chain, then
-  sequence number), so a single exported entry can be checked against the day's digest with a short proof
+* ``entries_root``: a Merkle root over the hashes of the entries appended that day (ordered by chain name, then
+  place in the chain), so a single exported entry can be checked against the day's digest with a short proof
   (:func:`proof_for`) instead of the whole register;
 * ``entry_count`` (entries in the register at the end of the day) and ``day_entries`` (appended that day).
 
@@ -33,10 +33,12 @@ from typing import Any
 
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+from tortoise.functions import Max
 from tortoise.models import Model
 
 from registry import clock
-from registry.chain import GENESIS
+from registry.chain import GENESIS, NO_BATCH, chain_name
 from registry.errors import RegisterError
 from registry.models import RegisterEntry
 
@@ -136,22 +138,51 @@ def entry_leaf(entry_hash: str) -> bytes:
     return leaf(bytes.fromhex(entry_hash))
 
 
+def _chain_of(batch_id: int | None, chain_seq: int | None) -> str:
+    return REGISTER_CHAIN if chain_seq is None else chain_name(_chain_key(batch_id))
+
+
+def _chain_key(batch_id: int | None) -> int:
+    return NO_BATCH if batch_id is None else int(batch_id)
+
+
 async def chain_heads(until: datetime) -> list[ChainHead]:
-    """The head of every chain just before ``until``. Today the register is one chain (:mod:`registry.chain`)."""
-    last = await RegisterEntry.filter(created_at__lt=until).order_by("-seq").first()
-    if last is None:
+    """The head of every chain just before ``until``: every batch's (``batch-<id>``), the entries' without a
+    batch (``no-batch``), and ``register``, the single chain kept before one per batch, when the register has
+    one (:mod:`registry.chain`). An empty register has the one empty chain ``register``."""
+    heads: list[ChainHead] = []
+    last = await RegisterEntry.filter(created_at__lt=until, chain_seq__isnull=True).order_by("-seq").first()
+    if last is not None:
+        heads.append(ChainHead(REGISTER_CHAIN, int(last.seq), last.hash))
+    tips = (
+        await RegisterEntry.filter(created_at__lt=until, chain_seq__isnull=False)
+        .annotate(tip=Max("chain_seq"))
+        .group_by("batch_id")
+        .order_by("batch_id")
+        .values_list("batch_id", "tip")
+    )
+    if tips:
+        wanted = Q(
+            *(Q(batch_id=b, chain_seq=t) if b is not None else Q(batch_id=None, chain_seq=t) for b, t in tips),
+            join_type="OR",
+        )
+        for batch_id, chain_seq, value in await RegisterEntry.filter(wanted).values_list(
+            "batch_id", "chain_seq", "hash"
+        ):
+            heads.append(ChainHead(chain_name(_chain_key(batch_id)), int(chain_seq), str(value)))
+    if not heads:
         return [ChainHead(REGISTER_CHAIN, 0, GENESIS)]
-    return [ChainHead(REGISTER_CHAIN, int(last.seq), last.hash)]
+    return sorted(heads, key=lambda h: h.chain)
 
 
 async def day_leaves(day: date) -> list[tuple[int, str]]:
-    """``(seq, hash)`` of the entries appended on a Beijing day, in the order the day's tree takes them."""
-    rows = await (
-        RegisterEntry.filter(created_at__gte=clock.day_start(day), created_at__lt=clock.day_end(day))
-        .order_by("seq")
-        .values_list("seq", "hash")
-    )
-    return [(int(seq), str(value)) for seq, value in rows]
+    """``(seq, hash)`` of the entries appended on a Beijing day, in the order the day's tree takes them: by chain
+    name, then by place in the chain."""
+    rows = await RegisterEntry.filter(
+        created_at__gte=clock.day_start(day), created_at__lt=clock.day_end(day)
+    ).values_list("seq", "hash", "batch_id", "chain_seq")
+    ordered = sorted(rows, key=lambda r: (_chain_of(r[2], r[3]), int(r[3] if r[3] is not None else r[0])))
+    return [(int(seq), str(value)) for seq, value, _batch, _place in ordered]
 
 
 # --- digests ----------------------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ async def record_dividend(
         raise NonPositiveQuantity(f"income {income_fen}")
     if record_date > (today or clock.today()):
         raise InvalidState(f"record date {record_date} is in the future")
-    async with register_transaction():
+    async with register_transaction(batch):  # the batch's lock: its balances on the record date hold still
         earlier = await earlier_result(token, "dividend.record")
         if earlier is not None:
             return await Dividend.get(id=earlier)

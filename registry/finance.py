@@ -31,7 +31,7 @@ from openpyxl import Workbook
 from tortoise import connections
 
 from registry import clock, planting
-from registry.models import OrderStatus, TicketKind
+from registry.models import Order, OrderStatus, TicketKind
 from registry.offsets import RevenueSource
 from registry.register_view import neutralise
 
@@ -60,6 +60,16 @@ STREAM_KIND: dict[Stream, TicketKind] = {
     Stream.ECOLOGICAL_COMPENSATION: TicketKind.STATE,
 }
 STREAM_ORDER = list(Stream)
+
+
+async def order_stream(order: Order) -> tuple[Stream, str]:
+    """The stream a shop order's money belongs to and its receiving body, as this report counts it (the payment
+    receipt prints the same): carbon revenue to the finance bureau; tree-planting money to the receiving body of
+    the rule its purchases were made under (``""`` when none is recorded)."""
+    if order.purpose != planting.ORDER_PURPOSE:
+        return Stream.CARBON, FINANCE_BUREAU
+    bodies = await planting.PlantingPurchase.filter(order_id=order.id).values_list("rule__receiving_body", flat=True)
+    return Stream.PLANTING, str(max(bodies, default="") or "")
 
 
 @dataclass(frozen=True)

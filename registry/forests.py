@@ -21,7 +21,7 @@ from registry.counters import BatchStock
 from registry.districts import district_name
 from registry.errors import NotFound, RegisterError
 from registry.models import Batch, Certificate, CertificateStatus, Parcel, TicketKind
-from registry.parcels import InvalidBoundary, boundary_svg_paths
+from registry.parcels import InvalidBoundary, ParcelDocument, boundary_svg_paths
 from registry.planting import PaymentStatus, PlantingOutcome, PlantingPurchase, PurchaseStatus, RosterPayment
 
 M2_PER_MU = Decimal(10000) / Decimal(15)
@@ -58,6 +58,15 @@ class Forest:
     parcel: Parcel | None
     units: Units
     outline: list[str] = field(default_factory=list)  # SVG path data of the parcel's GeoJSON outline
+    published: list[ParcelDocument] = field(default_factory=list)  # what forestry chose to show (forest() only)
+
+    @property
+    def photos(self) -> list[ParcelDocument]:
+        return [d for d in self.published if d.is_photo and d.public_image]
+
+    @property
+    def documents(self) -> list[ParcelDocument]:
+        return [d for d in self.published if not d.is_photo]
 
     @property
     def kind(self) -> TicketKind:
@@ -132,7 +141,24 @@ async def forest(serial_prefix: str, *, outline_size: int = 280) -> Forest:
         raise ForestNotFound(serial_prefix[:40])
     parcel = await Parcel.get_or_none(id=batch.parcel_id) if batch.parcel_id else None
     units = (await units_by_batch([batch.id])).get(batch.id, Units())
-    return Forest(batch, parcel, units, _outline(parcel, outline_size))
+    published = (
+        await ParcelDocument.filter(parcel_id=parcel.id, public=True).order_by("published_at", "id") if parcel else []
+    )
+    return Forest(batch, parcel, units, _outline(parcel, outline_size), list(published))
+
+
+async def published_document(serial_prefix: str, document_id: int) -> ParcelDocument:
+    """A document forestry published on the parcel of this batch; anything else — unpublished, of another
+    parcel, no such batch — is :class:`ForestNotFound`, the same for all, so nothing tells them apart."""
+    batch = await Batch.get_or_none(serial_prefix=serial_prefix) if len(serial_prefix) <= 40 else None
+    document = (
+        await ParcelDocument.get_or_none(id=document_id, parcel_id=batch.parcel_id, public=True)
+        if batch is not None and batch.parcel_id
+        else None
+    )
+    if document is None:
+        raise ForestNotFound(serial_prefix[:40])
+    return document
 
 
 # --- /impact: land tickets and tree planting ----------------------------------------------------------------

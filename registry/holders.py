@@ -10,10 +10,10 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from registry import access, audit, residence
+from registry import access, audit, clock, idcrypt, residence
 from registry.errors import InvalidIdentifier, RegisterError
-from registry.identity import check_holder_kind, normalise_id_number, region_of
-from registry.models import Holder, HolderKind, Holding, HoldingState, Order, Parcel, ResidenceEvidence
+from registry.identity import check_holder_kind, clean, normalise_id_number, region_of
+from registry.models import Holder, HolderKind, Parcel
 from registry.names import visible_text
 
 
@@ -27,40 +27,86 @@ class DuplicateHolder(RegisterError):
     message = "该身份证号码或统一社会信用代码已登记"
 
 
+class PrivacyNoticeNotGiven(RegisterError):
+    code = "privacy_notice_not_given"
+    message = "登记个人身份证号码前，请向本人告知《个人信息保护说明》并勾选“已告知本人”"
+
+
+def holder_identifier_fields(number: str, kind: HolderKind) -> dict[str, Any]:
+    """How a holder's canonical identifier is stored (:mod:`registry.idcrypt`): a person's resident ID number
+    encrypted, with its blind index and last four characters, never in plain text; a body's credit code (public
+    registration data) in plain text, with its blind index too, so that every look-up by identifier is one. The
+    region code is derived now, so the number need not be opened to place the holder."""
+    values: dict[str, Any] = {"region_code": region_of(number, kind), "id_digest": idcrypt.digest(number)}
+    if kind is HolderKind.INDIVIDUAL:
+        sealed = idcrypt.seal(number)
+        values.update(id_number=None, id_cipher=sealed.cipher, id_last4=sealed.last4)
+    else:
+        values.update(id_number=number, id_cipher=None, id_last4="")
+    return values
+
+
+def identifier_condition(text: str) -> Q | None:
+    """The holders whose identifier is ``text`` (typed any way :func:`registry.identity.clean` folds), by the
+    blind index; ``None`` when it cannot be one."""
+    number = clean(text)
+    if not number or len(number) > 32:
+        return None
+    return Q(id_digest=idcrypt.digest(number))
+
+
+async def holder_by_identifier(text: str) -> Holder | None:
+    """The (first) holder registered under this full identifier."""
+    condition = identifier_condition(text)
+    if condition is None:
+        return None
+    return await Holder.filter(condition).order_by("id").first()
+
+
 @dataclass(frozen=True)
 class HolderInput:
     kind: HolderKind
     name: str
-    id_number: str
+    id_number: str  # on an edit, empty keeps the identifier on file (it is never shown whole to be retyped)
     contact: str = ""
     # Residence or registered office as the clerk checked it (registry.residence): a district code or "outside",
     # and the evidence. Both empty: leave the residence as it is (nothing recorded for a new holder).
     residence_district: str = ""
     residence_evidence: str = ""
+    # the clerk told the person how their ID number is processed (the privacy notice): required whenever a
+    # person's ID number is taken, on a new holder or a changed number
+    informed: bool = False
 
 
-async def _clean(data: HolderInput, *, exclude_id: int | None = None) -> dict[str, Any]:
+async def _clean(data: HolderInput, *, existing: Holder | None = None) -> dict[str, Any]:
     name = visible_text(data.name)
     if not name or len(name) > 200:
         raise InvalidHolder(name)
     kind = HolderKind(data.kind)
-    if not data.id_number.strip():
-        raise InvalidIdentifier("")
-    id_number = normalise_id_number(data.id_number.strip().upper(), kind)
+    values: dict[str, Any] = {"kind": kind, "name": name, "contact": data.contact.strip()[:200]}
+    typed = data.id_number.strip()
+    if not typed:
+        if existing is None or (kind is HolderKind.INDIVIDUAL) != (existing.kind is HolderKind.INDIVIDUAL):
+            raise InvalidIdentifier("")
+        if kind is not HolderKind.INDIVIDUAL and existing.id_number:
+            check_holder_kind(existing.id_number, kind)
+        return values  # the identifier on file stays
+    id_number = normalise_id_number(typed.upper(), kind)
     access.check_identifier(id_number)  # the carbon pool's code is the pool's alone
     check_holder_kind(id_number, kind)  # an N2… village collective is not an enterprise, nor a 91… firm a village
-    duplicate = Holder.filter(id_number=id_number)
-    if exclude_id is not None:
-        duplicate = duplicate.exclude(id=exclude_id)
+    digest = idcrypt.digest(id_number)
+    if existing is not None and existing.id_digest == digest and existing.kind == kind:
+        return values  # the same number retyped: nothing to re-encrypt
+    duplicate = Holder.filter(id_digest=digest)
+    if existing is not None:
+        duplicate = duplicate.exclude(id=existing.id)
     if await duplicate.exists():
         raise DuplicateHolder()
-    return {
-        "kind": kind,
-        "name": name,
-        "id_number": id_number,
-        "region_code": region_of(id_number, kind),
-        "contact": data.contact.strip()[:200],
-    }
+    if kind is HolderKind.INDIVIDUAL:
+        if not data.informed:
+            raise PrivacyNoticeNotGiven()
+        values.update(privacy_notice_version=idcrypt.NOTICE_VERSION, privacy_informed_at=clock.now())
+    return {**values, **holder_identifier_fields(id_number, kind)}
 
 
 def _residence_changes(holder: Holder, data: HolderInput) -> bool:
@@ -95,8 +141,8 @@ async def update_holder(holder: Holder, data: HolderInput, *, actor: audit.Actor
     department; never the carbon pool holder (:mod:`registry.access`)."""
     access.check(actor, access.Action.HOLDER_EDIT, await access.holder_target(holder))
     async with in_transaction():
-        values = await _clean(data, exclude_id=holder.id)
-        changed = sorted(k for k, v in values.items() if getattr(holder, k) != v)
+        values = await _clean(data, existing=holder)
+        changed = sorted(k for k, v in values.items() if getattr(holder, k) != v and k != "privacy_informed_at")
         for key, value in values.items():
             setattr(holder, key, value)
         await holder.save(update_fields=list(values))
@@ -117,19 +163,13 @@ class ShopBuyers(StrEnum):
 
 
 def shop_buyer_condition() -> Q:
-    """Holders the shop made for its buyers that no clerk has worked with: named as some order's buyer, with no
-    residence a clerk checked, no parcel, and nothing held or reserved (their carbon tickets are retired). Read
-    from the records as they are, so existing rows need no migration, and a buyer who later receives land tickets,
-    owns a parcel or has a residence recorded is a back-office holder again."""
-    buyers = Order.filter(buyer_id__not_isnull=True).values("buyer_id")
-    holding = Holding.filter(state__in=[HoldingState.HELD, HoldingState.RESERVED]).values("holder_id")
+    """Holders the shop made for its buyers that no clerk has worked with: flagged ``shop_buyer`` when the shop
+    made them (the wave-3 migration flags the rows made before, by their orders), with no residence a clerk
+    checked and no parcel. A buyer who later receives land tickets has a checked residence first
+    (:mod:`registry.residence`), so a buyer the back-office works with is listed again. Both columns are indexed
+    and parcels are few: the list does not read the orders."""
     owners = Parcel.filter(owner_id__not_isnull=True).values("owner_id")
-    return (
-        Q(id__in=Subquery(buyers))
-        & Q(residence_confirmed=False)
-        & ~Q(id__in=Subquery(holding))
-        & ~Q(id__in=Subquery(owners))
-    )
+    return Q(shop_buyer=True) & Q(residence_confirmed=False) & ~Q(id__in=Subquery(owners))
 
 
 def search_holders(
@@ -151,13 +191,13 @@ def search_holders(
     text = text.strip()
     if text:
         condition = Q(name__icontains=text)
-        if len(text) <= 32:  # no identifier is longer (and a longer value fails the field's validation)
-            condition |= Q(id_number=text.upper())
+        if (by_identifier := identifier_condition(text)) is not None:
+            condition |= by_identifier
         query = query.filter(condition)
     if kind is not None:
         query = query.filter(kind=kind)
     if district:
         query = query.filter(residence_district=district)
     if to_confirm:
-        query = query.filter(residence_confirmed=False, residence_evidence=ResidenceEvidence.INFERRED_FROM_ID)
+        query = query.filter(residence_confirmed=False, residence_evidence__in=residence.UNCHECKED_EVIDENCE)
     return query.order_by("name", "id")

@@ -33,6 +33,7 @@ from stdnum.iso7064 import mod_11_2
 
 from registry import clock
 from registry.errors import HolderKindMismatch, InvalidIdentifier
+from registry.idcrypt import mask as mask  # the one masking rule, also what the models show (re-exported)
 from registry.models import HolderKind
 
 CITY_PREFIX = "6401"  # 银川市
@@ -317,15 +318,6 @@ def region_of(id_number: str, kind: HolderKind) -> str:
 
 def in_city(region_code: str) -> bool:
     return region_code.startswith(CITY_PREFIX)
-
-
-def mask(value: str | None) -> str:
-    """Show only the first four and the last four characters: 6401**********1234."""
-    if not value:
-        return ""
-    if len(value) <= 8:
-        return value[:1] + "*" * (len(value) - 1)
-    return value[:4] + "*" * (len(value) - 8) + value[-4:]
 
 
 def mask_name(name: str) -> str:

@@ -11,6 +11,8 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
+from registry import idcrypt
+
 
 class HolderKind(StrEnum):
     INDIVIDUAL = "individual"  # 个人（含林业大户）
@@ -89,6 +91,7 @@ class ResidenceEvidence(StrEnum):
     BUSINESS_LICENCE = "business_licence"  # 营业执照住所
     REGISTRATION_CERTIFICATE = "registration_certificate"  # 登记证书住所（事业单位、机关、农村集体经济组织）
     INFERRED_FROM_ID = "inferred_from_id"  # 由证件号码推定（迁移所得，待核实）
+    DECLARED_BY_COUNTY = "declared_by_county"  # 区县名册申报（导入所得，待核实：registry.county_import）
 
 
 class Holder(Model):
@@ -102,8 +105,18 @@ class Holder(Model):
     id = fields.IntField(primary_key=True)
     kind = fields.CharEnumField(HolderKind, max_length=32)
     name = fields.CharField(max_length=200)
-    # Resident ID number (individuals) or unified social credit code (bodies); validated on the way in.
+    # A body's unified social credit code (public registration data) or the carbon pool's code, in plain text.
+    # A person's resident ID number is never here (registry.idcrypt): encrypted in ``id_cipher``, found by its
+    # blind index ``id_digest`` (bodies have one too, so every look-up by identifier is one), shown masked from
+    # ``region_code`` and ``id_last4``. Rows written before wave 3 are sealed by its data step.
     id_number = fields.CharField(max_length=32, null=True, db_index=True)
+    id_cipher = fields.TextField(null=True)
+    id_digest = fields.CharField(max_length=64, null=True, db_index=True)
+    id_last4 = fields.CharField(max_length=4, default="", db_index=True)
+    # when a clerk recorded that the person was told how their ID number is processed, and under which version
+    # of the privacy notice (PIPL art. 17)
+    privacy_notice_version = fields.CharField(max_length=32, default="")
+    privacy_informed_at = fields.DatetimeField(null=True)
     region_code = fields.CharField(max_length=6, default="", db_index=True)
     contact = fields.CharField(max_length=200, default="")
     deceased_on = fields.DateField(null=True)
@@ -114,6 +127,8 @@ class Holder(Model):
     )
     residence_checked_at = fields.DatetimeField(null=True)
     residence_confirmed = fields.BooleanField(default=False, db_index=True)
+    # made by the shop for an order's buyer (registry.holders.shop_buyer_condition): hidden from the holders list
+    shop_buyer = fields.BooleanField(default=False, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -121,6 +136,13 @@ class Holder(Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def id_masked(self) -> str:
+        """The identifier as every page shows it: first four and last four characters."""
+        if self.id_number:
+            return idcrypt.mask(self.id_number)
+        return idcrypt.masked(self.region_code, self.id_last4)
 
 
 class Parcel(Model):
@@ -270,6 +292,8 @@ class RegisterEntry(Model):
     created_at = fields.DatetimeField()
     prev_hash = fields.CharField(max_length=64)
     hash = fields.CharField(max_length=64)
+    # the entry's place in its batch's hash chain (registry.chain); NULL: an entry of the single chain kept before
+    chain_seq = fields.BigIntField(null=True)
 
     class Meta:
         table = "register_entry"
@@ -282,11 +306,13 @@ class RegisterEntry(Model):
             ("batch", "seq"),
             ("from_holder", "seq"),
             ("to_holder", "seq"),
+            ("batch", "chain_seq"),
         )
 
 
 class RegisterHead(Model):
-    """The single row that serialises appends to the register and holds the chain's tip."""
+    """Row 1: the tip of the single chain the register kept before one chain per batch (it no longer moves; every
+    batch's chain starts from it), and what SQLite writes to lock the whole register (registry.chain)."""
 
     id = fields.IntField(primary_key=True)
     seq = fields.BigIntField(default=0)
@@ -294,6 +320,18 @@ class RegisterHead(Model):
 
     class Meta:
         table = "register_head"
+
+
+class ChainHead(Model):
+    """The tip of one batch's hash chain (``chain`` = the batch's id; 0: the entries without a batch). A register
+    transaction locks the heads of the batches it changes (registry.chain)."""
+
+    chain = fields.BigIntField(primary_key=True, generated=False)
+    seq = fields.BigIntField(default=0)
+    last_hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "chain_head"
 
 
 class Holding(Model):

@@ -464,8 +464,10 @@ async def order_compensation(
     actor: audit.Actor,
     units: int | None = None,
     area_m2: Decimal | str | None = None,
+    form_token: str | None = None,
 ) -> CompensationCase:
     """Record the order that the offender subscribe ``units`` state tickets, or enough to cover ``area_m2``."""
+    token = check_token(form_token)
     access.check(actor, access.Action.CASE_MANAGE, access.batch_target(batch))
     _check_state_batch(batch)
     price = _check_price(unit_price_fen)
@@ -473,6 +475,9 @@ async def order_compensation(
         raise InvalidCase("units or area")
     area = parse_area(area_m2, InvalidCase) if area_m2 is not None else None
     async with register_transaction():
+        earlier = await earlier_result(token, "compensation.order")
+        if earlier is not None:
+            return await CompensationCase.get(id=earlier)
         await case.refresh_from_db()
         await batch.refresh_from_db()
         if case.status is not CompensationStatus.OPEN:
@@ -488,6 +493,7 @@ async def order_compensation(
         await case.save(
             update_fields=["batch_id", "ordered_units", "ordered_area_m2", "unit_price_fen", "amount_fen", "status"]
         )
+        await remember(token, "compensation.order", case.id)
         await audit.record(
             actor,
             "compensation.order",

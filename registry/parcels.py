@@ -1,7 +1,10 @@
 """Forest parcels (林地小班): their particulars, boundary outline and attached documents.
 
-Documents (PDF/JPEG/PNG) are checked by their first bytes, not by the name or type the browser claims, and
-are stored under the data directory, outside ``static/``, named by a random id.
+Documents (PDF/JPEG/PNG) are checked by their first bytes, not by the name or type the browser claims — images
+are decoded in full as that format (:mod:`registry.photos`) — and kept in the file storage
+(:mod:`registry.storage`: the data directory, outside ``static/``, or object storage), named by a random id.
+Forestry may publish a document (:func:`publish_document`): a photo then shows on ``/forests/{batch}`` as a new,
+metadata-free rendition, a PDF as a link; nothing unpublished is ever served to the public.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import access, audit
+from registry import access, audit, clock, cpu, photos
 from registry.districts import DISTRICTS
 from registry.errors import RegisterError
 from registry.models import Holder, Parcel
+from registry.storage import Storage
 
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 MAX_SPECIES = 50
@@ -35,7 +39,7 @@ DOCUMENT_TYPES = {  # magic bytes → (content type, extension)
 
 
 class ParcelDocument(Model):
-    """A document attached to a parcel (林权证, 验收报告, 协议…), stored on disk outside ``static/``."""
+    """A document attached to a parcel (林权证, 验收报告, 协议…), kept in the file storage outside ``static/``."""
 
     id = fields.IntField(primary_key=True)
     parcel: fields.ForeignKeyRelation[Parcel] = fields.ForeignKeyField(
@@ -49,9 +53,22 @@ class ParcelDocument(Model):
     storage_name = fields.CharField(max_length=100, unique=True)
     uploaded_by = fields.CharField(max_length=64, default="")
     uploaded_at = fields.DatetimeField(auto_now_add=True)
+    # Published by forestry for /forests (公开): a photo's public renditions are new files (storage keys), made
+    # when it is published and removed when it is withdrawn; a PDF is served as uploaded.
+    public = fields.BooleanField(default=False)
+    published_at = fields.DatetimeField(null=True)
+    published_by = fields.CharField(max_length=64, default="")
+    public_image = fields.CharField(max_length=120, default="")
+    public_thumb = fields.CharField(max_length=120, default="")
+    thumb_width = fields.IntField(default=0)
+    thumb_height = fields.IntField(default=0)
 
     class Meta:
         table = "parcel_document"
+
+    @property
+    def is_photo(self) -> bool:
+        return self.content_type in photos.FORMATS
 
 
 class InvalidParcel(RegisterError):
@@ -246,23 +263,29 @@ def sniff(content: bytes) -> tuple[str, str]:
     raise InvalidDocument("type")
 
 
-def document_dir(data_dir: Path) -> Path:
-    return data_dir / "parcel-documents"
+DOCUMENT_FOLDER = "parcel-documents"
+PUBLIC_FOLDER = "public/parcel-photos"
+
+
+def document_key(document: ParcelDocument) -> str:
+    """The document's key in the file storage (the uploaded bytes, never served to the public for a photo)."""
+    return f"{DOCUMENT_FOLDER}/{document.storage_name}"
 
 
 async def attach_document(
-    parcel: Parcel, *, title: str, filename: str, content: bytes, data_dir: Path, actor: audit.Actor
+    parcel: Parcel, *, title: str, filename: str, content: bytes, storage: Storage, actor: audit.Actor
 ) -> ParcelDocument:
-    """Check and store an uploaded document; the file is written before the row, and removed if the row fails."""
+    """Check and store an uploaded document; the file is written before the row, and removed if the row fails.
+    The caller reads at most ``MAX_DOCUMENT_BYTES + 1`` bytes of the upload."""
     access.check(actor, access.Action.PARCEL_EDIT, access.parcel_target(parcel))
     if not content or len(content) > MAX_DOCUMENT_BYTES:
         raise InvalidDocument("size")
     content_type, extension = sniff(content)
+    if content_type in photos.FORMATS:
+        await cpu.file_work(photos.check_image, content, content_type)  # hostile bytes: decoded off the loop
     storage_name = f"{parcel.id}-{secrets.token_hex(16)}.{extension}"
-    directory = document_dir(data_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / storage_name
-    path.write_bytes(content)
+    key = f"{DOCUMENT_FOLDER}/{storage_name}"
+    await storage.put(key, content, content_type=content_type)
     try:
         async with in_transaction():
             document = await ParcelDocument.create(
@@ -279,21 +302,16 @@ async def attach_document(
                 actor, "parcel.document", f"parcel:{parcel.id}", document=document.id, sha256=document.sha256
             )
     except BaseException:
-        path.unlink(missing_ok=True)
+        await storage.delete(key)
         raise
     return document
 
 
-def document_path(document: ParcelDocument, data_dir: Path) -> Path:
-    return document_dir(data_dir) / document.storage_name
-
-
-def served_type(path: Path) -> str:
-    """The type the stored bytes really are (checked again when served); unknown bytes are only octets."""
-    with path.open("rb") as handle:
-        head = handle.read(16)
+def served_type(head: bytes) -> str:
+    """The type the stored bytes really are (checked again when served, from their first bytes); unknown bytes
+    are only octets."""
     try:
-        return sniff(head)[0]
+        return sniff(head[:16])[0]
     except InvalidDocument:
         return "application/octet-stream"
 
@@ -323,3 +341,92 @@ async def record_download(document: ParcelDocument, actor: audit.Actor) -> None:
         document=document.id,
         sha256=document.sha256,
     )
+
+
+# --- publishing (公开) ------------------------------------------------------------------------------------------
+
+
+class DocumentMissing(RegisterError):
+    code = "document_missing"
+    message = "附件文件已不在存储中，无法公开"
+    http_status = 409
+
+
+async def publish_document(document: ParcelDocument, *, storage: Storage, actor: audit.Actor) -> ParcelDocument:
+    """Show the document on ``/forests`` of every batch standing on its parcel. A photo is shown as new files
+    (:func:`registry.photos.renditions`, made off the event loop and written before the row says so); a PDF as
+    uploaded. Asked of :mod:`registry.access` (forestry of the parcel's district) and audited."""
+    parcel = await Parcel.get(id=document.parcel_id)
+    access.check(actor, access.Action.DOCUMENT_PUBLISH, access.parcel_target(parcel))
+    if document.public:
+        return document
+    made: list[str] = []
+    values: dict[str, Any] = {"public_image": "", "public_thumb": "", "thumb_width": 0, "thumb_height": 0}
+    if document.is_photo:
+        content = await storage.get(document_key(document))
+        if content is None:
+            raise DocumentMissing(str(document.id))
+        shown = await cpu.file_work(photos.renditions, content, document.content_type)
+        stem = f"{PUBLIC_FOLDER}/{document.id}-{secrets.token_hex(12)}"
+        extension = "png" if shown.content_type == "image/png" else "jpg"
+        for key, body in ((f"{stem}.{extension}", shown.image), (f"{stem}-thumb.{extension}", shown.thumbnail)):
+            await storage.put(key, body, content_type=shown.content_type)
+            made.append(key)
+        values = {
+            "public_image": made[0],
+            "public_thumb": made[1],
+            "thumb_width": shown.thumb_size[0],
+            "thumb_height": shown.thumb_size[1],
+        }
+    elif not await storage.exists(document_key(document)):
+        raise DocumentMissing(str(document.id))
+    try:
+        async with in_transaction():
+            updated = await ParcelDocument.filter(id=document.id, public=False).update(
+                public=True, published_at=clock.now(), published_by=actor.username, **values
+            )
+            if updated:
+                await audit.record(
+                    actor, "parcel.document.publish", f"parcel:{parcel.id}", document=document.id, title=document.title
+                )
+    except BaseException:
+        for key in made:
+            await storage.delete(key)
+        raise
+    if not updated:  # published meanwhile by someone else: ours are not needed
+        for key in made:
+            await storage.delete(key)
+    await document.refresh_from_db()
+    return document
+
+
+async def withdraw_document(document: ParcelDocument, *, storage: Storage, actor: audit.Actor) -> ParcelDocument:
+    """Take the document off ``/forests``: from the next request on it is not served publicly, and a photo's
+    public renditions are deleted. Audited; the uploaded document stays in the back-office."""
+    parcel = await Parcel.get(id=document.parcel_id)
+    access.check(actor, access.Action.DOCUMENT_PUBLISH, access.parcel_target(parcel))
+    if not document.public:
+        return document
+    shown = [key for key in (document.public_image, document.public_thumb) if key]
+    async with in_transaction():
+        await ParcelDocument.filter(id=document.id).update(
+            public=False, published_at=None, published_by="", public_image="", public_thumb="",
+            thumb_width=0, thumb_height=0,
+        )  # fmt: skip
+        await audit.record(actor, "parcel.document.withdraw", f"parcel:{parcel.id}", document=document.id)
+    for key in shown:
+        await storage.delete(key)
+    await document.refresh_from_db()
+    return document
+
+
+def public_name(document: ParcelDocument) -> str:
+    """The name a published document is saved under: its title (what forestry published), never the uploaded
+    file name, which may name a person."""
+    cleaned = "".join(
+        c
+        for c in unicodedata.normalize("NFC", document.title)
+        if not unicodedata.category(c).startswith("C") and c not in '"\\/;:*?<>|'
+    )
+    extension = next((ext for kind, ext in DOCUMENT_TYPES.values() if kind == document.content_type), "bin")
+    return f"{cleaned.strip(' .')[:100] or f'document-{document.id}'}.{extension}"

@@ -33,7 +33,7 @@ through any other purchase. Staff outside the duty are listed but in neither num
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -41,11 +41,11 @@ from enum import StrEnum
 from typing import Protocol
 
 from tortoise import fields
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import access, audit, clock, identity
+from registry import access, audit, clock, idcrypt, identity
 from registry.errors import InvalidIdentifier, InvalidState, NotFound, RegisterError
 from registry.identity import mask
 from registry.models import Certificate, CertificateKind, CertificateStatus, Order, OrderStatus, StaffUser
@@ -95,6 +95,16 @@ class InvalidYear(RegisterError):
 class DeclarationRequired(RegisterError):
     code = "declaration_required"
     message = "未填写身份证号码时，请声明是否属于义务植树适龄公民"
+
+
+class IdConsentRequired(RegisterError):
+    code = "id_consent_required"
+    message = "填写身份证号码前，请阅读《个人信息保护说明》并勾选同意；不同意可不填身份证号码"
+
+
+class RosterConsentRequired(RegisterError):
+    code = "roster_consent_required"
+    message = "上传名单前，请确认已告知名单中每位人员并取得其同意，由本单位提供其姓名和身份证号码用于义务植树尽责"
 
 
 class InvalidPlantingName(RegisterError):
@@ -445,7 +455,13 @@ class PlantingPurchase(Model):
         "models.RosterMember", related_name="purchases", null=True, on_delete=fields.RESTRICT
     )
     name = fields.CharField(max_length=MAX_NAME)
+    # legacy plain text, emptied by the wave-3 data step and never written since (registry.idcrypt)
     id_number = fields.CharField(max_length=18, null=True)
+    # the person's ID number: its blind index (adds up a person's year), its ciphertext for a citizen's own
+    # purchase only (it becomes the register's holder at fulfilment; a roster's people never do), its masked form
+    id_digest = fields.CharField(max_length=64, null=True)
+    id_cipher = fields.TextField(null=True)
+    id_masked = fields.CharField(max_length=40, default="")
     trees = fields.IntField()
     tickets = fields.BigIntField()
     amount_fen = fields.BigIntField()
@@ -463,11 +479,7 @@ class PlantingPurchase(Model):
 
     class Meta:
         table = "planting_purchase"
-        indexes = (("id_number", "year", "status"),)
-
-    @property
-    def id_masked(self) -> str:
-        return mask(self.id_number)
+        indexes = (("id_digest", "year", "status"),)
 
 
 WITHDRAWN = (CertificateStatus.REFUNDED, CertificateStatus.REVOKED)
@@ -483,32 +495,32 @@ async def _standing(purchases: Iterable[PlantingPurchase]) -> list[PlantingPurch
     return [p for p in purchases if p.certificate_id not in withdrawn]
 
 
-async def _counted(id_number: str, year: int, **filters: object) -> list[PlantingPurchase]:
-    query = PlantingPurchase.filter(id_number=id_number, year=year, status=PurchaseStatus.COUNTED, **filters)
+async def _counted(id_digest: str, year: int, **filters: object) -> list[PlantingPurchase]:
+    query = PlantingPurchase.filter(id_digest=id_digest, year=year, status=PurchaseStatus.COUNTED, **filters)
     return await _standing(await query)
 
 
 async def counted_trees(id_number: str, year: int) -> int:
     """Trees counted for this ID number in ``year`` (all channels: own purchases and rosters)."""
-    return sum(p.trees for p in await _counted(id_number, year))
+    return sum(p.trees for p in await _counted(idcrypt.digest(normalise_resident_id(id_number)), year))
 
 
-async def fulfilled_id_numbers(id_numbers: Iterable[str], year: int) -> set[str]:
-    """Which of these (normalised) ID numbers fulfilled the duty of ``year`` through any purchase — a citizen's
-    own or any organisation's roster — whose certificate still stands. The one rule behind the citizen's
-    notice, the roster preview's flag and the fulfilment report."""
-    ordered = sorted({n for n in id_numbers if n})
+async def fulfilled_digests(digests: Iterable[str], year: int) -> set[str]:
+    """Which of these people (by the blind index of their ID number, :mod:`registry.idcrypt`) fulfilled the duty
+    of ``year`` through any purchase — a citizen's own or any organisation's roster — whose certificate still
+    stands. The one rule behind the citizen's notice, the roster preview's flag and the fulfilment report."""
+    ordered = sorted({d for d in digests if d})
     done: set[str] = set()
     for start in range(0, len(ordered), CHUNK):
         fulfilling = await _standing(
             await PlantingPurchase.filter(
-                id_number__in=ordered[start : start + CHUNK],
+                id_digest__in=ordered[start : start + CHUNK],
                 year=year,
                 status=PurchaseStatus.COUNTED,
                 outcome=PlantingOutcome.FULFILS,
             )
         )
-        done |= {str(p.id_number) for p in fulfilling}
+        done |= {str(p.id_digest) for p in fulfilling}
     return done
 
 
@@ -520,7 +532,7 @@ async def already_fulfilled(id_number: str | None, year: int) -> bool:
         normalised = normalise_resident_id(id_number)
     except InvalidIdentifier:
         return False
-    return normalised in await fulfilled_id_numbers([normalised], year)
+    return idcrypt.digest(normalised) in await fulfilled_digests([idcrypt.digest(normalised)], year)
 
 
 def decide_outcome(*, owes: bool, fulfilled_before: bool, trees_before: int, trees: int, duty: int) -> PlantingOutcome:
@@ -541,12 +553,23 @@ class CitizenRequest:
     name: str
     id_number: str | None
     assessment: DutyAssessment
+    # when the citizen consented to their ID number being processed (the privacy notice's version is
+    # idcrypt.NOTICE_VERSION); None when no ID number was given
+    consented_at: datetime | None = None
 
 
 def parse_citizen_request(
-    *, year: object, trees: object, name: object, id_number: object = None, declared_owes: bool | None = None
+    *,
+    year: object,
+    trees: object,
+    name: object,
+    id_number: object = None,
+    declared_owes: bool | None = None,
+    id_consent: bool = False,
 ) -> CitizenRequest:
-    """Check what a citizen sent; the ID number is validated (and only ever shown masked)."""
+    """Check what a citizen sent; the ID number is validated (and only ever shown masked). An ID number is taken
+    only with the citizen's explicit consent (PIPL art. 29: sensitive personal information needs separate
+    consent): without it, :class:`IdConsentRequired` and nothing is collected."""
     if isinstance(year, str) and year.strip().isdigit():
         year = int(year.strip())
     checked_year = _check_year(year)
@@ -555,10 +578,17 @@ def parse_citizen_request(
     if not text or len(text) > MAX_NAME:
         raise InvalidPlantingName()
     raw_id = str(id_number or "").strip()
+    if raw_id and not id_consent:
+        raise IdConsentRequired()
     normalised = normalise_resident_id(raw_id) if raw_id else None
     assessment = assess_duty(checked_year, normalised, declared_owes=declared_owes)
     return CitizenRequest(
-        year=checked_year, trees=checked_trees, name=text, id_number=normalised, assessment=assessment
+        year=checked_year,
+        trees=checked_trees,
+        name=text,
+        id_number=normalised,
+        assessment=assessment,
+        consented_at=clock.now() if normalised else None,
     )
 
 
@@ -573,15 +603,19 @@ async def create_purchase(
     order: Order | None = None,
     member: RosterMember | None = None,
 ) -> PlantingPurchase:
-    """Record a pending purchase (call inside the transaction that creates its order)."""
+    """Record a pending purchase (call inside the transaction that creates its order). A citizen's ID number is
+    kept encrypted (it becomes the register's holder when the order is fulfilled), never in plain text."""
     tickets = rule.tickets_for(trees)
+    sealed = idcrypt.seal(id_number) if id_number else None
     return await PlantingPurchase.create(
         year=rule.year,
         rule=rule,
         order=order,
         member=member,
         name=name[:MAX_NAME],
-        id_number=id_number,
+        id_digest=sealed.digest if sealed else None,
+        id_cipher=sealed.cipher if sealed else None,
+        id_masked=sealed.masked if sealed else "",
         trees=trees,
         tickets=tickets,
         amount_fen=tickets * price_fen,
@@ -594,22 +628,23 @@ CHUNK = 500
 
 
 async def _years_so_far(purchases: Sequence[PlantingPurchase]) -> dict[tuple[str, int], tuple[int, bool]]:
-    """(ID number, year) → (trees counted, duty fulfilled) before these purchases, in a few queries."""
+    """(ID number's blind index, year) → (trees counted, duty fulfilled) before these purchases, in a few
+    queries."""
     wanted: dict[int, set[str]] = {}
     for p in purchases:
-        if p.id_number:
-            wanted.setdefault(p.year, set()).add(p.id_number)
+        if p.id_digest:
+            wanted.setdefault(p.year, set()).add(p.id_digest)
     own = {p.id for p in purchases}
     so_far: dict[tuple[str, int], tuple[int, bool]] = {}
     for year, numbers in wanted.items():
         ordered = sorted(numbers)
         for start in range(0, len(ordered), CHUNK):
             earlier = await PlantingPurchase.filter(
-                id_number__in=ordered[start : start + CHUNK], year=year, status=PurchaseStatus.COUNTED
+                id_digest__in=ordered[start : start + CHUNK], year=year, status=PurchaseStatus.COUNTED
             )
             for p in await _standing(q for q in earlier if q.id not in own):
-                trees, fulfilled = so_far.get((str(p.id_number), year), (0, False))
-                so_far[(str(p.id_number), year)] = (trees + p.trees, fulfilled or p.outcome is PlantingOutcome.FULFILS)
+                trees, fulfilled = so_far.get((str(p.id_digest), year), (0, False))
+                so_far[(str(p.id_digest), year)] = (trees + p.trees, fulfilled or p.outcome is PlantingOutcome.FULFILS)
     return so_far
 
 
@@ -618,8 +653,8 @@ async def _count_all(purchases: Sequence[PlantingPurchase], now: datetime) -> No
     rules = {r.id: r for r in await PlantingRule.filter(id__in={p.rule_id for p in purchases})}
     so_far = await _years_so_far(purchases)
     for purchase in purchases:
-        key = (str(purchase.id_number), purchase.year)
-        trees_before, fulfilled_before = so_far.get(key, (0, False)) if purchase.id_number else (0, False)
+        key = (str(purchase.id_digest), purchase.year)
+        trees_before, fulfilled_before = so_far.get(key, (0, False)) if purchase.id_digest else (0, False)
         outcome = decide_outcome(
             owes=purchase.owes_duty,
             fulfilled_before=fulfilled_before,
@@ -632,7 +667,7 @@ async def _count_all(purchases: Sequence[PlantingPurchase], now: datetime) -> No
         purchase.certificate_kind = CERTIFICATE_FOR[outcome]
         purchase.trees_in_year = trees_before + purchase.trees
         purchase.counted_at = now
-        if purchase.id_number:
+        if purchase.id_digest:
             so_far[key] = (trees_before + purchase.trees, fulfilled_before or outcome is PlantingOutcome.FULFILS)
     # One UPDATE per distinct outcome (a roster's people mostly share one), not a CASE per row: a 5,000-person
     # payment is counted in a few statements, inside the payment event's request.
@@ -716,6 +751,10 @@ class RosterSubmission(Model):
     contact = fields.CharField(max_length=MAX_TEXT)
     year = fields.IntField()
     uploads = fields.IntField(default=0)
+    # the uploader's confirmation, with the latest upload, that each person on it agreed to their ID number being
+    # processed (PIPL art. 13–14), and the version of the privacy notice it referred to
+    consent_version = fields.CharField(max_length=32, default="")
+    consent_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -755,7 +794,10 @@ class RosterMember(Model):
     upload_no = fields.IntField()
     line_no = fields.IntField()
     name = fields.CharField(max_length=MAX_TEXT, default="")
+    # legacy plain text, emptied by the wave-3 data step and never written since: a roster's ID numbers are only
+    # ever checked (the year's duty, one person paid once), so only their blind index is kept (registry.idcrypt)
     id_number = fields.CharField(max_length=18, null=True)
+    id_digest = fields.CharField(max_length=64, null=True)
     id_given_masked = fields.CharField(max_length=40, default="")  # what the file held, masked (bad IDs too)
     staff_no = fields.CharField(max_length=64, default="")
     trees = fields.IntField(null=True)  # None: the rule's trees per person
@@ -774,7 +816,7 @@ class RosterMember(Model):
 
     @property
     def id_masked(self) -> str:
-        return mask(self.id_number) if self.id_number else self.id_given_masked
+        return self.id_given_masked
 
 
 class RosterLine(Protocol):
@@ -873,12 +915,18 @@ class UploadResult:
         return [m for m in self.members if m.payable]
 
 
-async def store_roster(submission: RosterSubmission, lines: Sequence[RosterLine]) -> UploadResult:
+async def store_roster(
+    submission: RosterSubmission, lines: Sequence[RosterLine], *, consented: bool = False
+) -> UploadResult:
     """Store an upload's rows (problems included) as the roster's unpaid part, in one transaction.
 
+    A roster that carries ID numbers is stored only when the uploader confirms (``consented``) that each person
+    was told and agreed (PIPL art. 13–14); otherwise :class:`RosterConsentRequired` and nothing is written.
     Rows of an earlier upload that were not paid are superseded (kept, marked so), as is a payment still
     waiting for them — the caller cancels that payment's order. People already paid for in this roster are
     flagged ``already_paid`` and not paid twice."""
+    if not consented and any(line.id_number or getattr(line, "id_raw", "") for line in lines):
+        raise RosterConsentRequired()
     async with in_transaction():
         await _lock_submission(submission)
         submission = await RosterSubmission.get(id=submission.id)
@@ -894,13 +942,15 @@ async def store_roster(submission: RosterSubmission, lines: Sequence[RosterLine]
                 status=PurchaseStatus.VOID
             )
         paid = await RosterMember.filter(submission=submission, status=MemberStatus.PAID)
-        paid_keys = {key for m in paid for key in _identity_keys(m.id_number, m.staff_no, m.name)}
+        paid_keys = {key for m in paid for key in _identity_keys(m.id_digest, m.staff_no, m.name)}
         upload_no = submission.uploads + 1
         members = []
         for line in lines:
             problems = line.problem_dicts()
             payable = line.payable
-            if payable and any(k in paid_keys for k in _identity_keys(line.id_number, line.staff_no, line.name)):
+            # only the blind index is kept: a roster's ID numbers are checked, never needed again whole
+            digest = idcrypt.digest(line.id_number) if line.id_number else None
+            if payable and any(k in paid_keys for k in _identity_keys(digest, line.staff_no, line.name)):
                 problems = [*problems, {"code": "already_paid", "severity": "error", "detail": ""}]
                 payable = False
             if line.id_number:
@@ -913,8 +963,8 @@ async def store_roster(submission: RosterSubmission, lines: Sequence[RosterLine]
                     upload_no=upload_no,
                     line_no=line.line,
                     name=line.name[:MAX_TEXT],
-                    id_number=line.id_number,
-                    id_given_masked=mask(getattr(line, "id_raw", "") or "")[:40],
+                    id_digest=digest,
+                    id_given_masked=mask(line.id_number or getattr(line, "id_raw", "") or "")[:40],
                     staff_no=line.staff_no[:64],
                     trees=line.trees,
                     problems=problems,
@@ -925,7 +975,10 @@ async def store_roster(submission: RosterSubmission, lines: Sequence[RosterLine]
             )
         await RosterMember.bulk_create(members, batch_size=500)
         submission.uploads = upload_no
-        await submission.save(update_fields=["uploads", "updated_at"])
+        if consented:
+            submission.consent_version = idcrypt.NOTICE_VERSION
+            submission.consent_at = clock.now()
+        await submission.save(update_fields=["uploads", "updated_at", "consent_version", "consent_at"])
         stored = await RosterMember.filter(submission=submission, upload_no=upload_no).order_by("line_no", "id")
     return UploadResult(
         submission=submission, upload_no=upload_no, members=stored, superseded_payments=list(pending_payments)
@@ -936,23 +989,27 @@ async def already_fulfilled_members(members: Iterable[RosterMember], year: int) 
     """The rows not yet paid for whose person already fulfilled ``year``'s duty — through their own purchase or
     another roster's — so the preview can say so before the organisation pays. Told, not stopped: paying for
     them brings an honour certificate (given beyond the duty), as for a citizen."""
-    unpaid = [m for m in members if m.id_number and m.status in (MemberStatus.PENDING, MemberStatus.IN_PAYMENT)]
-    done = await fulfilled_id_numbers((str(m.id_number) for m in unpaid), year)
-    return {m.id for m in unpaid if m.id_number in done}
+    unpaid = [m for m in members if m.id_digest and m.status in (MemberStatus.PENDING, MemberStatus.IN_PAYMENT)]
+    done = await fulfilled_digests((str(m.id_digest) for m in unpaid), year)
+    return {m.id for m in unpaid if m.id_digest in done}
 
 
-async def release_lapsed_payments(submission: RosterSubmission) -> int:
-    """Waiting payments whose order ended unpaid (expired, failed, cancelled) give their rows back to the
-    roster, to be paid again. Returns how many were released."""
-    released = 0
-    for payment in await RosterPayment.filter(submission=submission, status=PaymentStatus.PENDING):
-        if payment.order_id is None:
-            continue
-        order = await Order.get(id=payment.order_id)
-        if order.status in UNPAID_ENDS:
-            await void_order_purchases(order)
-            released += 1
-    return released
+async def lapsed_payments(submission: RosterSubmission | None = None) -> list[RosterPayment]:
+    """Waiting payments whose order ended unpaid (expired, failed, cancelled) — of one roster, or of every one.
+    Reading them changes nothing: the management page shows their rows as unpaid until they are released."""
+    query = RosterPayment.filter(status=PaymentStatus.PENDING, order__status__in=list(UNPAID_ENDS))
+    if submission is not None:
+        query = query.filter(submission_id=submission.id)
+    return await query.order_by("id")
+
+
+async def release_lapsed_payments(submission: RosterSubmission | None = None) -> int:
+    """Waiting payments whose order ended unpaid give their rows back to the roster, to be paid again — of one
+    roster (before it is paid again), or of every roster (the expiry job's sweep). Returns how many were released."""
+    lapsed = await lapsed_payments(submission)
+    for order in await Order.filter(id__in=[p.order_id for p in lapsed]).order_by("id"):
+        await void_order_purchases(order)
+    return len(lapsed)
 
 
 @dataclass(frozen=True)
@@ -965,9 +1022,16 @@ class UnpaidSummary:
     amount_fen: int
 
 
-async def unpaid_summary(submission: RosterSubmission, *, price_fen: int) -> UnpaidSummary:
+async def unpaid_summary(
+    submission: RosterSubmission, *, price_fen: int, lapsed: Collection[int] = ()
+) -> UnpaidSummary:
+    """The payable rows not paid for; ``lapsed``: payments whose order ended unpaid, their rows counted as unpaid
+    (:func:`lapsed_payments`, not yet released)."""
     rule = await rule_for(submission.year)
-    members = await RosterMember.filter(submission=submission, status=MemberStatus.PENDING, payable=True)
+    unpaid = Q(status=MemberStatus.PENDING)
+    if lapsed:
+        unpaid |= Q(status=MemberStatus.IN_PAYMENT, payment_id__in=list(lapsed))
+    members = await RosterMember.filter(unpaid, submission=submission, payable=True)
     trees = [m.trees or rule.trees_per_duty for m in members]
     tickets = sum(rule.tickets_for(t) for t in trees)
     return UnpaidSummary(members=len(members), trees=sum(trees), tickets=tickets, amount_fen=tickets * price_fen)
@@ -993,10 +1057,10 @@ async def open_payment(submission: RosterSubmission, *, price_fen: int) -> tuple
         ).order_by("line_no", "id")
         # A payment superseded by this upload may have been paid after all: never pay for a person twice.
         paid = await RosterMember.filter(submission=submission, status=MemberStatus.PAID)
-        paid_keys = {key for m in paid for key in _identity_keys(m.id_number, m.staff_no, m.name)}
+        paid_keys = {key for m in paid for key in _identity_keys(m.id_digest, m.staff_no, m.name)}
         members = []
         for member in candidates:
-            if any(k in paid_keys for k in _identity_keys(member.id_number, member.staff_no, member.name)):
+            if any(k in paid_keys for k in _identity_keys(member.id_digest, member.staff_no, member.name)):
                 member.payable = False
                 member.problems = [*member.problems, {"code": "already_paid", "severity": "error", "detail": ""}]
                 await member.save(update_fields=["payable", "problems"])
@@ -1022,7 +1086,8 @@ async def open_payment(submission: RosterSubmission, *, price_fen: int) -> tuple
                 rule=rule,
                 member_id=member.id,
                 name=member.name[:MAX_NAME],
-                id_number=member.id_number,
+                id_digest=member.id_digest,
+                id_masked=member.id_given_masked if member.id_digest else "",
                 trees=count,
                 tickets=rule.tickets_for(count),
                 amount_fen=rule.tickets_for(count) * price_fen,
@@ -1143,12 +1208,12 @@ async def fulfilment_report(submission: RosterSubmission) -> FulfilmentReport:
         await PlantingPurchase.filter(member_id__in=[m.id for m in listed], status=PurchaseStatus.COUNTED)
     )
     by_member = {p.member_id: p for p in purchases}
-    fulfilled_ids = await fulfilled_id_numbers((m.id_number for m in listed if m.id_number), submission.year)
+    fulfilled_ids = await fulfilled_digests((m.id_digest for m in listed if m.id_digest), submission.year)
     lines = []
     for m in listed:
         purchase = by_member.get(m.id)
         own = purchase is not None and purchase.outcome is PlantingOutcome.FULFILS
-        done = m.owes_duty and (own or (m.id_number is not None and m.id_number in fulfilled_ids))
+        done = m.owes_duty and (own or (m.id_digest is not None and m.id_digest in fulfilled_ids))
         lines.append(
             ReportLine(
                 member_id=m.id,

@@ -21,6 +21,7 @@ from registry import access, audit, chain, clock, counters, register, sqlrows
 from registry.counters import BatchStock
 from registry.errors import InvalidState, NonPositiveQuantity
 from registry.forests import record_carbon_basis
+from registry.idempotency import InvalidFormToken, check_token, earlier_result, remember
 from registry.models import Batch, Holder, HolderKind, HoldingState, RegisterEntry, TicketKind
 from registry.pool import POOL_HOLDER_CODE, POOL_HOLDER_NAME
 
@@ -120,13 +121,24 @@ async def close_quota(batch: Batch, *, actor: audit.Actor) -> Batch:
     return batch
 
 
-async def withdraw_unsold(batch: Batch, *, actor: audit.Actor, reason: str = "") -> RegisterEntry:
-    """Withdraw (收回) every unsold ticket of a quota; the quota closes and they can never be sold."""
-    async with in_transaction():
+async def withdraw_unsold(
+    batch: Batch, *, actor: audit.Actor, reason: str = "", form_token: str | None = None
+) -> RegisterEntry:
+    """Withdraw (收回) every unsold ticket of a quota; the quota closes and they can never be sold. A form token
+    already used for this withdrawal returns its entry (:mod:`registry.idempotency`)."""
+    token = check_token(form_token)
+    async with chain.register_transaction():
         await _quota(batch, actor)
+        earlier = await earlier_result(token, "quota.withdraw")
+        if earlier is not None:
+            entry = await RegisterEntry.get(id=earlier)
+            if entry.batch_id != batch.id:  # the token of another quota's withdrawal
+                raise InvalidFormToken(str(token)[:20])
+            return entry
         entry = await register.withdraw_units(
             batch=batch, holder=await pool_holder(), actor=actor.label, reason=reason.strip()[:200]
         )
+        await remember(token, "quota.withdraw", entry.id)
         await audit.record(actor, "quota.withdraw", f"batch:{batch.serial_prefix}", units=int(entry.quantity))
     return entry
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from registry import clock, counters, residence, sqlrows
 from registry.apportion import largest_remainder
-from registry.chain import append_entry, is_fresh, lock_state, register_transaction
+from registry.chain import append_entry, is_fresh, lock_batches, lock_state, register_transaction
 from registry.errors import (
     BatchClosed,
     HolderDeceased,
@@ -71,9 +71,10 @@ def _ranges(holdings: Sequence[Holding]) -> list[list[int]]:
 
 
 @asynccontextmanager
-async def _operation(*, savepoint: bool = False) -> AsyncIterator[None]:
+async def _operation(*batches: Batch | int, savepoint: bool = False) -> AsyncIterator[None]:
     """One register operation under the register lock, whose changes of units are written to the counters when it
-    ends without an error.
+    ends without an error. ``batches``: the batches it changes, whose heads it locks before it reads their stock
+    (:mod:`registry.chain`); none: it locks the whole register.
 
     On its own it is a transaction. Inside a transaction that holds the register lock already (an order being
     created or paid) it simply joins it: every operation raises its refusals before it writes anything, so a
@@ -82,14 +83,26 @@ async def _operation(*, savepoint: bool = False) -> AsyncIterator[None]:
     always runs in its own savepoint. Inside a transaction without the lock (opening a quota), a savepoint takes
     it."""
     if not savepoint and lock_state() is not None:
+        if batches:
+            await lock_batches(*batches)
+        else:
+            await _lock_whole()
         async with counters.keeping():
             yield
         return
-    async with register_transaction(), counters.keeping():  # a rolled-back savepoint forgets the lock it took
+    async with register_transaction(*batches), counters.keeping():  # a rolled-back savepoint forgets the lock it took
         yield
 
 
 # --- the only writers of holding rows: each reports its change of units to the counters -------------------
+
+
+async def _lock_whole() -> None:
+    state = lock_state()
+    if state is not None and not state.whole:
+        from registry.chain import lock_register
+
+        await lock_register(None)
 
 
 def _counted(holding: Holding, sign: int) -> None:
@@ -328,7 +341,7 @@ async def transfer_units(
         raise NonPositiveQuantity(f"price {price_fen}")
     if from_holder.id == to_holder.id:
         raise InvalidState("a holder cannot transfer to itself")
-    async with _operation():
+    async with _operation(batch):
         await batch.refresh_from_db()
         _check_may_hold(batch, to_holder)
         _check_alive(from_holder)
@@ -359,7 +372,7 @@ async def reserve_units(
 
     Reservations that have run out are given back first, so abandoned checkouts never lock stock."""
     _check_quantity(quantity)
-    async with _operation():
+    async with _operation(batch):
         if not is_fresh(batch):  # a batch read under this lock (the quota on sale) is current already
             await batch.refresh_from_db()
         if not batch.is_open:
@@ -384,7 +397,7 @@ async def reserve_units(
 
 async def release_units(*, order: Order, actor: str = "", reason: str = "") -> RegisterEntry | None:
     """Give an order's reserved units back to the holder they were reserved from."""
-    async with _operation():
+    async with _operation(order.batch_id):
         reserved = await reserved_holdings(order)
         if not reserved:
             return None
@@ -408,7 +421,7 @@ async def release_units(*, order: Order, actor: str = "", reason: str = "") -> R
 async def expire_reservations(*, batch: Batch | None = None, now: datetime | None = None) -> int:
     """Release every reservation past its expiry and mark pending orders expired. Returns orders expired."""
     moment = clock.utc(now) if now else clock.now()
-    async with _operation():
+    async with _operation(*([batch] if batch is not None else [])):
         query = Holding.filter(state=HoldingState.RESERVED, reserved_until__lt=moment)
         if batch is not None:
             query = query.filter(batch_id=batch.id)
@@ -439,7 +452,7 @@ async def retire_units(
 ) -> RegisterEntry:
     """Retire (注销) an order's reserved units to ``buyer`` for ``purpose``; irreversible. ``reserved``: the
     order's :func:`reserved_holdings` when the caller read them under this transaction's register lock."""
-    async with _operation():
+    async with _operation(order.batch_id):
         if reserved is None:
             reserved = await reserved_holdings(order)
         if not reserved:
@@ -485,7 +498,7 @@ async def retire_held_units(
     """Retire ``quantity`` of ``holder``'s held units at once, to ``beneficiary`` (default the holder)."""
     _check_quantity(quantity)
     owner = beneficiary or holder
-    async with _operation():
+    async with _operation(batch):
         await batch.refresh_from_db()
         _check_may_hold(batch, owner)
         moved = await _take(batch, holder, quantity, state=HoldingState.RETIRED)
@@ -514,7 +527,7 @@ async def retire_held_units(
 
 async def withdraw_units(*, batch: Batch, holder: Holder, actor: str = "", reason: str = "") -> RegisterEntry:
     """Withdraw (收回) every unsold unit of a batch and close it; they can never be sold again."""
-    async with _operation():
+    async with _operation(batch):
         await batch.refresh_from_db()
         held = await _balance(batch, holder)
         if held == 0:

@@ -43,6 +43,7 @@ EVIDENCE_LABELS: dict[ResidenceEvidence, str] = {
     ResidenceEvidence.BUSINESS_LICENCE: "营业执照住所",
     ResidenceEvidence.REGISTRATION_CERTIFICATE: "登记证书住所",
     ResidenceEvidence.INFERRED_FROM_ID: "由证件号码推定",
+    ResidenceEvidence.DECLARED_BY_COUNTY: "区县名册申报",
 }
 
 
@@ -67,9 +68,15 @@ def residence_label(holder: Holder) -> str:
     return "未记录"
 
 
+# Residences on file that no clerk has checked: inferred from the identifier (migration), or declared by a county's
+# own list on import (registry.county_import). Both are flagged 待核实居住地 and count for nothing until checked.
+UNCHECKED_EVIDENCE = (ResidenceEvidence.INFERRED_FROM_ID, ResidenceEvidence.DECLARED_BY_COUNTY)
+
+
 def needs_confirmation(holder: Holder) -> bool:
-    """Flag 待核实居住地: the residence was inferred from the identifier and no clerk has checked it yet."""
-    return not holder.residence_confirmed and holder.residence_evidence == ResidenceEvidence.INFERRED_FROM_ID
+    """Flag 待核实居住地: the residence was inferred from the identifier or declared by the county's list, and no
+    clerk has checked it yet."""
+    return not holder.residence_confirmed and holder.residence_evidence in UNCHECKED_EVIDENCE
 
 
 def in_city(holder: Holder) -> bool:
@@ -135,6 +142,27 @@ async def apply_residence(holder: Holder, *, district: str, evidence: str, actor
         previous_district=previous["district"],
         previous_evidence=previous["evidence"],
     )
+    return holder
+
+
+async def declare_residence(holder: Holder, *, district: str, actor: audit.Actor) -> Holder:
+    """Record, inside the caller's transaction, where a county's own list says ``holder`` lives or has its office
+    (区县名册申报, :mod:`registry.county_import`): **not** a clerk's check — no clerk has seen a document — so the
+    residence stays unconfirmed, is flagged 待核实居住地, and the holder receives land tickets only once a clerk
+    records it with its evidence (:func:`record_residence`)."""
+    district = (district or "").strip()
+    if district not in DISTRICTS and district != OUTSIDE_CITY:
+        raise InvalidResidence(district or "—")
+    if holder.residence_confirmed:
+        return holder  # a clerk's check is never replaced by a declaration
+    holder.residence_district = district
+    holder.residence_evidence = ResidenceEvidence.DECLARED_BY_COUNTY
+    holder.residence_checked_by = None
+    holder.residence_checked_at = None
+    await holder.save(
+        update_fields=["residence_district", "residence_evidence", "residence_checked_by_id", "residence_checked_at"]
+    )
+    await audit.record(actor, "holder.residence_declared", f"holder:{holder.id}", district=district)
     return holder
 
 

@@ -33,7 +33,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from registry import clock, sqlrows
-from registry.chain import hashed_content
+from registry.chain import hashed_content, settled_seq
 from registry.errors import RegisterError
 from registry.identity import mask_name
 from registry.models import (
@@ -183,22 +183,25 @@ async def sync() -> int:
     """Index every retirement entry newer than the last one indexed, and add it to the totals; returns how many
     rows were added.
 
-    Entries are appended under the register lock, so once an entry is visible every earlier one is too: the
-    mark (the last ``seq`` indexed) is a safe place to go on from. When nothing is new this costs two indexed
+    Entries of different batches commit in any order on PostgreSQL, so the entries read go no further than
+    :func:`registry.chain.settled_seq` (every earlier one is committed): the mark (the last ``seq`` indexed) is
+    then a safe place to go on from. When nothing is new this costs two indexed
     reads and writes nothing; otherwise each page of entries is indexed and added up in one transaction that
     first writes the mark row, so two readers arriving together take turns and nothing is counted twice."""
     mark = await _mark()
     if not await RegisterEntry.filter(kind=EntryKind.RETIREMENT, seq__gt=mark).exists():
         return 0
+    settled = await settled_seq()  # PostgreSQL: batches commit in any order; go no further than what is settled
     added = 0
     while True:
         async with in_transaction():
             await sqlrows.execute(_CREATE_MARK_SQL)
             locked = await sqlrows.rows(_LOCK_MARK_SQL)
             mark = int(locked[0]["seq"])
-            entries = (
-                await RegisterEntry.filter(kind=EntryKind.RETIREMENT, seq__gt=mark).order_by("seq").limit(SYNC_PAGE)
-            )
+            news = RegisterEntry.filter(kind=EntryKind.RETIREMENT, seq__gt=mark)
+            if settled is not None:
+                news = news.filter(seq__lte=settled)
+            entries = await news.order_by("seq").limit(SYNC_PAGE)
             if not entries:
                 return added
             rows = await _index_rows(entries)

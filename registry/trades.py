@@ -356,7 +356,7 @@ async def record_transfer(
     register._check_quantity(quantity)
     if seller.id == buyer.id:
         raise InvalidState("seller and buyer are the same holder")
-    async with register_transaction():
+    async with register_transaction(batch):  # the batch's lock: trades of other batches go on meanwhile
         replay = await _replayed_trade(token, "trade.transfer")
         if replay is not None:
             return replay
@@ -436,7 +436,7 @@ async def record_subscription(
     if exact.denominator != 1:
         raise ShareNotWhole(f"{share} × {batch.total_units} = {float(exact):.4f}")
     quantity = int(exact)
-    async with register_transaction():
+    async with register_transaction(batch):
         replay = await _replayed_trade(token, "trade.subscription")
         if replay is not None:
             return replay

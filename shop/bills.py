@@ -21,15 +21,15 @@ run it daily from cron or a timer. Nothing is changed: the report is for finance
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from linpiao.settings import Settings
 from registry import clock
 from registry.models import Order, OrderStatus, Payment
-from shop.payments import PaymentError, get_provider
-from shop.payments.base import BillLine
+from registry.reconciliation import BillReport, Difference, Matched
+from shop.payments import PaymentError, alipay, get_provider, wechatpay
+from shop.payments.base import BillLine, provider_time
 from shop.payments.trades import is_trade_of, order_id_of
 from shop.settlement import PAID_EVENT_TYPES
 
@@ -38,53 +38,8 @@ SETTLED = (OrderStatus.FULFILLED, OrderStatus.REFUNDED)
 LATE_SETTLEMENT = timedelta(days=1)
 
 
-@dataclass(frozen=True)
-class Difference:
-    provider: str
-    kind: str  # paid_not_fulfilled | fulfilled_not_paid | amount_mismatch | refund_not_recorded
-    out_trade_no: str
-    order_id: int | None
-    bill_fen: int | None
-    register_fen: int | None
-    detail: str = ""
-
-    def __str__(self) -> str:
-        order = f"order {self.order_id}" if self.order_id is not None else "no order"
-        amounts = f"bill {_yuan(self.bill_fen)} / register {_yuan(self.register_fen)}"
-        detail = f" — {self.detail}" if self.detail else ""
-        return f"{self.provider} {self.kind}: {self.out_trade_no} ({order}; {amounts}){detail}"
-
-
-def _yuan(fen: int | None) -> str:
-    return "—" if fen is None else f"¥{fen // 100}.{fen % 100:02d}"
-
-
-@dataclass
-class BillReport:
-    day: date
-    lines: dict[str, int] = field(default_factory=dict)  # provider → bill lines read
-    differences: list[Difference] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)  # provider → why its bill could not be read
-
-    @property
-    def clean(self) -> bool:
-        return not self.differences and not self.errors
-
-    def __str__(self) -> str:
-        head = [
-            f"bills of {self.day.isoformat()}: "
-            + (", ".join(f"{p} {n} line(s)" for p, n in self.lines.items()) or "no provider")
-        ]
-        head += [f"  {p}: bill not read ({why})" for p, why in self.errors.items()]
-        head += [f"  {d}" for d in self.differences]
-        head.append("no differences" if self.clean else f"{len(self.differences)} difference(s)")
-        return "\n".join(head)
-
-
 def direct_providers(settings: Settings) -> list[str]:
-    return [
-        name for name, on in (("alipay", settings.alipay_enabled), ("wechat_pay", settings.wechatpay_enabled)) if on
-    ]
+    return [name for name in ("alipay", "wechat_pay") if name in settings.payment_providers()]
 
 
 async def _order_of(out_trade_no: str) -> Order | None:
@@ -97,12 +52,25 @@ def _refund_recorded(order: Order) -> bool:
     return order.status is OrderStatus.REFUNDED or bool(order.details.get("refund_ref"))
 
 
-async def compare(provider: str, day: date, lines: list[BillLine]) -> list[Difference]:
-    """The differences between one provider's bill of ``day`` and the register."""
+def _by_trade(lines: list[BillLine]) -> tuple[dict[str, int], dict[str, int]]:
+    """The bill's payments and refunds added up per trade (``out_trade_no``)."""
     paid: dict[str, int] = defaultdict(int)
     refunded: dict[str, int] = defaultdict(int)
     for line in lines:
         (refunded if line.kind == "refund" else paid)[line.out_trade_no] += line.amount_fen
+    return paid, refunded
+
+
+def matched(lines: list[BillLine], differences: list[Difference]) -> Matched:
+    """The bill's paid trades that no difference names: they agree with the register."""
+    flagged = {d.out_trade_no for d in differences}
+    agreeing = [amount for trade, amount in _by_trade(lines)[0].items() if trade not in flagged]
+    return Matched(len(agreeing), sum(agreeing))
+
+
+async def compare(provider: str, day: date, lines: list[BillLine]) -> list[Difference]:
+    """The differences between one provider's bill of ``day`` and the register."""
+    paid, refunded = _by_trade(lines)
     differences: list[Difference] = []
     for out_trade_no, amount in sorted(paid.items()):
         order = await _order_of(out_trade_no)
@@ -140,20 +108,17 @@ async def compare(provider: str, day: date, lines: list[BillLine]) -> list[Diffe
 
 
 def provider_paid_at(payload: dict[str, Any] | None) -> datetime | None:
-    """When the payer paid, as the provider's recorded notification says: Alipay's ``gmt_payment`` (Beijing time,
-    ``YYYY-MM-DD HH:MM:SS``), WeChat Pay's ``success_time`` (RFC 3339); ``None`` when it says nothing readable."""
-    notification = (payload or {}).get("notification")
+    """When the payer paid, as the provider said: kept with the payment event (``paid_at``, which the provider read
+    from its notification — Alipay's ``gmt_payment``, WeChat Pay's ``success_time``); for events recorded before it
+    was kept, read by the provider from the stored notification. ``None`` when it said nothing readable."""
+    payload = payload or {}
+    if "paid_at" in payload:
+        return provider_time(payload["paid_at"])
+    notification = payload.get("notification")
     if not isinstance(notification, dict):
         return None
     resource = notification.get("resource")
-    text = notification.get("gmt_payment") or (resource.get("success_time") if isinstance(resource, dict) else None)
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=clock.CITY_TZ)
+    return alipay.paid_at(notification) or (wechatpay.paid_at(resource) if isinstance(resource, dict) else None)
 
 
 async def paid_on(provider: str, day: date) -> list[Order]:
@@ -194,5 +159,21 @@ async def compare_bills(settings: Settings, day: date, *, providers: list[str] |
         finally:
             await provider.aclose()
         report.lines[name] = len(lines)
-        report.differences += await compare(name, day, lines)
+        differences = await compare(name, day, lines)
+        report.differences += differences
+        report.matched[name] = matched(lines, differences)
     return report
+
+
+class ProviderBills:
+    """:class:`registry.reconciliation.BillReader` for the back-office's reconciliation page: the same comparison
+    as ``linpiao bills``, for the providers these settings enable."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def providers(self) -> list[str]:
+        return direct_providers(self.settings)
+
+    async def report(self, day: date) -> BillReport:
+        return await compare_bills(self.settings, day)

@@ -3,7 +3,8 @@
 
 * ``shop.expire_reservations`` (every minute): reservations past their expiry give their tickets back and their
   orders expire — checkout also does this before it finds too little stock, this keeps the shop's "tickets left"
-  true between checkouts.
+  true between checkouts. Then each order purpose tidies what orders that ended unpaid left behind (a roster's
+  rows go back to be paid again: :mod:`shop.purposes`), which no page does on a GET.
 * ``shop.reconcile`` (every five minutes): ``linpiao reconcile`` on a schedule — orders pending for more than 30
   minutes are looked up at their payment provider and settled, refunds that failed are tried again.
 
@@ -19,8 +20,9 @@ import logging
 from datetime import timedelta
 
 from registry import clock, jobs, register
+from shop import purposes
 from shop.bills import compare_bills, direct_providers
-from shop.reconcile import reconcile
+from shop.reconcile import reconcile  # (and, through shop.settlement, every order purpose registered)
 
 log = logging.getLogger("linpiao.shop.jobs")
 
@@ -30,6 +32,9 @@ async def expire_reservations(ctx: jobs.JobContext) -> None:
     expired = await register.expire_reservations()
     if expired:
         log.info("released the reservations of %d expired order(s)", expired)
+    for purpose in purposes.registered():
+        if purpose.sweep is not None and (tidied := await purpose.sweep()):
+            log.info("%s: tidied after %d order(s) that ended unpaid", purpose.name, tidied)
 
 
 @jobs.task("shop.reconcile", cron="*/5 * * * *", retries=2)

@@ -11,6 +11,7 @@ cookie (a shared computer).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -18,9 +19,11 @@ from starlette.responses import RedirectResponse, Response
 from linpiao.settings import Settings
 from linpiao.templating import render
 from registry.models import Certificate, Order, OrderStatus
+from registry.receipts import has_receipt
 from shop.device_cookie import DeviceList
 from shop.fulfilment import printed_code
 from shop.orders import PURPOSES, order_certificate
+from shop.planting_orders import PLANTING_PURPOSE, order_purchases
 
 MY_ORDERS = DeviceList(cookie="linpiao_orders", salt="linpiao-my-orders", max_age=365 * 24 * 3600)
 MAX_REMEMBERED = 20
@@ -36,6 +39,29 @@ STATUS_LABELS = {
     OrderStatus.CANCELLED: "已取消",
     OrderStatus.REFUNDED: "已退款",
 }
+
+
+class OrderKind(StrEnum):
+    """What a remembered order bought: carbon tickets, one person's tree-planting duty, or an organisation's
+    roster (whose people's certificates are on the roster's own page)."""
+
+    CARBON = "carbon"
+    PLANTING = "planting"
+    ROSTER = "roster"
+
+
+KIND_LABELS = {  # msgids
+    OrderKind.CARBON: "碳汇林票",
+    OrderKind.PLANTING: "义务植树尽责",
+    OrderKind.ROSTER: "单位义务植树尽责",
+}
+
+
+def order_kind(order: Order) -> OrderKind:
+    if order.purpose != PLANTING_PURPOSE:
+        return OrderKind.CARBON
+    roster = (order.details or {}).get("planting", {}).get("submission")
+    return OrderKind.ROSTER if roster is not None else OrderKind.PLANTING
 
 
 def _settings(request: Request) -> Settings:
@@ -64,9 +90,23 @@ class RememberedOrder:
     certificate: Certificate | None
 
     @property
+    def kind(self) -> OrderKind:
+        return order_kind(self.order)
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS[self.kind]
+
+    @property
     def url(self) -> str:
-        prefix = "/planting/orders/" if self.order.purpose == "planting" else "/orders/"
+        # a roster's payment leads on to the roster's management page from its planting order page
+        prefix = "/orders/" if self.kind is OrderKind.CARBON else "/planting/orders/"
         return prefix + self.order.token
+
+    @property
+    def receipt_url(self) -> str:
+        """The payment receipt (收款凭证) once the money was received (refunded ones too, stamped); else empty."""
+        return f"/orders/{self.order.token}/receipt.pdf" if has_receipt(self.order) else ""
 
     @property
     def status_label(self) -> str:
@@ -90,8 +130,20 @@ async def remembered_orders(tokens: list[str]) -> list[RememberedOrder]:
     for token in tokens:
         order = by_token.get(token)
         if order is not None:
-            found.append(RememberedOrder(order, await order_certificate(order)))
+            found.append(RememberedOrder(order, await _certificate(order)))
     return found
+
+
+async def _certificate(order: Order) -> Certificate | None:
+    """The certificate to offer beside the order: a carbon order's, or one person's tree-planting certificate
+    (fulfilment or honour) once made; a roster's many certificates are on the roster's page."""
+    kind = order_kind(order)
+    if kind is OrderKind.CARBON:
+        return await order_certificate(order)
+    if kind is OrderKind.ROSTER or order.status not in (OrderStatus.FULFILLED, OrderStatus.REFUNDED):
+        return None
+    purchases = await order_purchases(order)
+    return purchases[0].certificate if purchases and purchases[0].certificate_id else None
 
 
 async def my_orders_page(request: Request) -> Response:

@@ -223,6 +223,7 @@ def _schemas(min_quantity: int, max_quantity: int, limits: StatedLimits | None =
                 "payment_method",
                 "payment",
                 "order_url",
+                "receipt_url",
                 "serial_ranges",
                 "certificate",
             ],
@@ -249,6 +250,12 @@ def _schemas(min_quantity: int, max_quantity: int, limits: StatedLimits | None =
                 "payment_method": {"type": ["string", "null"], "enum": ["alipay", "wechat_pay", "card", None]},
                 "payment": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Payment"}]},
                 "order_url": {"type": "string"},
+                "receipt_url": {
+                    "type": ["string", "null"],
+                    "description": "the payment receipt (收款凭证, PDF; `?lang=en` for English) once the money was "
+                    "received, refunded orders included (stamped 已退款); null before. Not a fiscal bill: the fiscal "
+                    "e-bill (财政电子票据) comes from the finance department",
+                },
                 "serial_ranges": {"type": "array", "items": {"type": "string"}},
                 "certificate": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Certificate"}]},
             },

@@ -184,6 +184,12 @@ def public_schemas() -> dict[str, Any]:
                 "actor": {"type": "string"},
                 "created_at": {"type": "string", "description": "UTC, microseconds"},
                 "prev": _HASH,
+                "chain_seq": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "the entry's place in its batch's hash chain; ``prev`` is the hash of the one "
+                    "before it in that chain (absent on entries of the single chain the register kept before)",
+                },
             },
         },
         "Retirement": {

@@ -20,10 +20,11 @@ irreversible in the register, so refunded tickets are never sold twice.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -33,7 +34,7 @@ from tortoise.exceptions import DoesNotExist
 
 from linpiao import inputs
 from linpiao.settings import Settings
-from registry import clock, jobs, register, sqlrows
+from registry import chain, clock, jobs, register, sqlrows
 from registry.chain import register_transaction
 from registry.counters import BatchStock
 from registry.errors import InsufficientUnits
@@ -51,7 +52,7 @@ from registry.models import (
     TicketKind,
 )
 from registry.quotas import current_quota, pool_holder, quota_on_sale
-from shop import limits
+from shop import limits, purposes
 from shop.errors import (
     AboveMaximum,
     BelowMinimum,
@@ -66,8 +67,12 @@ from shop.errors import (
     QuotaExhausted,
 )
 from shop.fulfilment import certificate_refunded, issue_certificate
+from shop.payments.base import checkout_expires_at as checkout_expires_at
+from shop.payments.events import EventKind as EventKind  # settling an order speaks in providers' events
+from shop.payments.events import PaymentEvent as PaymentEvent
 from shop.payments.methods import order_minimum_fen
-from shop.planting_orders import fulfil_planting
+
+log = logging.getLogger("linpiao.shop")
 
 # API code → Chinese label (msgid); the label is what the register records as the retirement's purpose.
 PURPOSES: dict[str, str] = {
@@ -81,9 +86,6 @@ BUYER_KINDS = {"individual": HolderKind.INDIVIDUAL, "enterprise": HolderKind.ENT
 MAX_NAME = 100
 MAX_CONTACT = 100
 MAX_IDEMPOTENCY_KEY = 128
-# Purposes whose paid orders are fulfilled by their own package rather than as one carbon certificate:
-# obligatory tree planting retires for each person of the order and certifies them one by one.
-OWN_FULFILMENT: dict[str, Callable[[Order, datetime], Awaitable[None]]] = {"planting": fulfil_planting}
 
 
 @dataclass(frozen=True)
@@ -170,11 +172,14 @@ async def create_order(
         raise IdempotencyConflict("key length")
     client = buyer.client
     stored_key = scoped_idempotency_key(client, idempotency_key) if idempotency_key is not None else None
-    async with register_transaction():
+    async with register_transaction(*_quota_hint):  # the quota on sale when this worker last sold (none: all)
         on_sale = await quota_on_sale()  # under the lock: the quota, its pool and the tickets left, one statement
+        if on_sale is not None and not await chain.hold(on_sale.batch.id):  # another quota went on sale since
+            on_sale = await quota_on_sale()  # read again under its lock
         if on_sale is None:
             raise NoOpenQuota()
         quota = on_sale.batch
+        _quota_hint[:] = [quota.id]
         price = int(quota.price_fen or 0)
         _check_limits(request, settings, price, provider)
         if stored_key is not None:
@@ -222,16 +227,14 @@ async def create_order(
 
 # What create_order reserved, kept on the Order instance it returned (for as long as that instance lives), so the
 # answer to the request that made the order shows its serials without reading them back.
+# the quota this worker last sold from: the next order locks it up front (and the one on sale, if another is now)
+_quota_hint: list[int] = []
 _just_reserved: weakref.WeakKeyDictionary[Order, tuple[Batch, list[list[int]]]] = weakref.WeakKeyDictionary()
 
 
 def just_reserved(order: Order) -> tuple[Batch, list[list[int]]] | None:
     """The quota and serial ranges ``order`` (this very instance, still pending) reserved when it was created."""
     return _just_reserved.get(order) if order.status is OrderStatus.PENDING else None
-
-
-def checkout_expires_at(order: Order) -> datetime:
-    return datetime.fromisoformat(order.details["checkout_expires_at"])
 
 
 async def order_by_token(token: str) -> Order:
@@ -265,16 +268,6 @@ async def record_checkout(order: Order, *, ref: str, url: str) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-class EventKind(StrEnum):
-    PAID = "paid"  # money received
-    AWAITING = "awaiting"  # checkout completed, an asynchronous payment is still on its way
-    FAILED = "failed"  # the payment failed
-    EXPIRED = "expired"  # the payment page ran out
-    CANCELLED = "cancelled"  # the buyer gave up
-    REFUNDED = "refunded"  # the provider refunded the payment
-    NOTE = "note"  # kept as evidence only (a partial refund, say)
-
-
 class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     FULFILLED = "fulfilled"
@@ -286,24 +279,59 @@ class Outcome(StrEnum):
     AMOUNT_MISMATCH = "amount_mismatch"
 
 
-@dataclass(frozen=True)
-class PaymentEvent:
-    provider: str
-    event_id: str
-    kind: EventKind
-    amount_fen: int | None = None
-    payload: dict[str, Any] | None = None
-    event_type: str = ""
+def _kind_for(order: Order, event: PaymentEvent) -> EventKind:
+    """What ``event`` means for ``order``: a refund of less than the whole amount, or the end of a trade the order no
+    longer pays through (the payer changed method), is kept as evidence only."""
+    if event.kind is EventKind.REFUNDED and event.refund_fen is not None and event.refund_fen < order.amount_fen:
+        return EventKind.NOTE
+    ends = (EventKind.EXPIRED, EventKind.FAILED, EventKind.CANCELLED)
+    if event.kind in ends and event.trade_no and event.trade_no != order.provider_ref:
+        return EventKind.NOTE
+    return event.kind
 
 
-async def apply_event(order_id: int, event: PaymentEvent) -> Outcome:
+def _evidence(event: PaymentEvent) -> dict[str, Any]:
+    """What is kept of the event: the provider's report, and when the payer paid as the provider said."""
+    payload = dict(event.payload or {})
+    if event.paid_at is not None:
+        payload["paid_at"] = clock.utc(event.paid_at).isoformat()
+    return payload
+
+
+async def apply_event(order_id: int, event: PaymentEvent, *, batch_id: int | None = None) -> Outcome:
+    """Apply one provider event to an order (:func:`_apply_event`); a paid order is fulfilled by its purpose
+    (:mod:`shop.purposes`) in the event's transaction, and one that ended unpaid is tidied by its purpose once that
+    transaction has committed (a roster's rows go back to be paid again)."""
+    outcome = await _apply_event(order_id, event, batch_id=batch_id)
+    if outcome is Outcome.RELEASED:
+        await after_unpaid(await Order.get(id=order_id))
+    return outcome
+
+
+async def after_unpaid(order: Order) -> None:
+    """What ``order``'s purpose does once the order ended unpaid, after the commit. A failure is logged and left to
+    the expiry job's sweep (``shop.expire_reservations``): the order's own change stands."""
+    tidy = purposes.of(order).after_unpaid
+    if tidy is None:
+        return
+    try:
+        await tidy(order)
+    except Exception:
+        log.exception("order %s ended unpaid; tidying after it failed (the expiry job sweeps it)", order.id)
+
+
+async def _apply_event(order_id: int, event: PaymentEvent, *, batch_id: int | None = None) -> Outcome:
     """Apply one provider event to an order, once per ``event_id``, in one transaction.
 
     Events may arrive twice, late, or in any order: each is recorded as a :class:`Payment` row (whose
     unique ``event_id`` is the dedupe), and each kind acts only from the states where it makes sense. Jobs the
-    fulfilment defers (a large roster's certificates) are queued once the transaction has committed."""
-    async with jobs.after_commit(), register_transaction():
+    fulfilment defers (a large roster's certificates) are queued once the transaction has committed. The
+    transaction locks the order's batch (``batch_id``, when the caller knows it; read otherwise)."""
+    batch_id = await _batch_of(order_id) if batch_id is None else batch_id
+    async with jobs.after_commit(), register_transaction(batch_id):
         order, seen = await _order_and_seen(order_id, event.event_id)
+        if not await chain.hold(order.batch_id):  # reserved again from another quota meanwhile: read it again
+            order, seen = await _order_and_seen(order_id, event.event_id)
         if seen:
             return Outcome.DUPLICATE
         await Payment.create(
@@ -312,26 +340,35 @@ async def apply_event(order_id: int, event: PaymentEvent) -> Outcome:
             event_id=event.event_id,
             event_type=event.event_type or str(event.kind),
             amount_fen=event.amount_fen or 0,
-            payload=event.payload or {},
+            payload=_evidence(event),
         )
-        if event.kind is EventKind.PAID:
+        kind = _kind_for(order, event)
+        if kind is EventKind.PAID:
             if event.amount_fen is not None and event.amount_fen != order.amount_fen:
                 order.details = {**order.details, "amount_mismatch": event.amount_fen}
                 await order.save(update_fields=["details"])
                 return Outcome.AMOUNT_MISMATCH
             return await _fulfil_locked(order, fresh=True)
-        if event.kind is EventKind.NOTE:
+        if kind is EventKind.NOTE:
             return Outcome.NOTED
-        if event.kind is EventKind.AWAITING:
+        if kind is EventKind.AWAITING:
             if order.status is OrderStatus.PENDING:
                 order.details = {**order.details, "awaiting_payment": True}
                 await order.save(update_fields=["details"])
             return Outcome.NOTED
-        if event.kind in (EventKind.FAILED, EventKind.EXPIRED, EventKind.CANCELLED):
-            return await _end_unpaid(order, event.kind)
-        if event.kind is EventKind.REFUNDED:
+        if kind in (EventKind.FAILED, EventKind.EXPIRED, EventKind.CANCELLED):
+            return await _end_unpaid(order, kind)  # its purpose tidies up after the commit (after_unpaid)
+        if kind is EventKind.REFUNDED:
             return await _refunded(order)
-    raise AssertionError(event.kind)  # pragma: no cover
+    raise AssertionError(kind)  # pragma: no cover
+
+
+async def _batch_of(order_id: int) -> int:
+    """The batch an order is reserved from (what its transaction locks)."""
+    found = await Order.filter(id=order_id).values("batch_id")
+    if not found:
+        raise DoesNotExist(Order)
+    return int(found[0]["batch_id"])
 
 
 async def _order_and_seen(order_id: int, event_id: str) -> tuple[Order, bool]:
@@ -348,7 +385,7 @@ async def _order_and_seen(order_id: int, event_id: str) -> tuple[Order, bool]:
 
 async def fulfil(order: Order) -> Outcome:
     """Fulfil a paid order exactly once (safe to call repeatedly and concurrently)."""
-    async with jobs.after_commit(), register_transaction():
+    async with jobs.after_commit(), register_transaction(order.batch_id):
         return await _fulfil_locked(order)
 
 
@@ -384,6 +421,8 @@ async def _fulfil_locked(order: Order, *, fresh: bool = False) -> Outcome:
     """``fresh``: ``order`` was read under this transaction's register lock (no need to read it again)."""
     if not fresh:
         await order.refresh_from_db()
+        if not await chain.hold(order.batch_id):
+            await order.refresh_from_db()
     if order.status in (OrderStatus.FULFILLED, OrderStatus.REFUNDED):
         return Outcome.ALREADY_SETTLED
     if order.status is OrderStatus.FAILED and order.details.get("refund_due"):
@@ -398,15 +437,18 @@ async def _fulfil_locked(order: Order, *, fresh: bool = False) -> Outcome:
             order.details = {**order.details, "refund_due": True, "refund_reason": "quota_exhausted_after_expiry"}
             await order.save(update_fields=["status", "details", "paid_at"])
             return Outcome.REFUND_DUE
-    fulfil_otherwise = OWN_FULFILMENT.get(order.purpose)
-    if fulfil_otherwise is not None:
-        await fulfil_otherwise(order, now)
-        return Outcome.FULFILLED
+    await purposes.of(order).fulfil(order, now, reserved)
+    return Outcome.FULFILLED
+
+
+async def _fulfil_carbon(order: Order, now: datetime, reserved: Sequence[Holding] | None) -> None:
+    """A carbon offset: the reserved tickets retired to the buyer for the order's purpose, and one certificate."""
     buyer = await Holder.create(
         kind=BUYER_KINDS.get(order.details.get("buyer_kind", "individual"), HolderKind.INDIVIDUAL),
         name=order.certificate_name,
         contact=order.contact,
         region_code="",
+        shop_buyer=True,
     )
     entry = await register.retire_units(
         order=order, buyer=buyer, purpose=PURPOSES[order.purpose], actor="shop", reserved=reserved
@@ -417,7 +459,20 @@ async def _fulfil_locked(order: Order, *, fresh: bool = False) -> Outcome:
     await order.save(update_fields=["buyer_id", "status", "fulfilled_at", "paid_at"])
     batch = reserved[0].batch if reserved else None
     await issue_certificate(order, entry, batch=batch, buyer=buyer)
-    return Outcome.FULFILLED
+
+
+def _carbon_label(order: Order) -> str:
+    return PURPOSES[order.purpose]
+
+
+CARBON = purposes.OrderPurpose(
+    name="carbon offset",
+    fulfil=_fulfil_carbon,
+    label=_carbon_label,
+    subject="银川碳汇林票 {quantity}张",
+    page="/orders/{token}",
+)
+purposes.register(CARBON, *PURPOSES)
 
 
 async def _end_unpaid(order: Order, kind: EventKind) -> Outcome:
@@ -446,8 +501,10 @@ async def _refunded(order: Order) -> Outcome:
 
 async def mark_refund_issued(order: Order, refund_ref: str) -> None:
     """The provider accepted the refund of an order that could not be fulfilled."""
-    async with register_transaction():
+    async with register_transaction(order.batch_id):
         await order.refresh_from_db()
+        if not await chain.hold(order.batch_id):
+            await order.refresh_from_db()
         order.details = {**order.details, "refund_due": False, "refund_ref": refund_ref}
         if order.status is not OrderStatus.FULFILLED:
             order.status = OrderStatus.REFUNDED
@@ -456,13 +513,18 @@ async def mark_refund_issued(order: Order, refund_ref: str) -> None:
 
 async def fail_checkout(order: Order, reason: str) -> None:
     """The provider could not open a payment page: give the units back at once."""
-    async with register_transaction():
+    async with register_transaction(order.batch_id):
         await order.refresh_from_db()
-        if order.status is OrderStatus.PENDING:
+        if not await chain.hold(order.batch_id):
+            await order.refresh_from_db()
+        released = order.status is OrderStatus.PENDING
+        if released:
             await register.release_units(order=order, actor="shop", reason=reason)
             order.status = OrderStatus.FAILED
             order.details = {**order.details, "failure": reason}
             await order.save(update_fields=["status", "details"])
+    if released:
+        await after_unpaid(order)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -18,15 +18,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
-from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
-from tortoise.exceptions import IntegrityError
 
 from certificates.qr import qr_svg
 from linpiao import ratelimit
@@ -34,13 +30,13 @@ from linpiao.proxy import client_ip
 from linpiao.settings import Settings
 from linpiao.templating import render
 from registry import clock
-from registry.models import Order, OrderStatus, Payment
+from registry.models import Order, OrderStatus
+from shop import purposes
 from shop.checkout import AlreadyPaid, open_trade
 from shop.errors import OrderNotFound
 from shop.i18n import gettext as _
-from shop.orders import PURPOSES, EventKind, Outcome, PaymentEvent, checkout_expires_at, order_by_token
-from shop.payments import PaymentContext, PaymentError, get_provider, provider_for_order
-from shop.payments.alipay import AlipayProvider
+from shop.orders import checkout_expires_at, order_by_token
+from shop.payments import InvalidNotification, PaymentContext, PaymentError, get_provider, provider_for_order
 from shop.payments.methods import (
     ALIPAY,
     CARD,
@@ -52,16 +48,8 @@ from shop.payments.methods import (
     enabled_methods,
     offered_methods,
 )
-from shop.payments.trades import InvalidNotification, is_trade_of, order_id_of
 from shop.payments.wechatpay import WechatPayProvider
-from shop.settlement import (
-    alipay_event,
-    paid_by_another_trade,
-    refund_extra_trade,
-    settle,
-    settle_with_provider,
-    wechatpay_event,
-)
+from shop.settlement import settle_notification, settle_with_provider
 
 log = logging.getLogger("linpiao.shop.pay")
 FORM_LIMITS = {"max_files": 0, "max_fields": 5}
@@ -114,7 +102,7 @@ async def pay_page(request: Request, *, error: str | None = None, status_code: i
     jsapi = details.get("jsapi") if wechat_trade and details.get("channel") == "jsapi" else None
     if showing_qr or jsapi:  # WeChat Pay is on the page already: the list offers the other methods
         methods = [m for m in methods if m != WECHAT_PAY]
-    label = PURPOSES.get(order.purpose, order.purpose_note)
+    label = purposes.of(order).label(order)
     return render(
         request,
         "shop/pay.html",
@@ -271,73 +259,23 @@ async def pay_qr(request: Request) -> Response:
 # --- notifications --------------------------------------------------------------------------------------------
 
 
-async def _record_unknown(provider: str, event_id: str, event_type: str, payload: dict[str, Any]) -> None:
-    """A genuine notification about a trade this register does not know: kept as evidence, and acknowledged."""
-    if await Payment.filter(event_id=event_id).exists():
-        return
-    try:
-        await Payment.create(order=None, provider=provider, event_id=event_id, event_type=event_type, payload=payload)
-    except IntegrityError:  # the same notification, recorded by a concurrent delivery
-        return
-
-
-async def _settle_notification(
-    settings: Settings,
-    provider: AlipayProvider | WechatPayProvider,
-    out_trade_no: str,
-    make_event: Callable[[Order], PaymentEvent],
-    unknown: tuple[str, dict[str, Any]],
-) -> str:
-    order_id = order_id_of(out_trade_no)
-    order = await Order.get_or_none(id=order_id) if order_id is not None else None
-    if order is None or not is_trade_of(order, out_trade_no):
-        log.warning("%s notification about unknown trade %s: recorded, not applied", provider.name, out_trade_no)
-        event_id, payload = unknown
-        await _record_unknown(provider.name, event_id, f"{provider.name}.unknown_trade", payload)
-        return "unknown_trade"
-    event = make_event(order)
-    outcome = await settle(order.id, event, provider)
-    if (
-        event.kind is EventKind.PAID
-        and outcome is Outcome.ALREADY_SETTLED
-        and event.amount_fen
-        and event.amount_fen > 0
-        and await paid_by_another_trade(order, out_trade_no)
-    ):
-        try:
-            await refund_extra_trade(order, out_trade_no, event.amount_fen, provider)
-        except PaymentError:  # recorded; the bill comparison reports it and staff refund it by hand
-            log.exception("order %s: refunding the extra trade %s failed", order.id, out_trade_no)
-    return str(outcome)
-
-
 async def alipay_webhook(request: Request) -> Response:
     """Alipay's asynchronous notification: verified with Alipay's public key, for our app and seller, recorded,
     then answered with the literal ``success`` (anything else makes Alipay deliver it again, for about a day)."""
     settings = _settings(request)
-    if not settings.alipay_enabled:
+    if ALIPAY not in settings.payment_providers():
         return PlainTextResponse("fail", status_code=404)
     body = await request.body()  # bounded before it is read (linpiao.bodylimit)
-    try:
-        params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
-    except UnicodeDecodeError:
-        return PlainTextResponse("fail", status_code=400)
     provider = get_provider(settings, ALIPAY)
-    assert isinstance(provider, AlipayProvider)
     try:
-        verified = provider.verify_notification(params)
-        out_trade_no = verified.get("out_trade_no", "")
-        status = verified.get("trade_status", "")
-        unknown = (f"alipay:{verified.get('trade_no') or out_trade_no}:{status}:unknown", {"notification": verified})
-        outcome = await _settle_notification(
-            settings, provider, out_trade_no, lambda order: alipay_event(verified, order), unknown
-        )
+        event = await provider.parse_notification(body, request.headers)
+        outcome = await settle_notification(provider, event, keep_strangers=True) if event else "ignored"
     except InvalidNotification as exc:
         log.warning("Alipay notification refused: %s", exc)
         return PlainTextResponse("fail", status_code=exc.status)
     finally:
         await provider.aclose()
-    log.info("Alipay notification for %s: %s", out_trade_no, outcome)
+    log.info("Alipay notification for %s: %s", event.trade_no if event else "-", outcome)
     return PlainTextResponse("success")
 
 
@@ -345,19 +283,14 @@ async def wechatpay_webhook(request: Request) -> Response:
     """WeChat Pay's notification: signature (public key) and age checked, resource decrypted (APIv3 key), for our
     merchant and app, recorded, then answered 204 (anything else makes WeChat Pay deliver it again)."""
     settings = _settings(request)
-    if not settings.wechatpay_enabled:
+    if WECHAT_PAY not in settings.payment_providers():
         return JSONResponse({"code": "FAIL", "message": "not configured"}, status_code=404)
     body = await request.body()
     provider = get_provider(settings, WECHAT_PAY)
-    assert isinstance(provider, WechatPayProvider)
     try:
-        notification, resource = provider.verify_notification(request.headers, body)
-        out_trade_no = str(resource.get("out_trade_no", ""))
-        kind = str(notification.get("event_type", ""))
-        unknown = (f"wechat_pay:{notification.get('id', '')}:{kind}:unknown", {"notification": notification})
-        await _settle_notification(
-            settings, provider, out_trade_no, lambda order: wechatpay_event(notification, resource, order), unknown
-        )
+        event = await provider.parse_notification(body, request.headers)
+        if event is not None:
+            await settle_notification(provider, event, keep_strangers=True)
     except InvalidNotification as exc:
         log.warning("WeChat Pay notification refused: %s", exc)
         return JSONResponse({"code": "FAIL", "message": str(exc)[:100]}, status_code=exc.status)

@@ -27,6 +27,7 @@ from registry import apikeys, clock, cpu, planting
 from registry.errors import RegisterError
 from registry.models import Certificate, Order, OrderStatus
 from registry.planting import MemberStatus, PaymentStatus, RosterMember, RosterPayment, RosterSubmission
+from shop import my_orders
 from shop.checkout import start_checkout
 from shop.errors import OrderNotFound
 from shop.i18n import gettext as _
@@ -67,6 +68,11 @@ def _page(request: Request, name: str, ctx: dict[str, Any], status_code: int = 2
     return render(request, f"shop/planting/{name}", {"active": "planting", **ctx}, status_code=status_code)
 
 
+def _ticked(value: object) -> bool:
+    """A check box's value: ticked sends its value ("1"), unticked sends nothing."""
+    return str(value or "").strip().lower() in ("1", "on", "yes", "true")
+
+
 def _this_year() -> int:
     return clock.today().year
 
@@ -103,6 +109,7 @@ async def citizen(request: Request) -> Response:
                 name=form.get("name"),
                 id_number=form.get("id_number"),
                 declared_owes=declared,
+                id_consent=_ticked(form.get("id_consent")),
             )
             fulfilled = await planting.already_fulfilled(parsed.id_number, parsed.year)
             order = await create_citizen_order(
@@ -113,9 +120,10 @@ async def citizen(request: Request) -> Response:
                 contact=str(form.get("contact", ""))[:100],
             )
             url = await start_checkout(settings, order)
-            if fulfilled:  # told before paying, not prevented: the order page says so and links to payment
-                return RedirectResponse(f"/planting/orders/{order.token}", status_code=303)
-            return RedirectResponse(url, status_code=303)
+            # told before paying, not prevented: the order page says so and links to payment
+            placed = RedirectResponse(f"/planting/orders/{order.token}" if fulfilled else url, status_code=303)
+            my_orders.remember(request, placed, settings, order.token)  # "my orders" on this device
+            return placed
         except RegisterError as exc:
             error, status = refusal_text(exc), status_of(exc)
     years, rule = await _years_and_rule(form.get("year"))
@@ -151,11 +159,11 @@ async def citizen_order(request: Request) -> Response:
         return RedirectResponse(f"/planting/org/{submission.token}", status_code=303)
     [purchase] = await order_purchases(order)
     fulfilled_before = False
-    if order.status is OrderStatus.PENDING and purchase.id_number:
-        fulfilled_before = await planting.already_fulfilled(purchase.id_number, purchase.year)
+    if order.status is OrderStatus.PENDING and purchase.id_digest:
+        fulfilled_before = bool(await planting.fulfilled_digests([purchase.id_digest], purchase.year))
     certificate = purchase.certificate if purchase.certificate_id else None
     final = order.status not in (OrderStatus.PENDING, OrderStatus.PAID)
-    return _page(
+    response = _page(
         request,
         "order.html",
         {
@@ -168,6 +176,8 @@ async def citizen_order(request: Request) -> Response:
             "final": final,
         },
     )
+    my_orders.remember(request, response, _settings(request), order.token)  # "my orders" on this device
+    return response
 
 
 # --- organisations ------------------------------------------------------------------------------------------
@@ -204,7 +214,7 @@ async def org_start(request: Request) -> Response:
                     submission = await planting.create_submission(
                         organisation_name=org.name, credit_code=org.credit_code, contact=org.contact, year=org.year
                     )
-                    await planting.store_roster(submission, preview.rows)
+                    await planting.store_roster(submission, preview.rows, consented=_ticked(form.get("id_consent")))
                 return RedirectResponse(f"/planting/org/{submission.token}", status_code=303)
             except RegisterError as exc:
                 error, status = _(exc.message), status_of(exc)
@@ -245,11 +255,16 @@ async def _cancel_superseded(settings: Settings, payments: list[RosterPayment]) 
 async def org_manage(request: Request, *, error: str | None = None, status: int = 200) -> Response:
     """``/planting/org/{token}``: the private management page — preview, payment, certificates, report."""
     submission = await _submission(request)
-    await planting.release_lapsed_payments(submission)
+    # Reading the page changes nothing: the rows of a payment whose order ended unpaid show as unpaid, and go back
+    # to the roster when the order ends (shop.purposes), in the expiry job's sweep, or when the organisation pays.
+    lapsed = {p.id for p in await planting.lapsed_payments(submission)}
     rule = await planting.rule_for(submission.year)
     price = await price_fen()
-    unpaid = await planting.unpaid_summary(submission, price_fen=price)
+    unpaid = await planting.unpaid_summary(submission, price_fen=price, lapsed=lapsed)
     latest = await RosterMember.filter(submission=submission, upload_no=submission.uploads).order_by("line_no", "id")
+    for member in latest:
+        if member.payment_id in lapsed:
+            member.status = MemberStatus.PENDING  # shown as releasing its payment will make it (never saved here)
     # people who already fulfilled this year's duty elsewhere are flagged before the organisation pays (told,
     # not stopped: paying for them brings an honour certificate); read now, as it can change after the upload
     fulfilled = await planting.already_fulfilled_members(latest, submission.year)
@@ -263,6 +278,9 @@ async def org_manage(request: Request, *, error: str | None = None, status: int 
     if waiting_order is not None and waiting_order.status is not OrderStatus.PENDING:
         waiting_order = None
     paid_payments = await RosterPayment.filter(submission=submission, status=PaymentStatus.PAID).order_by("id")
+    # each payment's order token: its payment receipt (收款凭证) is behind the order's private link
+    paid_orders = [p.order_id for p in paid_payments if p.order_id is not None]
+    order_tokens = dict(await Order.filter(id__in=paid_orders).values_list("id", "token")) if paid_orders else {}
     certificates = await submission_certificate_ids(submission)
     report = await planting.fulfilment_report(submission)
     return _page(
@@ -289,6 +307,7 @@ async def org_manage(request: Request, *, error: str | None = None, status: int 
             "problem_messages": {code: message for code, (_severity, message) in PROBLEMS.items()},
             "waiting_order": waiting_order,
             "paid_payments": paid_payments,
+            "order_tokens": order_tokens,
             "certificate_count": len(certificates),
             "progress": await certificate_progress(submission),  # certificates the job is still making
             "report": report,
@@ -311,7 +330,8 @@ async def org_upload(request: Request) -> Response:
         try:
             data, filename = await _read_upload(submitted)
             preview: RosterPreview = await cpu.file_work(parse_roster, data, filename, year=submission.year)
-            result = await planting.store_roster(submission, preview.rows)
+            consented = _ticked(submitted.get("id_consent"))
+            result = await planting.store_roster(submission, preview.rows, consented=consented)
         except RegisterError as exc:
             return await org_manage(request, error=_(exc.message), status=status_of(exc))
     await _cancel_superseded(settings, result.superseded_payments)
@@ -331,7 +351,9 @@ async def org_pay(request: Request) -> Response:
         url = await start_checkout(settings, order)
     except RegisterError as exc:
         return await org_manage(request, error=refusal_text(exc), status=status_of(exc))
-    return RedirectResponse(url, status_code=303)
+    paying = RedirectResponse(url, status_code=303)
+    my_orders.remember(request, paying, settings, order.token)  # "my orders": it leads back to the roster's page
+    return paying
 
 
 async def org_zip(request: Request) -> Response:
@@ -374,7 +396,7 @@ async def org_report_csv(request: Request) -> Response:
 async def org_report_pdf(request: Request) -> Response:
     ctx = await _report_context(request)
     return Response(
-        report_pdf(ctx["report"], ctx["codes"]),
+        await cpu.file_work(report_pdf, ctx["report"], ctx["codes"]),  # off the event loop (registry.cpu)
         media_type="application/pdf",
         headers={
             "Content-Disposition": f'inline; filename="planting-report-{ctx["submission"].year}.pdf"',

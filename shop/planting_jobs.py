@@ -20,19 +20,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from certificates.bulk import manifest_words, stream_zip
 from certificates.service import issue_honour_certificate, issue_planting_certificate, mark_refunded
 from linpiao import i18n
+from linpiao.downloads import stored_response
 from linpiao.settings import Settings
 from registry import clock, jobs, planting
 from registry.models import Certificate, CertificateKind, Holder, Order, OrderStatus, RegisterEntry
@@ -170,38 +169,41 @@ async def certificate_rows(submission: RosterSubmission) -> list[tuple[int, str]
     return [(int(ident), str(status)) for ident, status in rows]
 
 
-def zip_path(settings: Settings, submission: RosterSubmission, rows: Sequence[tuple[int, str]]) -> Path:
+ZIP_FOLDER = "certificate-zips"
+
+
+def zip_key(submission: RosterSubmission, rows: Sequence[tuple[int, str]]) -> str:
+    """The zip's key in the file storage: named by a digest of the certificates and their statuses, so a reissue
+    or a refund makes a new one."""
     digest = hashlib.sha256("\n".join(f"{i}:{s}" for i, s in rows).encode()).hexdigest()[:24]
-    return Path(settings.data_dir) / "certificate-zips" / f"planting-{submission.id}-{digest}.zip"
+    return f"{ZIP_FOLDER}/planting-{submission.id}-{digest}.zip"
 
 
-async def build_zip(settings: Settings, submission_id: int) -> Path | None:
-    """Render every certificate of the roster (each PDF is stored once) into the zip the page offers."""
+async def build_zip(settings: Settings, submission_id: int) -> str | None:
+    """Render every certificate of the roster (each PDF is stored once) into the zip the page offers, written
+    to the file storage (a folder or object storage) whole or not at all; returns its key."""
     submission = await RosterSubmission.get_or_none(id=submission_id)
     if submission is None:
         return None
     rows = await certificate_rows(submission)
     if not rows:
         return None
-    path = zip_path(settings, submission, rows)
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
+    storage = settings.storage
+    key = zip_key(submission, rows)
+    if await storage.exists(key):
+        return key
     locale = i18n.current_locale.set(i18n.DEFAULT_LOCALE)  # the stored zip's list is in Chinese
     try:
         words = manifest_words()
-        with partial.open("wb") as out:
-            async for chunk in stream_zip([ident for ident, _status in rows], settings.base_url, words=words):
-                out.write(chunk)
+        chunks = stream_zip([ident for ident, _status in rows], settings.base_url, words=words)
+        await storage.put_stream(key, chunks, content_type="application/zip")
     finally:
         i18n.current_locale.reset(locale)
-    os.replace(partial, path)
-    for older in path.parent.glob(f"planting-{submission.id}-*.zip"):
-        if older != path:
-            older.unlink(missing_ok=True)
-    log.info("zip of %d certificates for roster %s: %s", len(rows), submission.id, path.name)
-    return path
+    for older in await storage.list(f"{ZIP_FOLDER}/planting-{submission.id}-"):
+        if older.key != key:
+            await storage.delete(older.key)
+    log.info("zip of %d certificates for roster %s: %s", len(rows), submission.id, key)
+    return key
 
 
 async def stored_zip(settings: Settings, submission: RosterSubmission, filename: str) -> Response | None:
@@ -210,10 +212,10 @@ async def stored_zip(settings: Settings, submission: RosterSubmission, filename:
     rows = await certificate_rows(submission)
     if not rows or i18n.current_locale.get() != i18n.DEFAULT_LOCALE:
         return None
-    path = zip_path(settings, submission, rows)
-    if path.is_file():
-        return FileResponse(
-            path,
+    download = await settings.storage.open(zip_key(submission, rows))
+    if download is not None:
+        return stored_response(
+            download,
             media_type="application/zip",
             filename=filename,
             headers={"X-Total-Count": str(len(rows)), "Cache-Control": "private, no-store"},

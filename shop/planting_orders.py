@@ -9,23 +9,27 @@ retired with the purpose "义务植树尽责（Y年度）", each person's purcha
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from linpiao.settings import Settings
-from registry import clock, jobs, planting, register
+from registry import clock, idcrypt, jobs, planting, register
 from registry.chain import register_transaction
 from registry.errors import InsufficientUnits
-from registry.identity import normalise_id_number, organisation_kind, region_of
+from registry.holders import holder_identifier_fields
+from registry.identity import normalise_id_number, organisation_kind
 from registry.models import (
     Batch,
     Holder,
     HolderKind,
+    Holding,
     Order,
     OrderStatus,
 )
 from registry.planting import CitizenRequest, PlantingPurchase, RosterPayment, RosterSubmission
 from registry.quotas import current_quota, pool_holder
-from shop import limits
+from shop import limits, purposes
 from shop.errors import BelowMinimum, NoOpenQuota, QuotaExhausted
 from shop.limits import Buyer, admit
 from shop.payments.methods import order_minimum_fen
@@ -112,7 +116,7 @@ async def create_citizen_order(
             name=request.name,
             contact=contact,
             provider=provider,
-            details={"kind": "citizen", "trees": request.trees},
+            details={"kind": "citizen", "trees": request.trees, **_consent_details(request)},
             buyer=buyer,
             at_least=rule.tickets_for(planting.TREES_MAX),
         )
@@ -158,26 +162,36 @@ async def create_roster_order(
 # --- fulfilment ---------------------------------------------------------------------------------------------
 
 
-async def _person(purchase: PlantingPurchase, contact: str) -> Holder:
-    """The register's holder for a person (found again by ID number when the name matches)."""
-    if purchase.id_number:
+def _consent_details(request: CitizenRequest) -> dict[str, object]:
+    """The citizen's consent to their ID number's processing, kept with the order (PIPL art. 14, 29)."""
+    if request.consented_at is None:
+        return {}
+    return {"id_consent": {"notice": idcrypt.NOTICE_VERSION, "at": request.consented_at.isoformat()}}
+
+
+async def _person(purchase: PlantingPurchase, contact: str, consent: dict[str, object] | None) -> Holder:
+    """The register's holder for a person (found again by ID number when the name matches). The purchase's
+    ciphertext is opened here, once, to make the holder's record (registry.idcrypt)."""
+    if purchase.id_digest:
         known = await Holder.filter(
-            kind=HolderKind.INDIVIDUAL, id_number=purchase.id_number, name=purchase.name
+            kind=HolderKind.INDIVIDUAL, id_digest=purchase.id_digest, name=purchase.name
         ).first()
         if known is not None:
             return known
+    fields: dict[str, Any] = {}
+    if purchase.id_cipher:
+        fields = holder_identifier_fields(idcrypt.decrypt(purchase.id_cipher), HolderKind.INDIVIDUAL)
+        if consent:
+            fields["privacy_notice_version"] = str(consent.get("notice", ""))[:32]
+            fields["privacy_informed_at"] = datetime.fromisoformat(str(consent["at"]))
     return await Holder.create(
-        kind=HolderKind.INDIVIDUAL,
-        name=purchase.name,
-        id_number=purchase.id_number,
-        region_code=region_of(purchase.id_number, HolderKind.INDIVIDUAL) if purchase.id_number else "",
-        contact=contact,
+        kind=HolderKind.INDIVIDUAL, name=purchase.name, contact=contact, shop_buyer=True, **fields
     )
 
 
 async def _organisation(submission: RosterSubmission) -> Holder:
     code = normalise_id_number(submission.credit_code, HolderKind.ENTERPRISE)
-    known = await Holder.filter(id_number=code).exclude(kind=HolderKind.INDIVIDUAL).first()
+    known = await Holder.filter(id_digest=idcrypt.digest(code)).exclude(kind=HolderKind.INDIVIDUAL).first()
     if known is not None:
         return known
     # 统一社会信用代码: chars 1–2 tell the registration authority and category (11 机关, 12 事业单位, N2 村集体…)
@@ -185,24 +199,25 @@ async def _organisation(submission: RosterSubmission) -> Holder:
     return await Holder.create(
         kind=kind,
         name=submission.organisation_name,
-        id_number=code,
-        region_code=region_of(code, kind),
         contact=submission.contact,
+        shop_buyer=True,
+        **holder_identifier_fields(code, kind),
     )
 
 
-async def fulfil_planting(order: Order, now: datetime) -> None:
+async def fulfil_planting(order: Order, now: datetime, reserved: Sequence[Holding] | None = None) -> None:
     """Retire a paid planting order's tickets and issue each person's certificate.
 
-    Runs inside the shop's fulfilment transaction (register locked, units reserved), once per order."""
+    Runs inside the shop's fulfilment transaction (register locked, units reserved — ``reserved``, when the caller
+    read them under the lock), once per order: the purpose's ``fulfil`` (:mod:`shop.purposes`)."""
     purchases = await planting.count_order_purchases(order)
     year = int(order.details["planting"]["year"])
     purpose = planting.retirement_purpose(year)
     payment = await RosterPayment.get_or_none(order_id=order.id)
     if payment is None:
         [purchase] = purchases
-        buyer = await _person(purchase, order.contact)
-        entry = await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop")
+        buyer = await _person(purchase, order.contact, order.details["planting"].get("id_consent"))
+        entry = await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop", reserved=reserved)
         if purchase.certificate_id is None:
             await certify_purchase(purchase, order, buyer, [entry])
             await purchase.save(update_fields=["certificate_id"])
@@ -213,7 +228,7 @@ async def fulfil_planting(order: Order, now: datetime) -> None:
         # are made by the job planting.certify, queued when this transaction commits (shop/planting_jobs.py).
         submission = await RosterSubmission.get(id=payment.submission_id)
         buyer = await _organisation(submission)
-        entry = await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop")
+        entry = await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop", reserved=reserved)
         if len(purchases) <= INLINE_CERTIFICATES:
             await certify_roster(order, entry, purchases)
         else:
@@ -223,6 +238,24 @@ async def fulfil_planting(order: Order, now: datetime) -> None:
     order.status = OrderStatus.FULFILLED
     order.fulfilled_at = now
     await order.save(update_fields=["buyer_id", "status", "fulfilled_at", "paid_at", "details"])
+
+
+def _planting_label(order: Order) -> str:
+    return order.purpose_note  # "义务植树尽责（Y年度）", the retirement's purpose
+
+
+# Obligatory tree planting as an order purpose (shop/purposes.py): a roster whose order ended unpaid gives its rows
+# back at once (void_order_purchases), and the expiry job releases any it missed.
+PLANTING = purposes.OrderPurpose(
+    name="obligatory tree planting",
+    fulfil=fulfil_planting,
+    label=_planting_label,
+    subject="银川义务植树尽责 {quantity}张碳汇林票",
+    page="/planting/orders/{token}",
+    after_unpaid=planting.void_order_purchases,
+    sweep=planting.release_lapsed_payments,
+)
+purposes.register(PLANTING, PLANTING_PURPOSE)
 
 
 # --- reading ----------------------------------------------------------------------------------------------

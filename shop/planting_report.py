@@ -1,29 +1,26 @@
 """An organisation's fulfilment report (尽责情况报告) as CSV and PDF, from the one report record.
 
 Both carry the same numbers as the page (:func:`registry.planting.fulfilment_report`) and state the formula.
-Every CSV cell goes through :func:`shop.roster.spreadsheet_safe`, so a name such as ``=HYPERLINK(…)`` taken
+Every CSV cell goes through :func:`registry.spreadsheet.spreadsheet_safe`, so a name such as ``=HYPERLINK(…)`` taken
 from an uploaded roster can never run as a formula in the spreadsheet that opens the export.
 """
 
 from __future__ import annotations
 
 import io
-from functools import cache
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
 from certificates.codes import group_code
+from certificates.fonts import pdf_font
 from registry.planting import FulfilmentReport, ReportLine
-from shop.roster import write_csv
+from registry.spreadsheet import write_csv
 
-FONT = "STSong-Light"  # a CID font every PDF reader has: no font file to ship
 FORMULA = "尽责率 = 已尽责人数 ÷ 应尽责人数（名单中按身份证号码判断属于适龄范围的人员；未填身份证号码的按应尽责计）"
 HEADER = ["行号", "姓名", "身份证号码（脱敏）", "工号", "应尽责", "已付款", "已尽责", "证书", "证书验证码"]
 
@@ -74,14 +71,8 @@ def report_csv(report: FulfilmentReport, codes: dict[int, str]) -> str:
     return write_csv(rows)
 
 
-@cache
-def _font() -> str:
-    pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-    return FONT
-
-
 def _p(text: object, size: float = 9) -> Paragraph:
-    style = ParagraphStyle("cell", fontName=_font(), fontSize=size, leading=size * 1.35, wordWrap="CJK")
+    style = ParagraphStyle("cell", fontName=pdf_font(), fontSize=size, leading=size * 1.35, wordWrap="CJK")
     return Paragraph(escape(str(text)), style)
 
 

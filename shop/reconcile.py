@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from linpiao.settings import Settings
 from registry import clock
-from registry.chain import register_transaction
+from registry.chain import hold, register_transaction
 from registry.models import Order, OrderStatus
 from shop.orders import EventKind, Outcome, PaymentEvent, apply_event, pending_orders_older_than
 from shop.payments import PaymentError, PaymentProvider, RemoteStatus, get_provider
@@ -48,7 +48,7 @@ class _Providers:
     def for_order(self, order: Order) -> PaymentProvider:
         if self.fixed is not None:
             return self.fixed
-        name = order.provider or ("stripe" if self.settings.stripe_secret_key else "demo")
+        name = order.provider or self.settings.card_provider()
         if name not in self.made:
             self.made[name] = get_provider(self.settings, name)
         return self.made[name]
@@ -78,11 +78,13 @@ async def close_lapsed_trade(order: Order, provider: PaymentProvider) -> str:
             payload={"out_trade_no": order.provider_ref, "trade_no": trade.trade_no, "source": "query"},
             event_type="reconcile.paid",
         )
-        return str(await settle(order.id, event, provider))
+        return str(await settle(order.id, event, provider, batch_id=order.batch_id))
     if trade.status in (RemoteStatus.OPEN, RemoteStatus.UNKNOWN):
         await provider.expire_checkout(order)
-    async with register_transaction():
+    async with register_transaction(order.batch_id):
         await order.refresh_from_db()
+        if not await hold(order.batch_id):  # reserved again from another quota meanwhile: read it again
+            await order.refresh_from_db()
         order.details = {**order.details, "trade_closed": order.provider_ref}
         await order.save(update_fields=["details"])
     return "closed"

@@ -3,15 +3,15 @@
 Pure parsing, no storage: :func:`parse_roster` returns a :class:`RosterPreview` with every row and its
 problems, for the organisation to check before paying. What real rosters bring, and what happens to it:
 
-* encodings: UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"), else GB18030 — a superset
-  of GBK, what Chinese Excel writes as "CSV"; separators comma, tab or semicolon;
+* encodings, separators, formula cells and zip bombs: read by the register's one table reader,
+  :mod:`registry.spreadsheet` (UTF-8 with or without BOM, UTF-16, GBK/GB18030; comma, tab or semicolon);
 * Excel-mangled ID numbers: scientific notation (``6.40121E+17``) or a number cell of 16+ digits has lost
   digits for good → flagged, the row cannot be paid; 17 digits whose lost check character must be ``X`` →
   restored and flagged for checking; 18 digits ending in ``000`` that fail the check → Excel's rounding;
 * blank lines skipped; repeated people (same ID number, or same staff number) flagged; bad ID numbers and
   missing names flagged;
-* formula cells (``=…``) are read as their text (openpyxl ``data_only=False``, never evaluated), flagged, and
-  neutralised by :func:`spreadsheet_safe` in any export;
+* formula cells (``=…``) are read as their text (never evaluated), flagged, and neutralised by
+  :func:`registry.spreadsheet.spreadsheet_safe` in any export;
 * limits: :data:`MAX_ROWS` rows — blank rows count too, so a sheet of a million empty rows is refused after the
   first few thousand, not read to the end (more is refused with a clear message before anything is stored) —
   and :data:`MAX_BYTES` per file; an XLSX is inspected with :mod:`zipfile` before openpyxl opens it, and refused
@@ -23,28 +23,19 @@ Parsing is CPU-bound: the shop runs :func:`parse_roster` through :func:`registry
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
+from registry import spreadsheet
 from registry.errors import RegisterError
-from registry.identity import is_valid_resident_id, mask
-from registry.names import visible_text
+from registry.identity import mask
 from registry.planting import TREES_MAX, TREES_MIN, duty_from_id
+from registry.spreadsheet import MAX_COLUMNS, Cell, Refusal, SpreadsheetRefused
 
 MAX_ROWS = 5_000
 MAX_BYTES = 20 * 1024 * 1024
-# A full 5,000-row roster unpacks to a few MB (its sheet compresses about 10 times): these caps leave room.
-MAX_XLSX_UNPACKED = 32 * 1024 * 1024
-MAX_XLSX_RATIO = 100  # unpacked / compressed, for any member larger than MAX_XLSX_RATIO_FROM
-MAX_XLSX_RATIO_FROM = 1024 * 1024
-MAX_XLSX_MEMBERS = 500
-MAX_COLUMNS = 20
 MAX_NAME = 100
 MAX_STAFF_NO = 64
 
@@ -200,44 +191,8 @@ class RosterPreview:
 
 # --- reading cells -----------------------------------------------------------------------------------------
 
-_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:\.\d+)?[eE][+-]?\d+$")
 _ID_LIKE = re.compile(r"^\d{15,18}$|^\d{14,17}[Xx]$|^[+-]?\d+(?:\.\d+)?[eE][+-]?\d+$")
-_ID_SEPARATORS = re.compile(r"[\s\-‐‑–—'’`]")
-FORMULA_START = "="
-_EXPORT_RISKY = ("=", "+", "-", "@", "\t", "\r")
-
-
-@dataclass(frozen=True)
-class Cell:
-    text: str
-    lossy_number: bool = False  # a number cell too long to have kept all its digits
-    formula: bool = False
-
-
-def _text_cell(raw: str) -> Cell:
-    text = visible_text(raw, fold=True)
-    return Cell(text, formula=text.startswith(FORMULA_START))
-
-
-def _xlsx_cell(value: Any) -> Cell:
-    if value is None:
-        return Cell("")
-    if isinstance(value, bool):
-        return Cell(str(value))
-    if isinstance(value, int):
-        text = str(value)
-        return Cell(text, lossy_number=len(text) > 15 and not _valid_id(text))
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return Cell(str(int(value)))
-        return Cell(repr(value), lossy_number=abs(value) >= 1e15)
-    if isinstance(value, str):
-        return _text_cell(value)
-    # array formulas and the like come back as objects carrying their formula text: never evaluated
-    formula = getattr(value, "text", None)
-    if isinstance(formula, str):
-        return Cell(visible_text(formula, fold=True), formula=True)
-    return _text_cell(str(value))
+_ID_SEPARATORS = spreadsheet.ID_SEPARATORS
 
 
 # --- columns -----------------------------------------------------------------------------------------------
@@ -246,7 +201,7 @@ NAME, ID, STAFF, ID_OR_STAFF, TREES = "name", "id", "staff", "id_or_staff", "tre
 
 
 def _header_role(text: str) -> str | None:
-    h = re.sub(r"[\s*＊:：()（）\[\]【】_\-]", "", text.lower())
+    h = spreadsheet.header_key(text)
     if not h:
         return None
     has_id = any(k in h for k in ("身份证", "证件", "身份号", "idnumber", "idno")) or h in {"id", "idcard"}
@@ -280,31 +235,11 @@ POSITIONAL = {NAME: 0, ID_OR_STAFF: 1, TREES: 2}
 # --- one row -----------------------------------------------------------------------------------------------
 
 
-def _valid_id(number: str) -> bool:
-    """The register's one check of a resident identity number (:mod:`registry.identity`): no table look-up,
-    so a 5,000-row roster is checked in a few milliseconds."""
-    return is_valid_resident_id(number)
-
-
 def _read_id(cell: Cell, row: RosterRow) -> None:
-    raw = _ID_SEPARATORS.sub("", cell.text).upper()
-    row.id_raw = raw
-    if not raw:
-        return
-    if cell.lossy_number or _SCIENTIFIC.match(raw):
-        row.problems.append(Problem("id_scientific"))
-        return
-    if _valid_id(raw):
-        row.id_number = raw
-        return
-    if len(raw) == 17 and raw.isdigit() and _valid_id(raw + "X"):
-        row.id_number = raw + "X"
-        row.problems.append(Problem("id_restored"))
-        return
-    if len(raw) == 18 and raw.isdigit() and raw.endswith("000"):
-        row.problems.append(Problem("id_rounded"))
-        return
-    row.problems.append(Problem("bad_id"))
+    reading = spreadsheet.read_resident_id(cell)
+    row.id_raw, row.id_number = reading.raw, reading.number
+    if reading.problem is not None:
+        row.problems.append(Problem(reading.problem))
 
 
 def _looks_like_id(cell: Cell) -> bool:
@@ -382,94 +317,11 @@ def _flag_repeats(rows: list[RosterRow]) -> None:
 # --- files -------------------------------------------------------------------------------------------------
 
 
-def _decode(data: bytes) -> tuple[str, str]:
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "UTF-8 (BOM)"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "UTF-16"
-    try:
-        return data.decode("utf-8"), "UTF-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030"), "GBK/GB18030"
-    except UnicodeDecodeError as exc:
-        raise RosterUnreadable() from exc
-
-
-def _delimiter(text: str) -> str:
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    counts = {d: first.count(d) for d in (",", "\t", ";", "，")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
-def _csv_rows(data: bytes) -> tuple[Iterator[tuple[int, list[Cell]]], str]:
-    try:
-        text, encoding = _decode(data)
-    except UnicodeDecodeError as exc:
-        raise RosterUnreadable() from exc
-    if "\x00" in text:
-        raise RosterUnreadable()
-    delimiter = _delimiter(text)
-    if delimiter == "，":  # full-width commas: a hand-typed list; read them as commas
-        text, delimiter = text.replace("，", ","), ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-
-    def rows() -> Iterator[tuple[int, list[Cell]]]:
-        try:
-            for values in reader:
-                yield reader.line_num, [_text_cell(v) for v in values[:MAX_COLUMNS]]
-        except csv.Error as exc:
-            raise RosterUnreadable() from exc
-
-    return rows(), encoding
-
-
-def _check_unpacked_size(archive: zipfile.ZipFile) -> None:
-    """Refuse a zip bomb from its directory alone, before anything is decompressed. The sizes are the ones the
-    directory declares; :mod:`zipfile` (which openpyxl reads through) never returns more than a member's
-    declared size and checks its CRC, so a member that lies about its size is refused as unreadable."""
-    members = archive.infolist()
-    if len(members) > MAX_XLSX_MEMBERS or sum(info.file_size for info in members) > MAX_XLSX_UNPACKED:
-        raise RosterUnpackedTooLarge()
-    for info in members:
-        if info.file_size > MAX_XLSX_RATIO_FROM and info.file_size > MAX_XLSX_RATIO * max(info.compress_size, 1):
-            raise RosterUnpackedTooLarge()
-
-
-def _xlsx_rows(data: bytes, max_rows: int) -> Iterator[tuple[int, list[Cell]]]:
-    from openpyxl import load_workbook
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            _check_unpacked_size(archive)
-        # data_only=False: a formula cell yields its formula text, never a computed (or cached) value
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except RosterRefused:
-        raise
-    except Exception as exc:  # openpyxl raises many kinds for a damaged or foreign file
-        raise RosterUnreadable() from exc
-    try:
-        sheet = workbook.worksheets[0]
-        # one row past the limit (with a header) is enough to refuse: openpyxl stops reading there
-        rows = sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS, max_row=max_rows + 2)
-        for number, values in enumerate(rows, start=1):
-            yield number, [_xlsx_cell(v) for v in values]
-    except RosterRefused:
-        raise
-    except Exception as exc:
-        raise RosterUnreadable() from exc
-    finally:
-        workbook.close()
-
-
-def _detect_format(data: bytes, filename: str) -> str:
-    if data.startswith(b"PK\x03\x04"):
-        return "xlsx"
-    if data.startswith(b"\xd0\xcf\x11\xe0") or filename.lower().endswith(".xls"):
-        raise RosterLegacyExcel()
-    return "csv"
+_REFUSALS: dict[Refusal, type[RosterRefused]] = {
+    Refusal.UNREADABLE: RosterUnreadable,
+    Refusal.LEGACY_EXCEL: RosterLegacyExcel,
+    Refusal.UNPACKED_TOO_LARGE: RosterUnpackedTooLarge,
+}
 
 
 def parse_roster(
@@ -482,13 +334,20 @@ def parse_roster(
     rows besides a header, blank rows included."""
     if len(data) > MAX_BYTES:
         raise RosterFileTooLarge()
-    file_format = _detect_format(data, filename)
+    try:
+        return _parse(data, filename, year, max_rows)
+    except SpreadsheetRefused as exc:
+        raise _REFUSALS[exc.reason]() from exc
+
+
+def _parse(data: bytes, filename: str, year: int | None, max_rows: int) -> RosterPreview:
+    file_format = spreadsheet.detect_format(data, filename)
     encoding = ""
     source: Iterable[tuple[int, list[Cell]]]
     if file_format == "xlsx":
-        source = _xlsx_rows(data, max_rows)
+        source = spreadsheet.xlsx_rows(data, max_rows)
     else:
-        source, encoding = _csv_rows(data)
+        source, encoding = spreadsheet.csv_rows(data)
     preview = RosterPreview(rows=[], file_format=file_format, encoding=encoding)
     columns: dict[str, int] | None = None
     for read, (line, cells) in enumerate(source, start=1):
@@ -513,23 +372,3 @@ def parse_roster(
         raise RosterEmpty()
     _flag_repeats(preview.rows)
     return preview
-
-
-# --- exports -----------------------------------------------------------------------------------------------
-
-
-def spreadsheet_safe(value: object) -> str:
-    """Text fit for a CSV cell a spreadsheet will open: a leading ``= + - @`` (or tab, CR) would start a
-    formula, so such text is prefixed with an apostrophe (OWASP's CSV-injection advice)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_EXPORT_RISKY) else text
-
-
-def write_csv(rows: Iterable[Iterable[object]]) -> str:
-    """CSV text (with a BOM so that Excel reads UTF-8) whose every cell went through :func:`spreadsheet_safe`."""
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow([spreadsheet_safe(v) for v in row])
-    return buffer.getvalue()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import stripe
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -17,22 +16,21 @@ from linpiao.settings import Settings
 from linpiao.templating import render
 from registry.errors import RegisterError
 from registry.models import Order, OrderStatus
-from shop import api, buy_page, calculator_pages, my_orders, pay, planting
+from shop import api, buy_page, calculator_pages, my_orders, pay, planting, purposes, receipts
 from shop.checkout import start_checkout
 from shop.errors import OrderNotFound
 from shop.i18n import gettext as _
 from shop.limits import Buyer
 from shop.orders import (
     PURPOSES,
-    EventKind,
-    PaymentEvent,
     create_order,
     order_by_token,
     parse_order_request,
     reservation_minutes,
 )
-from shop.payments import PaymentError, get_provider, provider_name
-from shop.settlement import settle, settle_with_provider, stripe_event, stripe_event_is_for
+from shop.payments import InvalidNotification, PaymentError, get_provider, provider_name
+from shop.payments.demo import DemoProvider
+from shop.settlement import settle, settle_notification, settle_with_provider
 from shop.views import order_view, quota_view
 
 log = logging.getLogger("linpiao.shop")
@@ -113,8 +111,9 @@ async def order_page(request: Request) -> Response:
         finally:
             await provider.aclose()
         await order.refresh_from_db()
-    if order.purpose == "planting":  # tree-planting orders have their own page (shop/planting.py)
-        return RedirectResponse(f"/planting/orders/{order.token}", status_code=303)
+    page = purposes.of(order).page_of(order)
+    if page != request.url.path:  # an order of another purpose has its own page (tree planting: shop/planting.py)
+        return RedirectResponse(page, status_code=303)
     view = await order_view(order)
     response = _page(request, "order.html", {"view": view, "order": order})
     my_orders.remember(request, response, settings, order.token)  # "my orders" on this device
@@ -135,23 +134,15 @@ async def _demo_order(request: Request) -> Order:
 async def demo_pay(request: Request) -> Response:
     order = await _demo_order(request)
     if request.method == "GET":
-        label = PURPOSES.get(order.purpose, order.purpose_note)  # planting orders carry their own label
+        label = purposes.of(order).label(order)
         return _page(request, "demo_pay.html", {"order": order, "purpose_label": label})
     async with request.form(**FORM_LIMITS) as form:
-        action = form.get("action", "confirm")
-    provider = get_provider(_settings(request))
+        action = str(form.get("action", "confirm"))
+    provider = get_provider(_settings(request), "demo")
     try:
-        if action == "cancel":
-            event = PaymentEvent("demo", f"demo:{order.id}:cancelled", EventKind.CANCELLED, event_type="demo.cancel")
-        else:
-            event = PaymentEvent(
-                "demo",
-                f"demo:{order.id}:paid",
-                EventKind.PAID,
-                amount_fen=int(order.amount_fen),
-                event_type="demo.paid",
-            )
-        await settle(order.id, event, provider)
+        assert isinstance(provider, DemoProvider)
+        # the demo builds its own event
+        await settle(order.id, provider.page_event(order, action), provider, batch_id=order.batch_id)
     finally:
         await provider.aclose()
     return RedirectResponse(f"/orders/{order.token}", status_code=303)
@@ -162,33 +153,21 @@ async def demo_pay(request: Request) -> Response:
 
 async def stripe_webhook(request: Request) -> Response:
     settings = _settings(request)
-    if not settings.stripe_webhook_secret:
+    if "stripe" not in settings.payment_providers() or not settings.stripe_webhook_secret:
         return error_response(request, 404, "not_found", _("页面不存在"))
     body = await request.body()
+    provider = get_provider(settings, "stripe")
     try:
-        event = stripe.Webhook.construct_event(
-            body, request.headers.get("stripe-signature"), settings.stripe_webhook_secret, tolerance=300
-        )
-    except (ValueError, stripe.SignatureVerificationError):
+        event = await provider.parse_notification(body, request.headers)
+        outcome = await settle_notification(provider, event, keep_strangers=False) if event else "ignored"
+    except InvalidNotification:
         return error_response(request, 400, "invalid_signature", _("签名无效"))
-    order_id, payment_event = stripe_event(event.to_dict())
-    order = await Order.get_or_none(id=order_id) if order_id is not None and payment_event is not None else None
-    if order is None or payment_event is None:
-        return JSONResponse({"received": True, "outcome": "ignored"})
-    provider = get_provider(settings)
-    try:
-        try:
-            ours = await stripe_event_is_for(order, payment_event, provider)
-        except PaymentError:  # Stripe could not say whose payment this is: let it send the event again later
-            log.warning("stripe event %s: payment intent of order %s unknown, retry", payment_event.event_id, order.id)
-            return JSONResponse({"received": False, "outcome": "retry"}, status_code=503)
-        if not ours:
-            log.warning("stripe event %s names order %s but not its session: ignored", payment_event.event_id, order.id)
-            return JSONResponse({"received": True, "outcome": "ignored"})
-        outcome = await settle(order.id, payment_event, provider)
+    except PaymentError:  # Stripe could not say whose payment this is: let it send the event again later
+        log.warning("stripe event: the payment intent of its order is unknown, retry")
+        return JSONResponse({"received": False, "outcome": "retry"}, status_code=503)
     finally:
         await provider.aclose()
-    return JSONResponse({"received": True, "outcome": str(outcome)})
+    return JSONResponse({"received": True, "outcome": outcome})
 
 
 routes: list[BaseRoute] = [
@@ -196,6 +175,7 @@ routes: list[BaseRoute] = [
     *calculator_pages.routes,  # the calculator's steps and its basket
     Route("/buy", buy, methods=["GET", "POST"], name="buy"),
     Route("/orders/{token}", order_page, name="order"),
+    *receipts.routes,  # the payment receipt (收款凭证) behind the order's private link
     Route("/my-orders", my_orders.my_orders_page, name="my_orders"),
     Route("/my-orders/forget", my_orders.forget, methods=["POST"], name="my_orders_forget"),
     Route("/pay/demo/{token}", demo_pay, methods=["GET", "POST"], name="demo_pay"),

@@ -1,6 +1,10 @@
-"""Turning what a provider reports into order events, and issuing the refunds those events call for.
+"""Settling orders from what their providers report, and issuing the refunds those reports call for.
 
-Used by the Stripe webhook, the demo payment page, the return page and ``linpiao reconcile``."""
+Every report arrives as one :class:`~shop.payments.events.PaymentEvent`, read by the provider itself — a webhook by
+its ``parse_notification``, the demo page by the demo provider, a query's answer here (:func:`settle_with_provider`)
+— so nothing here knows a provider's own fields. Used by the webhooks, the demo payment page, the return pages and
+``linpiao reconcile``. Importing this module registers every order purpose (:mod:`shop.purposes`): the carbon
+offsets of :mod:`shop.orders` and the tree planting of :mod:`shop.planting_orders`, whose orders it settles."""
 
 from __future__ import annotations
 
@@ -8,154 +12,63 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from linpiao.money import parse_yuan
+from tortoise.exceptions import IntegrityError
+
 from registry import clock
 from registry.models import Order, OrderStatus, Payment
-from shop.orders import EventKind, Outcome, PaymentEvent, apply_event, mark_refund_issued
+from shop import planting_orders
+from shop.orders import CARBON, EventKind, Outcome, PaymentEvent, apply_event, mark_refund_issued
 from shop.payments import PaymentError, PaymentProvider, RemoteStatus, RemoteTrade
 
 log = logging.getLogger("linpiao.shop")
 
-_STRIPE_SESSION_EVENTS = {
-    "checkout.session.async_payment_succeeded": EventKind.PAID,
-    "checkout.session.async_payment_failed": EventKind.FAILED,
-    "checkout.session.expired": EventKind.EXPIRED,
-}
+PURPOSES_SETTLED = (CARBON, planting_orders.PLANTING)  # registered by their modules, imported here
 
 
-def stripe_event(event: dict[str, Any]) -> tuple[int | None, PaymentEvent | None]:
-    """Map a verified Stripe event to ``(order id, event)``; ``(None, None)`` for events the shop ignores."""
-    kind_name = event.get("type", "")
-    obj = event.get("data", {}).get("object", {}) or {}
-    metadata = obj.get("metadata") or {}
-    reference = obj.get("client_reference_id") or metadata.get("order_id")
+async def settle_notification(provider: PaymentProvider, event: PaymentEvent, *, keep_strangers: bool) -> str:
+    """Settle what a verified notification reports about one of an order's own trades; a report about a trade the
+    register does not know (or not one of the order's it names) is kept as evidence without an order when
+    ``keep_strangers`` (Alipay, WeChat Pay), else ignored (Stripe). A second trade paid for an order already paid
+    is refunded. Returns the outcome. :class:`PaymentError` when the provider had to be asked and could not be."""
+    order = await Order.get_or_none(id=event.order_id) if event.order_id is not None else None
+    if order is None or not await provider.event_is_for(order, event):
+        log.warning("%s event %s names no trade of ours (%s)", provider.name, event.event_id, event.trade_no or "-")
+        if keep_strangers:
+            await _record_unknown(provider.name, event)
+            return "unknown_trade"
+        return "ignored"
+    outcome = await settle(order.id, event, provider, batch_id=order.batch_id)
+    if (
+        event.kind is EventKind.PAID
+        and outcome is Outcome.ALREADY_SETTLED
+        and event.amount_fen
+        and event.amount_fen > 0
+        and event.trade_no
+        and await paid_by_another_trade(order, event.trade_no)
+    ):
+        try:
+            await refund_extra_trade(order, event.trade_no, event.amount_fen, provider)
+        except PaymentError:  # recorded; the bill comparison reports it and staff refund it by hand
+            log.exception("order %s: refunding the extra trade %s failed", order.id, event.trade_no)
+    return str(outcome)
+
+
+async def _record_unknown(provider: str, event: PaymentEvent) -> None:
+    """A genuine notification about a trade this register does not know: kept as evidence, and acknowledged."""
+    event_id = f"{event.event_id}:unknown"  # apart from the same report about a known trade
+    if await Payment.filter(event_id=event_id).exists():
+        return
+    notification: dict[str, Any] = (event.payload or {}).get("notification") or {}
     try:
-        order_id = int(reference) if reference is not None else None
-    except (TypeError, ValueError):
-        order_id = None
-    if order_id is None:
-        return None, None
-    amount = None
-    if kind_name == "checkout.session.completed":
-        paid = obj.get("payment_status") in ("paid", "no_payment_required")
-        kind = EventKind.PAID if paid else EventKind.AWAITING
-        amount = obj.get("amount_total") if paid else None
-        if paid and obj.get("currency") not in (None, "cny"):
-            amount = -1  # never fulfil a payment in another currency
-    elif kind_name in _STRIPE_SESSION_EVENTS:
-        kind = _STRIPE_SESSION_EVENTS[kind_name]
-        if kind is EventKind.PAID:
-            amount = obj.get("amount_total")
-    elif kind_name == "charge.refunded":
-        kind = EventKind.REFUNDED if obj.get("refunded") else EventKind.NOTE
-    else:
-        return None, None
-    return order_id, PaymentEvent(
-        provider="stripe",
-        event_id=str(event["id"]),
-        kind=kind,
-        amount_fen=amount,
-        payload=event,
-        event_type=kind_name,
-    )
-
-
-async def stripe_event_is_for(order: Order, event: PaymentEvent, provider: PaymentProvider) -> bool:
-    """Whether a verified Stripe event is about ``order``'s own Checkout Session — the one whose id is the order's
-    ``provider_ref`` — and not merely one whose ``client_reference_id`` or metadata name the order (another session,
-    made elsewhere with the same account, can say anything there). A session event carries the session's id; a
-    charge carries its payment intent, compared with the payment intent of the order's session, read from Stripe.
-
-    Raises :class:`PaymentError` when Stripe cannot be asked (the webhook then answers 503 and Stripe retries)."""
-    obj = ((event.payload or {}).get("data") or {}).get("object") or {}
-    if order.provider != "stripe" or not order.provider_ref:
-        return False
-    if obj.get("object") == "charge" or event.event_type.startswith("charge."):
-        from shop.payments.stripe_provider import StripeProvider
-
-        intent = obj.get("payment_intent")
-        if not intent or not isinstance(provider, StripeProvider):
-            return False
-        intent_id = intent if isinstance(intent, str) else intent.get("id")
-        return bool(intent_id) and intent_id == await provider.payment_intent_id(order)
-    return bool(obj.get("id")) and obj.get("id") == order.provider_ref
-
-
-def _fen(text: str | None) -> int | None:
-    try:
-        return parse_yuan(text or "")
-    except ValueError:
-        return None
-
-
-def alipay_event(params: dict[str, str], order: Order) -> PaymentEvent:
-    """A verified Alipay notification about one of ``order``'s trades, as an order event.
-
-    ``TRADE_SUCCESS`` / ``TRADE_FINISHED`` are payments of ``total_amount`` (compared with the order's amount when
-    applied); with a ``refund_fee`` they report a partial refund, kept as evidence. ``TRADE_CLOSED`` with a refund
-    is the full refund of a paid trade; without one it is the trade closing unpaid, which releases the reservation
-    — only for the order's current trade, not one it replaced when the payer changed method. Deduplicated by
-    Alipay's trade number, status and refund request, so retries and replays are recorded once."""
-    status = params.get("trade_status", "")
-    out_trade_no = params.get("out_trade_no", "")
-    refund_fee = _fen(params.get("refund_fee")) or 0
-    amount = None
-    if status in ("TRADE_SUCCESS", "TRADE_FINISHED") and not refund_fee:
-        kind = EventKind.PAID
-        amount = _fen(params.get("total_amount"))
-        amount = -1 if amount is None else amount  # an unreadable amount is never the order's
-    elif status == "TRADE_CLOSED" and refund_fee:
-        kind = EventKind.REFUNDED if refund_fee >= int(order.amount_fen) else EventKind.NOTE
-    elif status == "TRADE_CLOSED" and out_trade_no == order.provider_ref:
-        kind = EventKind.EXPIRED
-    else:
-        kind = EventKind.NOTE
-    trade = params.get("trade_no") or out_trade_no
-    return PaymentEvent(
-        provider="alipay",
-        event_id=f"alipay:{trade}:{status}:{params.get('out_biz_no', '')}",
-        kind=kind,
-        amount_fen=amount,
-        payload={"out_trade_no": out_trade_no, "trade_no": params.get("trade_no", ""), "notification": params},
-        event_type=f"alipay.{status.lower() or 'unknown'}",
-    )
-
-
-def wechatpay_event(notification: dict[str, Any], resource: dict[str, Any], order: Order) -> PaymentEvent:
-    """A verified, decrypted WeChat Pay notification about one of ``order``'s trades, as an order event.
-
-    ``TRANSACTION.SUCCESS`` is a payment of ``amount.total`` fen (CNY only); ``REFUND.SUCCESS`` of the whole amount
-    is the refund, a partial or failed refund is kept as evidence. Deduplicated by WeChat Pay's transaction (or
-    refund) id and state."""
-    kind_name = str(notification.get("event_type", ""))
-    out_trade_no = str(resource.get("out_trade_no", ""))
-    amount_info = resource.get("amount") or {}
-    amount = None
-    if kind_name == "TRANSACTION.SUCCESS" and resource.get("trade_state") == "SUCCESS":
-        kind = EventKind.PAID
-        total = amount_info.get("total")
-        amount = int(total) if isinstance(total, int) and amount_info.get("currency", "CNY") == "CNY" else -1
-        event_id = f"wechat_pay:{resource.get('transaction_id') or out_trade_no}:SUCCESS"
-    elif kind_name.startswith("REFUND."):
-        refunded = amount_info.get("refund")
-        full = resource.get("refund_status") == "SUCCESS" and refunded == int(order.amount_fen)
-        kind = EventKind.REFUNDED if full else EventKind.NOTE
-        event_id = f"wechat_pay:refund:{resource.get('refund_id') or resource.get('out_refund_no')}:{kind_name}"
-    else:
-        kind = EventKind.NOTE
-        event_id = f"wechat_pay:{notification.get('id', '')}:{kind_name}"
-    return PaymentEvent(
-        provider="wechat_pay",
-        event_id=event_id,
-        kind=kind,
-        amount_fen=amount,
-        payload={
-            "out_trade_no": out_trade_no,
-            "trade_no": str(resource.get("transaction_id", "")),
-            "notification": {**notification, "resource": resource},
-        },
-        event_type=f"wechat_pay.{kind_name.lower() or 'unknown'}",
-    )
+        await Payment.create(
+            order=None,
+            provider=provider,
+            event_id=event_id,
+            event_type=f"{provider}.unknown_trade",
+            payload={"notification": notification},
+        )
+    except IntegrityError:  # the same notification, recorded by a concurrent delivery
+        return
 
 
 PAID_EVENT_TYPES = (
@@ -199,8 +112,11 @@ async def refund_if_due(order_id: int, outcome: Outcome, provider: PaymentProvid
     return Outcome.REFUNDED
 
 
-async def settle(order_id: int, event: PaymentEvent, provider: PaymentProvider) -> Outcome:
-    outcome = await apply_event(order_id, event)
+async def settle(
+    order_id: int, event: PaymentEvent, provider: PaymentProvider, *, batch_id: int | None = None
+) -> Outcome:
+    """Apply the event (``batch_id``: the order's batch, when the caller has read the order) and refund what is due."""
+    outcome = await apply_event(order_id, event, batch_id=batch_id)
     return await refund_if_due(order_id, outcome, provider)
 
 
@@ -243,8 +159,9 @@ async def settle_with_provider(order: Order, provider: PaymentProvider, *, now: 
         amount_fen=trade.amount_fen if status is RemoteStatus.PAID else None,
         payload={"out_trade_no": order.provider_ref, "trade_no": trade.trade_no, "source": "query"},
         event_type=f"reconcile.{status}",
+        order_id=order.id,
     )
-    return str(await settle(order.id, event, provider))
+    return str(await settle(order.id, event, provider, batch_id=order.batch_id))
 
 
 async def refunds_due() -> list[Order]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from typing import Any
 
@@ -22,12 +22,16 @@ from starlette.routing import BaseRoute, Route
 
 from certificates.codes import normalise_code
 from certificates.routes import case_path, limiter
+from linpiao import inputs
+from linpiao.downloads import stored_response
 from linpiao.errors import error_response
 from linpiao.proxy import client_ip
 from linpiao.templating import render
-from registry import clock, digests, forests, notices, retirements
+from registry import clock, digests, forests, idcrypt, notices, retirements
+from registry import parcels as parcel_service
 from registry.districts import district_name
 from registry.models import Certificate, TicketKind
+from registry.parcels import ParcelDocument
 from registry.register_view import neutralise
 from registry.retirements import Retirement, RetirementKind, RetirementQuery
 from shop.charts import Bar, bar_chart, outline_svg
@@ -387,6 +391,41 @@ async def forest_page(request: Request) -> Response:
     )
 
 
+async def _published_file(
+    request: Request, key_of: Callable[[ParcelDocument], str], *, attachment: bool = False
+) -> Response:
+    """A file forestry published (:func:`registry.forests.published_document`: anything else is the same 404),
+    streamed from the file storage whichever server stored it."""
+    document_id = inputs.record_id(request.path_params["doc"]) or 0
+    document = await forests.published_document(request.path_params["batch"], document_id)
+    key = key_of(document)
+    download = await request.app.state.settings.storage.open(key) if key else None
+    if download is None:
+        raise forests.ForestNotFound(str(document.id))
+    return stored_response(
+        download,
+        media_type=document.content_type,
+        filename=parcel_service.public_name(document) if attachment else "",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+async def forest_photo(request: Request) -> Response:
+    """A published photo as re-encoded for the public (no EXIF, at most 1600 px): never the uploaded bytes."""
+    return await _published_file(request, lambda d: d.public_image if d.is_photo else "")
+
+
+async def forest_thumbnail(request: Request) -> Response:
+    return await _published_file(request, lambda d: d.public_thumb if d.is_photo else "")
+
+
+async def forest_document(request: Request) -> Response:
+    """A published PDF, offered for saving under its title (never its uploaded file name)."""
+    return await _published_file(
+        request, lambda d: "" if d.is_photo else parcel_service.document_key(d), attachment=True
+    )
+
+
 # --- notices ----------------------------------------------------------------------------------------------
 
 NOTICE_KIND_LABELS = {"dividend": N_("分红公示"), "collective_issuance": N_("集体林地林票发放公示")}
@@ -412,7 +451,7 @@ async def notices_page(request: Request) -> Response:
 
 
 async def privacy(request: Request) -> Response:
-    return _page(request, "privacy.html", {})
+    return _page(request, "privacy.html", {"notice_version": idcrypt.NOTICE_VERSION})
 
 
 async def refunds(request: Request) -> Response:
@@ -428,6 +467,9 @@ routes: list[BaseRoute] = [
     Route("/impact", impact, name="impact"),
     Route("/forests", forests_page, name="forests"),
     Route("/forests/{batch}", forest_page, name="forest"),
+    Route("/forests/{batch}/photos/{doc:id}", forest_photo, name="forest_photo"),
+    Route("/forests/{batch}/photos/{doc:id}/thumb", forest_thumbnail, name="forest_thumbnail"),
+    Route("/forests/{batch}/documents/{doc:id}", forest_document, name="forest_document"),
     Route("/notices", notices_page, name="notices"),
     Route("/privacy", privacy, name="privacy"),
     Route("/refunds", refunds, name="refunds"),

@@ -8,6 +8,7 @@ from typing import Any
 from linpiao.settings import Settings
 from registry.models import Batch, Certificate, Order, OrderStatus
 from registry.quotas import quota_on_sale
+from registry.receipts import has_receipt
 from registry.register import order_holdings
 from shop.fulfilment import printed_code
 from shop.limits import StatedLimits, stated_limits
@@ -169,6 +170,8 @@ def order_json(view: OrderView, settings: Settings) -> dict[str, Any]:
         "payment_url": order.details.get("checkout_url"),
         **payment_json(order),
         "order_url": f"{base}/orders/{order.token}",
+        # the payment receipt (收款凭证, shop/receipts.py) once the money was received; refunded ones too, stamped
+        "receipt_url": f"{base}/orders/{order.token}/receipt.pdf" if has_receipt(order) else None,
         "serial_ranges": view.ranges,
         "certificate": certificate,
     }

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tortoise import Tortoise, connections
+from tortoise import Tortoise
 
 from linpiao.app import create_app
 from linpiao.db import tortoise_config
 from linpiao.settings import Settings
-from registry.constraints import install_guards
+from tests import schema
 from tests.timetravel import start_from_environment
 
 TRAVELLED = pytest.StashKey[datetime]()
@@ -47,25 +47,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return f"clock travelled to {travelled.isoformat()} (LINPIAO_TEST_CLOCK)" if travelled else None
 
 
-_pg_schema_ready = False
-
-
 def is_postgres() -> bool:
     return bool(PG_URL)
-
-
-async def _reset_postgres() -> None:
-    global _pg_schema_ready
-    conn = connections.get("default")
-    if not _pg_schema_ready:
-        await conn.execute_script("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        await Tortoise.generate_schemas()
-        await install_guards(conn)
-        _pg_schema_ready = True
-        return
-    rows = await conn.execute_query_dict("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    tables = ", ".join(f'"{row["tablename"]}"' for row in rows)
-    await conn.execute_script(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
 @pytest.fixture
@@ -74,14 +57,14 @@ def database_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[str]:
-    """An initialised, empty database; yields its URL (other processes may connect to it)."""
+async def db(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database with the schema the migrations build (tests/schema.py); yields its URL (other processes
+    may connect to it)."""
+    if not is_postgres():
+        schema.SQLITE.copy_to(tmp_path / "test.db")
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
     if is_postgres():
-        await _reset_postgres()
-    else:
-        await Tortoise.generate_schemas()
-        await install_guards(connections.get("default"))
+        await schema.POSTGRES.reset()
     try:
         yield database_url
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -60,7 +61,7 @@ def start_server(env: dict[str, str], *, workers: int = 1, port: int | None = No
     ]
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a loaded 2-core machine starting two servers at once needs more than 30 s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
@@ -79,6 +80,28 @@ def stop_server(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+def start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """`linpiao worker` in a child process with the given environment (its output kept for :func:`stop_worker`)."""
+    return subprocess.Popen(
+        [*python_module("linpiao.cli"), "worker"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def stop_worker(process: subprocess.Popen) -> str:
+    """SIGTERM, as a service manager stops it; returns what it printed."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    return process.stdout.read() if process.stdout else ""
 
 
 def screenshot_path(name: str) -> str:

@@ -14,9 +14,9 @@ import io
 import json
 import zipfile
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
@@ -24,10 +24,23 @@ from linpiao.money import parse_yuan, yuan_amount
 from linpiao.settings import Settings
 from registry import clock
 from registry.models import Order
-from shop.orders import checkout_expires_at
+from shop import purposes
 from shop.payments import rsa
-from shop.payments.base import BillLine, CheckoutStart, PaymentContext, PaymentError, RemoteStatus, RemoteTrade
-from shop.payments.trades import InvalidNotification, NotForUs, TradeProvider, new_trade_no, refund_no
+from shop.payments.base import (
+    BillLine,
+    CheckoutStart,
+    InvalidNotification,
+    NotForUs,
+    PaymentContext,
+    PaymentError,
+    RemoteStatus,
+    RemoteTrade,
+    UnreadableNotification,
+    checkout_expires_at,
+    provider_time,
+)
+from shop.payments.events import EventKind, PaymentEvent
+from shop.payments.trades import TradeProvider, new_trade_no, order_id_of, refund_no
 
 SUCCESS = "10000"
 TRADE_NOT_EXIST = "ACQ.TRADE_NOT_EXIST"
@@ -112,6 +125,14 @@ class AlipayProvider(TradeProvider):
             raise NotForUs(f"for another seller: {params.get('seller_id')!r}")
         return dict(params)
 
+    async def parse_notification(self, body: bytes, headers: Mapping[str, str]) -> PaymentEvent:
+        """Alipay's asynchronous notification (a form body), verified (:meth:`verify_notification`), as an event."""
+        try:
+            params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+        except UnicodeDecodeError as exc:
+            raise UnreadableNotification("not UTF-8") from exc
+        return notification_event(self.verify_notification(params))
+
     # --- server calls -------------------------------------------------------------------------------------
 
     async def call(self, method: str, biz: dict[str, Any]) -> dict[str, Any]:
@@ -146,11 +167,6 @@ class AlipayProvider(TradeProvider):
 
     # --- the interface ------------------------------------------------------------------------------------
 
-    def _subject(self, order: Order) -> str:
-        if order.purpose == "planting":
-            return f"银川义务植树尽责 {int(order.quantity)}张碳汇林票"
-        return f"银川碳汇林票 {int(order.quantity)}张"
-
     async def create_checkout(self, order: Order, context: PaymentContext | None = None) -> CheckoutStart:
         """The signed address of Alipay's cashier for a new trade: wap on phones, page (with Alipay's QR code)
         on desktops. The trade closes itself when the payment page would (``time_expire``)."""
@@ -161,7 +177,7 @@ class AlipayProvider(TradeProvider):
         biz: dict[str, Any] = {
             "out_trade_no": trade_no,
             "total_amount": yuan_amount(int(order.amount_fen)),
-            "subject": self._subject(order),
+            "subject": purposes.of(order).subject_of(order),
             "product_code": "FAST_INSTANT_TRADE_PAY" if channel == "page" else "QUICK_WAP_WAY",
             "time_expire": clock.local(checkout_expires_at(order)).strftime("%Y-%m-%d %H:%M:%S"),
         }
@@ -236,6 +252,54 @@ class AlipayProvider(TradeProvider):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _fen(text: str | None) -> int | None:
+    try:
+        return parse_yuan(text or "")
+    except ValueError:
+        return None
+
+
+def paid_at(params: Mapping[str, Any]) -> datetime | None:
+    """When the payer paid: ``gmt_payment``, Beijing time ``YYYY-MM-DD HH:MM:SS``."""
+    return provider_time(params.get("gmt_payment"))
+
+
+def notification_event(params: dict[str, str]) -> PaymentEvent:
+    """A verified notification as an event about the trade ``out_trade_no`` (which names its order).
+
+    ``TRADE_SUCCESS`` / ``TRADE_FINISHED`` are payments of ``total_amount``; with a ``refund_fee`` they report a
+    partial refund, kept as evidence. ``TRADE_CLOSED`` with a ``refund_fee`` is a refund of that much; without one
+    the trade closed unpaid (settlement ends the order only when it is the order's current trade). Deduplicated by
+    Alipay's trade number, status and refund request, so retries and replays are recorded once."""
+    status = params.get("trade_status", "")
+    out_trade_no = params.get("out_trade_no", "")
+    refund_fee = _fen(params.get("refund_fee")) or 0
+    amount = refunded = None
+    if status in ("TRADE_SUCCESS", "TRADE_FINISHED") and not refund_fee:
+        kind = EventKind.PAID
+        amount = _fen(params.get("total_amount"))
+        amount = -1 if amount is None else amount  # an unreadable amount is never the order's
+    elif status == "TRADE_CLOSED" and refund_fee:
+        kind, refunded = EventKind.REFUNDED, refund_fee
+    elif status == "TRADE_CLOSED":
+        kind = EventKind.EXPIRED
+    else:
+        kind = EventKind.NOTE
+    trade = params.get("trade_no") or out_trade_no
+    return PaymentEvent(
+        provider="alipay",
+        event_id=f"alipay:{trade}:{status}:{params.get('out_biz_no', '')}",
+        kind=kind,
+        amount_fen=amount,
+        payload={"out_trade_no": out_trade_no, "trade_no": params.get("trade_no", ""), "notification": params},
+        event_type=f"alipay.{status.lower() or 'unknown'}",
+        order_id=order_id_of(out_trade_no),
+        trade_no=out_trade_no,
+        paid_at=paid_at(params) if kind is EventKind.PAID else None,
+        refund_fen=refunded,
+    )
 
 
 def _zip_name(info: zipfile.ZipInfo) -> str:

@@ -3,15 +3,52 @@ Pay's shapes): Stripe, Alipay, WeChat Pay and the demo provider sit behind the s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from registry import clock
 from registry.models import Order
+from shop.payments.events import PaymentEvent
 
 
 class PaymentError(Exception):
     """The provider could not be reached or refused the request."""
+
+
+class InvalidNotification(Exception):
+    """A notification (or answer) whose signature, age or encryption is wrong: refused, nothing recorded."""
+
+    status = 401
+
+
+class NotForUs(InvalidNotification):
+    """A genuine notification for another app, seller or merchant."""
+
+    status = 400
+
+
+class UnreadableNotification(InvalidNotification):
+    """A body that is not even text in the provider's format."""
+
+    status = 400
+
+
+def provider_time(text: object) -> datetime | None:
+    """A moment a provider wrote as ISO text (``2026-03-12 09:30:00`` Beijing time when it names no zone, or RFC 3339);
+    ``None`` when absent or unreadable."""
+    try:
+        moment = datetime.fromisoformat(text) if isinstance(text, str) and text else None
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=clock.CITY_TZ) if moment is not None and moment.tzinfo is None else moment
+
+
+def checkout_expires_at(order: Order) -> datetime:
+    """When ``order``'s payment page must close: its reservation's end, less the grace the register allows."""
+    return datetime.fromisoformat(order.details["checkout_expires_at"])
 
 
 class RemoteStatus(StrEnum):
@@ -53,6 +90,7 @@ class RemoteTrade:
     raw: dict[str, Any] | None = None
 
 
+@runtime_checkable
 class PaymentProvider(Protocol):
     name: str
     is_demo: bool
@@ -71,6 +109,18 @@ class PaymentProvider(Protocol):
 
     async def refund(self, order: Order) -> str:
         """Refund ``order`` in full; returns the provider's refund reference."""
+        ...
+
+    async def parse_notification(self, body: bytes, headers: Mapping[str, str]) -> PaymentEvent | None:
+        """Verify a notification the provider sent (a webhook's raw body and headers) and read it as an event naming
+        its order and trade; ``None`` for a genuine report the shop has no use for. :class:`InvalidNotification`
+        when it is not genuine (bad signature, stale, undecryptable), :class:`NotForUs` when it is another
+        merchant's: either way nothing is recorded."""
+        ...
+
+    async def event_is_for(self, order: Order, event: PaymentEvent) -> bool:
+        """Whether ``event`` is about one of ``order``'s own trades, not merely one naming the order (a report can
+        say anything in its free fields). :class:`PaymentError` when the provider must be asked and cannot be."""
         ...
 
     async def aclose(self) -> None: ...

@@ -39,7 +39,7 @@ def enabled_methods(settings: Settings) -> list[str]:
 
 def provider_of_method(settings: Settings, method: str) -> str:
     if method == CARD:
-        return "stripe" if settings.stripe_secret_key else "demo"
+        return settings.card_provider()
     return method
 
 
@@ -96,8 +96,9 @@ def payment_form_targets(settings: Settings) -> tuple[str, ...]:
     """Origins a payment form's redirect leads to: the Alipay gateway (its cashier), WeChat Pay's H5 page (served
     from ``wx.tenpay.com``; a test gateway serves its own). For the Content-Security-Policy's ``form-action``."""
     targets = []
-    if settings.alipay_enabled:
+    chosen = settings.payment_providers()
+    if ALIPAY in chosen:
         targets.append(_origin(settings.alipay_gateway))
-    if settings.wechatpay_enabled:
+    if WECHAT_PAY in chosen:
         targets += ["https://wx.tenpay.com", _origin(settings.wechatpay_gateway)]
     return tuple(t for t in targets if t)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import stripe
@@ -10,9 +11,17 @@ import stripe
 from linpiao.settings import Settings
 from registry import clock
 from registry.models import Order
+from shop import purposes
 from shop.i18n import gettext as _
-from shop.orders import PURPOSES, checkout_expires_at
-from shop.payments.base import CheckoutStart, PaymentContext, PaymentError, RemoteStatus
+from shop.payments.base import (
+    CheckoutStart,
+    InvalidNotification,
+    PaymentContext,
+    PaymentError,
+    RemoteStatus,
+    checkout_expires_at,
+)
+from shop.payments.events import EventKind, PaymentEvent
 
 # Stripe accepts a session expiry between 30 minutes and 24 hours after creation.
 MIN_SESSION = timedelta(minutes=30, seconds=30)
@@ -29,11 +38,6 @@ class _HTTPXClient(stripe.HTTPXClient):
         if data:
             kwargs["content"] = data
         return args, kwargs
-
-
-def _purpose(order: Order) -> str:
-    # tree-planting orders (shop/planting_orders.py) carry their label in purpose_note
-    return PURPOSES.get(order.purpose, order.purpose_note)
 
 
 class StripeProvider:
@@ -68,7 +72,7 @@ class StripeProvider:
                         "unit_amount": int(order.amount_fen) // int(order.quantity),
                         "product_data": {
                             "name": _("碳汇林票"),
-                            "description": f"{_(_purpose(order))} · {order.certificate_name}"[:300],
+                            "description": f"{_(purposes.of(order).label(order))} · {order.certificate_name}"[:300],
                         },
                     },
                 }
@@ -140,8 +144,88 @@ class StripeProvider:
             raise PaymentError(str(exc)) from exc
         return str(refund["id"])
 
+    async def parse_notification(self, body: bytes, headers: Mapping[str, str]) -> PaymentEvent | None:
+        """A webhook event, its ``Stripe-Signature`` verified with ``LINPIAO_STRIPE_WEBHOOK_SECRET`` by the library
+        (at most five minutes old), as an event; ``None`` for events the shop does not act on."""
+        secret = self.settings.stripe_webhook_secret
+        if not secret:
+            raise InvalidNotification("no webhook secret configured")
+        try:
+            event = stripe.Webhook.construct_event(body, headers.get("stripe-signature"), secret, tolerance=300)
+        except (ValueError, stripe.SignatureVerificationError) as exc:
+            raise InvalidNotification(str(exc)[:200]) from exc
+        return webhook_event(event.to_dict())
+
+    async def event_is_for(self, order: Order, event: PaymentEvent) -> bool:
+        """Whether a verified event is about ``order``'s own Checkout Session — the one whose id is the order's
+        ``provider_ref`` — and not merely one whose ``client_reference_id`` or metadata name the order (another
+        session, made elsewhere with the same account, can say anything there). A session event carries the
+        session's id; a charge carries its payment intent, compared with the payment intent of the order's session,
+        read from Stripe (:class:`PaymentError` when Stripe cannot be asked: the webhook answers 503, Stripe
+        retries)."""
+        if event.order_id != order.id or order.provider != self.name or not order.provider_ref:
+            return False
+        if event.trade_no:
+            return event.trade_no == order.provider_ref
+        obj = ((event.payload or {}).get("data") or {}).get("object") or {}
+        intent = obj.get("payment_intent")
+        intent_id = intent if isinstance(intent, str) else (intent or {}).get("id")
+        return bool(intent_id) and intent_id == await self.payment_intent_id(order)
+
     async def aclose(self) -> None:
         await self._http.close_async()
+
+
+_SESSION_EVENTS = {
+    "checkout.session.async_payment_succeeded": EventKind.PAID,
+    "checkout.session.async_payment_failed": EventKind.FAILED,
+    "checkout.session.expired": EventKind.EXPIRED,
+}
+
+
+def webhook_event(event: dict[str, Any]) -> PaymentEvent | None:
+    """A verified Stripe event as the shop's event; ``None`` for events the shop ignores or that name no order.
+
+    A Checkout Session's event names its session (``trade_no``); a charge names only its payment intent (kept in
+    the payload), which :meth:`StripeProvider.event_is_for` compares with the order's session."""
+    kind_name = event.get("type", "")
+    obj = event.get("data", {}).get("object", {}) or {}
+    metadata = obj.get("metadata") or {}
+    reference = obj.get("client_reference_id") or metadata.get("order_id")
+    try:
+        order_id = int(reference) if reference is not None else None
+    except (TypeError, ValueError):
+        order_id = None
+    if order_id is None:
+        return None
+    amount = None
+    if kind_name == "checkout.session.completed":
+        paid = obj.get("payment_status") in ("paid", "no_payment_required")
+        kind = EventKind.PAID if paid else EventKind.AWAITING
+        amount = obj.get("amount_total") if paid else None
+        if paid and obj.get("currency") not in (None, "cny"):
+            amount = -1  # never fulfil a payment in another currency
+    elif kind_name in _SESSION_EVENTS:
+        kind = _SESSION_EVENTS[kind_name]
+        if kind is EventKind.PAID:
+            amount = obj.get("amount_total")
+    elif kind_name == "charge.refunded":
+        kind = EventKind.REFUNDED if obj.get("refunded") else EventKind.NOTE
+    else:
+        return None
+    is_charge = obj.get("object") == "charge" or kind_name.startswith("charge.")
+    created = event.get("created")
+    return PaymentEvent(
+        provider="stripe",
+        event_id=str(event["id"]),
+        kind=kind,
+        amount_fen=amount,
+        payload=event,
+        event_type=kind_name,
+        order_id=order_id,
+        trade_no="" if is_charge else str(obj.get("id") or ""),
+        paid_at=datetime.fromtimestamp(created, UTC) if kind is EventKind.PAID and isinstance(created, int) else None,
+    )
 
 
 def session_status(status: str | None, payment_status: str | None) -> RemoteStatus:

@@ -1,5 +1,5 @@
 """What Alipay and WeChat Pay have in common: our trade numbers there (商户订单号 ``out_trade_no``), refund numbers,
-the refusal of a notification, and the order-level operations both build from their trade-level calls
+and the order-level operations both build from their trade-level calls
 (:class:`TradeProvider`).
 
 One order may open more than one trade (the payer changes method, or a closed trade is replaced), so a trade
@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 
 from registry.models import Order
 from shop.payments.base import PaymentError, RemoteStatus, RemoteTrade
+from shop.payments.events import PaymentEvent
 
 TRADE_NO = re.compile(r"^LP(\d{1,10})_[0-9a-f]{8}$")
 
@@ -39,18 +40,6 @@ def refund_no(trade_no: str, number: int = 1) -> str:
     return f"{trade_no}R{number}"
 
 
-class InvalidNotification(Exception):
-    """A notification (or answer) whose signature, age or encryption is wrong."""
-
-    status = 401
-
-
-class NotForUs(InvalidNotification):
-    """A genuine notification for another app, seller or merchant."""
-
-    status = 400
-
-
 class TradeProvider(ABC):
     """A provider that opens one trade per payment attempt, named by our trade number (Alipay, WeChat Pay): the
     order-level operations of :class:`shop.payments.base.PaymentProvider` from the provider's trade-level calls."""
@@ -71,6 +60,10 @@ class TradeProvider(ABC):
 
     async def retrieve_status(self, order: Order) -> RemoteStatus:
         return (await self.retrieve_trade(order)).status
+
+    async def event_is_for(self, order: Order, event: PaymentEvent) -> bool:
+        """A notification names our trade number, which names its order; it counts only for a trade opened for it."""
+        return bool(event.trade_no) and event.order_id == order.id and is_trade_of(order, event.trade_no)
 
     async def expire_checkout(self, order: Order) -> None:
         if order.provider_ref:

@@ -17,7 +17,7 @@ import io
 import json
 import secrets
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -29,10 +29,22 @@ from linpiao.money import parse_yuan
 from linpiao.settings import Settings
 from registry import clock
 from registry.models import Order
-from shop.orders import checkout_expires_at
+from shop import purposes
 from shop.payments import rsa
-from shop.payments.base import BillLine, CheckoutStart, PaymentContext, PaymentError, RemoteStatus, RemoteTrade
-from shop.payments.trades import InvalidNotification, NotForUs, TradeProvider, new_trade_no, refund_no
+from shop.payments.base import (
+    BillLine,
+    CheckoutStart,
+    InvalidNotification,
+    NotForUs,
+    PaymentContext,
+    PaymentError,
+    RemoteStatus,
+    RemoteTrade,
+    checkout_expires_at,
+    provider_time,
+)
+from shop.payments.events import EventKind, PaymentEvent
+from shop.payments.trades import TradeProvider, new_trade_no, order_id_of, refund_no
 
 SCHEMA = "WECHATPAY2-SHA256-RSA2048"
 # A signed answer or notification older (or newer) than this is refused: a replay, or a clock gone wrong.
@@ -132,6 +144,11 @@ class WechatPayProvider(TradeProvider):
             raise NotForUs(f"for another app: {resource.get('appid')!r}")
         return notification, resource
 
+    async def parse_notification(self, body: bytes, headers: Mapping[str, str]) -> PaymentEvent:
+        """WeChat Pay's notification, verified and decrypted (:meth:`verify_notification`), as an event."""
+        notification, resource = self.verify_notification(headers, body)
+        return notification_event(notification, resource)
+
     # --- server calls -------------------------------------------------------------------------------------
 
     async def request(
@@ -179,11 +196,6 @@ class WechatPayProvider(TradeProvider):
 
     # --- the interface ------------------------------------------------------------------------------------
 
-    def _description(self, order: Order) -> str:
-        if order.purpose == "planting":
-            return f"银川义务植树尽责 {int(order.quantity)}张碳汇林票"
-        return f"银川碳汇林票 {int(order.quantity)}张"
-
     def jsapi_params(self, prepay_id: str) -> dict[str, str]:
         """What ``WeixinJSBridge.invoke("getBrandWCPayRequest", …)`` takes, signed with the merchant key."""
         params = {
@@ -207,7 +219,7 @@ class WechatPayProvider(TradeProvider):
         payload: dict[str, Any] = {
             "appid": self.appid,
             "mchid": self.mchid,
-            "description": self._description(order),
+            "description": purposes.of(order).subject_of(order),
             "out_trade_no": trade_no,
             "time_expire": clock.local(checkout_expires_at(order)).isoformat(timespec="seconds"),
             "notify_url": f"{base}/webhooks/wechatpay",
@@ -340,6 +352,53 @@ class WechatPayProvider(TradeProvider):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def paid_at(resource: Mapping[str, Any]) -> datetime | None:
+    """When the payer paid: ``success_time`` (RFC 3339)."""
+    return provider_time(resource.get("success_time"))
+
+
+def notification_event(notification: dict[str, Any], resource: dict[str, Any]) -> PaymentEvent:
+    """A verified, decrypted notification as an event about the trade ``out_trade_no`` (which names its order).
+
+    ``TRANSACTION.SUCCESS`` is a payment of ``amount.total`` fen (CNY only); ``REFUND.SUCCESS`` a refund of
+    ``amount.refund`` fen (settlement counts a refund of the whole amount; less, or another refund state, is kept as
+    evidence). Deduplicated by WeChat Pay's transaction (or refund) id and state."""
+    kind_name = str(notification.get("event_type", ""))
+    out_trade_no = str(resource.get("out_trade_no", ""))
+    amount_info = resource.get("amount") or {}
+    amount = refunded = None
+    if kind_name == "TRANSACTION.SUCCESS" and resource.get("trade_state") == "SUCCESS":
+        kind = EventKind.PAID
+        total = amount_info.get("total")
+        amount = int(total) if isinstance(total, int) and amount_info.get("currency", "CNY") == "CNY" else -1
+        event_id = f"wechat_pay:{resource.get('transaction_id') or out_trade_no}:SUCCESS"
+    elif kind_name.startswith("REFUND."):
+        refund = amount_info.get("refund")
+        success = resource.get("refund_status") == "SUCCESS" and isinstance(refund, int)
+        kind = EventKind.REFUNDED if success else EventKind.NOTE
+        refunded = refund if success else None
+        event_id = f"wechat_pay:refund:{resource.get('refund_id') or resource.get('out_refund_no')}:{kind_name}"
+    else:
+        kind = EventKind.NOTE
+        event_id = f"wechat_pay:{notification.get('id', '')}:{kind_name}"
+    return PaymentEvent(
+        provider="wechat_pay",
+        event_id=event_id,
+        kind=kind,
+        amount_fen=amount,
+        payload={
+            "out_trade_no": out_trade_no,
+            "trade_no": str(resource.get("transaction_id", "")),
+            "notification": {**notification, "resource": resource},
+        },
+        event_type=f"wechat_pay.{kind_name.lower() or 'unknown'}",
+        order_id=order_id_of(out_trade_no),
+        trade_no=out_trade_no,
+        paid_at=paid_at(resource) if kind is EventKind.PAID else None,
+        refund_fen=refunded,
+    )
 
 
 def parse_bill_csv(text: str) -> list[BillLine]:

@@ -11,11 +11,26 @@ import pytest
 from argon2 import PasswordHasher
 
 from factories import make_holder
+from registry.idempotency import new_form_token
 from registry.models import Holder, HolderKind, Parcel, StaffRole, StaffUser
 from registry.staff import create_staff
+from tests.shop.conftest import (  # noqa: F401 - the fake Alipay and WeChat Pay gateways, for finance's reconciliation
+    china_client,
+    china_settings,
+    fake_alipay,
+    fake_alipay_server,
+    fake_wechatpay,
+    fake_wechatpay_server,
+)
 
 PASSWORD = "correct-horse-battery"
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def confirm_step() -> dict[str, str]:
+    """The fields of a previewed action's confirm (admin/preview.py): ``step=confirm`` and a fresh form token, as
+    the preview page's button or a script sends them."""
+    return {"step": "confirm", "form_token": new_form_token()}
 
 
 def csrf_of(html: str) -> str:

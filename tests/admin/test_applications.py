@@ -24,7 +24,7 @@ from registry.models import (
     StaffRole,
     TicketKind,
 )
-from tests.admin.conftest import make_staff, state_unit_with_parcel, village_with_parcel
+from tests.admin.conftest import confirm_step, make_staff, state_unit_with_parcel, village_with_parcel
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,7 @@ async def test_collective_happy_path_over_http(sign_in):
     not_exact = await issuer.post(url + "/issue", {"unit_area_m2": "666.6667"})
     assert not_exact.status_code == 400 and "单位面积必须能整除林地面积" in not_exact.text
     assert await Batch.all().count() == 0
-    issued = await issuer.post(url + "/issue", {"unit_area_m2": "100"})
+    issued = await issuer.post(url + "/issue", {"unit_area_m2": "100", **confirm_step()})
     assert issued.status_code == 303
 
     batch = await Batch.get()
@@ -103,7 +103,9 @@ async def test_collective_happy_path_over_http(sign_in):
     assert steps.index("受理申请") < steps.index("审核通过") < steps.index("发放林票")
     assert "材料齐全" in steps and "issuer-user" in steps
     assert await AuditLog.filter(action__startswith="application.").count() == 3
-    assert (await issuer.post(url + "/issue", {"unit_area_m2": "100"})).status_code == 400  # only once
+    assert (
+        await issuer.post(url + "/issue", {"unit_area_m2": "100", **confirm_step()})
+    ).status_code == 400  # only once
 
 
 async def test_returned_application_is_superseded_not_deleted(db):
@@ -192,7 +194,7 @@ async def test_state_tickets_by_forestry(sign_in):
     assert response.status_code == 303
     url = response.headers["location"]
     assert (await forestry.post(url + "/approve", {"comment": "同意"})).status_code == 303
-    assert (await forestry.post(url + "/issue", {"unit_area_m2": "1000"})).status_code == 303
+    assert (await forestry.post(url + "/issue", {"unit_area_m2": "1000", **confirm_step()})).status_code == 303
     batch = await Batch.get()
     assert batch.kind is TicketKind.STATE and batch.total_units == 200 and batch.serial_prefix.startswith("YC-GY-")
     # issuers may not take state applications
@@ -226,7 +228,7 @@ async def test_a_district_forestry_department_issues_state_tickets_of_its_own_di
     assert url not in (await xingqing.get("/admin/applications")).text
     assert (await xingqing.post(url + "/approve", {"comment": "x"})).status_code == 404  # not there for it
     assert (await xixia.post(url + "/approve", {"comment": "同意"})).status_code == 303
-    assert (await xixia.post(url + "/issue", {"unit_area_m2": "1000"})).status_code == 303
+    assert (await xixia.post(url + "/issue", {"unit_area_m2": "1000", **confirm_step()})).status_code == 303
     batch = await Batch.get()
     # issued by the forestry department of that level (本级林草主管部门), which the batch names
     assert batch.issuing_authority == "西夏区林草主管部门" and batch.serial_prefix.startswith("YC-GY-640105-")

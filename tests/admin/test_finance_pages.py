@@ -34,7 +34,7 @@ async def test_the_page_splits_days_at_beijing_midnight(sign_in, db):
     periods = re.findall(r'<tr data-period="([\d-]+)">(.*?)</tr>', page.text)
     assert [p for p, _ in periods] == ["2026-03-31", "2026-04-01"]
     cells = [re.findall(r'<td class="num">([^<]*)</td>', row) for _, row in periods]
-    assert cells == [["10.00", "30.00", "8,000.00", "8,040.00"], ["25.00", "60.00", "3,000.00", "3,085.00"]]
+    assert cells == [["¥10.00", "¥30.00", "¥8,000.00", "¥8,040.00"], ["¥25.00", "¥60.00", "¥3,000.00", "¥3,085.00"]]
     assert 'data-testid="finance-total">¥11,125.00<' in page.text
     streams = re.findall(r'<tr data-stream="([a-z_]+)">', page.text)
     assert streams == ["carbon", "planting", "planting", "green_land_offset", "ecological_compensation"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from factories import credit_code, make_holder, resident_id
-from registry import register
+from factories import credit_code, id_of, make_holder, resident_id
+from registry import idcrypt, register
 from registry.models import AuditLog, Holder, HolderKind, ResidenceEvidence, StaffRole, TicketKind
 from tests.admin.conftest import village_with_parcel
 
@@ -21,11 +21,16 @@ async def test_issuer_registers_a_person_with_a_valid_id(sign_in):
             "name": "张建国",
             "id_number": number.lower(),
             "contact": "13900000000",
+            "informed": "1",
         },
     )
     assert response.status_code == 303
     holder = await Holder.get(name="张建国")
-    assert holder.id_number == number and holder.region_code == "640121"
+    # stored encrypted with its blind index and last four, never in plain text; the notice recorded on the holder
+    assert holder.id_number is None and holder.id_cipher and idcrypt.decrypt(holder.id_cipher) == number
+    assert holder.id_digest == idcrypt.digest(number) and holder.id_last4 == number[-4:]
+    assert holder.region_code == "640121" and holder.id_masked == number[:4] + "*" * 10 + number[-4:]
+    assert holder.privacy_notice_version == idcrypt.NOTICE_VERSION and holder.privacy_informed_at is not None
     assert await AuditLog.filter(action="holder.create", target=f"holder:{holder.id}", username="issuer-user").exists()
 
 
@@ -55,7 +60,8 @@ async def test_duplicate_identifier_is_refused(sign_in):
         {
             "kind": "individual",
             "name": "重复",
-            "id_number": holder.id_number,
+            "id_number": id_of(holder).lower(),
+            "informed": "1",
         },
     )
     assert response.status_code == 400 and "已登记" in response.text
@@ -66,11 +72,11 @@ async def test_list_masks_identifiers_and_searches(sign_in):
     person = await make_holder("赵六", region="640121")
     firm = await make_holder("贺兰山林业公司", kind=HolderKind.ENTERPRISE, region="640122")
     listing = await forestry.get("/admin/holders")
-    assert person.id_number not in listing.text and firm.id_number not in listing.text
-    assert person.id_number[:4] + "*" in listing.text
+    assert id_of(person) not in listing.text and id_of(firm) not in listing.text
+    assert id_of(person)[:4] + "*" in listing.text
     by_name = await forestry.get("/admin/holders", params={"q": "林业"})
     assert "贺兰山林业公司" in by_name.text and "赵六" not in by_name.text
-    by_id = await forestry.get("/admin/holders", params={"q": person.id_number})
+    by_id = await forestry.get("/admin/holders", params={"q": id_of(person)})
     assert "赵六" in by_id.text and "贺兰山林业公司" not in by_id.text
     by_kind = await forestry.get("/admin/holders", params={"kind": "enterprise"})
     assert "贺兰山林业公司" in by_kind.text and "赵六" not in by_kind.text
@@ -100,19 +106,24 @@ async def test_edit_revalidates(sign_in):
     issuer = await sign_in(StaffRole.ISSUER)
     holder = await make_holder("钱七")
     form = await issuer.get(f"/admin/holders/{holder.id}/edit")
-    assert holder.id_number in form.text  # the full number only on the edit form
+    # the number is stored encrypted and not put back whole in the form: left empty it stays as on file
+    assert id_of(holder) not in form.text and holder.id_masked in form.text
+    cipher = holder.id_cipher
     response = await issuer.post(
-        f"/admin/holders/{holder.id}",
-        {
-            "kind": "individual",
-            "name": "钱七七",
-            "id_number": holder.id_number,
-            "contact": "",
-        },
+        f"/admin/holders/{holder.id}", {"kind": "individual", "name": "钱七七", "id_number": "", "contact": ""}
     )
     assert response.status_code == 303
     await holder.refresh_from_db()
-    assert holder.name == "钱七七"
+    assert holder.name == "钱七七" and holder.id_cipher == cipher  # retyping nothing re-encrypts nothing
+    retyped = {"kind": "individual", "name": "钱七七", "id_number": id_of(holder), "contact": ""}
+    assert (await issuer.post(f"/admin/holders/{holder.id}", retyped)).status_code == 303  # the same number
+    other = resident_id("640121", seq=77)
+    changed = {"kind": "individual", "name": "钱七七", "id_number": other, "contact": ""}
+    refused = await issuer.post(f"/admin/holders/{holder.id}", changed)  # a new number: the person must be told
+    assert refused.status_code == 400 and "已告知本人" in refused.text
+    assert (await issuer.post(f"/admin/holders/{holder.id}", {**changed, "informed": "1"})).status_code == 303
+    await holder.refresh_from_db()
+    assert holder.id_digest == idcrypt.digest(other) and holder.id_last4 == other[-4:]
     refused = await issuer.post(f"/admin/holders/{holder.id}", {"kind": "individual", "name": "x", "id_number": "1"})
     assert refused.status_code == 400
     await holder.refresh_from_db()
@@ -229,6 +240,7 @@ async def test_the_holder_form_records_the_residence_and_the_clerk_who_checked_i
             "kind": "individual",
             "name": "马灵武",
             "id_number": number,
+            "informed": "1",
             "residence_district": "640181",
             "residence_evidence": "household_register",
         },
@@ -241,7 +253,7 @@ async def test_the_holder_form_records_the_residence_and_the_clerk_who_checked_i
     log = await AuditLog.get(action="holder.residence", target=f"holder:{holder.id}")
     assert log.username == "issuer-user" and log.details["district"] == "640181"
     # a holder of 灵武市 now: 兴庆区's issuer finds it by its number (to name it in a trade), 灵武市's reads it
-    assert response.headers["location"] == f"/admin/holders?q={number}"
+    assert response.headers["location"].startswith("/admin/holders?s=") and number not in response.headers["location"]
     found = (await issuer.get(response.headers["location"])).text
     assert "马灵武" in found and f"/admin/holders/{holder.id}" not in found
     assert (await issuer.get(f"/admin/holders/{holder.id}")).status_code == 404
@@ -255,7 +267,13 @@ async def test_a_residence_without_evidence_is_refused_and_nothing_is_written(si
     issuer = await sign_in(StaffRole.ISSUER)
     response = await issuer.post(
         "/admin/holders",
-        {"kind": "individual", "name": "无依据", "id_number": resident_id("640121"), "residence_district": "640104"},
+        {
+            "kind": "individual",
+            "name": "无依据",
+            "id_number": resident_id("640121"),
+            "informed": "1",
+            "residence_district": "640104",
+        },
     )
     assert response.status_code == 400 and "居住地（住所）或其依据无效" in response.text
     assert not await Holder.exists(name="无依据") and not await AuditLog.filter(action__startswith="holder.").exists()
@@ -275,7 +293,7 @@ async def test_the_list_flags_inferred_residences_and_the_clerk_confirms_one(sig
     english = await issuer.get("/admin/holders", params={"residence": "to_confirm", "lang": "en"})
     assert "Residence to confirm" in english.text
     # saving the form with the residence as on file (no evidence chosen) is no check: the flag stays
-    form = {"kind": "individual", "name": "推定户", "id_number": inferred.id_number, "contact": "139"}
+    form = {"kind": "individual", "name": "推定户", "id_number": id_of(inferred), "contact": "139"}
     assert (
         await issuer.post(f"/admin/holders/{inferred.id}", {**form, "residence_district": "640104"})
     ).status_code == 303
@@ -295,3 +313,16 @@ async def test_the_list_flags_inferred_residences_and_the_clerk_confirms_one(sig
     await inferred.refresh_from_db()
     assert inferred.residence_checked_at == stamped and inferred.residence_checked_by_id == issuer.user.id  # type: ignore[attr-defined]
     assert checked.residence_confirmed
+
+
+async def test_a_persons_id_number_is_taken_only_once_the_clerk_records_they_were_informed(sign_in):
+    issuer = await sign_in(StaffRole.ISSUER)
+    number = resident_id("640121", seq=31)
+    form = {"kind": "individual", "name": "未告知", "id_number": number}
+    refused = await issuer.post("/admin/holders", form)
+    assert refused.status_code == 400 and "已告知本人" in refused.text  # what the clerk typed stays in the form
+    assert not await Holder.exists(name="未告知") and not await AuditLog.filter(action__startswith="holder.").exists()
+    assert 'name="informed"' in refused.text and 'href="/privacy"' in refused.text
+    # a body's credit code is public registration data: no notice to record
+    firm = {"kind": "enterprise", "name": "告知无关公司", "id_number": credit_code(seq=331)}
+    assert (await issuer.post("/admin/holders", firm)).status_code == 303

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
+from linpiao.i18n import lookup_order
 from registry import applications, holders, parcels, staff
 from registry.errors import RegisterError
 
@@ -15,11 +16,13 @@ CALL = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
 
 
 def _catalog() -> dict[str, str]:
-    """Every English catalog of the back-office (messages.po, and trades.po of the trade pages), merged."""
+    """What a back-office page reads in English: its own catalogs over the shared ones it falls back on (the
+    register's refusals, the kernel's phrases), as ``linpiao.i18n.lookup_order("admin")`` orders them."""
     merged: dict[str, str] = {}
-    for path in sorted((ROOT / "admin/locale/en/LC_MESSAGES").glob("*.po")):
-        with path.open("rb") as handle:
-            merged.update({str(m.id): str(m.string) for m in read_po(handle) if m.id})
+    for package in reversed(lookup_order("admin")):
+        for path in sorted((ROOT / package / "locale/en/LC_MESSAGES").glob("*.po")):
+            with path.open("rb") as handle:
+                merged.update({str(m.id): str(m.string) for m in read_po(handle) if m.id})
     return merged
 
 

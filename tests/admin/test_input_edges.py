@@ -67,6 +67,7 @@ async def test_nul_bytes_in_queries_and_form_fields_are_refused_or_dropped(sign_
             "kind": "individual",
             "name": "马\x00灵武",
             "id_number": resident_id("640104") + "\x00",
+            "informed": "1",
             "contact": "a\x00b",
             "residence_district": "640104",
             "residence_evidence": "household_register",

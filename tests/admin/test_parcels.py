@@ -9,13 +9,13 @@ from urllib.parse import unquote
 
 import pytest
 
-from factories import make_holder
+from factories import images, make_holder
 from registry import parcels as parcel_service
 from registry.models import AuditLog, Parcel, StaffRole
 from tests.admin.conftest import village_with_parcel
 
 POLYGON = {"type": "Polygon", "coordinates": [[[106.30, 38.50], [106.31, 38.50], [106.31, 38.51], [106.30, 38.50]]]}
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = images.png()
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 
 
@@ -98,7 +98,7 @@ async def test_document_upload_checks_type_by_content_and_stores_outside_static(
     ok = await issuer.post(url, {"title": "林权证"}, files={"file": ("cert.pdf", PDF, "application/pdf")})
     assert ok.status_code == 303
     document = await parcel_service.ParcelDocument.get()
-    stored = parcel_service.document_path(document, settings.data_dir)
+    stored = settings.data_dir / parcel_service.document_key(document)  # the default storage: the data folder
     assert stored.read_bytes() == PDF and "static" not in stored.parts
     assert document.content_type == "application/pdf" and document.size == len(PDF)
     download = await issuer.get(f"/admin/parcels/{parcel.id}/documents/{document.id}")
@@ -152,7 +152,7 @@ async def test_document_upload_refusals_write_nothing(sign_in, settings, name, c
     assert response.status_code == 400
     assert "只能上传 PDF、JPEG 或 PNG 文件" in response.text
     assert await parcel_service.ParcelDocument.all().count() == 0
-    directory = parcel_service.document_dir(settings.data_dir)
+    directory = settings.data_dir / parcel_service.DOCUMENT_FOLDER
     assert not directory.exists() or not any(Path(directory).iterdir())
 
 

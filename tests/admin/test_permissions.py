@@ -35,7 +35,7 @@ async def snapshot() -> dict[str, Any]:
     for name, model in sorted(Tortoise.apps["models"].items()):
         if name == "Aerich":
             continue
-        result[name] = await model.all().order_by("id").values()
+        result[name] = await model.all().order_by(model._meta.pk_attr).values()
         if name == "StaffSession":  # its last_seen_at moves with any request, refused or not; nothing else may
             result[name] = [{k: v for k, v in row.items() if k != "last_seen_at"} for row in result[name]]
     return result
@@ -103,6 +103,10 @@ def _routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], frozens
         ("GET", "/admin/pick/holders?field=h&q=x", {}, frozenset({ISS, F, L, G, U})),
         ("GET", "/admin/pick/batches?field=b&q=x", {}, frozenset({ISS, F, U})),
         ("GET", "/admin/pick/parcels?field=p&q=x", {}, frozenset({ISS, F, L, U})),
+        ("POST", "/admin/pick/holders?field=h", {"h__q": "x"}, frozenset({ISS, F, L, G, U})),
+        ("POST", "/admin/pick/batches?field=b", {"b__q": "x"}, frozenset({ISS, F, U})),
+        ("POST", "/admin/pick/parcels?field=p", {"p__q": "x"}, frozenset({ISS, F, L, U})),
+        ("POST", "/admin/holders/search", {"q": "x"}, frozenset({ISS, F, L, G, U})),
         ("GET", "/admin/holders/new", {}, frozenset({ISS, F})),
         ("POST", "/admin/holders", holder_form, frozenset({ISS, F})),
         ("GET", f"/admin/holders/{h}", {}, frozenset({ISS, F, L, G, U})),
@@ -116,6 +120,13 @@ def _routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], frozens
         ("POST", f"/admin/parcels/{p}", parcel_form, frozenset({ISS, F})),
         ("POST", f"/admin/parcels/{p}/documents", {"title": "x"}, frozenset({ISS, F})),
         ("GET", f"/admin/parcels/{p}/documents/{d}", {}, frozenset({ISS, F, L, U})),  # file missing: 404
+        ("POST", f"/admin/parcels/{p}/documents/{d}/publish", {"publish": "1"}, frozenset({F})),  # file missing: 404
+        ("GET", "/admin/import", {}, frozenset({ISS, F})),
+        ("POST", "/admin/import", {"district_code": "640104"}, frozenset({ISS, F})),  # no file: 400
+        ("POST", "/admin/import/confirm", {"token": "unknown"}, frozenset({ISS, F})),  # no such upload: 404
+        ("GET", "/admin/import/template.xlsx", {}, frozenset({ISS, F})),
+        ("GET", "/admin/import/holders.csv", {}, frozenset({ISS, F})),
+        ("GET", "/admin/import/parcels.csv", {}, frozenset({ISS, F})),
         ("GET", "/admin/applications", {}, frozenset({ISS, F, U})),
         ("GET", "/admin/applications/new", {}, frozenset({ISS, F})),
         ("POST", "/admin/applications", {"kind": "collective", "parcel_id": "", "applicant_id": ""}, frozenset({ISS})),
@@ -138,8 +149,11 @@ def _routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], frozens
         ("GET", "/admin/finance", {}, frozenset({N, U})),
         ("GET", "/admin/finance.csv", {}, frozenset({N, U})),
         ("GET", "/admin/finance.xlsx", {}, frozenset({N, U})),
+        ("GET", "/admin/reconciliation", {}, frozenset({N, U})),
+        ("GET", "/admin/reconciliation.csv", {}, frozenset({N, U})),
         ("GET", "/admin/service?contact=13800138000", {}, frozenset({F, N, U})),
         ("GET", f"/admin/service/orders/{o}", {}, frozenset({F, N, U})),
+        ("GET", f"/admin/service/orders/{o}/receipt.pdf", {}, frozenset({F, N, U})),  # no such order: 404
         ("POST", f"/admin/service/orders/{o}/resend", {}, frozenset({F})),
         ("POST", f"/admin/service/orders/{o}/refund", {"reason": "x"}, frozenset({F})),
         ("POST", f"/admin/service/orders/{o}/reissue", {"certificate": MATRIX_CODE, "reason": "x"}, frozenset({F})),

@@ -10,7 +10,7 @@ from registry import clock, quotas, register, stock
 from registry.applications import submit_application
 from registry.audit import Actor
 from registry.models import AuditLog, Batch, EntryKind, HoldingState, RegisterEntry, StaffRole, TicketKind
-from tests.admin.conftest import make_staff, village_with_parcel
+from tests.admin.conftest import confirm_step, make_staff, village_with_parcel
 
 
 async def test_forestry_opens_a_quota_at_one_yuan_by_default(sign_in):
@@ -71,16 +71,18 @@ async def test_close_then_withdraw_unsold(sign_in):
         beneficiary=buyer,
         price_fen=30000,
     )
-    assert (await forestry.post(f"/admin/quotas/{quota.id}/close")).status_code == 303
+    assert (await forestry.post(f"/admin/quotas/{quota.id}/close", confirm_step())).status_code == 303
     await quota.refresh_from_db()
     assert not quota.is_open and await quotas.current_quota() is None
-    assert (await forestry.post(f"/admin/quotas/{quota.id}/close")).status_code == 400  # already closed
-    assert (await forestry.post(f"/admin/quotas/{quota.id}/withdraw", {"reason": "年度结束"})).status_code == 303
+    assert (await forestry.post(f"/admin/quotas/{quota.id}/close", confirm_step())).status_code == 400  # already closed
+    assert (
+        await forestry.post(f"/admin/quotas/{quota.id}/withdraw", {"reason": "年度结束", **confirm_step()})
+    ).status_code == 303
     entry = await RegisterEntry.get(kind=EntryKind.WITHDRAWAL)
     assert entry.quantity == 700 and entry.actor == "staff:forestry-user"
     stats = await quotas.quota_stats(quota)
     assert (stats.available, stats.sold) == (0, 300)
-    nothing_left = await forestry.post(f"/admin/quotas/{quota.id}/withdraw")
+    nothing_left = await forestry.post(f"/admin/quotas/{quota.id}/withdraw", confirm_step())
     assert nothing_left.status_code == 409  # InsufficientUnits: the same conflict the shop answers (linpiao.errors)
     assert set(await AuditLog.filter(action__startswith="quota.").values_list("action", flat=True)) == {
         "quota.open",  # by the test's set-up, as the system

@@ -19,8 +19,9 @@ from registry.audit import Actor
 from registry.models import Certificate, HolderKind, StaffRole, TicketKind
 from registry.offsets import CompensationCase, GreenLandOffset, StateRevenue
 from registry.trades import Trade, TradeStatus, record_transfer
-from tests.admin.conftest import make_staff
+from tests.admin.conftest import confirm_step, make_staff
 from tests.admin.test_permissions import snapshot
+from tests.threads import in_file_pool, watch_threads
 
 A, ISS, F, L, G, N, U = (
     StaffRole.ADMIN,
@@ -197,9 +198,9 @@ async def test_issuer_records_a_transfer_and_its_three_filings(sign_in):
         "note": "协议转让",
         "form_token": form_token(form.text),
     }
-    created = await issuer.post("/admin/trades/transfer", data)
+    created = await issuer.post("/admin/trades/transfer", {**data, "step": "confirm"})
     assert created.status_code == 303, created.text
-    again = await issuer.post("/admin/trades/transfer", data)  # the same form sent twice
+    again = await issuer.post("/admin/trades/transfer", {**data, "step": "confirm"})  # the same form sent twice
     assert again.status_code == 303 and again.headers["location"] == created.headers["location"]
     assert await Trade.all().count() == 1
     trade = await Trade.get()
@@ -252,7 +253,7 @@ async def test_forestry_records_a_state_transfer_and_its_one_filing_through_the_
         "note": "",
         "form_token": form_token(form.text),
     }
-    created = await forestry.post("/admin/trades/transfer", data)
+    created = await forestry.post("/admin/trades/transfer", {**data, "step": "confirm"})
     assert created.status_code == 303, created.text
     trade = await Trade.get()
     assert trade.batch_id == batch.id and await register.holder_total(buyer, batch=batch) == 30
@@ -343,6 +344,7 @@ async def test_subscription_form(sign_in):
             "term_years": "15",
             "agreement_ref": "协议-7",
             "form_token": form_token(form.text),
+            "step": "confirm",
         },
     )
     assert response.status_code == 303, response.text
@@ -351,7 +353,10 @@ async def test_subscription_form(sign_in):
     assert await register.holder_total(coop, batch=batch) == 300
 
 
-async def test_dividend_form_and_the_holders_statement_and_pdf(sign_in):
+async def test_dividend_form_and_the_holders_statement_and_pdf(sign_in, monkeypatch):
+    import admin.views_register
+
+    drawn = watch_threads(monkeypatch, admin.views_register, "statement_pdf")
     batch, village = await _collective(units=100)
     buyer = await make_holder("长名字" * 30)
     issuer = await sign_in(ISS, "issuer-dividend")
@@ -365,6 +370,7 @@ async def test_dividend_form_and_the_holders_statement_and_pdf(sign_in):
             "record_date": TODAY,
             "source": "合作社经营收入",
             "form_token": form_token(form.text),
+            "step": "confirm",
         },
     )
     assert response.status_code == 303, response.text
@@ -376,6 +382,7 @@ async def test_dividend_form_and_the_holders_statement_and_pdf(sign_in):
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
     assert "林票持有人对账单" in text and "400.00" in text and "YC-JT-640104-2026-001" in text
+    assert in_file_pool(drawn)  # drawn off the event loop
     fresh = form_token((await issuer.get("/admin/dividends/new")).text)
     refused = await issuer.post(
         "/admin/dividends", {"batch_id": str(batch.id), "income": "1", "record_date": "2000-01-01", "form_token": fresh}
@@ -437,7 +444,7 @@ async def test_green_land_offset_through_the_pages(sign_in):
     detail = await forestry.get(f"/admin/offsets/{offset.id}")
     response = await forestry.post(
         f"/admin/offsets/{offset.id}/complete",
-        {"batch_id": str(batch.id), "unit_price": "200", "form_token": form_token(detail.text)},
+        {"batch_id": str(batch.id), "unit_price": "200", "form_token": form_token(detail.text), "step": "confirm"},
     )
     assert response.status_code == 303
     page = await forestry.get(f"/admin/offsets/{offset.id}")
@@ -465,7 +472,8 @@ async def test_compensation_case_through_the_pages(sign_in):
     assert response.status_code == 303, response.text
     case = await CompensationCase.get()
     response = await forestry.post(
-        f"/admin/compensation/{case.id}/order", {"batch_id": str(batch.id), "area_m2": "700", "unit_price": "300"}
+        f"/admin/compensation/{case.id}/order",
+        {"batch_id": str(batch.id), "area_m2": "700", "unit_price": "300", **confirm_step()},
     )
     assert response.status_code == 303
     finance = await sign_in(N, "finance-case")
@@ -477,7 +485,8 @@ async def test_compensation_case_through_the_pages(sign_in):
     assert refused.status_code == 403 and await snapshot() == before
     detail = await forestry.get(f"/admin/compensation/{case.id}")
     response = await forestry.post(
-        f"/admin/compensation/{case.id}/pay", {"payment_ref": "缴款书001", "form_token": form_token(detail.text)}
+        f"/admin/compensation/{case.id}/pay",
+        {"payment_ref": "缴款书001", "form_token": form_token(detail.text), "step": "confirm"},
     )
     assert response.status_code == 303
     await case.refresh_from_db()
@@ -514,7 +523,7 @@ async def test_inheritance_through_the_form_with_documents_and_certificates(sign
     refused = await issuer.post("/admin/inheritance", data)
     assert refused.status_code == 400 and "份额之和必须等于100%" in refused.text
     assert await snapshot() == before
-    response = await issuer.post("/admin/inheritance", {**data, "share_1": "50"})
+    response = await issuer.post("/admin/inheritance", {**data, "share_1": "50", "step": "confirm"})
     assert response.status_code == 303, response.text
     page = await issuer.get(response.headers["location"])
     assert "(2026)宁银证字第1号" in page.text and "张大" in page.text

@@ -10,7 +10,7 @@ import httpx
 from jsonschema import Draft202012Validator
 
 from certificates.codes import group_code
-from factories import make_holder
+from factories import id_of, make_holder
 from factories.certificates import carbon_certificate, holding_certificate
 from factories.trades import make_actor, state_batch, token
 from linpiao.ratelimit import RateLimits
@@ -48,7 +48,7 @@ async def completed_case(number: str = CASE, *, pay: bool = True) -> tuple[Compe
     await order_compensation(case, batch=batch, area_m2="2000", unit_price_fen=30_000, actor=forestry)
     if pay:
         await record_compensation_payment(case, payment_ref="缴款书 0001", actor=forestry, form_token=token())
-    return case, offender.name, str(offender.id_number)
+    return case, offender.name, id_of(offender)
 
 
 async def test_the_public_page_of_a_case_shows_the_case_never_the_offender(client: httpx.AsyncClient) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
 import time
 from collections.abc import AsyncIterator
 
@@ -20,8 +18,8 @@ from registry import jobs
 from registry.jobs import JobFailure, JobStatus
 from registry.models import Certificate
 from tests.conftest import PG_URL
+from tests.live import start_worker, stop_worker
 from tests.shop.test_planting_jobs import PEOPLE, assert_each_person_once, open_sale, paid_roster
-from tests.timetravel import python_module
 
 ON_POSTGRES = PG_URL.startswith(("postgres://", "postgresql://"))
 needs_postgres = pytest.mark.skipif(
@@ -72,14 +70,7 @@ async def test_a_worker_started_separately_runs_the_queued_job(client, settings,
         "LINPIAO_DATA_DIR": str(settings.data_dir),
         "LINPIAO_BASE_URL": settings.base_url,
     }
-    process = subprocess.Popen(
-        [*python_module("linpiao.cli"), "worker"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_worker(env, tmp_path)
     try:
         deadline = time.monotonic() + 120
         while await Certificate.filter(order_id=order.id).count() < PEOPLE:
@@ -94,12 +85,7 @@ async def test_a_worker_started_separately_runs_the_queued_job(client, settings,
             await asyncio.sleep(0.1)
         assert [(v.args, v.status) for v in certify] == [({"order_id": order.id}, JobStatus.DONE)]
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    output = process.stdout.read() if process.stdout else ""
+        output = stop_worker(process)
     assert process.returncode == 0, output
     assert "job worker" in output
 

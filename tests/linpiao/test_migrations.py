@@ -227,3 +227,94 @@ async def test_the_counters_migration_counts_what_an_older_database_holds(tmp_pa
             assert await counters.stored() == await counters.recount()
         finally:
             await Tortoise.close_connections()
+
+
+async def test_the_wave3_migration_seals_the_id_numbers_an_older_database_holds(tmp_path):
+    """A database of the second wave holds people's ID numbers in plain text: migrating encrypts them, fills the
+    blind index and the last four, and leaves no whole number in any row (registry/sealing.py)."""
+    person, body, rostered = "640121198001010011", "916400000000000779", "640104199002020023"
+    async with _scratch_database(tmp_path) as url:
+        await _migrate_to(url, tmp_path, 2)
+        await Tortoise.init(config=tortoise_config(url))
+        try:
+            conn = connections.get("default")
+            for name, kind, number, region in (
+                ("旧户", "individual", person, "640121"),
+                ("旧企", "enterprise", body, "640000"),
+            ):
+                await conn.execute_script(
+                    'INSERT INTO "holder" (kind, name, id_number, region_code, contact, created_at, '
+                    "residence_district, residence_evidence, residence_confirmed) "
+                    f"VALUES ('{kind}', '{name}', '{number}', '{region}', '', CURRENT_TIMESTAMP, '', 'none', false)"
+                )
+            await conn.execute_script(
+                'INSERT INTO "planting_roster" (token, organisation_name, credit_code, contact, year, uploads, '
+                "created_at, updated_at) VALUES ('t', '某局', '11640100MB0000001X', '王', 2026, 1, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)"
+            )
+            await conn.execute_script(
+                'INSERT INTO "planting_roster_member" (submission_id, upload_no, line_no, name, id_number, '
+                "id_given_masked, staff_no, problems, payable, owes_duty, duty_basis, status) "
+                f"VALUES (1, 1, 2, '乙', '{rostered}', '', '', '[]', true, true, 'id_number', 'pending')"
+            )
+        finally:
+            await Tortoise.close_connections()
+        applied = await _in_own_process(migrate(url))
+        assert any(name.endswith("_wave3.py") for name in applied)
+        await Tortoise.init(config=tortoise_config(url))
+        try:
+            conn = connections.get("default")
+            raw = repr(await conn.execute_query_dict('SELECT * FROM "holder"'))
+            raw += repr(await conn.execute_query_dict('SELECT * FROM "planting_roster_member"'))
+            assert person not in raw and person[:17] not in raw and rostered not in raw and body in raw
+            found = await holder_service.holder_by_identifier(person)
+            assert found is not None and found.name == "旧户" and found.id_masked == "6401**********0011"
+            assert found.id_last4 == "0011" and found.region_code == "640121"
+            assert (await holder_service.holder_by_identifier(body)).name == "旧企"  # type: ignore[union-attr]
+        finally:
+            await Tortoise.close_connections()
+
+
+async def test_the_wave3_migration_flags_the_shop_buyers_an_older_database_holds(tmp_path):
+    """Before wave 3 the holders list told the shop's buyers apart by reading every order on each request; the
+    migration flags them once (an order's buyer holding no tickets), so the list reads an indexed column."""
+    async with _scratch_database(tmp_path) as url:
+        await _migrate_to(url, tmp_path, 2)
+        await Tortoise.init(config=tortoise_config(url))
+        try:
+            conn = connections.get("default")
+            # 1: a shop buyer; 2: a buyer a clerk later gave land tickets to; 3: a village that never bought
+            for name in ("网购甲", "网购后受让", "某村"):
+                await conn.execute_script(
+                    'INSERT INTO "holder" (kind, name, region_code, contact, created_at, residence_district, '
+                    "residence_evidence, residence_confirmed) "
+                    f"VALUES ('individual', '{name}', '', '', CURRENT_TIMESTAMP, '', 'none', false)"
+                )
+            await conn.execute_script(
+                'INSERT INTO "batch" (kind, serial_prefix, total_units, district_code, price_fen, g_co2e_per_unit, '
+                "issuing_authority, is_open, issued_at) "
+                "VALUES ('carbon', 'YC-TH-OLD', 10, '640100', 100, 10000, '银川市林草局', true, CURRENT_TIMESTAMP)"
+            )
+            for buyer in (1, 2):
+                await conn.execute_script(
+                    'INSERT INTO "order" (token, quantity, amount_fen, purpose, purpose_note, certificate_name, '
+                    "contact, status, provider, details, expires_at, created_at, batch_id, buyer_id) "
+                    f"VALUES ('t{buyer}', 1, 100, 'travel', '', 'x', '', 'fulfilled', 'demo', '{{}}', "
+                    f"CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1, {buyer})"
+                )
+            for first, state, holder in ((1, "retired", 1), (2, "retired", 2), (3, "held", 2), (4, "held", 3)):
+                await conn.execute_script(
+                    'INSERT INTO "holding" (first_no, last_no, state, purpose, batch_id, holder_id) '
+                    f"VALUES ({first}, {first}, '{state}', '', 1, {holder})"
+                )
+        finally:
+            await Tortoise.close_connections()
+        await _in_own_process(migrate(url))
+        await Tortoise.init(config=tortoise_config(url))
+        try:
+            flagged = await Holder.filter(shop_buyer=True).values_list("name", flat=True)
+            assert list(flagged) == ["网购甲"]
+            hidden = {h.name for h in await holder_service.search_holders(shop_buyers=holder_service.ShopBuyers.HIDE)}
+            assert hidden == {"网购后受让", "某村"}
+        finally:
+            await Tortoise.close_connections()

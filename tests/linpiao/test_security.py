@@ -83,7 +83,8 @@ async def test_a_chunked_json_body_is_refused_as_soon_as_it_passes_the_limit(app
 
 
 async def test_a_chunked_webhook_body_is_refused_before_it_is_read_whole(settings, db):
-    app = create_app(settings.with_(stripe_webhook_secret="whsec_test"), manage_db=False)
+    stripe = settings.with_(stripe_secret_key="sk_test_limit", stripe_webhook_secret="whsec_test")
+    app = create_app(stripe, manage_db=False)
     body = Body(HUNDRED_MB)
     answer = await call(app, "POST", "/webhooks/stripe", body, CHUNKED_JSON)
     assert answer["status"] == 413 and json.loads(answer["body"])["error"]["code"] == "body_too_large"

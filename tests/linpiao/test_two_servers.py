@@ -1,7 +1,10 @@
 """More than one machine (issue 12): two app servers — two uvicorn processes, as two machines behind nginx would
 run — on one PostgreSQL database and one Redis share everything a user relies on. A staff session made on one
 works on the other and a sign-out on either ends it on both; a login lock and the limit of failed certificate
-look-ups count across both; buyers racing on both never oversell the last tickets of a quota.
+look-ups count across both; buyers racing on both never oversell the last tickets of a quota; a job queued by one is
+run by a worker started separately; and a file stored through one is downloaded from the other — each server (and
+the worker) has a data folder of its own, and files live in S3-compatible object storage (moto's S3 server on
+loopback, tests/fakes3.py), as on machines without a shared volume.
 
 Needs PostgreSQL (``LINPIAO_TEST_DATABASE_URL``) and Redis (``LINPIAO_TEST_REDIS_URL``, by default 127.0.0.1:6379);
 on the embedded SQLite default, or without Redis, it skips and says why. CI runs both."""
@@ -9,23 +12,38 @@ on the embedded SQLite default, or without Redis, it skips and says why. CI runs
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
 from certificates.routes import VERIFY_FAILURES
+from factories import images, make_batch
 from factories import shop as factories
-from registry.models import Holding, HoldingState, Order, OrderStatus, StaffRole
+from linpiao import jobqueue
+from registry import jobs
+from registry.jobs import JobStatus
+from registry.models import Certificate, Holding, HoldingState, Order, OrderStatus, StaffRole, TicketKind
+from registry.parcels import DOCUMENT_FOLDER, ParcelDocument
+from registry.planting import RosterSubmission
 from registry.staff import ACCOUNT_MAX_FAILURES, create_staff
+from shop import planting_jobs
 from shop.limits import TRUSTED
 from tests.conftest import PG_URL
-from tests.live import free_port, start_server, stop_server
+from tests.fakes3 import S3Server, objects, s3_bucket, s3_env, s3_server
+from tests.linpiao.test_jobqueue import engine
+from tests.live import free_port, start_server, start_worker, stop_server, stop_worker
 from tests.services import drop_prefix, fresh_prefix, needs_redis
+from tests.shop.test_planting_jobs import PEOPLE, open_sale, paid_roster
+
+__all__ = ["engine", "s3_bucket", "s3_server"]  # fixtures (engine: this process reads procrastinate's jobs)
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,25 +64,34 @@ UNKNOWN_CODE = "ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ"
 class Servers:
     a: str
     b: str
+    env: dict[str, str]  # what both were started with (a worker started separately gets the same)
+    bucket: str
 
 
 @pytest.fixture
-def servers(db: str, server_env: dict[str, str]) -> Iterator[Servers]:
-    """Server A and server B: the same settings (database, secret, Redis), each its own process and port, no
-    in-process job worker (`linpiao serve --no-worker`). Requests say who the client is through X-Forwarded-For,
-    as nginx would, so one test can be many buyers."""
+def servers(
+    db: str, server_env: dict[str, str], s3_server: S3Server, s3_bucket: str, tmp_path: Path
+) -> Iterator[Servers]:
+    """Server A and server B: the same settings (database, secret, Redis, object storage), each its own process,
+    port and data folder, no in-process job worker (`linpiao serve --no-worker`). Requests say who the client is
+    through X-Forwarded-For, as nginx would, so one test can be many buyers."""
     redis_url = needs_redis()
     prefix = fresh_prefix()
     env = {
         **server_env,
+        **s3_env(s3_server, s3_bucket),
         "LINPIAO_REDIS_URL": redis_url,
         "LINPIAO_REDIS_PREFIX": prefix,
         "LINPIAO_IN_PROCESS_WORKER": "0",
         "LINPIAO_TRUSTED_PROXIES": "127.0.0.1",
+        # one organisation's roster of 120 people is one large order (tests/shop/test_planting_jobs.py)
+        "LINPIAO_ORDER_SHARE_PERCENT": "100",
+        "LINPIAO_MAX_PENDING_UNITS": "10000000",
     }
 
     def start(port: int) -> tuple[subprocess.Popen, str]:
-        return start_server({**env, "LINPIAO_BASE_URL": f"http://127.0.0.1:{port}"}, port=port)
+        own = {"LINPIAO_BASE_URL": f"http://127.0.0.1:{port}", "LINPIAO_DATA_DIR": str(tmp_path / f"server-{port}")}
+        return start_server({**env, **own}, port=port)
 
     with ThreadPoolExecutor(2) as pool:  # both start at once
         starting = [pool.submit(start, free_port()) for _ in range(2)]
@@ -72,7 +99,7 @@ def servers(db: str, server_env: dict[str, str]) -> Iterator[Servers]:
     try:
         if len(started) < 2:
             raise RuntimeError("a server did not start") from next(f.exception() for f in starting if f.exception())
-        yield Servers(a=started[0][1], b=started[1][1])
+        yield Servers(a=started[0][1], b=started[1][1], env=env, bucket=s3_bucket)
     finally:
         for process, _base in started:
             stop_server(process)
@@ -166,3 +193,70 @@ async def test_buyers_racing_on_both_servers_sell_the_last_50_exactly(servers: S
     for base in (servers.a, servers.b):
         async with browser(base) as client:
             assert (await client.get("/api/v1/quota")).json()["units_left"] == 0
+
+
+async def test_a_job_queued_by_one_server_is_run_by_a_worker_started_separately(
+    servers: Servers, engine: jobqueue.JobRuntime, tmp_path: Path
+):
+    """A roster of 120 people paid through server A: the payment's request queues the certificates (no server runs
+    a worker). `linpiao worker`, started on its own with its own data folder, makes them and the zip, which it
+    writes to the object storage; server B hands that very zip to the organisation."""
+    await open_sale()
+    async with browser(servers.a) as on_a:
+        token, order = await paid_roster(on_a)
+    assert await Certificate.filter(order_id=order.id).count() == 0
+    assert [(v.name, v.status) for v in await jobs.list_jobs()] == [("planting.certify", JobStatus.QUEUED)]
+    env = {**os.environ, **servers.env, "LINPIAO_DATA_DIR": str(tmp_path / "worker"), "LINPIAO_BASE_URL": servers.a}
+    worker = start_worker(env, tmp_path)
+    try:
+        submission = await RosterSubmission.get(token=token)
+        deadline = time.monotonic() + 180
+        while True:
+            rows = await planting_jobs.certificate_rows(submission)
+            key = planting_jobs.zip_key(submission, rows)
+            if len(rows) == PEOPLE and key in objects_of(servers):
+                break
+            assert worker.poll() is None, worker.stdout.read() if worker.stdout else ""
+            assert time.monotonic() < deadline, "the worker did not make the certificates and the zip"
+            await asyncio.sleep(0.5)
+    finally:
+        output = stop_worker(worker)
+    assert worker.returncode == 0, output
+    stored = objects_of(servers)[key]
+    async with browser(servers.b) as on_b:
+        download = await on_b.get(f"/planting/org/{token}/certificates.zip")
+    assert download.status_code == 200 and download.headers["x-total-count"] == str(PEOPLE)
+    assert download.content == stored  # the worker's zip, from the bucket, through the other server
+    assert not any((tmp_path / "worker").rglob("*.zip"))  # nothing on the worker's own disk
+
+
+async def test_a_file_stored_through_one_server_is_downloaded_from_the_other(servers: Servers, tmp_path: Path):
+    """A photo uploaded to server A is in the bucket, not on A's disk; server B serves it to staff, publishes it,
+    and server A shows the public rendition — no shared volume."""
+    batch = await make_batch(TicketKind.COLLECTIVE)
+    await create_staff(username="forester", role=StaffRole.FORESTRY, password=PASSWORD)
+    photo = images.jpeg_with_gps(800, 600)
+    async with browser(servers.a) as on_a, browser(servers.b) as on_b:
+        assert (await login(on_a, "forester")).status_code == 303
+        on_b.cookies.set(SESSION_COOKIE, on_a.cookies[SESSION_COOKIE])
+        csrf = csrf_of((await on_a.get("/admin/password")).text)
+        parcel = f"/admin/parcels/{batch.parcel_id}"  # type: ignore[attr-defined]
+        stored = await on_a.post(
+            f"{parcel}/documents", data={"csrf": csrf, "title": "造林现场"}, files={"file": ("a.jpg", photo)}
+        )
+        assert stored.status_code == 303, stored.text
+        document = await ParcelDocument.get()
+        assert objects_of(servers)[f"{DOCUMENT_FOLDER}/{document.storage_name}"] == photo
+        assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no server wrote it to its own disk
+        download = await on_b.get(f"{parcel}/documents/{document.id}")
+        assert download.status_code == 200 and download.content == photo
+        published = await on_b.post(f"{parcel}/documents/{document.id}/publish", data={"csrf": csrf, "publish": "1"})
+        assert published.status_code == 303
+        public = await on_a.get(f"/forests/{batch.serial_prefix}/photos/{document.id}")
+        assert public.status_code == 200 and public.headers["content-type"] == "image/jpeg"
+        assert images.CAMERA.encode() not in public.content
+
+
+def objects_of(servers: Servers) -> dict[str, bytes]:
+    """The bucket's objects, read from the S3 server directly."""
+    return objects(S3Server(servers.env["LINPIAO_S3_ENDPOINT"]), servers.bucket)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from factories import make_holder, make_parcel
+from factories import id_of, make_holder, make_parcel
 from factories.trades import make_actor, village_batch
 from registry import applications, clock, notices
 from registry.access import NotPermitted
@@ -45,7 +45,7 @@ async def test_a_dividend_is_paid_only_after_its_notice_closes(db):
         assert (
             "¥5,000.00" in notice.body and "村集体 ¥3,000.00" in notice.body and "其他持有人 ¥2,000.00" in notice.body
         )
-        assert household.name not in notice.body and household.id_number not in notice.body
+        assert household.name not in notice.body and id_of(household) not in notice.body
         assert (await notices.publish_dividend_notice(dividend, actor=actor)).id == notice.id  # once
         fixed.set(LAST_MINUTE)
         with pytest.raises(notices.NoticeStillOpen):
@@ -105,7 +105,7 @@ async def test_a_collective_issuance_is_published_with_the_applicant_masked(db):
     application = await submit_application(kind=TicketKind.COLLECTIVE, parcel=parcel, applicant=grower, actor=actor)
     notice = await notices.publish_issuance_notice(application, actor=actor)
     assert notice.kind is NoticeKind.COLLECTIVE_ISSUANCE and notice.district_code == "640104"
-    assert "欧**华" in notice.body and "欧阳建华" not in notice.body and grower.id_number not in notice.body
+    assert "欧**华" in notice.body and "欧阳建华" not in notice.body and id_of(grower) not in notice.body
     assert "37.5 亩" in notice.body and "兴庆区掌政镇春林村" in notice.body
     village = await make_holder("春林村股份经济合作社", kind=HolderKind.VILLAGE_COLLECTIVE)
     assert village.name  # a body's name would be shown in full

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from factories import make_holder
+from factories import id_of, make_holder
 from factories.trades import make_actor, register_snapshot, state_batch, token, village_batch
 from registry import clock, register
 from registry.chain import verify_chain
@@ -247,7 +247,7 @@ async def test_compensation_case_ordered_by_area_then_paid_retires_units_against
     assert entry.kind is EntryKind.RETIREMENT and entry.purpose == "生态补偿：银林罚决字〔2026〕第12号"
     # the register does not name the offender: the units stay, retired, with the state unit
     assert entry.from_holder_id == unit.id and entry.to_holder_id == unit.id
-    assert offender.name not in str(entry.details) and offender.id_number not in str(entry.details)
+    assert offender.name not in str(entry.details) and id_of(offender) not in str(entry.details)
     revenue = await StateRevenue.get(entry_id=entry.id)
     assert revenue.source is RevenueSource.ECOLOGICAL_COMPENSATION and revenue.amount_fen == 90_000
     public = await public_compensation(case.case_number)
@@ -259,7 +259,7 @@ async def test_compensation_case_ordered_by_area_then_paid_retires_units_against
     assert public["deciding_body"] == "银川市自然资源局" and public["retired_on"] == clock.today().isoformat()
     assert await public_compensation(" 银林罚决字〔2026〕第12号 ") == public  # typed with spaces around
     flat = str(public)
-    assert offender.name not in flat and offender.id_number not in flat
+    assert offender.name not in flat and id_of(offender) not in flat
     assert await register.holder_total(unit, batch=batch, state=HoldingState.HELD) == 97
 
 

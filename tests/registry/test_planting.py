@@ -74,7 +74,7 @@ async def buy(
 ) -> PlantingPurchase:
     """A citizen's purchase, paid and fulfilled."""
     request = planting.parse_citizen_request(
-        year=r.year, trees=trees, name="张三", id_number=id_number, declared_owes=declared_owes
+        year=r.year, trees=trees, name="张三", id_number=id_number, declared_owes=declared_owes, id_consent=True
     )
     order = await an_order()
     purchase = await planting.create_purchase(
@@ -222,13 +222,13 @@ def test_without_an_id_number_the_buyer_declares():
 def test_a_bad_id_number_is_refused_and_not_echoed_whole():
     bad = man("19800101")[:-1] + ("1" if man("19800101")[-1] != "1" else "2")
     with pytest.raises(InvalidIdentifier) as caught:
-        planting.parse_citizen_request(year=YEAR, trees=3, name="张三", id_number=bad)
+        planting.parse_citizen_request(year=YEAR, trees=3, name="张三", id_number=bad, id_consent=True)
     assert bad not in str(caught.value)
 
 
 def test_citizen_request_is_checked():
     request = planting.parse_citizen_request(
-        year="2026", trees="4", name="  张  三 ", id_number=man("19800101").lower()
+        year="2026", trees="4", name="  张  三 ", id_number=man("19800101").lower(), id_consent=True
     )
     assert (request.year, request.trees, request.name) == (2026, 4, "张 三")
     assert request.id_number == man("19800101") and request.assessment.owes
@@ -317,7 +317,7 @@ async def test_counting_is_idempotent_and_unpaid_orders_never_count(db):
     r = await rule()
     person = man("19800101")
     order = await an_order()
-    request = planting.parse_citizen_request(year=YEAR, trees=3, name="李四", id_number=person)
+    request = planting.parse_citizen_request(year=YEAR, trees=3, name="李四", id_number=person, id_consent=True)
     await planting.create_purchase(
         rule=r, name="李四", trees=3, assessment=request.assessment, price_fen=100, id_number=person, order=order
     )
@@ -405,7 +405,7 @@ async def test_roster_payment_report_and_late_staff(db):
         Line(6, "甲", man("19800101", 11), "E1", problems=error("duplicate")),
         Line(7, "戊", None, "E5", problems=error("bad_id")),  # owes, cannot be paid until fixed
     ]
-    result = await planting.store_roster(sub, first_upload)
+    result = await planting.store_roster(sub, first_upload, consented=True)
     assert result.upload_no == 1 and len(result.members) == 6 and len(result.payable) == 4
     payment = await pay(sub)
     # 3 + 5 + 3 + 3 trees at 10 tickets a tree, ¥1 a ticket
@@ -434,7 +434,7 @@ async def test_roster_payment_report_and_late_staff(db):
         Line(6, "戊", man("19900101", 15), "E5"),  # fixed
         Line(7, "己", man("19920101", 17), "E6"),
     ]
-    result = await planting.store_roster(sub, second_upload)
+    result = await planting.store_roster(sub, second_upload, consented=True)
     flagged = [m.name for m in result.members if any(p["code"] == "already_paid" for p in m.problems)]
     assert flagged == ["甲", "乙", "丙", "丁"]
     second = await pay(sub)
@@ -451,14 +451,16 @@ async def test_roster_payment_report_and_late_staff(db):
 async def test_a_second_upload_while_the_first_is_unpaid_replaces_it(db):
     await rule()
     sub = await submission()
-    await planting.store_roster(sub, [Line(2, "甲", man("19800101", 11)), Line(3, "乙", man("19810101", 13))])
+    await planting.store_roster(
+        sub, [Line(2, "甲", man("19800101", 11)), Line(3, "乙", man("19810101", 13))], consented=True
+    )
     waiting, purchases = await planting.open_payment(sub, price_fen=100)
     again, _ = await planting.open_payment(sub, price_fen=100)  # a second click: the same payment
     assert again.id == waiting.id and len(purchases) == 2
     order = await an_order(waiting.amount_fen)
     await planting.attach_order(waiting, order)
 
-    result = await planting.store_roster(sub, [Line(2, "丙", man("19820101", 15))])
+    result = await planting.store_roster(sub, [Line(2, "丙", man("19820101", 15))], consented=True)
     assert [p.id for p in result.superseded_payments] == [waiting.id]
     await waiting.refresh_from_db()
     assert waiting.status is PaymentStatus.SUPERSEDED
@@ -481,7 +483,7 @@ async def test_a_second_upload_while_the_first_is_unpaid_replaces_it(db):
 async def test_an_expired_payment_gives_its_rows_back(db):
     await rule()
     sub = await submission()
-    await planting.store_roster(sub, [Line(2, "甲", man("19800101", 11))])
+    await planting.store_roster(sub, [Line(2, "甲", man("19800101", 11))], consented=True)
     payment, _ = await planting.open_payment(sub, price_fen=100)
     order = await an_order(payment.amount_fen)
     await planting.attach_order(payment, order)
@@ -506,11 +508,12 @@ async def test_report_counts_fulfilment_through_other_channels_and_rounds_half_u
             Line(3, "乙", man("19810101", 13)),
             Line(4, "丙", man("19820101", 15)),
         ],
+        consented=True,
     )
     report = await planting.fulfilment_report(sub)  # nothing paid by the organisation yet
     assert (report.listed, report.owing, report.fulfilled) == (3, 3, 1)
     assert report.rate == Decimal("33.3")
-    await planting.store_roster(sub, [Line(2, "甲", citizen), Line(3, "乙", man("19810101", 13))])
+    await planting.store_roster(sub, [Line(2, "甲", citizen), Line(3, "乙", man("19810101", 13))], consented=True)
     report = await planting.fulfilment_report(sub)
     assert (report.owing, report.fulfilled, report.rate) == (2, 1, Decimal("50.0"))
 
@@ -520,7 +523,7 @@ async def test_rate_when_nobody_owes_the_duty(db):
     sub = await submission()
     report = await planting.fulfilment_report(sub)
     assert (report.listed, report.owing, report.rate, report.rate_text) == (0, 0, None, "—")
-    await planting.store_roster(sub, [Line(2, "丁", woman("19600101", 14))])
+    await planting.store_roster(sub, [Line(2, "丁", woman("19600101", 14))], consented=True)
     await pay(sub)
     report = await planting.fulfilment_report(sub)
     assert (report.listed, report.owing, report.fulfilled, report.honour, report.rate) == (1, 0, 0, 1, None)

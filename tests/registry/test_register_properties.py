@@ -17,13 +17,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
-from tortoise import Tortoise, connections
+from tortoise import Tortoise
 
 from factories import make_batch, make_holder
 from linpiao.db import tortoise_config
 from registry import audit, clock, counters, register
 from registry.chain import verify_chain
-from registry.constraints import install_guards
 from registry.dividends import Dividend, DividendShare, record_dividend
 from registry.errors import RegisterError
 from registry.models import (
@@ -40,7 +39,7 @@ from registry.models import (
 )
 from registry.ownership import balances_before
 from registry.trades import FilingAuthority, Trade, TradeStatus, record_filing, record_subscription
-from tests import conftest
+from tests import conftest, schema
 
 HOLDERS = 4
 
@@ -51,12 +50,11 @@ class RegisterMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.tmp = tempfile.TemporaryDirectory()
         url = conftest.PG_URL or f"sqlite://{Path(self.tmp.name) / 'prop.db'}"
+        if not conftest.is_postgres():
+            schema.SQLITE.copy_to(Path(self.tmp.name) / "prop.db")
         self.run(Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True))
         if conftest.is_postgres():
-            self.run(conftest._reset_postgres())
-        else:
-            self.run(Tortoise.generate_schemas())
-            self.run(install_guards(connections.get("default")))
+            self.run(schema.POSTGRES.reset())
         self.orders: list[int] = []
         self.refusals = 0
 

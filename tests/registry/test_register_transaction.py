@@ -45,7 +45,7 @@ async def test_a_rolled_back_savepoint_that_took_the_lock_forgets_it(db) -> None
         async with register_transaction():
             entry = await append_entry(EntryKind.REISSUE, actor="kept")
     assert (await verify_chain()).ok
-    assert entry.seq == 2  # the issue was 1; the rolled-back entry left no gap
+    assert entry.chain_seq == 1  # the first of the chain without a batch: the rolled-back entry left no gap
 
 
 async def test_a_refusal_inside_an_outer_lock_keeps_it(db) -> None:

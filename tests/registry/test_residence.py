@@ -46,6 +46,7 @@ async def _person(name: str, id_number: str, actor, district: str = "", evidence
         id_number=id_number,
         residence_district=district,
         residence_evidence=evidence,
+        informed=True,
     )
     return await create_holder(data, actor=actor)
 
@@ -204,6 +205,7 @@ async def test_a_holder_form_with_a_bad_residence_creates_nothing(db):
         id_number=resident_id("640121"),
         residence_district="640104",
         residence_evidence="",
+        informed=True,
     )
     with pytest.raises(InvalidResidence):
         await create_holder(data, actor=clerk)

@@ -15,7 +15,7 @@ from factories.certificates import paid_order
 from registry import clock
 from registry.chain import entry_hash, hashed_content, verify_chain
 from registry.digests import RegisterDigest
-from registry.models import EntryKind, RegisterEntry, RegisterHead
+from registry.models import ChainHead, EntryKind, RegisterEntry
 from registry.quotas import open_quota
 from tools import audit as tool
 
@@ -47,13 +47,15 @@ async def _rewrite(seq: int, *, rehash: bool, **changes) -> None:  # type: ignor
     await RegisterEntry.filter(seq=seq).update(**changes)
     if not rehash:
         return
-    previous = (await RegisterEntry.get(seq=seq - 1)).hash
-    for entry in await RegisterEntry.filter(seq__gte=seq).order_by("seq"):
+    rewritten = await RegisterEntry.get(seq=seq)  # its batch's chain: every later entry of it, and its head
+    previous = (await RegisterEntry.get(batch_id=rewritten.batch_id, chain_seq=rewritten.chain_seq - 1)).hash
+    later = RegisterEntry.filter(batch_id=rewritten.batch_id, chain_seq__gte=rewritten.chain_seq)
+    for entry in await later.order_by("chain_seq"):
         entry.prev_hash = previous
         entry.hash = entry_hash(hashed_content(entry))
         await entry.save(update_fields=["prev_hash", "hash"])
         previous = entry.hash
-    await RegisterHead.filter(id=1).update(last_hash=previous)
+    await ChainHead.filter(chain=rewritten.batch_id).update(last_hash=previous)
 
 
 def _run(export: Path, digest: Path, capsys) -> tuple[int, str]:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ import subprocess
 
 from factories import shop as factories
 from registry import clock
+from registry.models import Order
 from shop.bills import compare_bills
 from tests.live import ROOT
 from tests.shop.paying import DESKTOP_UA, PHONE_UA, buy, choose, outside, provider_env
@@ -39,6 +40,29 @@ async def paid_with_wechat(client, fake, quantity: int, name: str):
     return order
 
 
+async def bills_with_every_difference(client, fake_alipay, fake_wechatpay) -> list[Order]:
+    """Today's bills with one difference of each kind; the orders: fine (Alipay), fulfilled but missing from the
+    bill (Alipay), paid with the notification lost (Alipay), amount differs (WeChat Pay), refunded at WeChat Pay
+    only — and an Alipay trade the register does not know (``LP424242_deadbeef``, ¥5.00)."""
+    await factories.quota(1000)
+    fine = await paid_with_alipay(client, fake_alipay, 1, "fine")
+    missing = await paid_with_alipay(client, fake_alipay, 2, "fulfilled, not in the bill")
+    unsettled = await paid_with_alipay(client, fake_alipay, 3, "paid, notification lost", notify=False)
+    wrong = await paid_with_wechat(client, fake_wechatpay, 4, "amount differs")
+    refunded_there = await paid_with_wechat(client, fake_wechatpay, 1, "refunded at WeChat Pay only")
+    fake_alipay.bill_lines[:] = [
+        line for line in fake_alipay.bill_lines if line["out_trade_no"] != missing.provider_ref
+    ]
+    fake_alipay.bill_lines.append(
+        {"kind": "交易", "out_trade_no": "LP424242_deadbeef", "trade_no": "2026000", "amount_fen": 500}
+    )
+    next(line for line in fake_wechatpay.bill_lines if line["trade"] == wrong.provider_ref)["amount_fen"] = 399
+    fake_wechatpay.bill_lines.append(
+        {"state": "REFUND", "trade": refunded_there.provider_ref, "amount_fen": 100, "refund": "portal-1"}
+    )
+    return [fine, missing, unsettled, wrong, refunded_there]
+
+
 async def test_matching_bills_report_no_difference(china_client, china_settings, fake_alipay, fake_wechatpay):
     await factories.quota(1000)
     await paid_with_alipay(china_client, fake_alipay, 1, "a")
@@ -49,21 +73,8 @@ async def test_matching_bills_report_no_difference(china_client, china_settings,
 
 
 async def test_every_kind_of_difference_is_reported(china_client, china_settings, fake_alipay, fake_wechatpay):
-    await factories.quota(1000)
-    fine = await paid_with_alipay(china_client, fake_alipay, 1, "fine")
-    missing = await paid_with_alipay(china_client, fake_alipay, 2, "fulfilled, not in the bill")
-    unsettled = await paid_with_alipay(china_client, fake_alipay, 3, "paid, notification lost", notify=False)
-    wrong = await paid_with_wechat(china_client, fake_wechatpay, 4, "amount differs")
-    refunded_there = await paid_with_wechat(china_client, fake_wechatpay, 1, "refunded at WeChat Pay only")
-    fake_alipay.bill_lines[:] = [
-        line for line in fake_alipay.bill_lines if line["out_trade_no"] != missing.provider_ref
-    ]
-    fake_alipay.bill_lines.append(
-        {"kind": "交易", "out_trade_no": "LP424242_deadbeef", "trade_no": "2026000", "amount_fen": 500}
-    )
-    next(line for line in fake_wechatpay.bill_lines if line["trade"] == wrong.provider_ref)["amount_fen"] = 399
-    fake_wechatpay.bill_lines.append(
-        {"state": "REFUND", "trade": refunded_there.provider_ref, "amount_fen": 100, "refund": "portal-1"}
+    fine, missing, unsettled, wrong, refunded_there = await bills_with_every_difference(
+        china_client, fake_alipay, fake_wechatpay
     )
 
     report = await compare_bills(china_settings, clock.today())

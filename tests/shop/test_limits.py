@@ -427,6 +427,7 @@ async def _roster_link(client: httpx.AsyncClient, people: int) -> str:
         "credit_code": credit_code("640104"),
         "contact": "王科长",
         "year": "2026",
+        "id_consent": "1",
     }
     uploaded = await client.post(
         "/planting/org", data=form, files={"roster": ("名单.csv", _roster(people), "text/csv")}
@@ -440,7 +441,13 @@ async def test_a_persons_tree_planting_purchase_is_never_above_the_maximum(clien
     from factories import resident_id
 
     await _planting_on_sale(10_000)
-    form = {"year": "2026", "trees": "5", "name": "张三", "id_number": resident_id("640121", "19800101", seq=11)}
+    form = {
+        "year": "2026",
+        "trees": "5",
+        "name": "张三",
+        "id_number": resident_id("640121", "19800101", seq=11),
+        "id_consent": "1",
+    }
     response = await client.post("/planting", data=form)
     assert response.status_code == 303, response.text
     order = await Order.get()

@@ -90,3 +90,56 @@ async def test_a_forged_cookie_shows_nothing_and_forgetting_clears_the_device(cl
     page = await client.get("/my-orders?forgotten=1")
     assert 'id="no-orders"' in page.text and "本设备已不再记住这些订单" in page.text
     assert (await client.get(f"/orders/{order.token}")).status_code == 200  # the link itself still works
+
+
+async def test_tree_planting_orders_are_remembered_with_their_kind(client, settings):
+    """A citizen's tree-planting order and an organisation's roster payment are listed beside a carbon order,
+    each saying what it bought, each linking to its own page (the roster's leads on to the roster's page)."""
+    from factories import resident_id
+    from registry import planting
+    from registry.models import Certificate, OrderStatus
+    from registry.quotas import open_quota
+
+    await open_quota(units=100_000)
+    await planting.set_rule(
+        year=2026, tickets_per_tree=10, trees_per_duty=3, receiving_body="绿化基金会", source="通知"
+    )
+    carbon = await client.post(
+        "/buy", data={"quantity": "12", "purpose": "travel", "certificate_name": "李四", "contact": ""}
+    )
+    assert carbon.status_code == 303
+    person = resident_id("640121", "19800101", seq=21)
+    placed = await client.post(
+        "/planting", data={"year": "2026", "trees": "3", "name": "张三", "id_number": person, "id_consent": "1"}
+    )
+    assert placed.status_code == 303
+    citizen = await Order.get(purpose="planting")
+    assert remembered_tokens(client, settings)[0] == citizen.token  # remembered when placed, before paying
+    from tests.shop.test_planting_pages import org_form, roster_csv
+
+    roster = roster_csv(f"王五,{resident_id('640121', '19850101', seq=22)},E1,")
+    started = await client.post("/planting/org", data=org_form(), files={"roster": ("r.csv", roster, "text/csv")})
+    assert started.status_code == 303, started.text
+    paying = await client.post(started.headers["location"] + "/pay")
+    assert paying.status_code == 303
+    roster_order = await Order.filter(purpose="planting").exclude(id=citizen.id).get()
+    assert remembered_tokens(client, settings)[:2] == [roster_order.token, citizen.token]
+
+    page = await client.get("/my-orders")
+    kinds = [kind for kind in ("roster", "planting", "carbon") if f'data-kind="{kind}"' in page.text]
+    assert kinds == ["roster", "planting", "carbon"]
+    assert page.text.index('data-kind="roster"') < page.text.index('data-kind="planting"')
+    assert "单位义务植树尽责" in page.text and "碳汇林票" in page.text
+    assert f'href="/planting/orders/{citizen.token}"' in page.text
+    assert f'href="/planting/orders/{roster_order.token}"' in page.text
+
+    # paid: the citizen's certificate is offered beside the order, as a carbon order's is
+    await client.post(f"/pay/demo/{citizen.token}", data={"action": "confirm"})
+    await citizen.refresh_from_db()
+    assert citizen.status is OrderStatus.FULFILLED
+    certificate = await Certificate.get(order_id=citizen.id)
+    page = await client.get("/my-orders")
+    assert f'href="/certificates/{certificate.code}.pdf"' in page.text
+    english = await client.get("/my-orders?lang=en")
+    assert "Organisation tree-planting fulfilment" in english.text
+    assert "Tree-planting duty" in english.text and "Carbon-sink forest tickets" in english.text

@@ -36,6 +36,7 @@ async def test_citizen_fulfils_the_duty_on_a_phone(db, live_server, browser_page
     assert "¥40.00" in await page.inner_text("#planting-total")
     await page.fill("#name", "张三")
     await page.fill("#id_number", person)
+    await page.check("#id_consent")  # the unticked consent box, linking the privacy notice
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # nothing wider than the phone
     await page.screenshot(path=screenshot_path("planting-citizen-form"), full_page=True)
@@ -74,6 +75,7 @@ async def test_organisation_uploads_a_roster_on_a_desktop(db, live_server, brows
         await page.fill("#credit_code", credit_code("640104"))
         await page.fill("#contact", "王科长 0951-1234567")
         await page.set_input_files("#roster", str(roster))
+        await page.check("#id_consent")  # each person on it agreed (PIPL)
         await page.click("#upload-roster")
         await page.wait_for_selector("#roster-table")
         assert await page.locator("tr.row-error").count() == 3  # duplicate, Excel-mangled ID, no name

@@ -122,7 +122,7 @@ async def test_the_payment_event_retires_at_once_and_leaves_the_certificates_to_
     # the zip was built by the job: the download is the stored file, every PDF rendered once
     submission = await RosterSubmission.get(token=token)
     rows = await planting_jobs.certificate_rows(submission)
-    stored = planting_jobs.zip_path(settings, submission, rows)
+    stored = settings.data_dir / planting_jobs.zip_key(submission, rows)  # the default storage: the data folder
     assert stored.is_file()
     assert await Certificate.filter(order_id=order.id, pdf__isnull=True).count() == 0
     download = await client.get(f"/planting/org/{token}/certificates.zip")

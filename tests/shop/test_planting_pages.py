@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 from factories import credit_code, resident_id
-from registry import planting
+from registry import idcrypt, planting
 from registry.models import (
     Certificate,
     CertificateKind,
@@ -23,6 +23,7 @@ from registry.models import (
 )
 from registry.planting import PlantingPurchase, RosterMember, RosterSubmission
 from registry.quotas import open_quota
+from tests.threads import in_file_pool, watch_threads
 
 YEAR = 2026
 
@@ -84,7 +85,8 @@ async def test_no_rule_no_sale_page(client, db):
 async def test_citizen_fulfils_the_duty_with_the_demo_provider(client, on_sale):
     person = man()
     response = await client.post(
-        "/planting", data={"year": "2026", "trees": "4", "name": "张三", "id_number": person, "contact": ""}
+        "/planting",
+        data={"year": "2026", "trees": "4", "name": "张三", "id_number": person, "contact": "", "id_consent": "1"},
     )
     assert response.status_code == 303
     page = await pay_demo(client, response.headers["location"])
@@ -109,9 +111,13 @@ async def test_citizen_fulfils_the_duty_with_the_demo_provider(client, on_sale):
 
 async def test_already_fulfilled_is_told_before_paying_not_prevented(client, on_sale):
     person = man()
-    first = await client.post("/planting", data={"year": "2026", "trees": "3", "name": "张三", "id_number": person})
+    first = await client.post(
+        "/planting", data={"year": "2026", "trees": "3", "name": "张三", "id_number": person, "id_consent": "1"}
+    )
     await pay_demo(client, first.headers["location"])
-    again = await client.post("/planting", data={"year": "2026", "trees": "3", "name": "张三", "id_number": person})
+    again = await client.post(
+        "/planting", data={"year": "2026", "trees": "3", "name": "张三", "id_number": person, "id_consent": "1"}
+    )
     assert again.status_code == 303 and again.headers["location"].startswith("/planting/orders/")
     notice = await client.get(again.headers["location"])
     assert 'id="already-fulfilled"' in notice.text and 'id="continue-payment"' in notice.text
@@ -139,7 +145,7 @@ async def test_outside_the_duty_by_declaration_gets_honour(client, on_sale):
         ({"trees": "2", "name": "张三", "declared": "owes"}, "3至5株"),
         ({"trees": "6", "name": "张三", "declared": "owes"}, "3至5株"),
         ({"trees": "3", "name": "", "declared": "owes"}, "姓名"),
-        ({"trees": "3", "name": "张三", "id_number": "640121198001011234"}, "身份证号码"),
+        ({"trees": "3", "name": "张三", "id_number": "640121198001011234", "id_consent": "1"}, "身份证号码"),
         ({"trees": "3", "name": "张三", "declared": ""}, "声明"),
     ],
 )
@@ -163,6 +169,7 @@ def org_form(code: str | None = None) -> dict[str, str]:
         "credit_code": code or credit_code("640104"),
         "contact": "王科长 0951-1234567",
         "year": "2026",
+        "id_consent": "1",  # the uploader confirms each person's consent
     }
 
 
@@ -185,10 +192,17 @@ async def test_a_village_collective_pays_for_its_roster_with_its_n2_code(client,
     order = await Order.get()
     assert order.status is OrderStatus.FULFILLED
     village = await Holder.get(id=order.buyer_id)  # type: ignore[attr-defined]
-    assert village.id_number == code and village.kind is HolderKind.VILLAGE_COLLECTIVE
+    assert (
+        village.id_number == code
+        and village.id_digest == idcrypt.digest(code)
+        and village.kind is HolderKind.VILLAGE_COLLECTIVE
+    )
 
 
-async def test_organisation_path_end_to_end(client, on_sale):
+async def test_organisation_path_end_to_end(client, on_sale, monkeypatch):
+    import shop.planting
+
+    drawn = watch_threads(monkeypatch, shop.planting, "report_pdf")
     rows = [
         f"甲,{man('19800101', 11)},E1,",
         f"乙,{man('19850101', 13)},E2,5",
@@ -246,6 +260,7 @@ async def test_organisation_path_end_to_end(client, on_sale):
     assert '\'=HYPERLINK("http://evil.example","x")' in cells
     pdf = await client.get(f"/planting/org/{token}/report.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert in_file_pool(drawn)  # drawn off the event loop
     import pypdf
 
     printed = pypdf.PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
@@ -264,7 +279,9 @@ async def test_late_staff_make_a_second_payment_for_just_them(client, on_sale):
     await pay_demo(client, (await client.post(f"/planting/org/{token}/pay")).headers["location"])
     late = [*first_rows, f"丙,{man('19900101', 15)},E3,"]
     response = await client.post(
-        f"/planting/org/{token}/upload", files={"roster": ("名单.csv", roster_csv(*late), "text/csv")}
+        f"/planting/org/{token}/upload",
+        data={"id_consent": "1"},
+        files={"roster": ("名单.csv", roster_csv(*late), "text/csv")},
     )
     assert response.status_code == 303
     manage = await client.get(f"/planting/org/{token}")
@@ -285,6 +302,7 @@ async def test_a_second_upload_while_the_first_is_unpaid(client, on_sale):
     assert first.status_code == 303
     response = await client.post(
         f"/planting/org/{token}/upload",
+        data={"id_consent": "1"},
         files={"roster": ("名单.csv", roster_csv(f"乙,{man('19850101', 13)},E2,"), "text/csv")},
     )
     assert response.status_code == 303
@@ -371,7 +389,9 @@ async def test_a_refunded_fulfilment_no_longer_counts(client, on_sale):
     from shop.orders import EventKind, PaymentEvent, apply_event
 
     person = man()
-    response = await client.post("/planting", data={"year": "2026", "trees": "3", "name": "张三", "id_number": person})
+    response = await client.post(
+        "/planting", data={"year": "2026", "trees": "3", "name": "张三", "id_number": person, "id_consent": "1"}
+    )
     await pay_demo(client, response.headers["location"])
     assert await planting.already_fulfilled(person, YEAR)
     order = await Order.get()
@@ -388,7 +408,7 @@ async def test_citizen_pays_through_stripe(stripe_client, fake_stripe, on_sale):
     from tests.fakestripe import FakeStripe
 
     response = await stripe_client.post(
-        "/planting", data={"year": "2026", "trees": "5", "name": "张三", "id_number": man()}
+        "/planting", data={"year": "2026", "trees": "5", "name": "张三", "id_number": man(), "id_consent": "1"}
     )
     assert response.status_code == 303
     order = await Order.get()
@@ -484,7 +504,9 @@ def _row(html: str, line: int) -> str:
 async def test_the_preview_flags_people_who_already_fulfilled_the_year_before_paying(client, on_sale):
     himself, elsewhere, new = man("19800101", 11), man("19850101", 13), man("19900101", 15)
     # 甲 fulfilled the year on his own; 丙 through another organisation's roster
-    bought = await client.post("/planting", data={"year": "2026", "trees": "3", "name": "甲", "id_number": himself})
+    bought = await client.post(
+        "/planting", data={"year": "2026", "trees": "3", "name": "甲", "id_number": himself, "id_consent": "1"}
+    )
     await pay_demo(client, bought.headers["location"])
     await _paid_roster(client, f"丙,{elsewhere},X1,", code=credit_code("640105"))
     response = await upload(client, roster_csv(f"甲,{himself},E1,", f"乙,{new},E2,", f"丙,{elsewhere},E3,"))
@@ -509,3 +531,56 @@ async def test_the_preview_flags_people_who_already_fulfilled_the_year_before_pa
     ]
     paid = await client.get(f"/planting/org/{token}")
     assert 'data-code="already_fulfilled"' not in paid.text  # once paid, the flag has done its work
+
+
+async def _every_row() -> dict[str, list[dict[str, object]]]:
+    """Every row of every table the ORM knows, to see that a request wrote nothing."""
+    from tortoise import Tortoise
+
+    tables = {}
+    for model in Tortoise.apps["models"].values():
+        tables[model._meta.db_table] = await model.all().order_by(model._meta.pk_attr).values()
+    return tables
+
+
+async def test_opening_the_organisation_page_writes_nothing(client, on_sale, settings):
+    """A GET never writes: the rows of a payment whose order ran out show as unpaid on the page as they are, and
+    go back to the roster when the expiry job sweeps (or the organisation pays again)."""
+    from datetime import UTC, datetime, timedelta
+
+    from registry import jobs, register
+    from registry.planting import MemberStatus, PaymentStatus, RosterPayment
+    from shop.jobs import expire_reservations
+
+    response = await upload(client, roster_csv(f"甲,{man('19800101', 11)},E1,", f"乙,{man('19850101', 13)},E2,"))
+    token = response.headers["location"].rsplit("/", 1)[1]
+    await client.post(f"/planting/org/{token}/pay")
+    await register.expire_reservations(now=datetime.now(UTC) + timedelta(hours=3))  # checkout's own expiry
+    before = await _every_row()
+    for path in (f"/planting/org/{token}", f"/planting/org/{token}?problems=1", f"/planting/org/{token}/report"):
+        page = await client.get(path)
+        assert page.status_code == 200
+    assert 'id="roster-amount">¥60.00' in (await client.get(f"/planting/org/{token}")).text
+    assert "付款中" not in (await client.get(f"/planting/org/{token}")).text  # shown as it will be once released
+    assert await _every_row() == before
+    assert await RosterMember.filter(status=MemberStatus.IN_PAYMENT).count() == 2
+
+    await expire_reservations(jobs.JobContext(settings=settings, name="shop.expire_reservations"))
+    assert (await RosterPayment.get()).status is PaymentStatus.CANCELLED
+    assert await RosterMember.filter(status=MemberStatus.PENDING).count() == 2
+    assert 'id="roster-amount">¥60.00' in (await client.get(f"/planting/org/{token}")).text
+
+
+async def test_a_cancelled_roster_payment_gives_its_rows_back_at_once(client, on_sale):
+    """Order side effects by purpose, after the commit: the demo's cancel ends the order, and the roster's rows are
+    back on the roster before anyone opens its page."""
+    from registry.planting import MemberStatus, PaymentStatus, RosterPayment
+
+    response = await upload(client, roster_csv(f"甲,{man('19800101', 11)},E1,"))
+    token = response.headers["location"].rsplit("/", 1)[1]
+    paying = await client.post(f"/planting/org/{token}/pay")
+    cancelled = await client.post(paying.headers["location"], data={"action": "cancel"})
+    assert cancelled.status_code == 303
+    assert (await Order.get()).status is OrderStatus.CANCELLED
+    assert (await RosterPayment.get()).status is PaymentStatus.CANCELLED
+    assert await RosterMember.filter(status=MemberStatus.PENDING).count() == 1

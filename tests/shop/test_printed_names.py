@@ -77,6 +77,6 @@ async def test_planting_forms(db):
 
 async def test_holder_names_from_the_back_office(db):
     actor = await make_actor()
-    data = HolderInput(kind=HolderKind.INDIVIDUAL, name=SPOOFED, id_number=resident_id("640104"))
+    data = HolderInput(kind=HolderKind.INDIVIDUAL, name=SPOOFED, id_number=resident_id("640104"), informed=True)
     holder = await create_holder(data, actor=actor)
     assert (await Holder.get(id=holder.id)).name == "张三"

@@ -14,6 +14,7 @@ from stdnum.cn import ric
 
 from factories import resident_id
 from registry.errors import RegisterError
+from registry.spreadsheet import spreadsheet_safe, write_csv
 from shop.roster import (
     MAX_COLUMNS,
     MAX_ROWS,
@@ -27,8 +28,6 @@ from shop.roster import (
     RosterUnreadable,
     Severity,
     parse_roster,
-    spreadsheet_safe,
-    write_csv,
 )
 
 HEADER = "姓名,身份证号码,工号,植树株数"
@@ -370,7 +369,7 @@ def test_csv_blank_lines_count_toward_the_row_limit():
 
 def test_a_sparse_sheet_stops_at_the_limit_instead_of_reading_a_million_empty_rows(monkeypatch):
     """One cell at the sheet's last row: openpyxl would make up every empty row in between."""
-    from shop import roster as roster_module
+    from registry import spreadsheet
 
     book = Workbook()
     sheet = book.active
@@ -380,14 +379,14 @@ def test_a_sparse_sheet_stops_at_the_limit_instead_of_reading_a_million_empty_ro
     buffer = io.BytesIO()
     book.save(buffer)
     cells = 0
-    real = roster_module._xlsx_cell
+    real = spreadsheet.xlsx_cell
 
     def counting(value):
         nonlocal cells
         cells += 1
         return real(value)
 
-    monkeypatch.setattr(roster_module, "_xlsx_cell", counting)
+    monkeypatch.setattr(spreadsheet, "xlsx_cell", counting)
     with pytest.raises(RosterBlankRows):
         parse_roster(buffer.getvalue())
     assert cells <= (MAX_ROWS + 2) * MAX_COLUMNS  # read up to the limit, not to row 1,048,576
