@@ -7,16 +7,32 @@ from starlette.responses import Response
 
 from admin.i18n import gettext as _
 from admin.session import AdminContext
+from admin.sorting import Sorting
 from admin.web import get_or_404, page, path_id, redirect
 from linpiao import inputs
 from linpiao.errors import status_of
 from registry import apikeys
 
+# every column but the actions: a few keys, read whole and sorted in Python (the default: active, then newest)
+KEY_SORTS = Sorting(
+    {
+        "prefix": ("prefix",),
+        "organisation": ("organisation",),
+        "limit": ("max_pending_units",),
+        "created": ("created_at",),
+        "used": ("last_used_at",),
+        "status": ("-revoked_at",),  # active (no revocation) first, then the latest revoked
+    },
+    default="status",
+)
+
 
 async def _keys_page(
     ctx: AdminContext, *, error: str = "", status: int = 200, created: tuple[apikeys.ApiKey, str] | None = None
 ) -> Response:
-    data = {"keys": await apikeys.all_keys(), "error": error, "created": created, "form": ctx.form or {}}
+    sort = KEY_SORTS.of(ctx.request)
+    keys = sort.arrange(await apikeys.all_keys())
+    data = {"keys": keys, "error": error, "created": created, "form": ctx.form or {}, "sort": sort}
     return page(ctx, "apikeys.html", data, status)
 
 

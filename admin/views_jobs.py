@@ -8,12 +8,16 @@ from starlette.responses import Response
 
 from admin.i18n import gettext as _
 from admin.session import AdminContext
+from admin.sorting import Sorting
 from admin.web import page, path_id, redirect
 from linpiao import inputs
 from registry import audit, jobs
 from registry.jobs import JobStatus
 
 PAGE = 50
+# the job table grows without end: only its primary key orders it (the number, which is the order jobs were queued
+# in), both ways, with keyset pages; the other columns have no index that would serve an order and do not sort
+JOB_SORTS = Sorting({"id": ("id",)}, default="-id")
 # the names of the jobs, as staff read them (registry/jobs.py TASKS)
 JOB_LABELS = {
     "planting.certify": "生成单位名单的证书",
@@ -36,8 +40,16 @@ async def job_list(ctx: AdminContext) -> Response:
     params = ctx.request.query_params
     raw_status = params.get("status", "")
     status = JobStatus(raw_status) if raw_status in set(JobStatus) else None
-    before = inputs.record_id(params.get("before", "")) if params.get("before") else None
-    rows = await jobs.list_jobs(status=status, before=before, limit=PAGE + 1)
+    sort = JOB_SORTS.of(ctx.request)
+    oldest_first = sort.key == "id"
+    cursor = inputs.record_id(params.get("before" if not oldest_first else "after", ""))
+    rows = await jobs.list_jobs(
+        status=status,
+        before=None if oldest_first else cursor,
+        after=cursor if oldest_first else None,
+        oldest_first=oldest_first,
+        limit=PAGE + 1,
+    )
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     return page(
@@ -50,7 +62,9 @@ async def job_list(ctx: AdminContext) -> Response:
             "statuses": list(JobStatus),
             "status_labels": {s: _(label) for s, label in STATUS_LABELS.items()},
             "job_labels": {name: _(label) for name, label in JOB_LABELS.items()},
-            "next_before": rows[-1].id if more and rows else None,
+            "next_cursor": rows[-1].id if more and rows else None,
+            "cursor_name": "after" if oldest_first else "before",
+            "sort": sort,
             "engine": jobs.current_backend().name,
         },
     )

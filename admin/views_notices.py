@@ -14,6 +14,7 @@ from tortoise.expressions import Subquery
 
 from admin.i18n import gettext as _
 from admin.session import AdminContext
+from admin.sorting import Sorting
 from admin.web import get_or_404, page, path_id, readable_or_404, redirect, refusal_message
 from linpiao.errors import status_of
 from registry import access, clock, notices
@@ -53,11 +54,20 @@ async def _publishable(ctx: AdminContext) -> list[tuple[str, str]]:
     return choices
 
 
+# the notices' own columns; the objections and the result are counted per notice and do not sort. Without a
+# chosen sort the open ones close soonest first and the closed ones latest first.
+NOTICE_SORTS = Sorting(
+    {"title": ("title",), "district": ("district_code", "title"), "period": ("closes_at",)}, default="period"
+)
+
+
 async def notice_list(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
     now = clock.now()
     mine = access.scope(ctx.actor, Action.NOTICE_READ, notices.PublicNotice.all())
-    open_ = await mine.filter(closes_at__gt=now).order_by("closes_at", "id").limit(200)
-    closed = await mine.filter(closes_at__lte=now).order_by("-closes_at", "-id").limit(200)
+    sort = NOTICE_SORTS.of(ctx.request)
+    closed_sort = sort if ctx.request.query_params.get("sort") == sort.key else NOTICE_SORTS.choose("-period")
+    open_ = await mine.filter(closes_at__gt=now).order_by(*sort.order).limit(200)
+    closed = await mine.filter(closes_at__lte=now).order_by(*closed_sort.order).limit(200)
     objections: dict[int, list[notices.NoticeObjection]] = {}
     ids = [n.id for n in (*open_, *closed)]
     for objection in await notices.NoticeObjection.filter(notice_id__in=ids).order_by("id"):
@@ -68,6 +78,8 @@ async def notice_list(ctx: AdminContext, error: str = "", status: int = 200) -> 
         {
             "open_notices": open_,
             "closed_notices": closed,
+            "sort": sort,
+            "closed_sort": closed_sort,
             "objections": objections,
             "publishable": await _publishable(ctx),
             "values": {"subject": ctx.field("subject"), "period_days": ctx.field("period_days")},

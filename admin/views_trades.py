@@ -138,12 +138,25 @@ async def filing_record(ctx: AdminContext) -> Response:
     filed_on = date_field(ctx.field("filed_on"))
     if authority not in set(trade_service.FilingAuthority) or filed_on is None:
         return await trade_detail(ctx, _("备案日期或备案文号无效"), 400)
-    try:
-        await holdings.record_filing(
-            trade=trade, authority=authority, filed_on=filed_on, reference=ctx.field("reference"), actor=ctx.actor
+    reference = ctx.field("reference")
+
+    async def record(token: str | None) -> trade_service.TradeFiling:  # the same filing twice changes nothing
+        return await holdings.record_filing(
+            trade=trade, authority=authority, filed_on=filed_on, reference=reference, actor=ctx.actor
         )
+
+    async def describe(filing: trade_service.TradeFiling) -> dict[str, object]:
+        await trade.refresh_from_db()
+        await trade.fetch_related("batch", "buyer", "seller")
+        pending = [f for f in await trade_service.filings_of(trade) if f.status is not trade_service.FilingStatus.FILED]
+        return {"trade": trade, "filing": filing, "pending": pending}
+
+    try:
+        done = await preview_or_confirm(ctx.field("step"), "", record, describe)
     except RegisterError as exc:
         return await trade_detail(ctx, refusal_message(exc), status_of(exc))
+    if done.preview is not None:
+        return page(ctx, "trades/filing_preview.html", done.preview)
     return redirect(f"/admin/trades/{trade.id}")
 
 

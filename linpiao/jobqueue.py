@@ -178,10 +178,19 @@ class ProcrastinateBackend:
         except AlreadyEnqueued:
             return None
 
-    async def list_jobs(self, *, status: JobStatus | None, before: int | None, limit: int) -> list[JobView]:
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | None,
+        before: int | None,
+        limit: int,
+        after: int | None = None,
+        oldest_first: bool = False,
+    ) -> list[JobView]:
         statuses = [raw for raw, mapped in _STATUS.items() if mapped is status] if status else None
+        direction = "ASC" if oldest_first else "DESC"
         rows = await self.app.connector.execute_query_all_async(
-            query="""
+            query=f"""
             SELECT j.id, j.task_name, j.args, j.status::text AS status, j.attempts, j.scheduled_at,
                    (SELECT min(e.at) FROM procrastinate_events e WHERE e.job_id = j.id AND e.type = 'deferred')
                        AS created_at,
@@ -194,11 +203,13 @@ class ProcrastinateBackend:
               FROM procrastinate_jobs j
              WHERE (%(statuses)s::text[] IS NULL OR j.status::text = ANY(%(statuses)s::text[]))
                AND (%(before)s::bigint IS NULL OR j.id < %(before)s::bigint)
-             ORDER BY j.id DESC
+               AND (%(after)s::bigint IS NULL OR j.id > %(after)s::bigint)
+             ORDER BY j.id {direction}
              LIMIT %(limit)s
-            """,
+            """,  # noqa: S608 — the only text put in is ``direction``, one of two literals, never input
             statuses=statuses,
             before=before,
+            after=after,
             limit=limit,
         )
         failures = await jobs._failures(self.name, [int(r["id"]) for r in rows])

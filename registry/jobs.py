@@ -229,7 +229,15 @@ class Backend(Protocol):
 
     async def defer(self, spec: JobSpec, args: dict[str, Any]) -> int | None: ...
 
-    async def list_jobs(self, *, status: JobStatus | None, before: int | None, limit: int) -> list[JobView]: ...
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | None,
+        before: int | None,
+        limit: int,
+        after: int | None = None,
+        oldest_first: bool = False,
+    ) -> list[JobView]: ...
 
     async def counts(self) -> dict[JobStatus, int]: ...
 
@@ -273,9 +281,17 @@ async def defer(name: str, **args: Any) -> int | None:
     return await _backend.defer(job_spec, args)
 
 
-async def list_jobs(*, status: JobStatus | None = None, before: int | None = None, limit: int = 50) -> list[JobView]:
-    """Newest first; ``before`` an id: the next page (keyset pagination)."""
-    return await _backend.list_jobs(status=status, before=before, limit=limit)
+async def list_jobs(
+    *,
+    status: JobStatus | None = None,
+    before: int | None = None,
+    limit: int = 50,
+    after: int | None = None,
+    oldest_first: bool = False,
+) -> list[JobView]:
+    """Newest first (``oldest_first``: by id ascending, the order they were queued in); ``before`` (newest first)
+    or ``after`` (oldest first) the last id shown: the next page (keyset pagination on the primary key)."""
+    return await _backend.list_jobs(status=status, before=before, limit=limit, after=after, oldest_first=oldest_first)
 
 
 async def counts() -> dict[JobStatus, int]:
@@ -320,13 +336,23 @@ class TableBackend:
             worker.wake()
         return int(job.id)
 
-    async def list_jobs(self, *, status: JobStatus | None, before: int | None, limit: int) -> list[JobView]:
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | None,
+        before: int | None,
+        limit: int,
+        after: int | None = None,
+        oldest_first: bool = False,
+    ) -> list[JobView]:
         query = Job.all()
         if status is not None:
             query = query.filter(status=status)
         if before is not None:
             query = query.filter(id__lt=before)
-        rows = await query.order_by("-id").limit(limit)
+        if after is not None:
+            query = query.filter(id__gt=after)
+        rows = await query.order_by("id" if oldest_first else "-id").limit(limit)
         failures = await _failures("table", [int(j.id) for j in rows])
         return [
             JobView(

@@ -15,7 +15,7 @@ from registry import clock, dividends, notices, offsets, quotas, register
 from registry.audit import Actor
 from registry.idempotency import new_form_token
 from registry.models import Batch, HolderKind, RegisterEntry, StaffRole
-from registry.trades import InheritanceCase, record_transfer
+from registry.trades import InheritanceCase, TradeFiling, TradeStatus, record_transfer
 from tests.admin.conftest import make_staff, village_with_parcel
 from tests.admin.test_permissions import snapshot
 from tests.admin.test_trades_pages import TODAY, _collective, _state, form_token
@@ -29,9 +29,10 @@ def shown_in(html: str, name: str) -> str:
     return match.group(1).strip()
 
 
-async def _previewed_then_confirmed(staff, url: str, data: dict[str, str], *, shown: list[str]):  # type: ignore[no-untyped-def]
+async def _previewed_then_confirmed(staff, url: str, data: dict[str, str], *, shown: list[str], token: bool = True):  # type: ignore[no-untyped-def]
     """Preview (nothing written, ``shown`` on the page), confirm with the page's own token, confirm again: the
-    second confirm lands where the first did and writes nothing more. Returns the first confirm's answer."""
+    second confirm lands where the first did and writes nothing more. Returns the first confirm's answer.
+    ``token=False``: an action made idempotent by its record's state (a filing), whose confirm carries none."""
     before = await snapshot()
     preview = await staff.post(url, {**data, "step": "preview"})
     assert preview.status_code == 200, preview.text
@@ -39,10 +40,10 @@ async def _previewed_then_confirmed(staff, url: str, data: dict[str, str], *, sh
         assert text in preview.text, text
     assert 'name="step" value="confirm"' in preview.text
     assert await snapshot() == before  # the rehearsal was rolled back: no entry, record, token or audit line
-    token = form_token(preview.text)
+    token_value = form_token(preview.text) if token else ""
     hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', preview.text))
     hidden.pop("csrf", None)
-    confirm = {**hidden, "form_token": token, "step": "confirm"}
+    confirm = {**hidden, "form_token": token_value, "step": "confirm"}
     done = await staff.post(url, confirm)
     assert done.status_code == 303, done.text
     after = await snapshot()
@@ -370,3 +371,49 @@ def test_every_string_of_the_confirm_pages_has_an_english_translation():
     english = translations("en", "admin")
     assert len(used) > 60
     assert sorted(s for s in used if english.gettext(s) == s) == []
+
+
+async def _trade_to_file(sign_in, username: str):  # type: ignore[no-untyped-def]
+    """A collective transfer waiting for its filings, recorded by a new issuer: (issuer, trade, filing URL)."""
+    batch, village = await _collective(units=100)
+    issuer = await sign_in(ISS, username)
+    buyer = await make_holder("备案受让方")
+    trade = await record_transfer(
+        batch=batch, seller=village, buyer=buyer, quantity=30, price_fen=0, actor=Actor(issuer.user)
+    )
+    return issuer, trade, f"/admin/trades/{trade.id}/filings"
+
+
+async def test_a_filing_shows_what_it_completes_then_is_recorded_once(sign_in):
+    issuer, trade, url = await _trade_to_file(sign_in, "confirm-filing")
+    page = await issuer.get(f"/admin/trades/{trade.id}")
+    assert 'name="step" value="preview"' in page.text
+    data = {"authority": "village_committee", "filed_on": TODAY, "reference": "村备1"}
+    await _previewed_then_confirmed(issuer, url, data, shown=["备案受让方", "村备1", "仍待备案"], token=False)
+    forestry = await sign_in(F, "confirm-filing-city")
+    await issuer.post(
+        url, {"authority": "district_government", "filed_on": TODAY, "reference": "区备2", "step": "confirm"}
+    )
+    last = {"authority": "city_forestry", "filed_on": TODAY, "reference": "市备3"}
+    preview = await forestry.post(url, {**last, "step": "preview"})
+    assert "交易生效" in shown_in(preview.text, "preview-effect")
+    await trade.refresh_from_db()
+    assert trade.status is TradeStatus.PENDING_FILING  # the rehearsal made nothing effective
+    await _previewed_then_confirmed(forestry, url, last, shown=["市备3"], token=False)
+    await trade.refresh_from_db()
+    assert trade.status is TradeStatus.EFFECTIVE
+
+
+async def test_a_filing_recorded_differently_between_preview_and_confirm_is_refused(sign_in):
+    issuer, trade, url = await _trade_to_file(sign_in, "confirm-filing-changed")
+    data = {"authority": "village_committee", "filed_on": TODAY, "reference": "村备1"}
+    preview = await issuer.post(url, {**data, "step": "preview"})
+    assert preview.status_code == 200
+    other = {**data, "reference": "村备-另一位职员"}
+    assert (await issuer.post(url, {**other, "step": "confirm"})).status_code == 303  # meanwhile
+    before = await snapshot()
+    refused = await issuer.post(url, {**data, "step": "confirm", "form_token": ""})
+    assert refused.status_code in (400, 409) and "当前状态不允许该操作" in refused.text
+    assert await snapshot() == before
+    filing = await TradeFiling.get(trade_id=trade.id, authority="village_committee")
+    assert filing.reference == "村备-另一位职员"

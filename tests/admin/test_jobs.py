@@ -3,6 +3,7 @@ its error — and retries a failed one; nobody else sees the page."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -74,6 +75,21 @@ async def test_older_jobs_are_a_page_away(sign_in):
     assert f'href="/admin/jobs?before={ids[5]}"' in first.text
     older = await admin.get(f"/admin/jobs?before={ids[5]}")
     assert [f'data-job="{i}"' in older.text for i in ids[:6]] == [True] * 5 + [False]
+
+
+async def test_the_jobs_sort_oldest_first_and_page_on(sign_in):
+    ids = [await jobs.defer("planting.certify", order_id=n) for n in range(55)]
+    admin = await sign_in(StaffRole.ADMIN, "sysadmin")
+    first = await admin.get("/admin/jobs?sort=id")
+    shown = [int(i) for i in re.findall(r'data-job="(\d+)"', first.text)]
+    assert shown == ids[:50] and 'aria-sort="ascending"' in first.text
+    assert f'href="/admin/jobs?sort=id&amp;after={ids[49]}"' in first.text
+    later = await admin.get(f"/admin/jobs?sort=id&after={ids[49]}")
+    assert [int(i) for i in re.findall(r'data-job="(\d+)"', later.text)] == ids[50:]
+    assert "older-jobs" not in later.text  # the last page
+    for sort in ("name", "-status", "id;--"):  # no other column sorts: the default, newest first
+        other = await admin.get(f"/admin/jobs?sort={sort}")
+        assert [int(i) for i in re.findall(r'data-job="(\d+)"', other.text)] == ids[::-1][:50]
 
 
 async def test_only_the_administrator_sees_the_jobs(sign_in):

@@ -1025,7 +1025,7 @@ async def write_cases(w: World) -> list[Case]:
     ):
         readers = register_readers(kind, district)
         city = keepers(kind, district) | {FORESTRY}
-        filing = {"filed_on": TODAY, "reference": "备字第1号"}
+        filing = {"filed_on": TODAY, "reference": "备字第1号", "step": "confirm"}
         if kind is TicketKind.COLLECTIVE:
             local = {**filing, "authority": "village_committee"}
             cases.append(

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from admin.sorting import Sorting
+from admin.web import PAGE_SIZE
 from factories import make_batch, make_holder
+from registry import clock, quotas
+from registry.apikeys import ApiKey
 from registry.applications import ApplicationBasis, ApplicationStatus, IssuanceApplication
 from registry.dividends import Dividend
-from registry.models import Holder, HolderKind, Parcel, StaffRole, StaffUser, TicketKind
+from registry.models import AuditLog, Batch, Holder, HolderKind, Parcel, StaffRole, StaffUser, TicketKind
+from registry.notices import NoticeKind, PublicNotice
 from registry.offsets import (
     CompensationCase,
     CompensationStatus,
@@ -42,11 +46,17 @@ def expected(rows: list[Any], key: Callable[[Any], tuple], descending: bool, ide
 
 
 async def check_every_column(
-    staff, url: str, path: str, rows: list[Any], columns: dict[str, Callable], listed: Callable | None = None
+    staff,
+    url: str,
+    path: str,
+    rows: list[Any],
+    columns: dict[str, Callable],
+    listed: Callable | None = None,
+    ident: Callable | None = None,
 ) -> None:
     """``listed(html)`` reads the rows' order off a page whose rows link no record of their own (then rows are
-    told apart by their ``username``)."""
-    ident = (lambda r: r.id) if listed is None else (lambda r: r.username)
+    told apart by ``ident``, their ``username`` unless told)."""
+    ident = ident or ((lambda r: r.id) if listed is None else (lambda r: r.username))
     page = await staff.get(url)
     headers = set(re.findall(r'data-testid="sort-([a-z]+)"', page.text))
     assert headers == set(columns), "every sortable column is tested, and only those"
@@ -238,6 +248,69 @@ def usernames(html: str) -> list[str]:
     return re.findall(r'<tr><td class="mono">([^<]+)</td>', html)
 
 
+def empty_last(value: Any) -> tuple[bool, Any]:
+    """An empty value after every other ascending (before them descending), as PostgreSQL and the lists do."""
+    return (value is None, 0 if value is None else value)
+
+
+async def carbon_quotas() -> list[Batch]:
+    for n in range(len(NAMES)):
+        quota = await quotas.open_quota(units=(n * 7) % 4 * 100 + 100)
+        await Batch.filter(id=quota.id).update(
+            serial_prefix=f"TH-{NAMES[n]}-{n}",
+            price_fen=(n * 3) % 4 * 100,
+            g_co2e_per_unit=(n * 5) % 3 * 1000 + 1000,
+            valid_until=date(2027, 1, 1 + (n * 5) % 7),
+            is_open=n % 3 > 0,
+        )
+    return list(await Batch.filter(kind=TicketKind.CARBON))
+
+
+async def api_keys() -> list[ApiKey]:
+    start = clock.now()
+    return [
+        await ApiKey.create(
+            prefix=f"lp_{NAMES[(n + 1) % len(NAMES)]}{n}",
+            key_hash=f"{n:064d}",
+            organisation=NAMES[n],
+            max_pending_units=None if n % 3 == 0 else (n * 7) % 4,
+            created_at=start - timedelta(hours=(n * 5) % 7),
+            last_used_at=None if n % 2 else start - timedelta(minutes=(n * 3) % 4),
+            revoked_at=None if n % 3 else start - timedelta(minutes=n),
+        )
+        for n in range(len(NAMES))
+    ]
+
+
+def key_prefixes(html: str) -> list[str]:
+    return re.findall(r'<tr data-prefix="([^"]+)"', html)
+
+
+async def notices_open() -> list[PublicNotice]:
+    start = clock.now()
+    return [
+        await PublicNotice.create(
+            kind=NoticeKind.DIVIDEND,
+            title=NAMES[n],
+            body="b",
+            district_code=["640104", "640105"][n % 2],
+            opens_at=start,
+            closes_at=start + timedelta(days=1 + (n * 5) % 4),  # all open: one table, in the chosen order
+        )
+        for n in range(len(NAMES))
+    ]
+
+
+async def audit_lines() -> list[AuditLog]:
+    for n in range(len(NAMES)):
+        await AuditLog.create(username=NAMES[n], action="sorting.test", target=f"t{n}")
+    return list(await AuditLog.all())  # with the sign-in's own lines
+
+
+def audit_rows(html: str) -> list[tuple[str, str]]:
+    return re.findall(r'<td class="mono">([^<]*)</td><td class="mono">[^<]*</td><td class="mono">([^<]*)</td>', html)
+
+
 # the other lists with column sorts: (url, role, path of a row's link, rows, the columns' Python sort keys)
 LISTS = {
     "offsets": (
@@ -293,6 +366,60 @@ LISTS = {
             "active": lambda a: (not a.is_active, a.username),
         },
     ),
+    "quotas": (
+        "/admin/quotas",
+        StaffRole.FORESTRY,
+        "",
+        carbon_quotas,
+        {
+            "quota": lambda q: (q.serial_prefix,),
+            "price": lambda q: (q.price_fen,),
+            "carbon": lambda q: (q.g_co2e_per_unit,),
+            "valid": lambda q: (q.valid_until,),
+            "total": lambda q: (q.total_units,),
+            "status": lambda q: (not q.is_open,),
+        },
+    ),
+    "apikeys": (
+        "/admin/apikeys",
+        StaffRole.ADMIN,
+        "",
+        api_keys,
+        {
+            "prefix": lambda k: (k.prefix,),
+            "organisation": lambda k: (k.organisation,),
+            "limit": lambda k: (empty_last(k.max_pending_units),),
+            "created": lambda k: (k.created_at,),
+            "used": lambda k: (empty_last(k.last_used_at),),
+            "status": lambda k: ((k.revoked_at is not None, -(k.revoked_at.timestamp() if k.revoked_at else 0)),),
+        },
+    ),
+    "notices": (
+        "/admin/notices",
+        StaffRole.AUDITOR,  # reads every district's notices
+        "notices",
+        notices_open,
+        {
+            "title": lambda n: (n.title,),
+            "district": lambda n: (n.district_code, n.title),
+            "period": lambda n: (n.closes_at,),
+        },
+    ),
+    # the audit log sorts only on what its indexes serve (the time, by id; the user): the rest is not offered
+    "audit": (
+        "/admin/audit",
+        StaffRole.AUDITOR,
+        "",
+        audit_lines,
+        {"time": lambda a: (), "username": lambda a: (a.username,)},
+    ),
+}
+# lists whose rows link no record: how a page's order is read, and what names a row
+READERS: dict[str, tuple[Callable, Callable]] = {
+    "staff": (usernames, lambda a: a.username),
+    "quotas": (lambda html: re.findall(r'<tr><td class="mono">([^<]+)</td>', html), lambda q: q.serial_prefix),
+    "apikeys": (key_prefixes, lambda k: k.prefix),
+    "audit": (audit_rows, lambda a: (a.username, a.target)),
 }
 
 
@@ -301,7 +428,28 @@ async def test_every_column_of_the_other_lists_sorts(sign_in, name):
     url, role, path, make, columns = LISTS[name]
     clerk = await sign_in(role, "zulu", district="640104")  # last by name, district and role among the rows
     rows = await make()
-    await check_every_column(clerk, url, path, rows, columns, listed=usernames if name == "staff" else None)
+    listed, ident = READERS.get(name, (None, None))
+    await check_every_column(clerk, url, path, rows, columns, listed=listed, ident=ident)
+
+
+@pytest.mark.parametrize("sort", ["time", "-time", "username", "-username"])
+async def test_the_audit_log_pages_through_every_line_in_each_order(sign_in, sort):
+    auditor = await sign_in(StaffRole.AUDITOR, "zulu")
+    for n in range(PAGE_SIZE + 7):
+        await AuditLog.create(username=NAMES[n % len(NAMES)], action="paging.test", target=f"p{n}")
+    rows = list(await AuditLog.all())
+    key = (lambda a: ()) if sort.endswith("time") else (lambda a: (a.username,))
+    shown: list[tuple[str, str]] = []
+    url = f"/admin/audit?sort={sort}"
+    for _page in range(5):
+        response = await auditor.get(url)
+        assert response.status_code == 200
+        shown += audit_rows(response.text)
+        following = re.search(r'href="\?([^"]+)" data-testid="next-page"', response.text)
+        if following is None:
+            break
+        url = "/admin/audit?" + following.group(1).replace("&amp;", "&")
+    assert shown == expected(rows, key, sort.startswith("-"), lambda a: (a.username, a.target))
 
 
 HOSTILE = [

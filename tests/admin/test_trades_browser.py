@@ -54,7 +54,9 @@ async def test_issuer_records_a_transfer_and_its_filings_on_a_phone(live_server,
 
     for reference in ("村备字第1号", "区备字第2号", "市林备字第3号"):
         await page.fill("#reference", reference)
-        await page.click("button:has-text('登记备案')")
+        await page.click("button:has-text('预览备案')")
+        await page.wait_for_selector('[data-testid="filing-preview"]')
+        await page.click("button:has-text('确认登记备案')")
         await page.wait_for_selector(f"text={reference}")
     await page.wait_for_selector('[data-testid="trade-status"] >> text=已生效')
     await page.screenshot(path=screenshot_path("trades-effective-phone"), full_page=True)

@@ -209,12 +209,14 @@ async def test_issuer_records_a_transfer_and_its_three_filings(sign_in):
     assert "备案未完成，尚未生效" in page.text and "YC-JT-640104-2026-001-00000001" in page.text
     for authority, reference in (("village_committee", "村备1"), ("district_government", "区备2")):
         response = await issuer.post(
-            f"/admin/trades/{trade.id}/filings", {"authority": authority, "filed_on": TODAY, "reference": reference}
+            f"/admin/trades/{trade.id}/filings",
+            {"authority": authority, "filed_on": TODAY, "reference": reference, "step": "confirm"},
         )
         assert response.status_code == 303
     forestry = await sign_in(F, "forestry-trades")
     response = await forestry.post(
-        f"/admin/trades/{trade.id}/filings", {"authority": "city_forestry", "filed_on": TODAY, "reference": "市备3"}
+        f"/admin/trades/{trade.id}/filings",
+        {"authority": "city_forestry", "filed_on": TODAY, "reference": "市备3", "step": "confirm"},
     )
     assert response.status_code == 303
     page = await issuer.get(f"/admin/trades/{trade.id}")
@@ -226,7 +228,8 @@ async def test_issuer_records_a_transfer_and_its_three_filings(sign_in):
     assert certificate.quantity == 120 and certificate.kind == "collective_holding"
     assert f"/verify/{certificate.code}" in page.text
     await forestry.post(
-        f"/admin/trades/{trade.id}/filings", {"authority": "city_forestry", "filed_on": TODAY, "reference": "市备3"}
+        f"/admin/trades/{trade.id}/filings",
+        {"authority": "city_forestry", "filed_on": TODAY, "reference": "市备3", "step": "confirm"},
     )
     assert await Certificate.filter(holder_id=buyer.id).count() == 1
     # the seller's certificate for 1,000 units is revoked and replaced by one for the 880 left
@@ -260,7 +263,8 @@ async def test_forestry_records_a_state_transfer_and_its_one_filing_through_the_
     page = await forestry.get(created.headers["location"])
     assert "备案未完成，尚未生效" in page.text
     response = await forestry.post(
-        f"/admin/trades/{trade.id}/filings", {"authority": "city_forestry", "filed_on": TODAY, "reference": "市林备1"}
+        f"/admin/trades/{trade.id}/filings",
+        {"authority": "city_forestry", "filed_on": TODAY, "reference": "市林备1", "step": "confirm"},
     )
     assert response.status_code == 303
     await trade.refresh_from_db()

@@ -120,6 +120,11 @@ async def test_procrastinate_applies_its_schema_once_and_keeps_the_jobs(db, sett
         await backend.app.run_worker_async(wait=False, install_signal_handlers=False)
         [view] = [v for v in await jobs.list_jobs() if v.name == "tests.pg"]
         assert view.status is JobStatus.DONE and view.attempts == 2
+        second = await jobs.defer("tests.pg", n=2)  # queued behind the first: the two orders, and a page after
+        oldest = [v.id for v in await jobs.list_jobs(oldest_first=True)]
+        assert oldest == sorted(oldest) and oldest[-1] == second and first in oldest
+        assert [v.id for v in await jobs.list_jobs()] == oldest[::-1]
+        assert [v.id for v in await jobs.list_jobs(oldest_first=True, after=oldest[0])] == oldest[1:]
     finally:
         jobs.TASKS.clear()
         jobs.TASKS.update(saved)
