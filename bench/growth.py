@@ -54,6 +54,7 @@ from registry.chain import entry_hash, verify_chain
 from registry.constraints import install_guards
 from registry.models import Batch, ChainHead, Holder, Order, TicketKind
 from registry.quotas import open_quota, pool_holder
+from registry.retirements import public_holder_name
 
 UNITS_PER_ORDER = 5
 SPAN = timedelta(days=30)
@@ -228,6 +229,10 @@ class Seeder:
                 place += 1
                 entry_id = ids["register_entry"] + 2 * (k - 1) + offset + 1
                 at = moment + timedelta(microseconds=offset)
+                # the retirement names its beneficiary as registry.register.retire_units does
+                entry_details: dict[str, Any] = {"order": order_id}
+                if offset:
+                    entry_details["beneficiary"] = public_holder_name(name, "individual")
                 content = {
                     "seq": entry_id,
                     "kind": template["kind"],
@@ -238,7 +243,7 @@ class Seeder:
                     "ranges": [[first, last]],
                     "price_fen": price,
                     "purpose": label,
-                    "details": {"order": order_id},
+                    "details": entry_details,
                     "actor": template["actor"],
                     "created_at": at.astimezone(UTC).isoformat(timespec="microseconds"),
                     "prev": prev,
@@ -255,7 +260,7 @@ class Seeder:
                     "ranges": json.dumps([[first, last]]),
                     "price_fen": price,
                     "purpose": label,
-                    "details": json.dumps({"order": order_id}),
+                    "details": json.dumps(entry_details, ensure_ascii=False),
                     "created_at": self.when(at),
                     "prev_hash": prev,
                     "hash": digest,

@@ -47,6 +47,7 @@ from registry.models import (
     RegisterEntry,
     TicketKind,
 )
+from registry.retirements import public_holder_name
 
 CITY_ONLY_KINDS = residence.LAND_KINDS
 
@@ -469,7 +470,9 @@ async def retire_units(
             price_fen=order.amount_fen,
             purpose=purpose,
             actor=actor,
-            details={"order": order.id},
+            # the beneficiary as the public may read it (a person's name masked): the entry names whom the
+            # retirement is for, and its hash covers that, whatever later becomes of the buyer's holder row
+            details={"order": order.id, "beneficiary": public_holder_name(buyer.name, buyer.kind)},
         )
         for holding in reserved:
             await _assign(
