@@ -97,7 +97,7 @@ async def _detail(ctx: AdminContext, order: Order, error: str = "", status: int 
     data: dict[str, Any] = {
         "order": order,
         "batch": batch,
-        "serial_ranges": [batch.serial_range(int(h.first_no), int(h.last_no)) for h in holdings] if batch else [],
+        "serial_ranges": batch.serial_ranges((h.first_no, h.last_no) for h in holdings) if batch else [],
         "certificates": certificates,
         "group_code": group_code,
         "timeline": await service_desk.timeline(order),

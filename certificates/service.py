@@ -95,8 +95,7 @@ def _holder_facts(holder: Holder | None) -> dict[str, Any]:
 
 
 def _serial_lines(batch: Batch, ranges: Sequence[Sequence[int]]) -> str:
-    ordered = sorted((int(a), int(b)) for a, b in ranges)
-    return "\n".join(batch.serial_range(a, b) for a, b in ordered)
+    return "\n".join(batch.serial_ranges(ranges))
 
 
 async def _create(**values: Any) -> Certificate:

@@ -20,6 +20,7 @@ from aerich import Command
 
 from linpiao.db import tortoise_config
 from linpiao.jobqueue import apply_schema, uses_procrastinate
+from registry.blocks import cut_open_quotas
 from registry.chain import start_batch_chains
 from registry.counters import rebuild_counters
 from registry.sealing import seal_plaintext_ids
@@ -33,7 +34,11 @@ async def _wave3() -> None:
 
 
 # migration name (the file's last part) -> what fills the tables it adds, run once in the command that applies it
-AFTER: dict[str, Callable[[], Awaitable[object]]] = {"wave2": rebuild_counters, "wave3": _wave3}
+AFTER: dict[str, Callable[[], Awaitable[object]]] = {
+    "wave2": rebuild_counters,
+    "wave3": _wave3,
+    "blocks": cut_open_quotas,  # open carbon quotas sold in stock blocks from now on (registry.blocks)
+}
 
 
 def _name(applied: str) -> str:

@@ -23,6 +23,18 @@ Heads are locked once per transaction and remembered with their tips (:class:`Lo
 it expects (``WHERE seq = …``): if a savepoint rolled back an append the transaction remembered, the tip is read
 again, so a remembered tip never puts a wrong link into a chain. A savepoint that took locks and is rolled back
 forgets them (PostgreSQL released them with it), so the transaction takes them again.
+
+**Blocks.** A carbon quota's serials are cut into stock blocks (:class:`registry.models.StockBlock`,
+:mod:`registry.blocks`), each with a chain of its own (chain key ``-block id``, its tip on the block's row) that
+starts from an entry of the batch's chain. A buyer's transaction *claims* a block with enough unsold tickets
+(:func:`claim_block`: ``FOR UPDATE SKIP LOCKED``, so concurrent buyers take different blocks) or locks the block
+its order reserved from (:func:`lock_block`), and works inside that block only: its entries go to the block's
+chain, its counts to the block's row. On PostgreSQL a block transaction holds the batch's advisory key
+``(1, batch)`` shared, and a transaction that locks the batch's own head holds it exclusively: work on the whole
+batch (closing a quota, an order larger than any block, a payment after its reservation was given back) waits for
+the running block transactions and keeps new ones out. A block transaction never widens its locks (two could
+wait for each other): it raises :class:`WiderLockNeeded`, and :func:`stock_transaction` runs the work again under
+the batch's lock.
 """
 
 from __future__ import annotations
@@ -32,17 +44,19 @@ import functools
 import hashlib
 import json
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise import connections
 from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.transactions import in_transaction
 
 from registry import clock, sqlrows
-from registry.models import Batch, ChainHead, EntryKind, Holder, RegisterEntry, RegisterHead
+from registry.models import Batch, ChainHead, EntryKind, Holder, RegisterEntry, RegisterHead, StockBlock
+
+T = TypeVar("T")
 
 GENESIS = "0" * 64
 NO_BATCH = 0  # the chain of the entries without a batch
@@ -53,6 +67,24 @@ _REGISTER_KEY = 0x6C696E70  # the advisory lock of the whole register (PostgreSQ
 class Tip:
     seq: int
     last_hash: str
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stock block: its id and the serials ``first_no..last_no`` of its batch."""
+
+    id: int
+    batch_id: int
+    first_no: int
+    last_no: int
+
+    def covers(self, first: int, last: int) -> bool:
+        return self.first_no <= first and last <= self.last_no
+
+
+class WiderLockNeeded(Exception):
+    """A block transaction met work outside its block (another block, the whole batch): run it again under the
+    batch's lock (:func:`stock_transaction`)."""
 
 
 @dataclass
@@ -67,9 +99,16 @@ class LockState:
     # when it ran (SQLite, whose writers take turns): appending needs no statement of its own to number an entry
     spare: list[int] = field(default_factory=list)
     top: int | None = None
+    blocks: dict[int, Span] = field(default_factory=dict)  # batch id → the block of it this transaction holds
+    spans: dict[int, list[Span]] = field(default_factory=dict)  # batch id → its blocks, read once when needed
 
     def holds(self, chain: int) -> bool:
         return self.whole or chain in self.tips
+
+    def holds_batch(self, batch_id: int | None) -> bool:
+        """Whether the batch's stock may be changed here: its head, the whole register, or one of its blocks
+        (then only inside that block)."""
+        return self.holds(_chain_of(batch_id)) or (batch_id is not None and batch_id in self.blocks)
 
 
 # keyed by the outermost transaction's client (what the ORM's connection resolves to inside it)
@@ -91,6 +130,7 @@ _PG_SHARED = f"SELECT pg_advisory_xact_lock_shared({_REGISTER_KEY})"
 _PG_NEXT = "nextval(pg_get_serial_sequence('register_entry', 'id'))"
 _SQLITE_TOP = 'SELECT COALESCE(MAX("seq"), 0) FROM "register_entry"'
 _PG_WHOLE = f"SELECT pg_advisory_xact_lock({_REGISTER_KEY})"
+_PG_BATCH_KEY = "pg_advisory_xact_lock{mode}(1, CAST(? AS INTEGER))"  # a batch's key: (1, id), apart from the above
 _SQLITE_WHOLE = 'UPDATE "register_head" SET "seq" = "seq" WHERE "id" = 1'
 
 
@@ -131,17 +171,23 @@ async def _lock_heads(
     if postgres:  # rows locked in the order of the sort: two transactions never wait for each other in a circle
         # the one-row subquery takes the shared advisory lock before any head row is locked (rows are locked
         # above the sort, once every row has been joined)
-        register = f"(SELECT pg_advisory_xact_lock_shared({_REGISTER_KEY})) AS r, " if shared else ""
+        # and each batch's own key exclusively (block transactions of the batch hold it shared), in order
+        keys = [c for c in chains if c > NO_BATCH]
+        locks = [f"pg_advisory_xact_lock_shared({_REGISTER_KEY})"] if shared else []
+        locks += [_PG_BATCH_KEY.format(mode="") for _ in keys]
+        register = f"(SELECT {', '.join(locks)}) AS r, " if locks else ""
         sql = (  # placeholders only: every value is a parameter; one register-wide number drawn per head
             f'SELECT h."chain", h."seq", h."last_hash", {_PG_NEXT} AS "n" FROM {register}"chain_head" AS h '  # noqa: S608
             f'WHERE h."chain" IN ({marks}) ORDER BY h."chain" FOR UPDATE OF h'
         )
+        params: list[int] = [*keys, *chains]
     else:  # the write takes SQLite's write lock before anything is read
         sql = (  # placeholders only: every value is a parameter
             f'UPDATE "chain_head" SET "seq" = "seq" WHERE "chain" IN ({marks}) '  # noqa: S608
             f'RETURNING "chain", "seq", "last_hash", ({_SQLITE_TOP}) AS "n"'
         )
-    found = await sqlrows.rows(sql, chains)
+        params = list(chains)
+    found = await sqlrows.rows(sql, params)
     if len(found) < len(chains):
         if postgres:  # a new chain: the register's shared lock before creating its head (the join may not have run)
             await sqlrows.execute(_PG_SHARED)
@@ -149,7 +195,7 @@ async def _lock_heads(
         for chain in chains:
             if chain not in have:  # another worker may create it first: then its row is ours to lock
                 await sqlrows.execute(_CREATE_HEAD_SQL, [chain, GENESIS])
-        found = await sqlrows.rows(sql, chains)
+        found = await sqlrows.rows(sql, params)
     if state is not None and found:
         if postgres:
             state.spare.extend(sorted(int(r["n"]) for r in found))
@@ -166,6 +212,10 @@ async def lock_register(batches: Iterable[int | Batch | None] | None = None) -> 
     txn = _transaction()
     state = _locks.get(txn) if txn is not None else None
     postgres = sqlrows.is_postgres()
+    if state is not None and state.blocks and not state.whole:
+        wanted_chains = None if batches is None else {_chain_of(b.id if isinstance(b, Batch) else b) for b in batches}
+        if wanted_chains is None or any(c > NO_BATCH and c not in state.tips for c in wanted_chains):
+            raise WiderLockNeeded()
     if batches is None:
         if state is not None and state.whole:
             return state
@@ -199,10 +249,10 @@ async def lock_register(batches: Iterable[int | Batch | None] | None = None) -> 
 async def lock_batches(*batches: int | Batch | None) -> None:
     """Make sure the current register transaction holds the heads of ``batches`` (before reading their stock)."""
     state = lock_state()
-    chains = {_chain_of(b.id if isinstance(b, Batch) else b) for b in batches}
-    if state is not None and all(c in state.tips for c in chains):
+    ids = [b.id if isinstance(b, Batch) else b for b in batches]
+    if state is not None and all(state.holds_batch(b) for b in ids):
         return
-    await lock_register(batches)
+    await lock_register(ids)
 
 
 async def hold(batch_id: int | None) -> bool:
@@ -210,9 +260,22 @@ async def hold(batch_id: int | None) -> bool:
     batch's lock names this batch: an order reserved again from another quota), it is locked now and the caller
     reads that row again before trusting it."""
     state = lock_state()
-    if state is not None and state.holds(_chain_of(batch_id)):
+    if state is not None and state.holds_batch(batch_id):
         return True
     await lock_register([batch_id])
+    return False
+
+
+async def hold_order(batch_id: int, block_id: int | None) -> bool:
+    """:func:`hold` for the stock an order reserved: its block (``block_id``), or its batch. False when it was
+    not held (it is now, or :class:`WiderLockNeeded` is raised): the caller reads the order again."""
+    state = lock_state()
+    if state is not None and (state.holds(_chain_of(batch_id)) or (block_id is not None and state.holds(-block_id))):
+        return True
+    if block_id is None:
+        await lock_register([batch_id])
+    else:
+        await lock_block(batch_id, block_id)
     return False
 
 
@@ -223,10 +286,18 @@ async def register_transaction(*batches: int | Batch | None, whole: bool = False
     anything is read; without batches (or with ``whole``) it locks the whole register. Locks are taken once per
     outer transaction; when the block that took them is rolled back as a savepoint, they are forgotten with it,
     so the outer transaction takes them again rather than trust a released lock."""
+    async with tracked_transaction():
+        await lock_register(None if whole or not batches else batches)
+        yield
+
+
+@contextlib.asynccontextmanager
+async def tracked_transaction() -> AsyncIterator[None]:
+    """A transaction (a savepoint inside another) that takes no lock itself but forgets, when it is rolled back,
+    the register locks taken inside it (PostgreSQL released them with it)."""
     async with in_transaction():
         state = lock_state()
-        before = (set(state.tips), state.whole) if state is not None else None
-        await lock_register(None if whole or not batches else batches)
+        before = (set(state.tips), state.whole, set(state.blocks)) if state is not None else None
         try:
             yield
         except BaseException:
@@ -234,7 +305,32 @@ async def register_transaction(*batches: int | Batch | None, whole: bool = False
             raise
 
 
-def _roll_back_locks(before: tuple[set[int], bool] | None) -> None:
+@contextlib.asynccontextmanager
+async def block_transaction(batch_id: int, block_id: int) -> AsyncIterator[None]:
+    """A register transaction holding one stock block of ``batch_id`` (:func:`lock_block`)."""
+    async with tracked_transaction():
+        await lock_block(batch_id, block_id)
+        yield
+
+
+async def stock_transaction(batch_id: int, block_id: int | None, work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` in one register transaction holding the stock of an order: its block when it reserved from
+    one, else its batch — and again under the batch's lock when the block turned out too narrow
+    (:class:`WiderLockNeeded`; the first attempt was rolled back whole). Jobs deferred by ``work`` are queued
+    after the commit of the attempt that stood."""
+    from registry import jobs
+
+    if block_id is not None:
+        try:
+            async with jobs.after_commit(), block_transaction(batch_id, block_id):
+                return await work()
+        except WiderLockNeeded:
+            pass
+    async with jobs.after_commit(), register_transaction(batch_id):
+        return await work()
+
+
+def _roll_back_locks(before: tuple[set[int], bool, set[int]] | None) -> None:
     """Forget the locks a rolled-back savepoint took (those held before it stay held)."""
     if before is None:
         forget_lock()
@@ -242,10 +338,117 @@ def _roll_back_locks(before: tuple[set[int], bool] | None) -> None:
     state = lock_state()
     if state is None:  # pragma: no cover - the outer transaction's state outlives the savepoint
         return
-    chains, whole = before
+    chains, whole, blocks = before
     for chain in set(state.tips) - chains:
         del state.tips[chain]
+    for batch_id in set(state.blocks) - blocks:
+        del state.blocks[batch_id]
     state.whole = whole
+
+
+# --- blocks --------------------------------------------------------------------------------------------------
+
+_BLOCK_COLUMNS = 'b."id", b."batch_id", b."first_no", b."last_no", b."seq", b."last_hash"'
+_BLOCK_ADVANCE_SQL = 'UPDATE "stock_block" SET "seq" = ?, "last_hash" = ? WHERE "id" = ? AND "seq" = ?'
+_BLOCK_TIP_SQL = 'SELECT "seq", "last_hash" FROM "stock_block" WHERE "id" = ?'
+
+
+def _pg_block_sql(where: str, tail: str) -> str:
+    """A block row locked under the register's key and the batch's key, both shared, taken first."""
+    locks = f"pg_advisory_xact_lock_shared({_REGISTER_KEY}), {_PG_BATCH_KEY.format(mode='_shared')}"
+    return (  # placeholders only: every value is a parameter
+        f'SELECT {_BLOCK_COLUMNS}, {_PG_NEXT} AS "n" FROM (SELECT {locks}) AS l, "stock_block" AS b '  # noqa: S608
+        f"WHERE {where} {tail}"
+    )
+
+
+_PG_CLAIM_FREE = _pg_block_sql(
+    'b."batch_id" = ? AND b."issuer_held" >= ?', 'ORDER BY b."id" LIMIT 1 FOR UPDATE OF b SKIP LOCKED'
+)
+# no free block was unlocked: wait for a busy one that has enough (its row is checked again once its holder commits)
+_PG_CLAIM_WAIT = _pg_block_sql(
+    'b."batch_id" = ? AND b."issuer_held" >= ?', 'ORDER BY b."issuer_held" DESC, b."id" LIMIT 1 FOR UPDATE OF b'
+)
+_PG_BLOCK_BY_ID = _pg_block_sql('b."id" = ?', "FOR UPDATE OF b")
+_SQLITE_RETURNING = f'RETURNING "id", "batch_id", "first_no", "last_no", "seq", "last_hash", ({_SQLITE_TOP}) AS "n"'
+_SQLITE_CLAIM = (  # the write takes SQLite's write lock: writers take turns, so the first block with enough is free
+    'UPDATE "stock_block" SET "seq" = "seq" WHERE "id" = (SELECT "id" FROM "stock_block" '  # noqa: S608
+    f'WHERE "batch_id" = ? AND "issuer_held" >= ? ORDER BY "id" LIMIT 1) {_SQLITE_RETURNING}'
+)
+_SQLITE_BLOCK_BY_ID = f'UPDATE "stock_block" SET "seq" = "seq" WHERE "id" = ? {_SQLITE_RETURNING}'  # noqa: S608
+
+
+def _hold_block(row: dict[str, Any]) -> Span:
+    """Remember a block row just locked by this transaction."""
+    span = Span(int(row["id"]), int(row["batch_id"]), int(row["first_no"]), int(row["last_no"]))
+    txn = _transaction()
+    state = _locks.get(txn) if txn is not None else None
+    if state is None:
+        state = LockState()
+        if txn is not None:
+            _locks[txn] = state
+    state.tips[-span.id] = Tip(int(row["seq"]), str(row["last_hash"]))
+    state.blocks[span.batch_id] = span
+    if sqlrows.is_postgres():
+        state.spare.append(int(row["n"]))
+    else:
+        state.top = max(int(row["n"]), state.top or 0)
+    return span
+
+
+async def claim_block(batch_id: int, quantity: int) -> Span | None:
+    """Lock a block of ``batch_id`` whose pool holds at least ``quantity`` unsold tickets — one that no other
+    transaction holds, when there is one — or None when no block has that many (the order needs the whole batch:
+    its tickets are spread over blocks, or are in reservations that lapsed). Inside a transaction, as its first
+    lock."""
+    if sqlrows.is_postgres():
+        for sql in (_PG_CLAIM_FREE, _PG_CLAIM_WAIT):
+            # SKIP LOCKED finding nothing does not mean sold out: the blocks with enough may all be busy
+            found = await sqlrows.rows(sql, [batch_id, batch_id, quantity])
+            if found:
+                return _hold_block(found[0])
+        return None
+    found = await sqlrows.rows(_SQLITE_CLAIM, [batch_id, quantity])
+    return _hold_block(found[0]) if found else None
+
+
+async def lock_block(batch_id: int, block_id: int) -> Span:
+    """Lock the block ``block_id`` of ``batch_id`` (the one an order reserved from)."""
+    state = lock_state()
+    if state is not None and -block_id in state.tips and batch_id in state.blocks:
+        return state.blocks[batch_id]
+    if state is not None and state.blocks.get(batch_id, None) is not None:
+        raise WiderLockNeeded()  # another block of the same batch: not in a block transaction
+    if sqlrows.is_postgres():
+        found = await sqlrows.rows(_PG_BLOCK_BY_ID, [batch_id, block_id])
+    else:
+        found = await sqlrows.rows(_SQLITE_BLOCK_BY_ID, [block_id])
+    if not found:
+        raise WiderLockNeeded()  # pragma: no cover - blocks are never deleted
+    return _hold_block(found[0])
+
+
+async def spans_of(batch_ids: Iterable[int]) -> dict[int, list[Span]]:
+    """The blocks of ``batch_ids`` (none for a batch without), read once per transaction."""
+    state = lock_state()
+    known = state.spans if state is not None else {}
+    missing = sorted({int(b) for b in batch_ids} - set(known))
+    if missing:
+        found: dict[int, list[Span]] = {b: [] for b in missing}
+        rows = (
+            await StockBlock.filter(batch_id__in=missing)
+            .order_by("first_no")
+            .values_list("id", "batch_id", "first_no", "last_no")
+        )
+        for block_id, batch_id, first, last in rows:
+            found[int(batch_id)].append(Span(int(block_id), int(batch_id), int(first), int(last)))
+        known.update(found)
+    return {int(b): known[int(b)] for b in batch_ids}
+
+
+def span_at(spans: list[Span], serial: int) -> Span | None:
+    """The block holding ``serial``, if any."""
+    return next((s for s in spans if s.first_no <= serial <= s.last_no), None)
 
 
 def remember_fresh(obj: Any) -> None:
@@ -290,6 +493,8 @@ def _content(entry: RegisterEntry) -> dict[str, Any]:
     }
     if entry.chain_seq is not None:  # an entry of a batch's chain (the old single chain's entries have none)
         content["chain_seq"] = entry.chain_seq
+    if entry.block_id is not None:  # an entry of a stock block's chain
+        content["block"] = entry.block_id
     return content
 
 
@@ -330,8 +535,9 @@ async def append_entry(
     """Append one entry to its batch's chain. Runs inside a register transaction; the batch's head is locked now
     if the transaction does not hold it yet. ``from_holder_id`` names the giving holder by id when the caller
     has no need to load it."""
-    chain = _chain_of(batch.id if batch is not None else None)
     state = lock_state()
+    span = state.blocks.get(batch.id) if state is not None and batch is not None and not state.whole else None
+    chain = -span.id if span is not None else _chain_of(batch.id if batch is not None else None)
     if state is None or chain not in state.tips:
         state = await lock_register([chain])
     tip = state.tips[chain]
@@ -350,14 +556,20 @@ async def append_entry(
         details=details,
         actor=actor,
         from_holder_id=from_holder_id,
+        block_id=span.id if span is not None else None,
     )
     entry = make(tip)
-    if not await sqlrows.execute(_ADVANCE_SQL, [entry.chain_seq, entry.hash, chain, tip.seq]):
+    advance, key = (_BLOCK_ADVANCE_SQL, -chain) if chain < NO_BATCH else (_ADVANCE_SQL, chain)
+    if not await sqlrows.execute(advance, [entry.chain_seq, entry.hash, key, tip.seq]):
         # the remembered tip (or the head row itself) was rolled back with a savepoint: lock and read it again
-        again = (await _lock_heads([chain], postgres=sqlrows.is_postgres()))[chain]
+        if chain < NO_BATCH:  # the block's row is locked by this transaction still (or it would not be here)
+            row = (await sqlrows.rows(_BLOCK_TIP_SQL, [key]))[0]
+            again = Tip(int(row["seq"]), str(row["last_hash"]))
+        else:
+            again = (await _lock_heads([chain], postgres=sqlrows.is_postgres()))[chain]
         tip.seq, tip.last_hash = again.seq, again.last_hash
         entry = make(tip)
-        await sqlrows.execute(_ADVANCE_SQL, [entry.chain_seq, entry.hash, chain, tip.seq])
+        await sqlrows.execute(advance, [entry.chain_seq, entry.hash, key, tip.seq])
     await entry.save()
     tip.seq, tip.last_hash = int(entry.chain_seq or 0), entry.hash
     return entry
@@ -378,6 +590,7 @@ def _next_entry(
     details: dict[str, Any] | None,
     actor: str,
     from_holder_id: int | None,
+    block_id: int | None,
 ) -> RegisterEntry:
     values: dict[str, Any] = {"id": seq} if sqlrows.is_postgres() else {}  # id and seq drawn from one sequence
     entry = RegisterEntry(
@@ -397,6 +610,7 @@ def _next_entry(
         created_at=clock.now(),
         prev_hash=tip.last_hash,
         hash="",
+        block_id=block_id,
     )
     entry.hash = entry_hash(_content(entry))
     return entry
@@ -452,7 +666,7 @@ class ChainReport:
     first_bad_seq: int | None
     reason: str = ""
     batch_id: int | None = None  # the batch whose chain failed (None: the old single chain, or no batch)
-    chain: str = ""  # "history", "batch <id>" or "no batch"
+    chain: str = ""  # "history", "batch <id>", "batch <id> block <id>" or "no batch"
     chain_seq: int | None = None  # the failing entry's place in its batch's chain
     chains_checked: int = 0
 
@@ -466,11 +680,13 @@ class ChainReport:
         return f"{where}entry seq={self.first_bad_seq}{place}: {self.reason}"
 
 
-def chain_name(chain: int | None) -> str:
-    """How reports and digests name a chain: ``batch-<id>``, ``no-batch`` or ``register`` (the old single one)."""
+def chain_name(chain: int | None, block_id: int | None = None) -> str:
+    """How reports and digests name a chain: ``batch-<id>``, ``batch-<id>/block-<id>``, ``no-batch`` or
+    ``register`` (the old single one)."""
     if chain is None:
         return "register"
-    return "no-batch" if chain == NO_BATCH else f"batch-{chain}"
+    name = "no-batch" if chain == NO_BATCH else f"batch-{chain}"
+    return name if block_id is None else f"{name}/block-{block_id}"
 
 
 async def anchor_hash() -> str:
@@ -504,12 +720,19 @@ async def _verify_history(page_size: int) -> tuple[ChainReport | None, int]:
 
 
 async def _verify_one(
-    chain: int, anchor: str, head: ChainHead | None, page_size: int
+    chain: int, anchor: str, head: ChainHead | StockBlock | None, page_size: int
 ) -> tuple[ChainReport | None, int]:
+    """One chain: a batch's (``chain`` its id; 0: entries without a batch) or a block's (``head`` the block)."""
+    block = head if isinstance(head, StockBlock) else None
     name = "no batch" if chain == NO_BATCH else f"batch {chain}"
     batch_id = None if chain == NO_BATCH else chain
     entries = RegisterEntry.filter(chain_seq__isnull=False)
     entries = entries.filter(batch_id__isnull=True) if chain == NO_BATCH else entries.filter(batch_id=chain)
+    if block is not None:
+        name = f"{name} block {block.id}"
+        entries = entries.filter(block_id=block.id)
+    else:
+        entries = entries.filter(block_id__isnull=True)
     prev, expected, checked, last_seq = anchor, 1, 0, 0
 
     def bad(entry_seq: int | None, chain_seq: int, reason: str) -> tuple[ChainReport, int]:
@@ -533,20 +756,47 @@ async def _verify_one(
     return None, checked
 
 
+async def _block_anchor_bad(block: StockBlock) -> ChainReport | None:
+    """A block's chain must start from an entry of its batch's own chain."""
+    if await RegisterEntry.filter(batch_id=block.batch_id, block_id__isnull=True, hash=block.anchor_hash).exists():
+        return None
+    name = f"batch {block.batch_id} block {block.id}"
+    first = await RegisterEntry.filter(block_id=block.id).order_by("chain_seq").first()
+    reason = "the block's chain does not start from its batch's chain"
+    return ChainReport(0, int(first.seq) if first else 0, reason, block.batch_id, name, 1)
+
+
 async def verify_chain(page_size: int = 5000) -> ChainReport:
     """Recompute every entry's hash, chain by chain (the old single chain first, then every batch's in the order
-    of its id); name the first chain and entry that does not match."""
+    of its id, each followed by its blocks'); name the first chain and entry that does not match."""
     report, total = await _verify_history(page_size)
     if report is not None:
         return report
     history = 1 if total else 0
     anchor = await anchor_hash()
-    heads = {int(h.chain): h for h in await ChainHead.all()}
+    heads: dict[int, ChainHead] = {int(h.chain): h for h in await ChainHead.all()}
     chains = set(heads)
     chained = RegisterEntry.filter(chain_seq__isnull=False).order_by("batch_id").distinct()
     chains.update(_chain_of(row["batch_id"]) for row in await chained.values("batch_id"))
-    for chain in sorted(chains):
-        report, checked = await _verify_one(chain, anchor, heads.get(chain), page_size)
+    blocks: dict[int, list[StockBlock]] = {}
+    for block in await StockBlock.all().order_by("id"):
+        blocks.setdefault(int(block.batch_id), []).append(block)
+    stray = (
+        await RegisterEntry.filter(block_id__isnull=False)
+        .exclude(block_id__in=[b.id for v in blocks.values() for b in v])
+        .first()
+    )
+    if stray is not None:
+        return ChainReport(total, int(stray.seq), "the entry names a block that does not exist", stray.batch_id, "")
+    runs: list[tuple[int, str, ChainHead | StockBlock | None]] = []
+    for chain in sorted(chains | set(blocks)):
+        runs.append((chain, anchor, heads.get(chain)))
+        runs.extend((chain, b.anchor_hash, b) for b in blocks.get(chain, []))
+    for chain, start, head in runs:
+        report = await _block_anchor_bad(head) if isinstance(head, StockBlock) else None
+        checked = 0
+        if report is None:
+            report, checked = await _verify_one(chain, start, head, page_size)
         if report is not None:
             return ChainReport(
                 total + report.entries_checked,
@@ -555,7 +805,7 @@ async def verify_chain(page_size: int = 5000) -> ChainReport:
                 report.batch_id,
                 report.chain,
                 report.chain_seq,
-                len(chains) + history,
+                len(runs) + history,
             )
         total += checked
-    return ChainReport(total, None, chains_checked=len(chains) + history)
+    return ChainReport(total, None, chains_checked=len(runs) + history)

@@ -35,8 +35,9 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-from registry import clock, sqlrows
-from registry.models import Batch, EntryKind, Holding, HoldingState, Order, RegisterEntry
+from registry import chain, clock, sqlrows
+from registry.chain import Span
+from registry.models import Batch, EntryKind, Holding, HoldingState, Order, RegisterEntry, StockBlock
 
 ALL_TIME = date(1, 1, 1)  # BatchSales.day of the all-time row of a purpose
 STATES = (HoldingState.HELD, HoldingState.RESERVED, HoldingState.RETIRED)
@@ -82,10 +83,12 @@ class BatchSales(Model):
     units = fields.BigIntField(default=0)
     amount_fen = fields.BigIntField(default=0)
     entries = fields.BigIntField(default=0)
+    # 0, or the stock block whose sales the row counts (buyers of different blocks never write one row)
+    shard = fields.BigIntField(default=0)
 
     class Meta:
         table = "batch_sales"
-        unique_together = (("batch", "purpose", "day"),)
+        unique_together = (("batch", "purpose", "day", "shard"),)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -95,10 +98,13 @@ class BatchSales(Model):
 
 @dataclass
 class Tally:
-    """What one register operation changed: units by (batch, holder, state), and sales."""
+    """What one register operation changed: units by (batch, holder, state, first serial of the range: which
+    stock block counts them), and sales by (batch, purpose, day, shard)."""
 
-    units: defaultdict[tuple[int, int, HoldingState], int] = field(default_factory=lambda: defaultdict(int))
-    sales: defaultdict[tuple[int, str, date], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
+    units: defaultdict[tuple[int, int, HoldingState, int], int] = field(default_factory=lambda: defaultdict(int))
+    sales: defaultdict[tuple[int, str, date, int], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0])
+    )
 
 
 _current: ContextVar[Tally | None] = ContextVar("register_tally", default=None)
@@ -111,16 +117,25 @@ def _tally() -> Tally:
     return tally
 
 
-def holding_changed(batch_id: int, holder_id: int, state: HoldingState | str, units: int) -> None:
-    """``units`` (negative: fewer) of ``holder_id``'s units of a batch are now (no longer) in ``state``."""
+def holding_changed(batch_id: int, holder_id: int, state: HoldingState | str, units: int, first_no: int) -> None:
+    """``units`` (negative: fewer) of ``holder_id``'s units of a batch, in the range starting at ``first_no``,
+    are now (no longer) in ``state``."""
     if units:
-        _tally().units[(batch_id, holder_id, HoldingState(state))] += units
+        _tally().units[(batch_id, holder_id, HoldingState(state), int(first_no))] += units
+
+
+def _block_held(batch_id: int) -> Span | None:
+    state = chain.lock_state()
+    return state.blocks.get(batch_id) if state is not None and not state.whole else None
 
 
 def retired_for(batch_id: int, purpose: str, moment: datetime, units: int, amount_fen: int | None) -> None:
-    """A retirement entry of ``units`` for ``purpose`` written at ``moment`` (its Beijing day counts)."""
+    """A retirement entry of ``units`` for ``purpose`` written at ``moment`` (its Beijing day counts), in the
+    rows of the stock block this transaction holds (so buyers of different blocks never write one row)."""
     day = clock.local_date(moment)
-    for key in ((batch_id, purpose, day), (batch_id, purpose, ALL_TIME)):
+    block = _block_held(batch_id)
+    shard = block.id if block is not None else 0
+    for key in ((batch_id, purpose, day, shard), (batch_id, purpose, ALL_TIME, shard)):
         row = _tally().sales[key]
         row[0] += units
         row[1] += int(amount_fen or 0)
@@ -140,14 +155,32 @@ async def keeping() -> AsyncIterator[Tally]:
     await flush(tally)
 
 
+async def _targets(tally: Tally) -> dict[tuple[str, int], dict[tuple[int, HoldingState], int]]:
+    """The tally's units by the row that counts them: ``("block", id)`` for ranges inside a stock block,
+    ``("batch", id)`` for the rest. A block transaction changes its own block only (anything else is a bug that
+    must not write: it raises); other transactions read the blocks of the batches they changed, once."""
+    changed = {batch_id for (batch_id, _h, _s, _f), units in tally.units.items() if units}
+    held = {b: span for b in changed if (span := _block_held(b)) is not None}
+    spans = await chain.spans_of(changed - set(held)) if changed - set(held) else {}
+    targets: dict[tuple[str, int], dict[tuple[int, HoldingState], int]] = defaultdict(lambda: defaultdict(int))
+    for (batch_id, holder_id, state, first), units in tally.units.items():
+        if not units:
+            continue
+        if batch_id in held:
+            if not held[batch_id].covers(first, first):
+                raise RuntimeError(f"a block transaction changed serial {first} outside its block")
+            target = ("block", held[batch_id].id)
+        else:
+            span = chain.span_at(spans.get(batch_id, []), first)
+            target = ("block", span.id) if span is not None else ("batch", batch_id)
+        targets[target][(holder_id, state)] += units
+    return targets
+
+
 async def flush(tally: Tally) -> None:
-    """One UPDATE per batch touched (a CASE gives the issuer its part), one upsert for the sales."""
+    """One UPDATE per batch or stock block touched (a CASE gives the issuer its part), one upsert for the sales."""
     conn = sqlrows.connection()
-    by_batch: dict[int, dict[tuple[int, HoldingState], int]] = defaultdict(dict)
-    for (batch_id, holder_id, state), units in tally.units.items():
-        if units:
-            by_batch[batch_id][(holder_id, state)] = units
-    for batch_id, changes in sorted(by_batch.items()):
+    for (table, row_id), changes in sorted((await _targets(tally)).items()):
         sets: list[str] = []
         params: list[Any] = []
         for state in STATES:
@@ -162,27 +195,30 @@ async def flush(tally: Tally) -> None:
                 params.extend(value for pair in mine for value in pair)
         if not sets:
             continue
-        # column names are this module's constants; every value is a parameter
-        sql = f'UPDATE "batch_stock" SET {", ".join(sets)} WHERE "batch_id" = ?'  # noqa: S608
-        updated, _rows = await conn.execute_query(sqlrows.numbered(sql, conn), [*params, batch_id])
-        if not updated:  # a batch issued before the counters existed (or just issued): count it once, whole
-            counted = await _count_batch(batch_id)
+        where = (
+            '"stock_block" SET {} WHERE "id" = ?' if table == "block" else '"batch_stock" SET {} WHERE "batch_id" = ?'
+        )
+        # table and column names are this module's constants; every value is a parameter
+        sql = "UPDATE " + where.format(", ".join(sets))
+        updated, _rows = await conn.execute_query(sqlrows.numbered(sql, conn), [*params, row_id])
+        if not updated and table == "batch":  # a batch issued before the counters existed (or just issued): count it
+            counted = await _count_batch(row_id)
             if counted.issuer_id is not None:
                 await _store_stock([counted])
     sales = [(key, row) for key, row in tally.sales.items() if row[2]]
     if sales:
         postgres = sqlrows.is_postgres(conn)
-        values = ", ".join("(?, ?, ?, ?, ?, ?)" for _ in sales)
+        values = ", ".join("(?, ?, ?, ?, ?, ?, ?)" for _ in sales)
         sql = (  # placeholders only: every value is a parameter
-            'INSERT INTO "batch_sales" ("batch_id", "purpose", "day", "units", "amount_fen", "entries") '  # noqa: S608
-            f'VALUES {values} ON CONFLICT ("batch_id", "purpose", "day") DO UPDATE SET '
+            'INSERT INTO "batch_sales" ("batch_id", "purpose", "day", "shard", "units", "amount_fen", "entries") '  # noqa: S608
+            f'VALUES {values} ON CONFLICT ("batch_id", "purpose", "day", "shard") DO UPDATE SET '
             '"units" = "batch_sales"."units" + excluded."units", '
             '"amount_fen" = "batch_sales"."amount_fen" + excluded."amount_fen", '
             '"entries" = "batch_sales"."entries" + excluded."entries"'
         )
         params = []
-        for (batch_id, purpose, day), (units, amount, entries) in sorted(sales):
-            params.extend([batch_id, purpose, day if postgres else day.isoformat(), units, amount, entries])
+        for (batch_id, purpose, day, shard), (units, amount, entries) in sorted(sales):
+            params.extend([batch_id, purpose, day if postgres else day.isoformat(), shard, units, amount, entries])
         await conn.execute_query(sqlrows.numbered(sql, conn), params)
 
 
@@ -191,11 +227,40 @@ async def flush(tally: Tally) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
+COUNTS = ("held", "reserved", "retired", "issuer_held", "issuer_reserved", "issuer_retired")
+
+
+async def add_blocks(rows: Iterable[BatchStock]) -> None:
+    """Add each batch's stock blocks to its counters row (in memory): a quota's row counts what lies outside its
+    blocks, each block what lies inside it. One statement, ≤ 64 blocks per quota."""
+    by_batch = {int(row.batch_id): row for row in rows}
+    if not by_batch:
+        return
+    for batch_id, *values in await StockBlock.filter(batch_id__in=sorted(by_batch)).values_list("batch_id", *COUNTS):
+        row = by_batch[int(batch_id)]
+        for name, value in zip(COUNTS, values, strict=True):
+            setattr(row, name, int(getattr(row, name)) + int(value))
+
+
+async def stocks(batch_ids: Iterable[int] | None = None, **filters: Any) -> list[BatchStock]:
+    """The counters of ``batch_ids`` (all batches: None), blocks included, each with its batch; ``filters`` narrow
+    the rows as the ORM's ``filter`` does (``batch__kind=…``)."""
+    query = BatchStock.filter(**filters) if batch_ids is None else BatchStock.filter(batch_id__in=list(batch_ids))
+    if batch_ids is not None and filters:
+        query = query.filter(**filters)
+    rows = await query.select_related("batch")
+    await add_blocks(rows)
+    return rows
+
+
 async def stock_of(batch: Batch | int) -> BatchStock:
     """The batch's counters (counted from its holdings, without writing, when it has no row yet)."""
     batch_id = batch if isinstance(batch, int) else batch.id
     row = await BatchStock.get_or_none(batch_id=batch_id)
-    return row if row is not None else await _count_batch(batch_id)
+    if row is None:
+        return await _count_batch(batch_id)
+    await add_blocks([row])
+    return row
 
 
 async def lapsed_units(
@@ -225,6 +290,8 @@ async def available(batch: Batch | int, holder_id: int, *, now: datetime | None 
     (the counters), otherwise the holder's own ranges."""
     batch_id = batch if isinstance(batch, int) else batch.id
     stock = await BatchStock.get_or_none(batch_id=batch_id)
+    if stock is not None:
+        await add_blocks([stock])
     if stock is not None and stock.issuer_id == holder_id:
         held = int(stock.issuer_held)
     else:
@@ -384,16 +451,48 @@ async def recount() -> Counts:
 
 
 async def stored() -> Counts:
-    """The counters as the tables hold them (rows of nothing sold left out, as :func:`recount` does)."""
-    stock = {int(row.batch_id): _stock_values(row) for row in await BatchStock.all()}
-    sales = {
-        (int(b), str(p), d if isinstance(d, date) else date.fromisoformat(str(d))): (int(u), int(a), int(e))
-        for b, p, d, u, a, e in await BatchSales.all().values_list(
-            "batch_id", "purpose", "day", "units", "amount_fen", "entries"
-        )
-        if int(e)
-    }
+    """The counters as the tables hold them, stock blocks and sales shards added up (rows of nothing sold left
+    out, as :func:`recount` does)."""
+    stock = {int(row.batch_id): _stock_values(row) for row in await stocks()}
+    summed: dict[tuple[int, str, date], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for b, p, d, u, a, e in await BatchSales.all().values_list(
+        "batch_id", "purpose", "day", "units", "amount_fen", "entries"
+    ):
+        row = summed[(int(b), str(p), d if isinstance(d, date) else date.fromisoformat(str(d)))]
+        for i, value in enumerate((u, a, e)):
+            row[i] += int(value)
+    sales = {key: (u, a, e) for key, (u, a, e) in summed.items() if e}
     return Counts(stock=stock, sales=sales)
+
+
+async def share_with_blocks(stock: dict[int, BatchStock]) -> None:
+    """Give each stock block of these batches the units of the ranges that start in it (written to the blocks),
+    and leave each batch's row (in memory: the caller stores it) the rest."""
+    blocks = await StockBlock.filter(batch_id__in=sorted(stock)).order_by("first_no")
+    if not blocks:
+        return
+    spans: dict[int, list[Span]] = defaultdict(list)
+    for block in blocks:
+        spans[int(block.batch_id)].append(Span(block.id, int(block.batch_id), int(block.first_no), int(block.last_no)))
+    counted: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
+    rows = Holding.filter(batch_id__in=sorted(spans)).values_list(
+        "batch_id", "holder_id", "state", "first_no", "last_no"
+    )
+    for batch_id, holder_id, state, first, last in await rows:
+        span = chain.span_at(spans[int(batch_id)], int(first))
+        if span is None:
+            continue
+        name, units = str(HoldingState(state)), int(last) - int(first) + 1
+        counted[span.id][name] += units
+        if int(holder_id) == int(stock[int(batch_id)].issuer_id):
+            counted[span.id][f"issuer_{name}"] += units
+    for block in blocks:
+        row = stock[int(block.batch_id)]
+        for name in COUNTS:
+            value = counted[block.id][name]
+            setattr(block, name, value)
+            setattr(row, name, int(getattr(row, name)) - value)
+        await block.save(update_fields=list(COUNTS))
 
 
 async def _store_stock(rows: Iterable[BatchStock]) -> None:
@@ -413,6 +512,8 @@ async def rebuild_counters() -> Counts:
         sales = await _count_sales()
         await BatchSales.all().delete()
         await BatchStock.all().delete()
+        totals = {b: _stock_values(row) for b, row in stock.items()}
+        await share_with_blocks(stock)
         if stock:
             await BatchStock.bulk_create(list(stock.values()), batch_size=1000)
         if sales:
@@ -423,7 +524,4 @@ async def rebuild_counters() -> Counts:
                 ],
                 batch_size=1000,
             )
-    return Counts(
-        stock={b: _stock_values(row) for b, row in stock.items()},
-        sales={key: (row[0], row[1], row[2]) for key, row in sales.items()},
-    )
+    return Counts(stock=totals, sales={key: (row[0], row[1], row[2]) for key, row in sales.items()})

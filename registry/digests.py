@@ -138,8 +138,8 @@ def entry_leaf(entry_hash: str) -> bytes:
     return leaf(bytes.fromhex(entry_hash))
 
 
-def _chain_of(batch_id: int | None, chain_seq: int | None) -> str:
-    return REGISTER_CHAIN if chain_seq is None else chain_name(_chain_key(batch_id))
+def _chain_of(batch_id: int | None, chain_seq: int | None, block_id: int | None = None) -> str:
+    return REGISTER_CHAIN if chain_seq is None else chain_name(_chain_key(batch_id), block_id)
 
 
 def _chain_key(batch_id: int | None) -> int:
@@ -147,9 +147,10 @@ def _chain_key(batch_id: int | None) -> int:
 
 
 async def chain_heads(until: datetime) -> list[ChainHead]:
-    """The head of every chain just before ``until``: every batch's (``batch-<id>``), the entries' without a
-    batch (``no-batch``), and ``register``, the single chain kept before one per batch, when the register has
-    one (:mod:`registry.chain`). An empty register has the one empty chain ``register``."""
+    """The head of every chain just before ``until``: every batch's (``batch-<id>``) and every stock block's
+    (``batch-<id>/block-<id>``), the entries' without a batch (``no-batch``), and ``register``, the single chain
+    kept before one per batch, when the register has one (:mod:`registry.chain`). An empty register has the one
+    empty chain ``register``."""
     heads: list[ChainHead] = []
     last = await RegisterEntry.filter(created_at__lt=until, chain_seq__isnull=True).order_by("-seq").first()
     if last is not None:
@@ -157,19 +158,16 @@ async def chain_heads(until: datetime) -> list[ChainHead]:
     tips = (
         await RegisterEntry.filter(created_at__lt=until, chain_seq__isnull=False)
         .annotate(tip=Max("chain_seq"))
-        .group_by("batch_id")
-        .order_by("batch_id")
-        .values_list("batch_id", "tip")
+        .group_by("batch_id", "block_id")
+        .order_by("batch_id", "block_id")
+        .values_list("batch_id", "block_id", "tip")
     )
     if tips:
-        wanted = Q(
-            *(Q(batch_id=b, chain_seq=t) if b is not None else Q(batch_id=None, chain_seq=t) for b, t in tips),
-            join_type="OR",
-        )
-        for batch_id, chain_seq, value in await RegisterEntry.filter(wanted).values_list(
-            "batch_id", "chain_seq", "hash"
+        wanted = Q(*(Q(batch_id=b, block_id=k, chain_seq=t) for b, k, t in tips), join_type="OR")
+        for batch_id, block_id, chain_seq, value in await RegisterEntry.filter(wanted).values_list(
+            "batch_id", "block_id", "chain_seq", "hash"
         ):
-            heads.append(ChainHead(chain_name(_chain_key(batch_id)), int(chain_seq), str(value)))
+            heads.append(ChainHead(_chain_of(batch_id, chain_seq, block_id), int(chain_seq), str(value)))
     if not heads:
         return [ChainHead(REGISTER_CHAIN, 0, GENESIS)]
     return sorted(heads, key=lambda h: h.chain)
@@ -180,9 +178,9 @@ async def day_leaves(day: date) -> list[tuple[int, str]]:
     name, then by place in the chain."""
     rows = await RegisterEntry.filter(
         created_at__gte=clock.day_start(day), created_at__lt=clock.day_end(day)
-    ).values_list("seq", "hash", "batch_id", "chain_seq")
-    ordered = sorted(rows, key=lambda r: (_chain_of(r[2], r[3]), int(r[3] if r[3] is not None else r[0])))
-    return [(int(seq), str(value)) for seq, value, _batch, _place in ordered]
+    ).values_list("seq", "hash", "batch_id", "chain_seq", "block_id")
+    ordered = sorted(rows, key=lambda r: (_chain_of(r[2], r[3], r[4]), int(r[3] if r[3] is not None else r[0])))
+    return [(int(seq), str(value)) for seq, value, _batch, _place, _block in ordered]
 
 
 # --- digests ----------------------------------------------------------------------------------------------

@@ -16,8 +16,7 @@ from typing import Any
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count, Sum
 
-from registry import clock
-from registry.counters import BatchStock
+from registry import clock, counters
 from registry.districts import district_name
 from registry.errors import NotFound, RegisterError
 from registry.models import Batch, Certificate, CertificateStatus, Parcel, TicketKind
@@ -42,11 +41,10 @@ class Units:
 
 async def units_by_batch(batch_ids: Iterable[int] | None = None) -> dict[int, Units]:
     """Units held, reserved and retired per batch, from the register's stock counters (:mod:`registry.counters`:
-    one row a batch, kept in the register's own transactions)."""
-    query = BatchStock.all() if batch_ids is None else BatchStock.filter(batch_id__in=list(batch_ids))
+    one row a batch and one per stock block, kept in the register's own transactions)."""
     return {
-        int(batch): Units(held=int(held), reserved=int(reserved), retired=int(retired))
-        for batch, held, reserved, retired in await query.values_list("batch_id", "held", "reserved", "retired")
+        int(row.batch_id): Units(held=int(row.held), reserved=int(row.reserved), retired=int(row.retired))
+        for row in await counters.stocks(batch_ids)
     }
 
 

@@ -6,12 +6,24 @@ that change holdings live in :mod:`registry.register`, never in a handler.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
 from tortoise import fields
 from tortoise.models import Model
 
 from registry import idcrypt
+
+
+def joined_ranges(pairs: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
+    """``(first, last)`` serial ranges sorted, with adjacent ones joined into one."""
+    joined: list[tuple[int, int]] = []
+    for first, last in sorted((int(a), int(b)) for a, b in pairs):
+        if joined and first == joined[-1][1] + 1:
+            joined[-1] = (joined[-1][0], last)
+        else:
+            joined.append((first, last))
+    return joined
 
 
 class HolderKind(StrEnum):
@@ -212,6 +224,11 @@ class Batch(Model):
             return self.serial(first)
         return f"{self.serial(first)} – {self.serial(last)}"
 
+    def serial_ranges(self, pairs: Iterable[Sequence[int]]) -> list[str]:
+        """Serial ranges as people read them: in order, adjacent runs joined (an order of a quota sold in stock
+        blocks holds one range per block it spans, registry.blocks)."""
+        return [self.serial_range(first, last) for first, last in joined_ranges(pairs)]
+
 
 class Order(Model):
     """A purchase or ordered subscription of tickets, paid through a payment provider."""
@@ -242,6 +259,8 @@ class Order(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     paid_at = fields.DatetimeField(null=True)
     fulfilled_at = fields.DatetimeField(null=True)
+    # the stock block the order reserved from, whose lock its payment takes (registry.blocks); NULL: its batch's
+    block_id = fields.BigIntField(null=True)
 
     class Meta:
         table = "order"
@@ -294,6 +313,8 @@ class RegisterEntry(Model):
     hash = fields.CharField(max_length=64)
     # the entry's place in its batch's hash chain (registry.chain); NULL: an entry of the single chain kept before
     chain_seq = fields.BigIntField(null=True)
+    # the stock block whose chain the entry is in (registry.blocks); NULL: its batch's own chain
+    block_id = fields.BigIntField(null=True)
 
     class Meta:
         table = "register_entry"
@@ -307,7 +328,38 @@ class RegisterEntry(Model):
             ("from_holder", "seq"),
             ("to_holder", "seq"),
             ("batch", "chain_seq"),
+            ("block_id", "chain_seq"),
         )
+
+
+class StockBlock(Model):
+    """A slice of a carbon quota's serials (registry.blocks) with its own hash chain and its own counters, so that
+    buyers of one quota lock different rows: ``seq`` / ``last_hash`` are the tip of the block's chain (its first
+    entry links to ``anchor_hash``, an entry of the batch's chain), and the six counters are the units of the
+    holdings that start in the block, by state, for everyone and for the quota's pool (``issuer``), as
+    :class:`registry.counters.BatchStock` keeps them for the rest of the batch. ``issuer_held`` is exactly the
+    pool's unsold tickets in the block: every range the pool holds lies inside one block."""
+
+    id = fields.BigIntField(primary_key=True)
+    batch: fields.ForeignKeyRelation[Batch] = fields.ForeignKeyField(
+        "models.Batch", related_name="blocks", on_delete=fields.RESTRICT
+    )
+    issuer_id = fields.IntField()
+    first_no = fields.BigIntField()
+    last_no = fields.BigIntField()
+    seq = fields.BigIntField(default=0)
+    last_hash = fields.CharField(max_length=64)
+    anchor_hash = fields.CharField(max_length=64)
+    held = fields.BigIntField(default=0)
+    reserved = fields.BigIntField(default=0)
+    retired = fields.BigIntField(default=0)
+    issuer_held = fields.BigIntField(default=0)
+    issuer_reserved = fields.BigIntField(default=0)
+    issuer_retired = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "stock_block"
+        unique_together = (("batch", "first_no"),)
 
 
 class RegisterHead(Model):

@@ -17,7 +17,7 @@ from datetime import date
 
 from tortoise.transactions import in_transaction
 
-from registry import access, audit, chain, clock, counters, register, sqlrows
+from registry import access, audit, blocks, chain, clock, counters, register, sqlrows
 from registry.counters import BatchStock
 from registry.errors import InvalidState, NonPositiveQuantity
 from registry.forests import record_carbon_basis
@@ -83,6 +83,7 @@ async def open_quota(
             valid_until=valid_until,
             actor=actor.label,
         )
+        await blocks.cut_blocks(batch)  # sold in blocks that buyers lock apart (registry.blocks)
         # the basis of its kg CO2e per ticket (method, source, year), as /forests/{batch} shows it
         await record_carbon_basis(batch, method=co2e_method, source=co2e_source, year=co2e_year)
         await audit.record(
@@ -173,16 +174,21 @@ class OnSale:
 
 
 def _quota_sql() -> str:
-    """The counters, the batch and its pool, and the pool's reservations past their expiry (which count as
-    available). Built when used: the models' foreign-key columns exist once the ORM is initialised."""
+    """The counters (the batch's row and its stock blocks' rows added up), the batch and its pool, and the pool's
+    reservations past their expiry (which count as available). Built when used: the models' foreign-key columns
+    exist once the ORM is initialised."""
     columns = ", ".join([sqlrows.columns(BatchStock, "s"), sqlrows.columns(Batch, "b"), sqlrows.columns(Holder, "p")])
+    sums = ", ".join(f'SUM("{name}") AS "k_{name}"' for name in counters.COUNTS)
+    blocks = ", ".join(f'"k"."k_{name}"' for name in counters.COUNTS)
     return (
-        f"SELECT {columns}, "  # noqa: S608 - the models' own columns; values are parameters
+        f"SELECT {columns}, {blocks}, "  # noqa: S608 - the models' own columns; values are parameters
         '(SELECT COALESCE(SUM("h"."last_no" - "h"."first_no" + 1), 0) FROM "holding" "h" '
         'WHERE "h"."batch_id" = "s"."batch_id" AND "h"."holder_id" = "s"."issuer_id" AND "h"."state" = ? '
         'AND "h"."reserved_until" < ?) AS "lapsed" '
         'FROM "batch_stock" "s" JOIN "batch" "b" ON "b"."id" = "s"."batch_id" '
         'JOIN "holder" "p" ON "p"."id" = "s"."issuer_id" '
+        f'LEFT JOIN (SELECT "batch_id", {sums} FROM "stock_block" GROUP BY "batch_id") "k" '
+        'ON "k"."batch_id" = "s"."batch_id" '
     )
 
 
@@ -196,6 +202,8 @@ async def _quotas(where: str, params: list[object]) -> list[OnSale]:
     for row in await sqlrows.rows(sql, [str(HoldingState.RESERVED), clock.now(), *params]):
         batch: Batch = sqlrows.instance(Batch, row, "b")
         stock: BatchStock = sqlrows.instance(BatchStock, row, "s")
+        for name in counters.COUNTS:
+            setattr(stock, name, int(getattr(stock, name)) + int(row[f"k_{name}"] or 0))
         chain.remember_fresh(batch)
         stats = _stats(batch, stock, int(row["lapsed"] or 0))
         found.append(OnSale(batch, sqlrows.instance(Holder, row, "p"), stats))

@@ -134,7 +134,9 @@ async def payment_receipt(order: Order) -> Receipt:
         merchant_trade_no=merchant if merchant != trade_no else "",
         ticket_kind=KIND_LABELS[kind],
         quantity=int(order.quantity),
-        serial_ranges=tuple(h.batch.serial_range(int(h.first_no), int(h.last_no)) for h in holdings),
+        serial_ranges=tuple(holdings[0].batch.serial_ranges((h.first_no, h.last_no) for h in holdings))
+        if holdings
+        else (),
         amount_fen=int(order.amount_fen),
         stream=STREAM_LABELS[stream],
         receiving_body=body,

@@ -20,9 +20,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from registry import clock, counters, residence, sqlrows
+from registry import chain, clock, counters, residence, sqlrows
 from registry.apportion import largest_remainder
-from registry.chain import append_entry, is_fresh, lock_batches, lock_state, register_transaction
+from registry.chain import Span, append_entry, is_fresh, lock_batches, lock_state, register_transaction
 from registry.errors import (
     BatchClosed,
     HolderDeceased,
@@ -46,6 +46,7 @@ from registry.models import (
     Parcel,
     RegisterEntry,
     TicketKind,
+    joined_ranges,
 )
 from registry.retirements import public_holder_name
 
@@ -68,7 +69,8 @@ def _check_alive(holder: Holder) -> None:
 
 
 def _ranges(holdings: Sequence[Holding]) -> list[list[int]]:
-    return [[int(h.first_no), int(h.last_no)] for h in holdings]
+    """The serial ranges an entry moved, adjacent ones joined (the rows are cut at stock blocks' bounds)."""
+    return [[first, last] for first, last in joined_ranges((h.first_no, h.last_no) for h in holdings)]
 
 
 @asynccontextmanager
@@ -112,7 +114,14 @@ def _counted(holding: Holding, sign: int) -> None:
         holding.holder_id,
         holding.state,
         sign * holding.quantity,
+        holding.first_no,
     )
+
+
+def _block_held(batch: Batch) -> Span | None:
+    """The stock block of ``batch`` this transaction holds, when it works inside one (registry.blocks)."""
+    state = lock_state()
+    return state.blocks.get(batch.id) if state is not None and not state.whole else None
 
 
 async def _new_holding(**values: Any) -> Holding:
@@ -152,9 +161,13 @@ async def _held_from(batch: Batch, source: Holder, quantity: int) -> list[Holdin
     short (nothing is written before they are found)."""
     chosen: list[Holding] = []
     covered, after, page = 0, 0, 8
+    block = _block_held(batch)  # inside a stock block: its ranges only
     while covered < quantity:
         where = '"m"."batch_id" = ? AND "m"."holder_id" = ? AND "m"."state" = ? AND "m"."first_no" > ?'
-        params = [batch.id, source.id, str(HoldingState.HELD), after]
+        params: list[Any] = [batch.id, source.id, str(HoldingState.HELD), after]
+        if block is not None:
+            where += ' AND "m"."first_no" BETWEEN ? AND ?'
+            params += [block.first_no, block.last_no]
         rows: list[Holding] = await sqlrows.select(Holding, where, params, order='"m"."first_no"', limit=page)
         if not rows:
             raise InsufficientUnits(f"{source.name}: {quantity}")
@@ -240,11 +253,23 @@ async def _take_range(batch: Batch, source: Holder, first: int, last: int, **new
 
 
 async def _merge_held(batch: Batch, holder: Holder, pieces: Sequence[Holding]) -> None:
-    """Coalesce the pieces a holder just received with its adjacent held ranges."""
+    """Coalesce the pieces a holder just received with its adjacent held ranges — never across the bounds of a
+    stock block (registry.blocks): every range stays inside one."""
     if not pieces:
         return
     lo = min(p.first_no for p in pieces) - 1
     hi = max(p.last_no for p in pieces) + 1
+    if batch.kind is TicketKind.CARBON:
+        spans = [_block_held(batch)] if _block_held(batch) else (await chain.spans_of([batch.id]))[batch.id]
+        if spans:
+            inner = [s for s in spans if s is not None and s.last_no >= lo + 1 and s.first_no <= hi - 1]
+            for span in inner:  # each block on its own
+                await _merge_within(batch, holder, max(lo, span.first_no), min(hi, span.last_no))
+            return
+    await _merge_within(batch, holder, lo, hi)
+
+
+async def _merge_within(batch: Batch, holder: Holder, lo: int, hi: int) -> None:
     nearby = await Holding.filter(
         batch_id=batch.id, holder_id=holder.id, state=HoldingState.HELD, last_no__gte=lo, first_no__lte=hi
     ).order_by("first_no")
@@ -382,6 +407,8 @@ async def reserve_units(
         try:
             moved = await _take(batch, holder, quantity, **values)
         except InsufficientUnits:  # lapsed reservations give their units back, then try again
+            if _block_held(batch) is not None:  # not from inside a block: the batch's lock does that
+                raise chain.WiderLockNeeded() from None
             if not await expire_reservations(batch=batch):
                 raise
             moved = await _take(batch, holder, quantity, **values)

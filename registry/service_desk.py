@@ -289,7 +289,7 @@ async def order_entries(order: Order) -> list[RegisterEntry]:
 def _ranges_text(batch: Batch | None, ranges: Sequence[Sequence[int]]) -> str:
     if batch is None:
         return ""
-    return "; ".join(batch.serial_range(int(a), int(b)) for a, b in ranges)
+    return "; ".join(batch.serial_ranges(ranges))
 
 
 async def order_certificates(order: Order) -> list[Certificate]:

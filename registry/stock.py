@@ -33,7 +33,7 @@ async def stock_by_kind_and_district() -> list[StockRow]:
     """Units issued, held, reserved and retired (incl. withdrawn) for each (kind, district). A reservation past its
     expiry is counted as held: its order lapsed and the units are free to sell again, as the shop counts them
     (:func:`registry.quotas.quota_stats`), even before :func:`registry.register.expire_reservations` tidies it.
-    Reads the counters (one row per batch) and the lapsed reservations, never the holdings."""
+    Reads the counters (one row per batch and per stock block) and the lapsed reservations, never the holdings."""
     rows: dict[tuple[str, str], StockRow] = {}
 
     def row(kind: str, district: str) -> StockRow:
@@ -42,7 +42,7 @@ async def stock_by_kind_and_district() -> list[StockRow]:
             rows[key] = StockRow(TicketKind(kind), district)
         return rows[key]
 
-    stocks = {int(s.batch_id): s for s in await counters.BatchStock.all()}
+    stocks = {int(s.batch_id): s for s in await counters.stocks()}
     lapsed = await counters.lapsed_by_batch()
     for batch in await Batch.all().values("id", "kind", "district_code", "total_units"):
         target = row(batch["kind"], batch["district_code"])

@@ -125,6 +125,7 @@ async def diff_for(url: str, last_state: dict) -> tuple[str, str, str]:
     try:
         conn = connections.get("default")
         Migrate.app = "models"
+        Migrate.migrate_location = MIGRATIONS_DIR  # aerich reads earlier files to tell a unique constraint
         Migrate.dialect = conn.schema_generator.DIALECT
         Migrate.ddl_class = await Migrate.load_ddl_class()
         Migrate.ddl = Migrate.ddl_class(conn)

@@ -7,11 +7,10 @@ import re
 from typing import Any
 
 from linpiao.settings import Settings
-from registry import sqlrows
-from registry.chain import hold, register_transaction
+from registry import chain, sqlrows
 from registry.models import Order, OrderStatus
 from shop.errors import InvalidPaymentMethod, PaymentUnavailable
-from shop.orders import EventKind, PaymentEvent, fail_checkout
+from shop.orders import EventKind, PaymentEvent, fail_checkout, order_stock
 from shop.payments import (
     CheckoutStart,
     PaymentContext,
@@ -118,7 +117,7 @@ async def _close_current_trade(settings: Settings, order: Order) -> None:
                 payload={"out_trade_no": order.provider_ref, "trade_no": trade.trade_no, "source": "query"},
                 event_type=f"{provider.name}.query_paid",
             )
-            await settle(order.id, event, provider, batch_id=order.batch_id)
+            await settle(order.id, event, provider, stock=order_stock(order))
             raise AlreadyPaid()
         if trade.status in (RemoteStatus.OPEN, RemoteStatus.UNKNOWN, RemoteStatus.AWAITING):
             await provider.expire_checkout(order)
@@ -183,15 +182,17 @@ async def record_trade(order: Order, provider: str, method: str, start: Checkout
         if await sqlrows.execute(_FIRST_TRADE_SQL, [provider, start.ref, stored, order.id, str(OrderStatus.PENDING)]):
             order.provider, order.provider_ref, order.details = provider, start.ref, details
             return
-    async with register_transaction(order.batch_id):
+
+    async def record() -> None:
         await order.refresh_from_db()
-        if not await hold(order.batch_id):  # reserved again from another quota meanwhile: read it again
+        if not await chain.hold_order(*order_stock(order)):  # reserved again meanwhile: read it again
             await order.refresh_from_db()
-        details = _with_trade(order.details, method, start, openid)
         order.provider = provider
         order.provider_ref = start.ref
-        order.details = details
+        order.details = _with_trade(order.details, method, start, openid)
         await order.save(update_fields=["provider", "provider_ref", "details"])
+
+    await chain.stock_transaction(*order_stock(order), record)
 
 
 def _with_trade(current: dict[str, Any], method: str, start: CheckoutStart, openid: str) -> dict[str, Any]:

@@ -34,9 +34,7 @@ from tortoise.exceptions import DoesNotExist
 
 from linpiao import inputs
 from linpiao.settings import Settings
-from registry import chain, clock, jobs, register, sqlrows
-from registry.chain import register_transaction
-from registry.counters import BatchStock
+from registry import chain, clock, counters, register, sqlrows
 from registry.errors import InsufficientUnits
 from registry.models import (
     Batch,
@@ -172,9 +170,46 @@ async def create_order(
         raise IdempotencyConflict("key length")
     client = buyer.client
     stored_key = scoped_idempotency_key(client, idempotency_key) if idempotency_key is not None else None
-    async with register_transaction(*_quota_hint):  # the quota on sale when this worker last sold (none: all)
+    try:
+        return await _create_order(settings, request, provider, buyer, stored_key, in_block=True)
+    except chain.WiderLockNeeded:  # the tickets are spread over the quota's blocks: take them under its lock
+        return await _create_order(settings, request, provider, buyer, stored_key, in_block=False)
+
+
+async def _hold_for_sale(batch_id: int | None, quantity: int, *, in_block: bool) -> None:
+    """The first lock of an order's transaction: a stock block of the quota with ``quantity`` tickets left
+    (:mod:`registry.blocks`), else the quota's own lock; the whole register when no quota is open."""
+    if batch_id is None:
+        await chain.lock_register(None)
+    elif not in_block:
+        await chain.lock_register([batch_id])
+    elif await chain.claim_block(batch_id, quantity) is None:
+        # no block has that many: the order needs the quota's lock, which waits for the blocks' buyers — taken in a
+        # new transaction, as this one holds the quota's key shared already and must not wait holding it
+        raise chain.WiderLockNeeded()
+
+
+async def _create_order(
+    settings: Settings,
+    request: OrderRequest,
+    provider: str,
+    buyer: limits.Buyer,
+    stored_key: str | None,
+    *,
+    in_block: bool,
+) -> tuple[Order, bool]:
+    async with chain.tracked_transaction():
+        # the quota on sale when this worker last sold; its first sale on PostgreSQL: the one on sale now (read
+        # again below). SQLite's first statement must write (a transaction that read first cannot write once
+        # another worker wrote): there the first sale takes the whole register, as writers take turns anyway.
+        hint = _quota_hint[0] if _quota_hint else None
+        if hint is None and sqlrows.is_postgres() and (first := await quota_on_sale()) is not None:
+            hint = first.batch.id
+        await _hold_for_sale(hint, request.quantity, in_block=in_block)
         on_sale = await quota_on_sale()  # under the lock: the quota, its pool and the tickets left, one statement
-        if on_sale is not None and not await chain.hold(on_sale.batch.id):  # another quota went on sale since
+        state = chain.lock_state()
+        if on_sale is not None and state is not None and not state.holds_batch(on_sale.batch.id):
+            await _hold_for_sale(on_sale.batch.id, request.quantity, in_block=in_block)  # another quota is on sale
             on_sale = await quota_on_sale()  # read again under its lock
         if on_sale is None:
             raise NoOpenQuota()
@@ -196,7 +231,9 @@ async def create_order(
                 return existing, False
         hold = await limits.admit(settings, buyer, request.quantity, units_left=on_sale.stats.available)
         checkout_expires = clock.now() + hold
+        block = chain.lock_state()
         order = await Order.create(
+            block_id=block.blocks[quota.id].id if block is not None and quota.id in block.blocks else None,
             token=secrets.token_urlsafe(24),
             batch=quota,
             quantity=request.quantity,
@@ -223,6 +260,11 @@ async def create_order(
             raise QuotaExhausted() from exc
     _just_reserved[order] = (quota, [list(r) for r in entry.ranges])
     return order, True
+
+
+def order_stock(order: Order) -> tuple[int, int | None]:
+    """What an order's transactions lock: its batch, and the stock block it reserved from (None: the batch)."""
+    return int(order.batch_id), int(order.block_id) if order.block_id is not None else None
 
 
 # What create_order reserved, kept on the Order instance it returned (for as long as that instance lives), so the
@@ -298,11 +340,11 @@ def _evidence(event: PaymentEvent) -> dict[str, Any]:
     return payload
 
 
-async def apply_event(order_id: int, event: PaymentEvent, *, batch_id: int | None = None) -> Outcome:
+async def apply_event(order_id: int, event: PaymentEvent, *, stock: tuple[int, int | None] | None = None) -> Outcome:
     """Apply one provider event to an order (:func:`_apply_event`); a paid order is fulfilled by its purpose
     (:mod:`shop.purposes`) in the event's transaction, and one that ended unpaid is tidied by its purpose once that
     transaction has committed (a roster's rows go back to be paid again)."""
-    outcome = await _apply_event(order_id, event, batch_id=batch_id)
+    outcome = await _apply_event(order_id, event, stock=stock)
     if outcome is Outcome.RELEASED:
         await after_unpaid(await Order.get(id=order_id))
     return outcome
@@ -320,55 +362,60 @@ async def after_unpaid(order: Order) -> None:
         log.exception("order %s ended unpaid; tidying after it failed (the expiry job sweeps it)", order.id)
 
 
-async def _apply_event(order_id: int, event: PaymentEvent, *, batch_id: int | None = None) -> Outcome:
+async def _apply_event(order_id: int, event: PaymentEvent, *, stock: tuple[int, int | None] | None = None) -> Outcome:
     """Apply one provider event to an order, once per ``event_id``, in one transaction.
 
     Events may arrive twice, late, or in any order: each is recorded as a :class:`Payment` row (whose
     unique ``event_id`` is the dedupe), and each kind acts only from the states where it makes sense. Jobs the
     fulfilment defers (a large roster's certificates) are queued once the transaction has committed. The
-    transaction locks the order's batch (``batch_id``, when the caller knows it; read otherwise)."""
-    batch_id = await _batch_of(order_id) if batch_id is None else batch_id
-    async with jobs.after_commit(), register_transaction(batch_id):
+    transaction locks the order's stock (``stock``, when the caller knows it: :func:`order_stock`; read
+    otherwise)."""
+    batch_id, block_id = await _stock_of(order_id) if stock is None else stock
+    return await chain.stock_transaction(batch_id, block_id, lambda: _apply_locked(order_id, event))
+
+
+async def _apply_locked(order_id: int, event: PaymentEvent) -> Outcome:
+    order, seen = await _order_and_seen(order_id, event.event_id)
+    if not await chain.hold_order(*order_stock(order)):  # reserved again meanwhile: read it again
         order, seen = await _order_and_seen(order_id, event.event_id)
-        if not await chain.hold(order.batch_id):  # reserved again from another quota meanwhile: read it again
-            order, seen = await _order_and_seen(order_id, event.event_id)
-        if seen:
-            return Outcome.DUPLICATE
-        await Payment.create(
-            order=order,
-            provider=event.provider,
-            event_id=event.event_id,
-            event_type=event.event_type or str(event.kind),
-            amount_fen=event.amount_fen or 0,
-            payload=_evidence(event),
-        )
-        kind = _kind_for(order, event)
-        if kind is EventKind.PAID:
-            if event.amount_fen is not None and event.amount_fen != order.amount_fen:
-                order.details = {**order.details, "amount_mismatch": event.amount_fen}
-                await order.save(update_fields=["details"])
-                return Outcome.AMOUNT_MISMATCH
-            return await _fulfil_locked(order, fresh=True)
-        if kind is EventKind.NOTE:
-            return Outcome.NOTED
-        if kind is EventKind.AWAITING:
-            if order.status is OrderStatus.PENDING:
-                order.details = {**order.details, "awaiting_payment": True}
-                await order.save(update_fields=["details"])
-            return Outcome.NOTED
-        if kind in (EventKind.FAILED, EventKind.EXPIRED, EventKind.CANCELLED):
-            return await _end_unpaid(order, kind)  # its purpose tidies up after the commit (after_unpaid)
-        if kind is EventKind.REFUNDED:
-            return await _refunded(order)
+    if seen:
+        return Outcome.DUPLICATE
+    await Payment.create(
+        order=order,
+        provider=event.provider,
+        event_id=event.event_id,
+        event_type=event.event_type or str(event.kind),
+        amount_fen=event.amount_fen or 0,
+        payload=_evidence(event),
+    )
+    kind = _kind_for(order, event)
+    if kind is EventKind.PAID:
+        if event.amount_fen is not None and event.amount_fen != order.amount_fen:
+            order.details = {**order.details, "amount_mismatch": event.amount_fen}
+            await order.save(update_fields=["details"])
+            return Outcome.AMOUNT_MISMATCH
+        return await _fulfil_locked(order, fresh=True)
+    if kind is EventKind.NOTE:
+        return Outcome.NOTED
+    if kind is EventKind.AWAITING:
+        if order.status is OrderStatus.PENDING:
+            order.details = {**order.details, "awaiting_payment": True}
+            await order.save(update_fields=["details"])
+        return Outcome.NOTED
+    if kind in (EventKind.FAILED, EventKind.EXPIRED, EventKind.CANCELLED):
+        return await _end_unpaid(order, kind)  # its purpose tidies up after the commit (after_unpaid)
+    if kind is EventKind.REFUNDED:
+        return await _refunded(order)
     raise AssertionError(kind)  # pragma: no cover
 
 
-async def _batch_of(order_id: int) -> int:
-    """The batch an order is reserved from (what its transaction locks)."""
-    found = await Order.filter(id=order_id).values("batch_id")
+async def _stock_of(order_id: int) -> tuple[int, int | None]:
+    """The batch and stock block an order is reserved from (what its transaction locks)."""
+    found = await Order.filter(id=order_id).values("batch_id", "block_id")
     if not found:
         raise DoesNotExist(Order)
-    return int(found[0]["batch_id"])
+    block = found[0]["block_id"]
+    return int(found[0]["batch_id"]), int(block) if block is not None else None
 
 
 async def _order_and_seen(order_id: int, event_id: str) -> tuple[Order, bool]:
@@ -385,12 +432,14 @@ async def _order_and_seen(order_id: int, event_id: str) -> tuple[Order, bool]:
 
 async def fulfil(order: Order) -> Outcome:
     """Fulfil a paid order exactly once (safe to call repeatedly and concurrently)."""
-    async with jobs.after_commit(), register_transaction(order.batch_id):
-        return await _fulfil_locked(order)
+    return await chain.stock_transaction(*order_stock(order), lambda: _fulfil_locked(order))
 
 
 async def _reserve_again(order: Order) -> bool:
     """Reserve an expired order's units again if its quota — or the one on sale at the same price — has them."""
+    state = chain.lock_state()
+    if state is not None and state.blocks and not state.whole:
+        raise chain.WiderLockNeeded()  # its tickets may now be anywhere in the quota: under the quota's lock
     pool = await pool_holder()
     candidates: list[Batch] = [await Batch.get(id=order.batch_id)]
     on_sale = await current_quota()
@@ -410,9 +459,9 @@ async def _reserve_again(order: Order) -> bool:
             )
         except InsufficientUnits:
             continue
-        if batch.id != order.batch_id:
-            order.batch = batch
-            await order.save(update_fields=["batch_id"])
+        if batch.id != order.batch_id or order.block_id is not None:
+            order.batch, order.block_id = batch, None  # reserved under the batch's lock: paid under it too
+            await order.save(update_fields=["batch_id", "block_id"])
         return True
     return False
 
@@ -421,7 +470,7 @@ async def _fulfil_locked(order: Order, *, fresh: bool = False) -> Outcome:
     """``fresh``: ``order`` was read under this transaction's register lock (no need to read it again)."""
     if not fresh:
         await order.refresh_from_db()
-        if not await chain.hold(order.batch_id):
+        if not await chain.hold_order(*order_stock(order)):
             await order.refresh_from_db()
     if order.status in (OrderStatus.FULFILLED, OrderStatus.REFUNDED):
         return Outcome.ALREADY_SETTLED
@@ -501,29 +550,35 @@ async def _refunded(order: Order) -> Outcome:
 
 async def mark_refund_issued(order: Order, refund_ref: str) -> None:
     """The provider accepted the refund of an order that could not be fulfilled."""
-    async with register_transaction(order.batch_id):
+
+    async def mark() -> None:
         await order.refresh_from_db()
-        if not await chain.hold(order.batch_id):
+        if not await chain.hold_order(*order_stock(order)):
             await order.refresh_from_db()
         order.details = {**order.details, "refund_due": False, "refund_ref": refund_ref}
         if order.status is not OrderStatus.FULFILLED:
             order.status = OrderStatus.REFUNDED
         await order.save(update_fields=["details", "status"])
 
+    await chain.stock_transaction(*order_stock(order), mark)
+
 
 async def fail_checkout(order: Order, reason: str) -> None:
     """The provider could not open a payment page: give the units back at once."""
-    async with register_transaction(order.batch_id):
+
+    async def give_back() -> bool:
         await order.refresh_from_db()
-        if not await chain.hold(order.batch_id):
+        if not await chain.hold_order(*order_stock(order)):
             await order.refresh_from_db()
-        released = order.status is OrderStatus.PENDING
-        if released:
-            await register.release_units(order=order, actor="shop", reason=reason)
-            order.status = OrderStatus.FAILED
-            order.details = {**order.details, "failure": reason}
-            await order.save(update_fields=["status", "details"])
-    if released:
+        if order.status is not OrderStatus.PENDING:
+            return False
+        await register.release_units(order=order, actor="shop", reason=reason)
+        order.status = OrderStatus.FAILED
+        order.details = {**order.details, "failure": reason}
+        await order.save(update_fields=["status", "details"])
+        return True
+
+    if await chain.stock_transaction(*order_stock(order), give_back):
         await after_unpaid(order)
 
 
@@ -535,7 +590,7 @@ async def fail_checkout(order: Order, reason: str) -> None:
 async def serial_ranges(order: Order, batch: Batch | None = None) -> list[str]:
     batch = batch or await Batch.get(id=order.batch_id)
     holdings = await Holding.filter(order_id=order.id).order_by("first_no").values_list("first_no", "last_no")
-    return [batch.serial_range(int(first), int(last)) for first, last in holdings]
+    return batch.serial_ranges(holdings)
 
 
 async def order_certificate(order: Order) -> Certificate | None:
@@ -560,7 +615,7 @@ async def shop_totals() -> ShopTotals:
     from the register's counters: one row per quota, whatever was sold."""
     sold = 0
     grams = 0
-    for stock in await BatchStock.filter(batch__kind=TicketKind.CARBON).select_related("batch"):
+    for stock in await counters.stocks(batch__kind=TicketKind.CARBON):
         sold += stock.retired_to_others
         grams += stock.retired_to_others * int(stock.batch.g_co2e_per_unit or 0)
     return ShopTotals(units_sold=sold, kg_co2e_offset=grams // 1000)

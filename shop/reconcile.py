@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from linpiao.settings import Settings
-from registry import clock
-from registry.chain import hold, register_transaction
+from registry import chain, clock
 from registry.models import Order, OrderStatus
-from shop.orders import EventKind, Outcome, PaymentEvent, apply_event, pending_orders_older_than
+from shop.orders import EventKind, Outcome, PaymentEvent, apply_event, order_stock, pending_orders_older_than
 from shop.payments import PaymentError, PaymentProvider, RemoteStatus, get_provider
 from shop.settlement import log, refund_if_due, refunds_due, remote_trade, settle, settle_with_provider
 
@@ -78,15 +77,18 @@ async def close_lapsed_trade(order: Order, provider: PaymentProvider) -> str:
             payload={"out_trade_no": order.provider_ref, "trade_no": trade.trade_no, "source": "query"},
             event_type="reconcile.paid",
         )
-        return str(await settle(order.id, event, provider, batch_id=order.batch_id))
+        return str(await settle(order.id, event, provider, stock=order_stock(order)))
     if trade.status in (RemoteStatus.OPEN, RemoteStatus.UNKNOWN):
         await provider.expire_checkout(order)
-    async with register_transaction(order.batch_id):
+
+    async def close() -> None:
         await order.refresh_from_db()
-        if not await hold(order.batch_id):  # reserved again from another quota meanwhile: read it again
+        if not await chain.hold_order(*order_stock(order)):  # reserved again meanwhile: read it again
             await order.refresh_from_db()
         order.details = {**order.details, "trade_closed": order.provider_ref}
         await order.save(update_fields=["details"])
+
+    await chain.stock_transaction(*order_stock(order), close)
     return "closed"
 
 

@@ -25,6 +25,7 @@ from shop.orders import (
     PURPOSES,
     create_order,
     order_by_token,
+    order_stock,
     parse_order_request,
     reservation_minutes,
 )
@@ -142,7 +143,7 @@ async def demo_pay(request: Request) -> Response:
     try:
         assert isinstance(provider, DemoProvider)
         # the demo builds its own event
-        await settle(order.id, provider.page_event(order, action), provider, batch_id=order.batch_id)
+        await settle(order.id, provider.page_event(order, action), provider, stock=order_stock(order))
     finally:
         await provider.aclose()
     return RedirectResponse(f"/orders/{order.token}", status_code=303)

@@ -17,7 +17,7 @@ from tortoise.exceptions import IntegrityError
 from registry import clock
 from registry.models import Order, OrderStatus, Payment
 from shop import planting_orders
-from shop.orders import CARBON, EventKind, Outcome, PaymentEvent, apply_event, mark_refund_issued
+from shop.orders import CARBON, EventKind, Outcome, PaymentEvent, apply_event, mark_refund_issued, order_stock
 from shop.payments import PaymentError, PaymentProvider, RemoteStatus, RemoteTrade
 
 log = logging.getLogger("linpiao.shop")
@@ -37,7 +37,7 @@ async def settle_notification(provider: PaymentProvider, event: PaymentEvent, *,
             await _record_unknown(provider.name, event)
             return "unknown_trade"
         return "ignored"
-    outcome = await settle(order.id, event, provider, batch_id=order.batch_id)
+    outcome = await settle(order.id, event, provider, stock=order_stock(order))
     if (
         event.kind is EventKind.PAID
         and outcome is Outcome.ALREADY_SETTLED
@@ -113,10 +113,11 @@ async def refund_if_due(order_id: int, outcome: Outcome, provider: PaymentProvid
 
 
 async def settle(
-    order_id: int, event: PaymentEvent, provider: PaymentProvider, *, batch_id: int | None = None
+    order_id: int, event: PaymentEvent, provider: PaymentProvider, *, stock: tuple[int, int | None] | None = None
 ) -> Outcome:
-    """Apply the event (``batch_id``: the order's batch, when the caller has read the order) and refund what is due."""
-    outcome = await apply_event(order_id, event, batch_id=batch_id)
+    """Apply the event (``stock``: the order's :func:`~shop.orders.order_stock`, when the caller has read the order)
+    and refund what is due."""
+    outcome = await apply_event(order_id, event, stock=stock)
     return await refund_if_due(order_id, outcome, provider)
 
 
@@ -161,7 +162,7 @@ async def settle_with_provider(order: Order, provider: PaymentProvider, *, now: 
         event_type=f"reconcile.{status}",
         order_id=order.id,
     )
-    return str(await settle(order.id, event, provider, batch_id=order.batch_id))
+    return str(await settle(order.id, event, provider, stock=order_stock(order)))
 
 
 async def refunds_due() -> list[Order]:

@@ -137,7 +137,7 @@ async def order_view(order: Order) -> OrderView:
         ranges = [[int(h.first_no), int(h.last_no)] for h in holdings]
     return OrderView(
         order=order,
-        ranges=[batch.serial_range(int(first), int(last)) for first, last in ranges],
+        ranges=batch.serial_ranges(ranges),
         certificate=await order_certificate(order),
         kg_co2e=int(order.quantity) * int(batch.g_co2e_per_unit or 0) // 1000,
     )

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from registry import clock, planting, register
+from registry import clock, counters, planting, register
 from registry.models import Batch, Certificate, Holder, RegisterEntry, StaffUser, TicketKind
 from registry.trades import Trade, TradeFiling
 from tests.live import ROOT, free_port, stop_server
@@ -135,4 +135,4 @@ async def test_rebuild_counters_checks_and_recounts(db):
     assert bad.returncode == 1 and "DIFFER" in bad.stdout
     fixed = linpiao("rebuild-counters", url=db)
     assert fixed.returncode == 0 and "counters rebuilt: 1 batches" in fixed.stdout, fixed.stdout + fixed.stderr
-    assert (await BatchStock.get(batch_id=quota.id)).held == 700
+    assert (await counters.stock_of(quota.id)).held == 700

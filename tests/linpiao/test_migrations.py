@@ -221,7 +221,7 @@ async def test_the_counters_migration_counts_what_an_older_database_holds(tmp_pa
         assert any(name.endswith("_wave2.py") for name in applied)
         await Tortoise.init(config=tortoise_config(url))
         try:
-            stock = await counters.BatchStock.get(batch_id=1)
+            stock = await counters.stock_of(1)
             assert (stock.held, stock.reserved, stock.retired) == (6, 2, 2)
             assert (stock.issuer_held, stock.issuer_reserved, stock.retired_to_others) == (6, 2, 2)
             assert await counters.stored() == await counters.recount()

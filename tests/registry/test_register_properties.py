@@ -21,7 +21,7 @@ from tortoise import Tortoise
 
 from factories import make_batch, make_holder
 from linpiao.db import tortoise_config
-from registry import audit, clock, counters, register
+from registry import audit, blocks, chain, clock, counters, register
 from registry.chain import verify_chain
 from registry.dividends import Dividend, DividendShare, record_dividend
 from registry.errors import RegisterError
@@ -35,6 +35,7 @@ from registry.models import (
     OrderStatus,
     StaffRole,
     StaffUser,
+    StockBlock,
     TicketKind,
 )
 from registry.ownership import balances_before
@@ -78,8 +79,10 @@ class RegisterMachine(RuleBasedStateMachine):
             self.holders = [await make_holder(f"h{i}") for i in range(HOLDERS)]
             self.batches = [
                 await make_batch(TicketKind.COLLECTIVE, units=120, holder=self.holders[0]),
-                await make_batch(TicketKind.CARBON, units=80, holder=self.holders[1]),
+                await make_batch(TicketKind.CARBON, units=300, holder=self.holders[1]),
             ]
+            async with chain.register_transaction(whole=True):  # sold in three blocks of 100 (registry.blocks)
+                await blocks.cut_blocks(self.batches[1])
             self.enterprise = await make_holder("coop", kind=HolderKind.ENTERPRISE)
             staff = await StaffUser.create(
                 username="issuer", password_hash="-", role=StaffRole.ISSUER, district_code="640104"
@@ -154,6 +157,38 @@ class RegisterMachine(RuleBasedStateMachine):
 
         self.run(go())
 
+    @rule(q=st.integers(1, 120), stale=st.booleans())
+    def reserve_in_block(self, q: int, stale: bool) -> None:
+        """As the shop does: claim a block of the carbon batch with ``q`` left, reserve there, remember it."""
+
+        async def go() -> None:
+            batch = self.batches[1]
+            expires = datetime.now(UTC) + timedelta(minutes=-1 if stale else 30)
+            try:
+                async with chain.tracked_transaction():
+                    span = await chain.claim_block(batch.id, q)
+                    if span is None:
+                        raise chain.WiderLockNeeded()
+                    order = await Order.create(
+                        token=f"t{len(self.orders)}-block",
+                        batch=batch,
+                        block_id=span.id,
+                        quantity=q,
+                        amount_fen=q * 100,
+                        purpose="travel",
+                        certificate_name="x",
+                        expires_at=expires,
+                    )
+                    await register.reserve_units(
+                        batch=batch, holder=self.holders[1], quantity=q, order=order, expires_at=expires
+                    )
+            except chain.WiderLockNeeded:
+                self.refusals += 1
+                return
+            self.orders.append(order.id)
+
+        self.run(go())
+
     @rule(i=st.integers(0, 50), retire=st.booleans(), buyer=st.integers(0, HOLDERS - 1))
     def settle(self, i: int, retire: bool, buyer: int) -> None:
         if not self.orders:
@@ -161,10 +196,14 @@ class RegisterMachine(RuleBasedStateMachine):
 
         async def go() -> None:
             order = await Order.get(id=self.orders[i % len(self.orders)])
-            if retire:
-                await self._attempt(register.retire_units(order=order, buyer=self.holders[buyer], purpose="test"))
-            else:
-                await register.release_units(order=order)
+
+            async def work() -> None:  # under the order's block when it has one, as the shop settles it
+                if retire:
+                    await self._attempt(register.retire_units(order=order, buyer=self.holders[buyer], purpose="test"))
+                else:
+                    await register.release_units(order=order)
+
+            await chain.stock_transaction(order.batch_id, order.block_id, work)
 
         self.run(go())
 
@@ -356,6 +395,20 @@ class RegisterMachine(RuleBasedStateMachine):
         for batch_id, (_issuer, held, reserved, retired, *_mine) in stored.stock.items():
             total = next(b.total_units for b in self.batches if b.id == batch_id)
             assert held + reserved + retired == total
+
+    @invariant()
+    def live_ranges_stay_inside_one_block(self) -> None:
+        if not hasattr(self, "batches"):
+            return
+
+        async def check() -> None:
+            cut = [(b.first_no, b.last_no) for b in await StockBlock.filter(batch_id=self.batches[1].id)]
+            assert len(cut) == 3
+            live = Holding.filter(batch_id=self.batches[1].id, state__in=[HoldingState.HELD, HoldingState.RESERVED])
+            for h in await live:
+                assert any(lo <= h.first_no and h.last_no <= hi for lo, hi in cut), (h.first_no, h.last_no)
+
+        self.run(check())
 
     @invariant()
     def chain_verifies(self) -> None:
