@@ -15,7 +15,7 @@ from tortoise.expressions import Subquery
 from admin.i18n import gettext as _
 from admin.session import AdminContext
 from admin.sorting import Sorting
-from admin.web import get_or_404, page, path_id, readable_or_404, redirect, refusal_message
+from admin.web import get_or_404, keyset_paginate, page, path_id, readable_or_404, redirect, refusal_message
 from linpiao.errors import status_of
 from registry import access, clock, notices
 from registry.access import Action
@@ -61,15 +61,19 @@ NOTICE_SORTS = Sorting(
 )
 
 
+# the page's two tables page on their own (keyset, :func:`admin.web.keyset_paginate`): each its position parameter
+NOTICE_POSITIONS = ("open_after", "closed_after")
+
+
 async def notice_list(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
     now = clock.now()
     mine = access.scope(ctx.actor, Action.NOTICE_READ, notices.PublicNotice.all())
     sort = NOTICE_SORTS.of(ctx.request)
     closed_sort = sort if ctx.request.query_params.get("sort") == sort.key else NOTICE_SORTS.choose("-period")
-    open_ = await mine.filter(closes_at__gt=now).order_by(*sort.order).limit(200)
-    closed = await mine.filter(closes_at__lte=now).order_by(*closed_sort.order).limit(200)
+    open_ = await keyset_paginate(ctx, mine.filter(closes_at__gt=now), sort.order, NOTICE_POSITIONS[0])
+    closed = await keyset_paginate(ctx, mine.filter(closes_at__lte=now), closed_sort.order, NOTICE_POSITIONS[1])
     objections: dict[int, list[notices.NoticeObjection]] = {}
-    ids = [n.id for n in (*open_, *closed)]
+    ids = [n.id for n in (*open_.items, *closed.items)]
     for objection in await notices.NoticeObjection.filter(notice_id__in=ids).order_by("id"):
         objections.setdefault(objection.notice_id, []).append(objection)
     return page(
@@ -80,6 +84,7 @@ async def notice_list(ctx: AdminContext, error: str = "", status: int = 200) -> 
             "closed_notices": closed,
             "sort": sort,
             "closed_sort": closed_sort,
+            "positions": NOTICE_POSITIONS,
             "objections": objections,
             "publishable": await _publishable(ctx),
             "values": {"subject": ctx.field("subject"), "period_days": ctx.field("period_days")},
