@@ -8,13 +8,16 @@ every action is audited there.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from starlette.responses import Response
 from tortoise.expressions import Subquery
 
 from admin.i18n import gettext as _
+from admin.preview import confirm_token, preview_or_confirm
 from admin.session import AdminContext
 from admin.sorting import Sorting
+from admin.views_trades import dividend_parts
 from admin.web import get_or_404, keyset_paginate, page, path_id, readable_or_404, redirect, refusal_message
 from linpiao.errors import status_of
 from registry import access, clock, notices
@@ -176,12 +179,33 @@ async def objection_resolve(ctx: AdminContext) -> Response:
 
 
 async def dividend_pay(ctx: AdminContext) -> Response:
+    """Record a dividend's payment: ``step=preview`` (the notice page's button) rehearses it and shows the table of
+    parts — who receives how much; the confirm checks the notice and its objections again and records the payment
+    once (the preview's token: a second confirm leads to the same notice and pays nothing more)."""
     notice = await _visible_notice(ctx)
     if notice.dividend_id is None:
         return await notice_detail(ctx, _("这不是分红公示"), 400)
-    dividend = await Dividend.get(id=notice.dividend_id)
+    dividend = await Dividend.get(id=notice.dividend_id).prefetch_related("batch")
+    payment_ref = ctx.field("payment_ref")
+
+    async def pay(token: str | None) -> notices.PublicNotice:
+        return await notices.record_dividend_payment(
+            dividend, payment_ref=payment_ref, actor=ctx.actor, form_token=token
+        )
+
+    async def describe(paid: notices.PublicNotice) -> dict[str, Any]:
+        return {
+            "notice": paid,
+            "dividend": dividend,
+            "payment_ref": payment_ref.strip(),
+            **await dividend_parts(dividend),
+        }
+
     try:
-        await notices.record_dividend_payment(dividend, payment_ref=ctx.field("payment_ref"), actor=ctx.actor)
+        done = await preview_or_confirm(ctx.field("step"), ctx.field("form_token"), pay, describe)
     except RegisterError as exc:
         return await notice_detail(ctx, refusal_message(exc), status_of(exc))
+    if done.preview is not None:
+        done.preview["form_token"] = confirm_token(ctx.field("form_token"))
+        return page(ctx, "dividend_pay_preview.html", done.preview)
     return redirect(f"/admin/notices/{notice.id}")
