@@ -128,6 +128,7 @@ routes: list[BaseRoute] = [
     get("/reconciliation.csv", Perm.REVENUE_VIEW, reconciliation.reconciliation_csv),
     # the shop's customer-service desk (registry.service_desk)
     get("/service", Perm.SERVICE_VIEW, service.order_search),
+    post("/service/search", Perm.SERVICE_VIEW, service.order_search_post),  # a contact is never put in a URL
     get("/service/orders/{id}", Perm.SERVICE_VIEW, service.order_detail),
     get("/service/orders/{id}/receipt.pdf", Perm.SERVICE_VIEW, service.order_receipt),  # 收款凭证
     post("/service/orders/{id}/resend", Perm.SERVICE_ACT, service.order_resend),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from starlette.exceptions import HTTPException
@@ -244,16 +245,34 @@ async def application_issue(ctx: AdminContext) -> Response:
 # -------------------------------------------------------------------------------------------- quotas
 
 
-# the quotas' own columns (a few a year, read whole and sorted in Python); the stock and sales columns are counted
-# from the register for each row and do not sort
+@dataclass(frozen=True)
+class QuotaRow:
+    """One quota of the list with what the register counts for it: its stock and its sales today and this week."""
+
+    batch: Batch
+    stats: quotas.QuotaStats
+    today: stock.Sales
+    week: stock.Sales
+
+    @property
+    def id(self) -> int:
+        return int(self.batch.id)
+
+
+# a few quotas a year: read whole with their counts and sorted in Python, so the stock (available, reserved) and
+# sales (sold, today/this week) columns sort as well as the quotas' own
 QUOTA_SORTS = Sorting(
     {
-        "quota": ("serial_prefix",),
-        "price": ("price_fen",),
-        "carbon": ("g_co2e_per_unit",),
-        "valid": ("valid_until",),
-        "total": ("total_units",),
-        "status": ("-is_open",),
+        "quota": ("batch__serial_prefix",),
+        "price": ("batch__price_fen",),
+        "carbon": ("batch__g_co2e_per_unit",),
+        "valid": ("batch__valid_until",),
+        "total": ("batch__total_units",),
+        "available": ("stats__available",),
+        "reserved": ("stats__reserved",),
+        "sold": ("stats__sold",),
+        "recent": ("today__units", "week__units"),
+        "status": ("-batch__is_open",),
     },
     default="-quota",
 )
@@ -262,14 +281,14 @@ QUOTA_SORTS = Sorting(
 async def quota_list(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
     now = clock.now()
     rows = []
-    sort = QUOTA_SORTS.of(ctx.request)
-    for batch in sort.arrange(await Batch.filter(kind=TicketKind.CARBON)):
+    for batch in await Batch.filter(kind=TicketKind.CARBON):
         today, week = await stock.quota_sales_today_and_week(batch, now)
-        rows.append({"batch": batch, "stats": await quotas.quota_stats(batch), "today": today, "week": week})
+        rows.append(QuotaRow(batch, await quotas.quota_stats(batch), today, week))
+    sort = QUOTA_SORTS.of(ctx.request)
     current = await quotas.current_quota()
     names = ("units", "price_yuan", "kg_co2e", "valid_until", "co2e_method", "co2e_source", "co2e_year")
     values = {name: ctx.field(name) for name in names}
-    data = {"rows": rows, "current": current, "error": error, "values": values, "sort": sort}
+    data = {"rows": sort.arrange(rows), "current": current, "error": error, "values": values, "sort": sort}
     return page(ctx, "quotas.html", data, status)
 
 

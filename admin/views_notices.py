@@ -8,14 +8,17 @@ every action is audited there.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from starlette.responses import Response
 from tortoise.expressions import Subquery
 
 from admin.i18n import gettext as _
+from admin.preview import confirm_token, preview_or_confirm
 from admin.session import AdminContext
 from admin.sorting import Sorting
-from admin.web import get_or_404, page, path_id, readable_or_404, redirect, refusal_message
+from admin.views_trades import dividend_parts
+from admin.web import get_or_404, keyset_paginate, page, path_id, readable_or_404, redirect, refusal_message
 from linpiao.errors import status_of
 from registry import access, clock, notices
 from registry.access import Action
@@ -61,15 +64,19 @@ NOTICE_SORTS = Sorting(
 )
 
 
+# the page's two tables page on their own (keyset, :func:`admin.web.keyset_paginate`): each its position parameter
+NOTICE_POSITIONS = ("open_after", "closed_after")
+
+
 async def notice_list(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
     now = clock.now()
     mine = access.scope(ctx.actor, Action.NOTICE_READ, notices.PublicNotice.all())
     sort = NOTICE_SORTS.of(ctx.request)
     closed_sort = sort if ctx.request.query_params.get("sort") == sort.key else NOTICE_SORTS.choose("-period")
-    open_ = await mine.filter(closes_at__gt=now).order_by(*sort.order).limit(200)
-    closed = await mine.filter(closes_at__lte=now).order_by(*closed_sort.order).limit(200)
+    open_ = await keyset_paginate(ctx, mine.filter(closes_at__gt=now), sort.order, NOTICE_POSITIONS[0])
+    closed = await keyset_paginate(ctx, mine.filter(closes_at__lte=now), closed_sort.order, NOTICE_POSITIONS[1])
     objections: dict[int, list[notices.NoticeObjection]] = {}
-    ids = [n.id for n in (*open_, *closed)]
+    ids = [n.id for n in (*open_.items, *closed.items)]
     for objection in await notices.NoticeObjection.filter(notice_id__in=ids).order_by("id"):
         objections.setdefault(objection.notice_id, []).append(objection)
     return page(
@@ -80,6 +87,7 @@ async def notice_list(ctx: AdminContext, error: str = "", status: int = 200) -> 
             "closed_notices": closed,
             "sort": sort,
             "closed_sort": closed_sort,
+            "positions": NOTICE_POSITIONS,
             "objections": objections,
             "publishable": await _publishable(ctx),
             "values": {"subject": ctx.field("subject"), "period_days": ctx.field("period_days")},
@@ -171,12 +179,33 @@ async def objection_resolve(ctx: AdminContext) -> Response:
 
 
 async def dividend_pay(ctx: AdminContext) -> Response:
+    """Record a dividend's payment: ``step=preview`` (the notice page's button) rehearses it and shows the table of
+    parts — who receives how much; the confirm checks the notice and its objections again and records the payment
+    once (the preview's token: a second confirm leads to the same notice and pays nothing more)."""
     notice = await _visible_notice(ctx)
     if notice.dividend_id is None:
         return await notice_detail(ctx, _("这不是分红公示"), 400)
-    dividend = await Dividend.get(id=notice.dividend_id)
+    dividend = await Dividend.get(id=notice.dividend_id).prefetch_related("batch")
+    payment_ref = ctx.field("payment_ref")
+
+    async def pay(token: str | None) -> notices.PublicNotice:
+        return await notices.record_dividend_payment(
+            dividend, payment_ref=payment_ref, actor=ctx.actor, form_token=token
+        )
+
+    async def describe(paid: notices.PublicNotice) -> dict[str, Any]:
+        return {
+            "notice": paid,
+            "dividend": dividend,
+            "payment_ref": payment_ref.strip(),
+            **await dividend_parts(dividend),
+        }
+
     try:
-        await notices.record_dividend_payment(dividend, payment_ref=ctx.field("payment_ref"), actor=ctx.actor)
+        done = await preview_or_confirm(ctx.field("step"), ctx.field("form_token"), pay, describe)
     except RegisterError as exc:
         return await notice_detail(ctx, refusal_message(exc), status_of(exc))
+    if done.preview is not None:
+        done.preview["form_token"] = confirm_token(ctx.field("form_token"))
+        return page(ctx, "dividend_pay_preview.html", done.preview)
     return redirect(f"/admin/notices/{notice.id}")

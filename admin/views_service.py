@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from admin import sealed_search
 from admin.i18n import gettext as _
 from admin.session import AdminContext
 from admin.web import date_field, fen_field, page, path_id, redirect
@@ -31,12 +32,25 @@ MAX_TEXT = 100
 DONE = {"resent", "refunded", "reissued"}
 
 
+# the search's fields that may travel in a URL; the contact (a phone number or an e-mail address) never does: the
+# form is POSTed and the contact goes on as a sealed, short-lived token ``?s=`` (admin/sealed_search.py)
+PLAIN_FIELDS = ("code", "serial", "amount", "date")
+
+
 def _search_form(ctx: AdminContext) -> tuple[dict[str, str], OrderSearch, list[str]]:
     params = ctx.request.query_params
-    typed = {name: inputs.clean(params.get(name, "")).strip()[:MAX_TEXT] for name in ("code", "serial", "contact")}
+    typed = {name: inputs.clean(params.get(name, "")).strip()[:MAX_TEXT] for name in ("code", "serial")}
     typed["amount"] = params.get("amount", "").strip()[:20]
     typed["date"] = params.get("date", "").strip()[:10]
     errors = []
+    typed["contact"] = ""
+    if params.get("s"):
+        opened = sealed_search.unseal(ctx.settings.secret_key, params["s"][:400])
+        if opened is None:
+            errors.append(_("按联系方式的查找已过期，请重新填写。"))
+        typed["contact"] = inputs.clean(opened or "").strip()[:MAX_TEXT]
+    if params.get("contact"):  # typed into a URL by hand: not read, the form seals it
+        errors.append(_("按联系方式查找请使用查找表单，联系方式不放在网址中。"))
     code = normalise_code(typed["code"]) if typed["code"] else None
     if typed["code"] and code is None:
         errors.append(_("验证码应为20位字母和数字（可带连字符）"))
@@ -52,6 +66,14 @@ def _search_form(ctx: AdminContext) -> tuple[dict[str, str], OrderSearch, list[s
     return typed, search, errors
 
 
+def _search_params(ctx: AdminContext, typed: dict[str, str]) -> dict[str, str]:
+    """The query of a results page: the plain fields as typed, the contact sealed (the page's own token again)."""
+    params = {name: typed[name] for name in PLAIN_FIELDS if typed[name]}
+    if typed["contact"]:
+        params["s"] = ctx.request.query_params.get("s", "")[:400]
+    return params
+
+
 async def order_search(ctx: AdminContext) -> Response:
     typed, search, errors = _search_form(ctx)
     before = inputs.record_id(ctx.request.query_params.get("before", ""))
@@ -62,9 +84,10 @@ async def order_search(ctx: AdminContext) -> Response:
         except RegisterError as exc:
             errors.append(_(exc.message))
     next_url = ""
+    params = _search_params(ctx, typed)
     if result is not None and result.next_before is not None:
-        next_url = "?" + urlencode({**{k: v for k, v in typed.items() if v}, "before": result.next_before})
-    first_url = "?" + urlencode({k: v for k, v in typed.items() if v}) if before else ""
+        next_url = "?" + urlencode({**params, "before": result.next_before})
+    first_url = "?" + urlencode(params) if before else ""
     return page(
         ctx,
         "service.html",
@@ -78,6 +101,17 @@ async def order_search(ctx: AdminContext) -> Response:
         },
         status=400 if errors else 200,
     )
+
+
+async def order_search_post(ctx: AdminContext) -> Response:
+    """``POST /admin/service/search``: the search form. The order number, certificate code, serial, amount and date
+    go on to the bookmarkable list as typed; a contact goes sealed, so a phone number or an e-mail address never
+    lands in a server's or a proxy's log."""
+    params = {name: ctx.field(name).strip()[:MAX_TEXT] for name in PLAIN_FIELDS if ctx.field(name).strip()}
+    contact = ctx.field("contact").strip()[:MAX_TEXT]
+    if contact:
+        params["s"] = sealed_search.seal(ctx.settings.secret_key, contact)
+    return redirect("/admin/service" + (f"?{urlencode(params)}" if params else ""))
 
 
 async def _order(ctx: AdminContext) -> Order:

@@ -486,7 +486,7 @@ async def dividend_create(ctx: AdminContext) -> Response:
         )
 
     async def describe(dividend: dividend_service.Dividend) -> dict[str, Any]:
-        return {"dividend": dividend, "batch": batch, **await _dividend_parts(dividend)}
+        return {"dividend": dividend, "batch": batch, **await dividend_parts(dividend)}
 
     try:
         done = await preview_or_confirm(ctx.field("step"), values["form_token"], record, describe)
@@ -498,7 +498,7 @@ async def dividend_create(ctx: AdminContext) -> Response:
     return redirect(f"/admin/dividends/{done.result.id}")
 
 
-async def _dividend_parts(dividend: dividend_service.Dividend) -> dict[str, Any]:
+async def dividend_parts(dividend: dividend_service.Dividend) -> dict[str, Any]:
     """The table of parts (each holder's units, share and amount) and the totals: the page and its preview."""
     shares = list(await dividend_service.DividendShare.filter(dividend_id=dividend.id).prefetch_related("holder"))
     total_units = sum(int(s.units) for s in shares)
@@ -515,4 +515,4 @@ async def dividend_detail(ctx: AdminContext) -> Response:
     dividend = await query.prefetch_related("batch").first()
     if dividend is None:
         raise HTTPException(404)
-    return page(ctx, "trades/dividend_detail.html", {"dividend": dividend, **await _dividend_parts(dividend)})
+    return page(ctx, "trades/dividend_detail.html", {"dividend": dividend, **await dividend_parts(dividend)})

@@ -90,13 +90,16 @@ class KeysetPaged:
     items: list[Any]
     next_after: int | None  # the ``after`` of the next page; None on the last
     first: bool  # the first page (no ``after``)
+    param: str = "after"  # the query parameter of the position: each table of a page with several has its own
 
 
-async def keyset_paginate(ctx: AdminContext, query: QuerySet[Any], order: tuple[str, ...] = ("-id",)) -> KeysetPaged:
+async def keyset_paginate(
+    ctx: AdminContext, query: QuerySet[Any], order: tuple[str, ...] = ("-id",), param: str = "after"
+) -> KeysetPaged:
     """The page after the row ``?after=<id>`` of ``query`` in ``order`` (fields, ``-`` for descending, ending with
     ``id`` or ``-id`` so the order is total). The row's own sort values are read by its id; an unknown or
-    malformed ``after`` is the first page."""
-    after = inputs.record_id(ctx.request.query_params.get("after", ""))
+    malformed ``after`` is the first page. A page with several lists names each one's position ``param``."""
+    after = inputs.record_id(ctx.request.query_params.get(param, ""))
     anchor = None
     if after is not None:
         fields = [name.lstrip("-") for name in order]
@@ -106,7 +109,7 @@ async def keyset_paginate(ctx: AdminContext, query: QuerySet[Any], order: tuple[
     items = list(await query.order_by(*order).limit(PAGE_SIZE + 1))
     more = len(items) > PAGE_SIZE
     items = items[:PAGE_SIZE]
-    return KeysetPaged(items, int(items[-1].id) if more and items else None, not anchor)
+    return KeysetPaged(items, int(items[-1].id) if more and items else None, not anchor, param)
 
 
 def _after(order: tuple[str, ...], values: dict[str, Any]) -> Q:

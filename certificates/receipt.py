@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
@@ -81,6 +82,10 @@ def _serials(receipt: Receipt, _: Callable[[str], str]) -> str:
     return text
 
 
+def _beijing(moment: datetime, _: Callable[[str], str]) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S} {_('（北京时间）')}"
+
+
 def _rows(receipt: Receipt, operator: str, _: Callable[[str], str]) -> list[tuple[str, str]]:
     body = receipt.receiving_body
     body_text = _(FINANCE_BUREAU) if body == FINANCE_BUREAU else (body or _(NO_BODY))
@@ -89,7 +94,11 @@ def _rows(receipt: Receipt, operator: str, _: Callable[[str], str]) -> list[tupl
         rows.append((_("统一社会信用代码"), _t(receipt.payer_code)))
     rows += [
         (_("订单号"), str(receipt.order_id)),
-        (_("付款时间"), f"{receipt.paid_at:%Y-%m-%d %H:%M:%S} {_('（北京时间）')}"),
+        (_("付款时间"), _beijing(receipt.paid_at, _)),
+    ]
+    if receipt.refunded_at is not None:  # a refunded order: when the money went back
+        rows.append((_("退款时间"), _beijing(receipt.refunded_at, _)))
+    rows += [
         (_("支付方式"), _t(_(receipt.method))),
         (_("支付机构交易号"), _t(receipt.trade_no or "—")),
     ]

@@ -28,6 +28,7 @@ from registry.applications import ApplicationStatus, IssuanceApplication
 from registry.districts import district_name
 from registry.dividends import Dividend, DividendShare
 from registry.errors import InvalidState, RegisterError
+from registry.idempotency import InvalidFormToken, check_token, earlier_result, remember
 from registry.identity import mask_name
 from registry.models import Batch, Holder, HolderKind, Parcel, TicketKind
 
@@ -283,10 +284,14 @@ async def _objections_state(notice: PublicNotice) -> tuple[bool, bool]:
     return any(r is None for r, _ in rows), any(r is not None and u for r, u in rows)
 
 
-async def record_dividend_payment(dividend: Dividend, *, payment_ref: str, actor: audit.Actor) -> PublicNotice:
-    """Record that a dividend was paid out: only after its notice closed, every objection settled."""
+async def record_dividend_payment(
+    dividend: Dividend, *, payment_ref: str, actor: audit.Actor, form_token: str | None = None
+) -> PublicNotice:
+    """Record that a dividend was paid out: only after its notice closed, every objection settled. A form token
+    (:mod:`registry.idempotency`) already used for this payment returns the notice as the first one left it."""
     batch = await Batch.get(id=dividend.batch_id)
     access.check(actor, access.Action.DIVIDEND_RECORD, access.batch_target(batch))
+    token = check_token(form_token)
     reference = payment_ref.strip()
     if not reference or len(reference) > 200:
         raise InvalidNotice(reference[:20])
@@ -294,6 +299,11 @@ async def record_dividend_payment(dividend: Dividend, *, payment_ref: str, actor
         notice = await PublicNotice.filter(dividend_id=dividend.id).select_for_update().first()
         if notice is None:
             raise NoticeMissing(str(dividend.id))
+        earlier = await earlier_result(token, "dividend.pay")
+        if earlier is not None:
+            if earlier != notice.id:  # the token of another dividend's payment
+                raise InvalidFormToken(str(token)[:20])
+            return notice
         if notice.paid_at is not None:
             raise AlreadyPaid(str(dividend.id))
         if notice.is_open:
@@ -306,6 +316,7 @@ async def record_dividend_payment(dividend: Dividend, *, payment_ref: str, actor
         notice.paid_at, notice.payment_ref = clock.now(), reference
         await notice.save(update_fields=["paid_at", "payment_ref"])
         await audit.record(actor, "dividend.pay", f"dividend:{dividend.id}", payment_ref=reference)
+        await remember(token, "dividend.pay", notice.id)
     return notice
 
 

@@ -40,6 +40,8 @@ STREAM_LABELS = {
     finance.Stream.PLANTING: "义务植树尽责捐资",
 }
 RECEIVED = (OrderStatus.PAID, OrderStatus.FULFILLED, OrderStatus.REFUNDED)
+# the order's detail the refund writes in its own transaction (shop.orders): when the money went back, UTC ISO
+REFUNDED_AT = "refunded_at"
 
 
 class NotPaid(RegisterError):
@@ -71,6 +73,7 @@ class Receipt:
     stream: str  # Chinese label of :data:`STREAM_LABELS`
     receiving_body: str  # "" when a tree-planting rule names none
     refunded: bool
+    refunded_at: datetime | None = None  # Beijing time, on a refunded order's receipt
 
     @property
     def demo(self) -> bool:
@@ -111,6 +114,20 @@ def has_receipt(order: Order) -> bool:
     return order.status in RECEIVED and order.paid_at is not None
 
 
+def _refunded_at(order: Order, payments: list[Payment]) -> datetime | None:
+    """When a refunded order's money went back, in Beijing time: the time its refund recorded on the order, or —
+    for an order refunded before the refund recorded it — the provider's last event, the refund that settled it."""
+    if order.status is not OrderStatus.REFUNDED:
+        return None
+    text = order.details.get(REFUNDED_AT)
+    if isinstance(text, str):
+        try:
+            return clock.local(datetime.fromisoformat(text))
+        except ValueError:
+            pass
+    return clock.local(payments[-1].created_at) if payments else None
+
+
 async def payment_receipt(order: Order) -> Receipt:
     """The receipt of ``order``; :class:`NotPaid` or :class:`RefundDue` when it has none."""
     if order.status is OrderStatus.FAILED and order.paid_at is not None:
@@ -141,4 +158,5 @@ async def payment_receipt(order: Order) -> Receipt:
         stream=STREAM_LABELS[stream],
         receiving_body=body,
         refunded=order.status is OrderStatus.REFUNDED,
+        refunded_at=_refunded_at(order, payments),
     )

@@ -50,6 +50,7 @@ from registry.models import (
     TicketKind,
 )
 from registry.quotas import current_quota, pool_holder, quota_on_sale
+from registry.receipts import REFUNDED_AT
 from shop import limits, purposes
 from shop.errors import (
     AboveMaximum,
@@ -544,7 +545,8 @@ async def _refunded(order: Order) -> Outcome:
         await register.release_units(order=order, actor="shop", reason="refunded")
     await certificate_refunded(order)
     order.status = OrderStatus.REFUNDED
-    await order.save(update_fields=["status"])
+    order.details = {**order.details, REFUNDED_AT: clock.now().isoformat()}  # the receipt prints it
+    await order.save(update_fields=["status", "details"])
     return Outcome.REFUNDED
 
 
@@ -558,6 +560,7 @@ async def mark_refund_issued(order: Order, refund_ref: str) -> None:
         order.details = {**order.details, "refund_due": False, "refund_ref": refund_ref}
         if order.status is not OrderStatus.FULFILLED:
             order.status = OrderStatus.REFUNDED
+            order.details[REFUNDED_AT] = clock.now().isoformat()
         await order.save(update_fields=["details", "status"])
 
     await chain.stock_transaction(*order_stock(order), mark)

@@ -14,9 +14,9 @@ from registry import applications as apps
 from registry import clock, dividends, notices, offsets, quotas, register
 from registry.audit import Actor
 from registry.idempotency import new_form_token
-from registry.models import Batch, HolderKind, RegisterEntry, StaffRole
+from registry.models import AuditLog, Batch, HolderKind, RegisterEntry, StaffRole
 from registry.trades import InheritanceCase, TradeFiling, TradeStatus, record_transfer
-from tests.admin.conftest import make_staff, village_with_parcel
+from tests.admin.conftest import confirm_step, make_staff, village_with_parcel
 from tests.admin.test_permissions import snapshot
 from tests.admin.test_trades_pages import TODAY, _collective, _state, form_token
 
@@ -166,6 +166,69 @@ async def test_a_dividend_shows_each_holders_part_then_is_recorded_once_on_the_r
     assert latest is not None
     shares = await dividends.DividendShare.filter(dividend_id=latest.id)
     assert {s.holder_id: int(s.amount_fen) for s in shares} == {buyer.id: 10_000}
+
+
+async def test_a_dividend_payment_shows_the_table_of_parts_then_is_recorded_once(sign_in):
+    batch, village = await _collective(units=100)
+    buyer = await make_holder("王二")
+    issuer = await sign_in(ISS, "confirm-dividend-pay", "640104")
+    actor = Actor(issuer.user)
+    await record_transfer(batch=batch, seller=village, buyer=buyer, quantity=40, price_fen=0, actor=actor)
+    dividend = await dividends.record_dividend(
+        batch=batch, income_fen=1_234_567, record_date=clock.today(), source="经营收入", actor=actor
+    )
+    with clock.use(clock.FixedClock(clock.now() - timedelta(days=10))):  # its notice closed without objection
+        notice = await notices.publish_dividend_notice(dividend, actor=actor)
+    url = f"/admin/notices/{notice.id}"
+    page = await issuer.get(url)
+    assert 'name="step" value="preview"' in page.text and f'action="{url}/pay"' in page.text
+    parts = {s.holder_id: int(s.amount_fen) for s in await dividends.DividendShare.filter(dividend_id=dividend.id)}
+    assert parts == {village.id: 740_740, buyer.id: 493_827} and sum(parts.values()) == 1_234_567  # whole fen
+    done = await _previewed_then_confirmed(
+        issuer,
+        url + "/pay",
+        {"payment_ref": "银行代发20260101"},
+        shown=["¥12,345.67", "¥7,407.40", "¥4,938.27", "王二", village.name, "60.0000%", "银行代发20260101"],
+    )
+    assert done.headers["location"] == url
+    await notice.refresh_from_db()
+    assert notice.paid_at is not None and notice.payment_ref == "银行代发20260101"
+    assert await AuditLog.filter(action="dividend.pay").count() == 1
+    # a fresh preview of a paid dividend is refused, and so is another confirm: it is paid once
+    again = await issuer.post(url + "/pay", {"payment_ref": "又一次", "step": "preview"})
+    assert again.status_code in (400, 409) and 'data-testid="dividend-pay-preview"' not in again.text
+    other = await issuer.post(url + "/pay", {"payment_ref": "又一次", **confirm_step()})
+    assert other.status_code in (400, 409)
+    await notice.refresh_from_db()
+    assert notice.payment_ref == "银行代发20260101" and await AuditLog.filter(action="dividend.pay").count() == 1
+
+
+async def test_a_dividend_payment_whose_notice_got_an_objection_meanwhile_is_refused(sign_in):
+    batch, _village = await _collective(units=100)
+    issuer = await sign_in(ISS, "confirm-dividend-objection", "640104")
+    actor = Actor(issuer.user)
+    dividend = await dividends.record_dividend(
+        batch=batch, income_fen=10_000, record_date=clock.today(), source="经营收入", actor=actor
+    )
+    with clock.use(clock.FixedClock(clock.now() - timedelta(days=7, hours=12))):
+        notice = await notices.publish_dividend_notice(dividend, actor=actor)
+        await notices.record_objection(notice, received_on=clock.today(), summary="二组称份额有误", actor=actor)
+    url = f"/admin/notices/{notice.id}/pay"
+    refused = await issuer.post(url, {"payment_ref": "代发1", "step": "preview"})
+    assert refused.status_code in (400, 409)  # an objection not yet settled: no preview to confirm
+    objection = await notices.NoticeObjection.get(notice_id=notice.id)
+    await notices.resolve_objection(objection, resolution="已核对", upheld=False, actor=actor)
+    preview = await issuer.post(url, {"payment_ref": "代发1", "step": "preview"})
+    assert preview.status_code == 200 and "¥100.00" in preview.text
+    # the register moves between preview and confirm: a second objection, upheld
+    second = await notices.NoticeObjection.create(notice_id=notice.id, received_on=notice.opens_on, summary="三组")
+    await notices.resolve_objection(second, resolution="属实", upheld=True, actor=actor)
+    confirm = await issuer.post(
+        url, {"payment_ref": "代发1", "step": "confirm", "form_token": form_token(preview.text)}
+    )
+    assert confirm.status_code in (400, 409)
+    await notice.refresh_from_db()
+    assert notice.paid_at is None
 
 
 async def test_an_inheritance_shows_each_heirs_units_then_is_recorded_once(sign_in):

@@ -3,10 +3,18 @@ with its outcome; issuing before the notice clears is refused on the application
 
 from __future__ import annotations
 
+import html
+import re
+from datetime import timedelta
+
+import pytest
+
+from admin.web import PAGE_SIZE
 from registry import applications as apps
+from registry import clock
 from registry.audit import Actor
 from registry.models import AuditLog, Batch, StaffRole, TicketKind
-from registry.notices import NoticeObjection, PublicNotice
+from registry.notices import NoticeKind, NoticeObjection, PublicNotice
 from tests.admin.conftest import make_staff, village_with_parcel
 
 
@@ -66,3 +74,61 @@ async def test_another_districts_issuer_neither_sees_nor_publishes(sign_in):
     assert f"application:{application.id}" not in listing.text
     refused = await other.post("/admin/notices", {"subject": f"application:{application.id}", "period_days": "7"})
     assert refused.status_code == 404 and await PublicNotice.all().count() == 0
+
+
+def _titles(html: str, table: str) -> list[str]:
+    body = html.split(f'data-testid="{table}"')[1].split("</table>")[0]
+    return re.findall(r'<a href="/admin/notices/\d+">([^<]+)</a>', body)
+
+
+async def _follow(auditor, table: str, url: str) -> tuple[list[str], list[str]]:
+    """The titles of ``table`` page after page by its own next link, and each page's URL."""
+    shown: list[str] = []
+    urls: list[str] = []
+    for _page in range(10):
+        response = await auditor.get(url)
+        assert response.status_code == 200
+        shown += _titles(response.text, table)
+        urls.append(url)
+        following = re.search(rf'href="\?([^"]+)" data-testid="{table}-next"', response.text)
+        if following is None:
+            return shown, urls
+        url = "/admin/notices?" + html.unescape(following.group(1))
+    raise AssertionError("no last page")
+
+
+@pytest.mark.parametrize("sort", ["", "title", "-title", "district", "-period"])
+async def test_each_notices_table_pages_through_every_notice_once(sign_in, sort):
+    auditor = await sign_in(StaffRole.AUDITOR, "zulu")
+    start = clock.now()
+    made: dict[str, list[PublicNotice]] = {"open-notices": [], "closed-notices": []}
+    for n in range(PAGE_SIZE + 6):
+        closing = (("open-notices", timedelta(days=1 + n % 4)), ("closed-notices", -timedelta(days=1 + n % 3)))
+        for table, closes in closing:
+            made[table].append(
+                await PublicNotice.create(
+                    kind=NoticeKind.DIVIDEND,
+                    title=f"{table[:4]}-{n % 5}-{n:03d}",
+                    body="b",
+                    district_code=["640104", "640105"][n % 2],
+                    opens_at=start - timedelta(days=10),
+                    closes_at=start + closes,
+                )
+            )
+    url = "/admin/notices" + (f"?sort={sort}" if sort else "")
+    first = await auditor.get(url)
+    for table, rows in made.items():
+        assert len(_titles(first.text, table)) == PAGE_SIZE  # a page, not every row
+        shown, urls = await _follow(auditor, table, url)
+        assert len(urls) == 2  # the next page shows the rest
+        assert sorted(shown) == sorted(n.title for n in rows) and len(set(shown)) == len(shown)  # none missed or twice
+    # paging one table keeps the other where it was, and a header click starts both again
+    second_open = (await _follow(auditor, "open-notices", url))[1][1]
+    page = await auditor.get(second_open)
+    closed_next = re.search(r'href="\?([^"]+)" data-testid="closed-notices-next"', page.text)
+    assert closed_next is not None and "open_after=" in closed_next.group(1)
+    both = await auditor.get("/admin/notices?" + html.unescape(closed_next.group(1)))
+    assert _titles(both.text, "open-notices") == _titles(page.text, "open-notices")
+    assert len(_titles(both.text, "closed-notices")) == 6
+    header = re.search(r'data-testid="open-notices".*?<a href="\?([^"]*)" data-testid="sort-title"', both.text, re.S)
+    assert header is not None and "after" not in header.group(1)

@@ -151,7 +151,13 @@ def _routes(ids: dict[str, int]) -> list[tuple[str, str, dict[str, str], frozens
         ("GET", "/admin/finance.xlsx", {}, frozenset({N, U})),
         ("GET", "/admin/reconciliation", {}, frozenset({N, U})),
         ("GET", "/admin/reconciliation.csv", {}, frozenset({N, U})),
-        ("GET", "/admin/service?contact=13800138000", {}, frozenset({F, N, U})),
+        ("GET", "/admin/service?amount=10", {}, frozenset({F, N, U})),
+        (
+            "POST",
+            "/admin/service/search",
+            {"contact": "13800138000"},
+            frozenset({F, N, U}),
+        ),  # sealed: no contact in URLs
         ("GET", f"/admin/service/orders/{o}", {}, frozenset({F, N, U})),
         ("GET", f"/admin/service/orders/{o}/receipt.pdf", {}, frozenset({F, N, U})),  # no such order: 404
         ("POST", f"/admin/service/orders/{o}/resend", {}, frozenset({F})),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from urllib.parse import unquote
 
 import pytest
 
@@ -24,6 +26,18 @@ def _order_ids(html: str) -> list[int]:
     return [int(n) for n in re.findall(r'data-order="(\d+)"', html)]
 
 
+async def _search(clerk, query: dict[str, str]):  # type: ignore[no-untyped-def]
+    """The search form as a browser sends it (POST), then the results page it redirects to; the URL holds no
+    contact."""
+    posted = await clerk.post("/admin/service/search", query)
+    assert posted.status_code == 303, posted.text
+    location = posted.headers["location"]
+    contact = query.get("contact", "")
+    assert location.startswith("/admin/service")
+    assert not contact or (contact not in unquote(location) and "contact" not in location)
+    return await clerk.get(location)
+
+
 async def test_a_clerk_finds_an_order_by_each_key(sign_in, settings):
     batch = await factories.quota(1000)
     first = await paid_order(settings, 10, contact="zhang@example.com")
@@ -40,10 +54,10 @@ async def test_a_clerk_finds_an_order_by_each_key(sign_in, settings):
         ({"amount": "10.00"}, [first.id]),
         ({"date": _beijing_date(first)}, [second.id, first.id]),
     ):
-        response = await clerk.get("/admin/service", params=query)
+        response = await _search(clerk, query)
         assert response.status_code == 200, (query, response.text)
         assert _order_ids(response.text) == expected, query
-    page = await clerk.get("/admin/service", params={"contact": "8000"})
+    page = await _search(clerk, {"contact": "8000"})
     assert "138****8000" in page.text and "13800138000" not in page.text  # lists show contacts masked
 
 
@@ -62,7 +76,7 @@ async def test_bad_search_input_is_a_400_with_the_reason(sign_in, db):
         ({"contact": "12"}, "后四位以上"),
         ({"date": "2026-13-01"}, "日期格式"),
     ):
-        response = await clerk.get("/admin/service", params=query)
+        response = await _search(clerk, query)
         assert response.status_code == 400 and reason in response.text, query
     assert (await clerk.get("/admin/service")).status_code == 200  # an empty form is just the form
 
@@ -71,7 +85,7 @@ async def test_results_page_with_a_next_link(sign_in, settings):
     await factories.quota(10_000)
     made = [await paid_order(settings, 10, contact="13800001111") for _ in range(27)]
     clerk = await sign_in(StaffRole.FINANCE, "desk-finance")
-    first = await clerk.get("/admin/service", params={"contact": "1111"})
+    first = await _search(clerk, {"contact": "1111"})
     assert _order_ids(first.text) == [o.id for o in made[::-1][:25]]
     next_url = re.search(r'href="(\?[^"]+)" data-testid="next-page"', first.text)
     assert next_url
@@ -193,6 +207,43 @@ async def test_who_may_not_even_look(sign_in, settings, role, district):
     await factories.quota(1000)
     order = await paid_order(settings, 10, contact="zhang@example.com")
     staff = await sign_in(role, f"desk-{role}", district)
-    assert (await staff.get("/admin/service", params={"contact": "zhang@example.com"})).status_code == 403
+    assert (await staff.get("/admin/service", params={"amount": "10"})).status_code == 403
+    assert (await staff.post("/admin/service/search", {"contact": "zhang@example.com"})).status_code == 403
     assert (await staff.get(f"/admin/service/orders/{order.id}")).status_code == 403
     assert 'href="/admin/service"' not in (await staff.get("/admin/")).text
+
+
+async def test_a_search_by_phone_or_e_mail_keeps_them_out_of_every_url(sign_in, settings):
+    await factories.quota(10_000)
+    made = [await paid_order(settings, 10, contact="13912345678") for _ in range(27)]
+    mailed = await paid_order(settings, 5, contact="li.si@example.com")
+    clerk = await sign_in(StaffRole.FORESTRY, "desk-sealed")
+    for contact, wanted in (("13912345678", [o.id for o in made[::-1][:25]]), ("li.si@example.com", [mailed.id])):
+        posted = await clerk.post("/admin/service/search", {"contact": contact, "amount": ""})
+        location = posted.headers["location"]
+        assert posted.status_code == 303 and location.startswith("/admin/service?s=")
+        for part in (contact, contact.split("@")[0], contact[-4:]):
+            assert part not in unquote(location)
+        page = await clerk.get(location)
+        assert page.status_code == 200 and _order_ids(page.text) == wanted
+        assert f'value="{contact}"' in page.text  # the form shows what was typed, in the page, not the URL
+        for href in re.findall(r'href="([^"]+)"', page.text):
+            assert contact not in unquote(href) and contact[-4:] not in unquote(href), href
+    # the next page keeps the sealed search and shows the rest
+    page = await _search(clerk, {"contact": "13912345678"})
+    following = re.search(r'href="(\?[^"]+)" data-testid="next-page"', page.text)
+    assert following and "s=" in following.group(1)
+    rest = await clerk.get("/admin/service" + following.group(1).replace("&amp;", "&"))
+    assert _order_ids(rest.text) == [made[1].id, made[0].id]
+    # order number, amount and date searches stay plain, bookmarkable GETs
+    plain = await clerk.post("/admin/service/search", {"amount": "5", "contact": ""})
+    assert plain.headers["location"] == "/admin/service?amount=5"
+    # a contact typed into the URL by hand is not read; a sealed search expires
+    typed = await clerk.get("/admin/service", params={"contact": "13912345678"})
+    assert typed.status_code == 400 and _order_ids(typed.text) == []
+    sealed = (await clerk.post("/admin/service/search", {"contact": "13912345678"})).headers["location"]
+    from registry import clock
+
+    with clock.use(clock.FixedClock(clock.now() + timedelta(minutes=16))):
+        expired = await clerk.get(sealed)
+    assert expired.status_code == 400 and "已过期" in expired.text and _order_ids(expired.text) == []

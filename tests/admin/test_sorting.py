@@ -14,7 +14,7 @@ import pytest
 from admin.sorting import Sorting
 from admin.web import PAGE_SIZE
 from factories import make_batch, make_holder
-from registry import clock, quotas
+from registry import clock, quotas, register
 from registry.apikeys import ApiKey
 from registry.applications import ApplicationBasis, ApplicationStatus, IssuanceApplication
 from registry.dividends import Dividend
@@ -253,9 +253,23 @@ def empty_last(value: Any) -> tuple[bool, Any]:
     return (value is None, 0 if value is None else value)
 
 
+SOLD: dict[int, int] = {}  # a quota's id → the tickets sold from it (today), filled by carbon_quotas
+
+
 async def carbon_quotas() -> list[Batch]:
+    buyer = await make_holder("buyer")
     for n in range(len(NAMES)):
         quota = await quotas.open_quota(units=(n * 7) % 4 * 100 + 100)
+        SOLD[quota.id] = (n * 5) % 3 * 10
+        if SOLD[quota.id]:
+            await register.retire_held_units(
+                batch=quota,
+                holder=await quotas.pool_holder(),
+                quantity=SOLD[quota.id],
+                purpose="offset",
+                beneficiary=buyer,
+                price_fen=SOLD[quota.id] * 100,
+            )
         await Batch.filter(id=quota.id).update(
             serial_prefix=f"TH-{NAMES[n]}-{n}",
             price_fen=(n * 3) % 4 * 100,
@@ -303,7 +317,9 @@ async def notices_open() -> list[PublicNotice]:
 
 async def audit_lines() -> list[AuditLog]:
     for n in range(len(NAMES)):
-        await AuditLog.create(username=NAMES[n], action="sorting.test", target=f"t{n}")
+        await AuditLog.create(
+            username=NAMES[n], action=f"sorting.{NAMES[-n]}", target=f"t{NAMES[(n + 2) % 6]}{n}", ip=f"10.0.0.{n % 3}"
+        )
     return list(await AuditLog.all())  # with the sign-in's own lines
 
 
@@ -377,6 +393,10 @@ LISTS = {
             "carbon": lambda q: (q.g_co2e_per_unit,),
             "valid": lambda q: (q.valid_until,),
             "total": lambda q: (q.total_units,),
+            "available": lambda q: (q.total_units - SOLD[q.id],),
+            "reserved": lambda q: (0,),
+            "sold": lambda q: (SOLD[q.id],),
+            "recent": lambda q: (SOLD[q.id], SOLD[q.id]),
             "status": lambda q: (not q.is_open,),
         },
     ),
@@ -405,13 +425,19 @@ LISTS = {
             "period": lambda n: (n.closes_at,),
         },
     ),
-    # the audit log sorts only on what its indexes serve (the time, by id; the user): the rest is not offered
+    # the audit log sorts by every column but the details (a JSON object)
     "audit": (
         "/admin/audit",
         StaffRole.AUDITOR,
         "",
         audit_lines,
-        {"time": lambda a: (), "username": lambda a: (a.username,)},
+        {
+            "time": lambda a: (),
+            "username": lambda a: (a.username,),
+            "action": lambda a: (a.action,),
+            "target": lambda a: (a.target,),
+            "address": lambda a: (a.ip,),
+        },
     ),
 }
 # lists whose rows link no record: how a page's order is read, and what names a row
@@ -432,13 +458,21 @@ async def test_every_column_of_the_other_lists_sorts(sign_in, name):
     await check_every_column(clerk, url, path, rows, columns, listed=listed, ident=ident)
 
 
-@pytest.mark.parametrize("sort", ["time", "-time", "username", "-username"])
+@pytest.mark.parametrize("sort", ["time", "-time", "username", "-username", "action", "-target", "address"])
 async def test_the_audit_log_pages_through_every_line_in_each_order(sign_in, sort):
     auditor = await sign_in(StaffRole.AUDITOR, "zulu")
     for n in range(PAGE_SIZE + 7):
-        await AuditLog.create(username=NAMES[n % len(NAMES)], action="paging.test", target=f"p{n}")
+        await AuditLog.create(
+            username=NAMES[n % len(NAMES)],
+            action=f"paging.{NAMES[n % 4]}",
+            target=f"p{n % 9}-{n}",
+            ip=f"10.0.{n % 5}.1",
+        )
     rows = list(await AuditLog.all())
-    key = (lambda a: ()) if sort.endswith("time") else (lambda a: (a.username,))
+    field = {"time": None, "username": "username", "action": "action", "target": "target", "address": "ip"}[
+        sort.lstrip("-")
+    ]
+    key = (lambda a: ()) if field is None else (lambda a: (getattr(a, field),))
     shown: list[tuple[str, str]] = []
     url = f"/admin/audit?sort={sort}"
     for _page in range(5):

@@ -113,14 +113,28 @@ async def test_alipay_trade_numbers_are_printed(client, settings):
     assert "没有真实收款" not in text
 
 
-async def test_a_refunded_order_is_stamped_refunded(client, settings):
+async def test_a_refunded_order_is_stamped_refunded_with_the_refund_time(client, settings):
     await factories.quota(1000)
-    order = await _pay(await _order(settings, 10))
-    await apply_event(order.id, PaymentEvent("demo", f"refund-{order.id}", EventKind.REFUNDED, event_type="t.refund"))
+    with clock.use(clock.FixedClock(datetime(2026, 3, 9, 17, 30, 5, tzinfo=UTC))):  # 01:30:05 on 10 March
+        order = await _pay(await _order(settings, 10))
+    refund = PaymentEvent("demo", f"refund-{order.id}", EventKind.REFUNDED, event_type="t.refund")
+    with clock.use(clock.FixedClock(datetime(2026, 3, 12, 16, 5, 9, tzinfo=UTC))):  # 00:05:09 on 13 March in Beijing
+        await apply_event(order.id, refund)
     assert (await Order.get(id=order.id)).status is OrderStatus.REFUNDED
     text = pdf_text((await client.get(f"/orders/{order.token}/receipt.pdf")).content)
     assert "已退款" in text and "REFUNDED" in text and "款项已全额退回付款人" in text
     assert "¥10.00" in text  # still the receipt of what was paid
+    assert "付款时间2026-03-1001:30:05（北京时间）" in text
+    assert "退款时间2026-03-1300:05:09（北京时间）" in text  # the refund's Beijing date, not the UTC one (12 March)
+    english = pdf_text((await client.get(f"/orders/{order.token}/receipt.pdf?lang=en")).content)
+    assert "Refundedat2026-03-1300:05:09(Beijingtime)" in english
+    await client.get("/?lang=zh_CN")
+    # a later event about the order does not move the refund's time; a paid order prints none
+    with clock.use(clock.FixedClock(datetime(2026, 3, 20, 2, 0, tzinfo=UTC))):
+        await apply_event(order.id, PaymentEvent("demo", f"late-{order.id}", EventKind.REFUNDED, event_type="t.late"))
+    assert "退款时间2026-03-1300:05:09" in pdf_text((await client.get(f"/orders/{order.token}/receipt.pdf")).content)
+    paid = await _pay(await _order(settings, 5))
+    assert "退款时间" not in pdf_text((await client.get(f"/orders/{paid.token}/receipt.pdf")).content)
 
 
 async def test_a_stranger_gets_404_and_an_unpaid_order_a_reason(client, settings):
