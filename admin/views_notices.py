@@ -16,8 +16,9 @@ from admin.i18n import gettext as _
 from admin.session import AdminContext
 from admin.sorting import Sorting
 from admin.web import get_or_404, page, path_id, readable_or_404, redirect, refusal_message
+from kernel import clock
 from linpiao.errors import status_of
-from registry import access, clock, notices
+from registry import access, notices
 from registry.access import Action
 from registry.applications import ApplicationStatus, IssuanceApplication
 from registry.dividends import Dividend

@@ -35,7 +35,8 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-from registry import clock, sqlrows
+from kernel import clock
+from registry import sqlrows
 from registry.models import Batch, EntryKind, Holding, HoldingState, Order, RegisterEntry
 
 ALL_TIME = date(1, 1, 1)  # BatchSales.day of the all-time row of a purpose

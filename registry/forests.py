@@ -16,7 +16,7 @@ from typing import Any
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count, Sum
 
-from registry import clock
+from kernel import clock
 from registry.counters import BatchStock
 from registry.districts import district_name
 from registry.errors import NotFound, RegisterError

@@ -32,9 +32,10 @@ from typing import Any
 
 from tortoise.exceptions import DoesNotExist
 
+from kernel import clock
+from kernel.settings import Settings
 from linpiao import inputs
-from linpiao.settings import Settings
-from registry import chain, clock, jobs, register, sqlrows
+from registry import chain, jobs, register, sqlrows
 from registry.chain import register_transaction
 from registry.counters import BatchStock
 from registry.errors import InsufficientUnits

@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from linpiao.settings import Settings
-from registry import clock
+from kernel import clock
+from kernel.settings import Settings
 from registry.chain import hold, register_transaction
 from registry.models import Order, OrderStatus
 from shop.orders import EventKind, Outcome, PaymentEvent, apply_event, pending_orders_older_than

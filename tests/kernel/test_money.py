@@ -1,10 +1,10 @@
-"""Money helpers (linpiao/money.py): the amount in Chinese capital numerals (大写金额) as receipts write it."""
+"""Money helpers (kernel/money.py): the amount in Chinese capital numerals (大写金额) as receipts write it."""
 
 from __future__ import annotations
 
 import pytest
 
-from linpiao.money import yuan_in_capitals
+from kernel.money import yuan_in_capitals
 
 
 @pytest.mark.parametrize(
