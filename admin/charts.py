@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from linpiao.money import format_yuan
+from kernel.money import format_yuan
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from markupsafe import Markup
 from admin.charts import Series, stacked_bars
 from admin.i18n import gettext as _
 from admin.views_finance import revenue_chart
-from linpiao.money import format_yuan
-from registry import clock, finance, retirements
+from kernel import clock
+from kernel.money import format_yuan
+from registry import finance, retirements
 from registry.districts import DISTRICTS, district_name
 from registry.models import TicketKind
 from registry.stock import StockRow, Workload

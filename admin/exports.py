@@ -18,11 +18,12 @@ from dataclasses import fields
 from datetime import date, timedelta
 from typing import Any
 
-from linpiao.settings import Settings
-from registry import clock, jobs
+from kernel import clock
+from kernel.settings import Settings
+from registry import jobs
 from registry import register_view as view
 from registry.models import EntryKind, TicketKind
-from registry.storage import Download
+from registry.storage import Download, storage_of
 
 INLINE_ROWS = 10_000
 EXPORT_LIMIT = 100_000
@@ -64,7 +65,7 @@ def filter_from(args: dict[str, Any]) -> view.EntryFilter:
 
 
 def folder(staff_id: int) -> str:
-    """The account's folder in the file storage (:attr:`linpiao.settings.Settings.storage`)."""
+    """The account's folder in the file storage (:func:`registry.storage.storage_of`)."""
     return f"exports/{int(staff_id)}"
 
 
@@ -76,7 +77,7 @@ async def ticket(settings: Settings, staff_id: int, token: str) -> dict[str, Any
     """What was asked for under ``token`` by this account (format, file name, rows), or ``None``."""
     if not _token_ok(token):
         return None
-    about = await settings.storage.get(f"{folder(staff_id)}/{token}.json")
+    about = await storage_of(settings).get(f"{folder(staff_id)}/{token}.json")
     return json.loads(about) if about is not None else None
 
 
@@ -86,18 +87,18 @@ def result_key(staff_id: int, token: str, fmt: str) -> str | None:
 
 async def ready(settings: Settings, staff_id: int, token: str, fmt: str) -> bool:
     key = result_key(staff_id, token, fmt)
-    return key is not None and await settings.storage.exists(key)
+    return key is not None and await storage_of(settings).exists(key)
 
 
 async def open_result(settings: Settings, staff_id: int, token: str, fmt: str) -> Download | None:
     key = result_key(staff_id, token, fmt)
-    return await settings.storage.open(key) if key is not None else None
+    return await storage_of(settings).open(key) if key is not None else None
 
 
 async def start(settings: Settings, staff_id: int, flt: view.EntryFilter, fmt: str, filename: str, rows: int) -> str:
     """Queue the export and remember what it is; returns the token of its page."""
     token = secrets.token_urlsafe(24)
-    storage = settings.storage
+    storage = storage_of(settings)
     now = clock.now()
     for old in await storage.list(folder(staff_id) + "/"):  # yesterday's exports of this account
         if now - old.modified > KEEP:
@@ -114,12 +115,12 @@ async def write_export(settings: Settings, *, token: str, staff_id: int, fmt: st
     key = result_key(staff_id, token, fmt)
     if key is None:
         raise ValueError(f"not an export: {token!r} {fmt!r}")
-    if await settings.storage.exists(key):
+    if await storage_of(settings).exists(key):
         return key  # done before: nothing to do again
     rows = await view.find_entries(filter_from(filters), limit=EXPORT_LIMIT)
     render = view.export_xlsx if fmt == "xlsx" else view.export_csv
     body = await asyncio.to_thread(render, rows)  # CPU work off the event loop the server shares
-    await settings.storage.put(key, body, content_type=FORMATS[fmt])  # whole or absent: never half a file
+    await storage_of(settings).put(key, body, content_type=FORMATS[fmt])  # whole or absent: never half a file
     return key
 
 

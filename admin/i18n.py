@@ -1,13 +1,13 @@
 """The back-office's translation domain: its own catalog (``admin/locale``), then the shared kernel's and the
 register's.
 
-Modules of this package import ``gettext as _`` from here, never from :mod:`linpiao.i18n`, so that a phrase another
+Modules of this package import ``gettext as _`` from here, never from :mod:`kernel.i18n`, so that a phrase another
 package words differently keeps this package's wording.
 """
 
 from __future__ import annotations
 
-from linpiao.i18n import domain
+from kernel.i18n import domain
 
 _domain = domain("admin")
 gettext = _domain.gettext

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from registry import clock
+from kernel import clock
 from registry.identity import clean
 
 TTL = timedelta(minutes=15)

@@ -29,9 +29,10 @@ from starlette.responses import RedirectResponse, Response
 
 from admin.i18n import gettext as _
 from admin.permissions import Perm, staff_allowed
-from linpiao import inputs, proxy
+from kernel import proxy
+from kernel.settings import Settings
+from linpiao import inputs
 from linpiao.errors import status_of
-from linpiao.settings import Settings
 from registry import sessions
 from registry.applications import NotPermitted
 from registry.audit import Actor

@@ -19,8 +19,8 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from admin.i18n import gettext as _
 from certificates.fonts import pdf_font
-from linpiao.money import format_yuan
-from registry import clock
+from kernel import clock
+from kernel.money import format_yuan
 from registry.names import visible_text
 from registry.register_view import Statement
 

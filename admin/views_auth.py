@@ -19,9 +19,9 @@ from admin.session import (
     start_session,
 )
 from admin.web import page, redirect
-from linpiao import proxy
+from kernel import proxy
+from kernel.templating import render
 from linpiao.errors import status_of
-from linpiao.templating import render
 from registry import sessions
 from registry import staff as staff_service
 

@@ -18,6 +18,7 @@ from admin.charts import Series, stacked_bars
 from admin.i18n import gettext as _
 from admin.session import AdminContext
 from admin.web import date_field, page
+from kernel.money import yuan_text
 from registry import finance
 from registry.finance import Period, Report, RevenueLine, Stream
 
@@ -108,7 +109,7 @@ def _header() -> list[str]:
 
 def _rows(lines: list[RevenueLine], *, numeric: bool) -> Iterator[list[Any]]:
     for line in lines:
-        amount: Any = Decimal(line.amount_fen) / 100 if numeric else finance.yuan_text(line.amount_fen)
+        amount: Any = Decimal(line.amount_fen) / 100 if numeric else yuan_text(line.amount_fen)
         yield [
             line.period or _("合计"),
             kind_label(line),

@@ -16,9 +16,10 @@ from admin.session import AdminContext
 from admin.sorting import Sorting
 from admin.web import get_or_404, page, paginate, path_id, readable_or_404, redirect
 from certificates import holdings
+from kernel import clock
+from kernel.money import parse_yuan
 from linpiao.errors import status_of
-from linpiao.money import parse_yuan
-from registry import access, clock, quotas, stock
+from registry import access, quotas, stock
 from registry import applications as app_service
 from registry.access import Action
 from registry.errors import RegisterError

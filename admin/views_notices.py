@@ -19,8 +19,9 @@ from admin.session import AdminContext
 from admin.sorting import Sorting
 from admin.views_trades import dividend_parts
 from admin.web import get_or_404, keyset_paginate, page, path_id, readable_or_404, redirect, refusal_message
+from kernel import clock
 from linpiao.errors import status_of
-from registry import access, clock, notices
+from registry import access, notices
 from registry.access import Action
 from registry.applications import ApplicationStatus, IssuanceApplication
 from registry.dividends import Dividend

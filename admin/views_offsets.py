@@ -30,8 +30,9 @@ from admin.web import (
     redirect,
     refusal_message,
 )
+from kernel import clock
 from linpiao.errors import status_of
-from registry import access, clock
+from registry import access
 from registry import offsets as offset_service
 from registry.access import Action
 from registry.districts import DISTRICTS

@@ -11,8 +11,9 @@ from starlette.responses import Response
 from admin.i18n import gettext as _
 from admin.session import AdminContext, settings_of
 from admin.web import page, redirect
+from kernel import clock
 from linpiao.errors import status_of
-from registry import clock, planting
+from registry import planting
 from registry.errors import RegisterError
 from registry.quotas import current_quota
 

@@ -14,8 +14,10 @@ from starlette.responses import Response
 from admin.i18n import gettext as _
 from admin.session import AdminContext
 from admin.web import PAGE_SIZE, Paged, date_field, page
+from kernel import clock
+from kernel.money import yuan_text
 from linpiao import inputs
-from registry import clock, finance, reconciliation
+from registry import finance, reconciliation
 from registry.reconciliation import BillReader, Difference, RangeReport
 
 
@@ -84,7 +86,7 @@ async def reconciliation_page(ctx: AdminContext) -> Response:
 
 
 def _amount(fen: int | None) -> str:
-    return "" if fen is None else finance.yuan_text(fen)
+    return "" if fen is None else yuan_text(fen)
 
 
 async def reconciliation_csv(ctx: AdminContext) -> Response:

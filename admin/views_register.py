@@ -13,9 +13,10 @@ from admin import exports
 from admin.session import AdminContext
 from admin.statement_pdf import statement_pdf
 from admin.web import PAGE_SIZE, date_field, get_or_404, int_field, page, path_id, readable_or_404, redirect
+from kernel import clock
 from linpiao import inputs
 from linpiao.downloads import stored_response
-from registry import access, clock, cpu
+from registry import access, cpu
 from registry import register_view as view
 from registry.access import Action
 from registry.models import Batch, EntryKind, Holder, TicketKind

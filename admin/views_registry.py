@@ -19,9 +19,9 @@ from admin.i18n import gettext as _
 from admin.session import AdminContext
 from admin.sorting import Sorting
 from admin.web import get_or_404, keyset_paginate, page, paginate, path_id, readable_or_404, redirect
+from kernel.i18n import current_locale
 from linpiao.downloads import stored_response
 from linpiao.errors import status_of
-from linpiao.i18n import current_locale
 from registry import access, residence
 from registry import holders as holder_service
 from registry import parcels as parcel_service
@@ -29,6 +29,7 @@ from registry.access import Action
 from registry.applications import IssuanceApplication
 from registry.errors import HolderKindMismatch, RegisterError
 from registry.models import Batch, Holder, HolderKind, Holding, Parcel, RegisterEntry, StaffUser
+from registry.storage import storage_of
 
 HOLDER_FIELDS = ("kind", "name", "id_number", "contact")
 RESIDENCE_FIELDS = ("residence_district", "residence_evidence")
@@ -406,7 +407,7 @@ async def document_upload(ctx: AdminContext) -> Response:
             title=ctx.field("title"),
             filename=upload.filename or "",
             content=content,
-            storage=ctx.settings.storage,
+            storage=storage_of(ctx.settings),
             actor=ctx.actor,
         )
     except RegisterError as exc:
@@ -420,7 +421,7 @@ async def document_download(ctx: AdminContext) -> Response:
         raise HTTPException(404)
     parcel = await get_or_404(Parcel, document.parcel_id)
     readable_or_404(ctx, Action.PARCEL_READ, access.parcel_target(parcel))  # another district's documents: 404
-    download = await ctx.settings.storage.open(parcel_service.document_key(document))
+    download = await storage_of(ctx.settings).open(parcel_service.document_key(document))
     if download is None:
         raise HTTPException(404)
     content_type = parcel_service.served_type(download.head)  # what the bytes are, not what was claimed or stored
@@ -443,7 +444,7 @@ async def document_publish(ctx: AdminContext) -> Response:
     document = await _document_to_publish(ctx)
     change = parcel_service.publish_document if ctx.field("publish") == "1" else parcel_service.withdraw_document
     try:
-        await change(document, storage=ctx.settings.storage, actor=ctx.actor)
+        await change(document, storage=storage_of(ctx.settings), actor=ctx.actor)
     except RegisterError as exc:
         return await parcel_detail(ctx, _(exc.message), status_of(exc))
     return redirect(f"/admin/parcels/{document.parcel_id}")

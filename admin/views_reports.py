@@ -7,7 +7,8 @@ from starlette.responses import Response
 from admin.dashboard_charts import dashboard_charts
 from admin.session import AdminContext
 from admin.web import page
-from registry import clock, quotas, stock
+from kernel import clock
+from registry import quotas, stock
 
 
 async def dashboard(ctx: AdminContext) -> Response:

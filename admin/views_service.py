@@ -20,9 +20,9 @@ from admin.web import date_field, fen_field, page, path_id, redirect
 from certificates import service as certificate_service
 from certificates.codes import group_code, normalise_code
 from certificates.receipt import receipt_response
+from kernel.i18n import current_locale
 from linpiao import inputs
 from linpiao.errors import status_of
-from linpiao.i18n import current_locale
 from registry import access, receipts, service_desk
 from registry.errors import RegisterError
 from registry.models import Batch, Certificate, Holding, Order

@@ -34,8 +34,9 @@ from admin.web import (
     refusal_message,
 )
 from certificates import holdings
+from kernel import clock
 from linpiao.errors import status_of
-from registry import access, clock, register
+from registry import access, register
 from registry import dividends as dividend_service
 from registry import trades as trade_service
 from registry.access import Action

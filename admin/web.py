@@ -16,9 +16,9 @@ from tortoise.queryset import QuerySet
 from admin.i18n import gettext as _
 from admin.permissions import Perm
 from admin.session import AdminContext
+from kernel.money import parse_yuan
+from kernel.templating import render
 from linpiao import inputs
-from linpiao.money import parse_yuan
-from linpiao.templating import render
 from registry import access
 from registry.applications import NotPermitted
 from registry.districts import DISTRICTS, district_name

@@ -36,9 +36,9 @@ from tortoise.transactions import in_transaction
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from kernel.settings import Settings
 from linpiao.app import create_app
 from linpiao.db import tortoise_config
-from linpiao.settings import Settings
 from registry.quotas import open_quota, pool_holder
 
 

@@ -46,9 +46,9 @@ from tortoise import Tortoise, connections
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from kernel.settings import Settings
 from linpiao.app import create_app
 from linpiao.db import tortoise_config
-from linpiao.settings import Settings
 from registry import counters, retirements
 from registry.chain import entry_hash, verify_chain
 from registry.constraints import install_guards

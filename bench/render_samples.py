@@ -113,7 +113,7 @@ def sample_receipt() -> Receipt:
     """An organisation's paid order as its receipt prints it (invented names and numbers)."""
     from datetime import datetime
 
-    from registry import clock
+    from kernel import clock
 
     return Receipt(
         order_id=10482,

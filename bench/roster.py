@@ -128,8 +128,8 @@ async def zip_figures(people: int) -> None:
     from tortoise import Tortoise
 
     from certificates.bulk import stream_zip
+    from kernel.settings import Settings
     from linpiao.db import tortoise_config
-    from linpiao.settings import Settings
     from registry import planting
     from registry.quotas import open_quota
     from shop.limits import TRUSTED
@@ -191,9 +191,9 @@ async def event_figures(people: int) -> None:
     import httpx
     from tortoise import Tortoise
 
+    from kernel.settings import Settings
     from linpiao.app import create_app
     from linpiao.db import tortoise_config
-    from linpiao.settings import Settings
     from registry import jobs, planting
     from registry.models import Certificate
     from registry.quotas import open_quota

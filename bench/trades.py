@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tortoise import Tortoise
 
 from factories import make_batch, make_holder
+from kernel import clock
 from linpiao.db import tortoise_config
-from registry import audit, clock, register
+from registry import audit, register
 from registry.dividends import record_dividend
 from registry.models import HolderKind, Holding, HoldingState, StaffRole, StaffUser
 from registry.register_view import EntryFilter, export_csv, export_xlsx, find_entries

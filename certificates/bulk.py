@@ -26,7 +26,7 @@ from certificates.codes import group_code
 from certificates.i18n import gettext as _
 from certificates.pdf import certificate_pdf
 from certificates.service import KIND_LABELS, STATUS_LABELS
-from registry import clock
+from kernel import clock
 from registry.models import Certificate
 
 log = logging.getLogger("linpiao.certificates.bulk")

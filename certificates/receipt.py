@@ -2,7 +2,7 @@
 
 It prints the payer as given, the order number, the Beijing time of payment, the method and the payment
 institution's trade number, the tickets with their serials, the amount in figures and in Chinese capitals
-(:func:`linpiao.money.yuan_in_capitals`), the stream and its receiving body, the operator, and — in both languages
+(:func:`kernel.money.yuan_in_capitals`), the stream and its receiving body, the operator, and — in both languages
 whatever the receipt's own — that it is not a fiscal bill: the fiscal e-bill (财政电子票据) comes from the finance
 department. A refunded order's receipt is stamped 已退款 / REFUNDED; a demo payment's says no money was received.
 
@@ -29,8 +29,8 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from starlette.responses import Response
 
 from certificates import fonts
-from linpiao.i18n import translations
-from linpiao.money import format_yuan, yuan_in_capitals
+from kernel.i18n import translations
+from kernel.money import format_yuan, yuan_in_capitals
 from registry import cpu
 from registry.finance import FINANCE_BUREAU
 from registry.receipts import Receipt

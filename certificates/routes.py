@@ -20,16 +20,16 @@ from certificates.bulk import zip_response
 from certificates.codes import group_code, normalise_code, verification_url
 from certificates.i18n import gettext as _
 from certificates.pdf import certificate_pdf, is_printable
+from kernel.proxy import client_ip
+from kernel.ratelimit import Window, shared
+from kernel.templating import render
 from linpiao.errors import error_response
-from linpiao.proxy import client_ip
-from linpiao.ratelimit import Window, shared
-from linpiao.templating import render
 from registry.models import Certificate
 from registry.offsets import public_compensation
 
 MAX_BULK = 500
 # Failed look-ups of codes and case numbers one client may make in any 10 minutes, across every app server when
-# LINPIAO_REDIS_URL is set (linpiao/ratelimit.py).
+# LINPIAO_REDIS_URL is set (kernel/ratelimit.py).
 VERIFY_FAILURES = 20
 VERIFY_WINDOW_SECONDS = 600
 

@@ -20,7 +20,8 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from certificates.codes import group_code, new_code, normalise_code
-from registry import audit, clock, register, sqlrows
+from kernel import clock
+from registry import audit, register, sqlrows
 from registry.districts import CITY_CODE, DISTRICTS, district_name
 from registry.errors import InsufficientUnits, InvalidState, WrongKind
 from registry.identity import mask_name

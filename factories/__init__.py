@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from stdnum.cn import ric, uscc
 
-from registry import clock, idcrypt, register
+from kernel import clock
+from registry import idcrypt, register
 from registry.districts import DISTRICTS
 from registry.holders import holder_identifier_fields
 from registry.models import Batch, Holder, HolderKind, Parcel, ResidenceEvidence, TicketKind

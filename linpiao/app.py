@@ -15,15 +15,16 @@ from starlette.staticfiles import StaticFiles
 
 from admin.routes import routes as admin_routes
 from certificates.routes import routes as certificate_routes
-from linpiao import i18n, jobqueue
+from kernel import i18n
+from kernel.proxy import ProxyHeadersMiddleware
+from kernel.security import SecurityHeadersMiddleware
+from kernel.settings import Settings, load_settings
+from linpiao import jobqueue
 from linpiao.bodylimit import BodyLimitMiddleware
 from linpiao.db import close_db, init_db
 from linpiao.errors import exception_handlers
 from linpiao.inputs import InputGuard
 from linpiao.notify import notifier_for
-from linpiao.proxy import ProxyHeadersMiddleware
-from linpiao.security import SecurityHeadersMiddleware
-from linpiao.settings import Settings, load_settings
 from registry import idcrypt, sealing
 from shop.bills import ProviderBills
 from shop.payments.methods import payment_form_targets

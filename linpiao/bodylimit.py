@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from linpiao.i18n import gettext as _
+from kernel.i18n import gettext as _
 
 log = logging.getLogger("linpiao.bodylimit")
 

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
+from kernel.settings import Settings, SettingsError, load_settings
 from linpiao.db import close_db, init_db
-from linpiao.settings import Settings, SettingsError, load_settings
 from registry import idcrypt, sealing
 
 
@@ -225,7 +225,7 @@ def cmd_bills(settings: Settings, args: argparse.Namespace) -> int:
     any difference, so a daily cron job can alert."""
     from datetime import timedelta
 
-    from registry import clock
+    from kernel import clock
     from shop.bills import compare_bills
 
     day = date.fromisoformat(args.date) if args.date else clock.today() - timedelta(days=1)

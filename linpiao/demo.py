@@ -10,7 +10,8 @@ from decimal import Decimal
 from fractions import Fraction
 
 from certificates import holdings
-from registry import audit, clock, planting, register, trades
+from kernel import clock
+from registry import audit, planting, register, trades
 from registry import residence as residence_rule
 from registry.forests import record_carbon_basis
 from registry.holders import holder_identifier_fields

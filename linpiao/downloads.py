@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.responses import StreamingResponse
 
-from linpiao.security import attachment
+from kernel.security import attachment
 from registry.storage import Download
 
 

@@ -10,9 +10,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from linpiao.i18n import domain_of
-from linpiao.i18n import gettext as _
-from linpiao.templating import render
+from kernel.i18n import domain_of
+from kernel.i18n import gettext as _
+from kernel.templating import render
 from registry.apikeys import InvalidApiKey
 from registry.errors import RegisterError
 from shop.errors import OrderLimitError

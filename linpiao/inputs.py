@@ -198,8 +198,8 @@ class InputGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _has_nul(scope):
+            from kernel.i18n import gettext as _
             from linpiao.errors import error_response
-            from linpiao.i18n import gettext as _
 
             request = Request(scope, receive)
             response = error_response(request, 400, InvalidInput.code, _(InvalidInput.message))

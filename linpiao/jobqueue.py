@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from linpiao.settings import Settings
-from registry import clock, jobs
+from kernel import clock
+from kernel.settings import Settings
+from registry import jobs
 from registry.jobs import JobSpec, JobStatus, JobView
 
 log = logging.getLogger("linpiao.jobs")

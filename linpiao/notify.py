@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Protocol
 
-from linpiao.settings import Settings
+from kernel.settings import Settings
 from registry.service_desk import Channel, ChannelUnavailable, DeliveryFailed
 
 log = logging.getLogger("linpiao.notify")

@@ -16,7 +16,8 @@ from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit, clock
+from kernel import clock
+from registry import audit
 from registry.errors import RegisterError
 from registry.identity import normalise_id_number
 from registry.models import HolderKind

@@ -23,7 +23,8 @@ from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import access, audit, clock, register, residence
+from kernel import clock
+from registry import access, audit, register, residence
 from registry.access import NotPermitted as NotPermitted  # re-exported: the back-office answers it with 403
 from registry.chain import lock_register, register_transaction
 from registry.districts import district_government, district_name

@@ -12,7 +12,8 @@ from typing import Any
 
 from tortoise.queryset import QuerySet
 
-from registry import clock, sqlrows
+from kernel import clock
+from registry import sqlrows
 from registry.models import AuditLog, StaffUser
 
 

@@ -53,7 +53,8 @@ from tortoise import connections
 from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.transactions import in_transaction
 
-from registry import clock, sqlrows
+from kernel import clock
+from registry import sqlrows
 from registry.models import Batch, ChainHead, EntryKind, Holder, RegisterEntry, RegisterHead, StockBlock
 
 T = TypeVar("T")

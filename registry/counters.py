@@ -35,7 +35,8 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-from registry import chain, clock, sqlrows
+from kernel import clock
+from registry import chain, sqlrows
 from registry.chain import Span
 from registry.models import Batch, EntryKind, Holding, HoldingState, Order, RegisterEntry, StockBlock
 

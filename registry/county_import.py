@@ -48,7 +48,8 @@ from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import access, audit, clock, cpu, idcrypt, jobs, residence, spreadsheet
+from kernel import clock
+from registry import access, audit, cpu, idcrypt, jobs, residence, spreadsheet
 from registry import holders as holder_service
 from registry import parcels as parcel_service
 from registry.districts import DISTRICTS

@@ -37,13 +37,13 @@ from tortoise.expressions import Q
 from tortoise.functions import Max
 from tortoise.models import Model
 
-from registry import clock
+from kernel import clock
 from registry.chain import GENESIS, NO_BATCH, chain_name
 from registry.errors import RegisterError
 from registry.models import RegisterEntry
 
 REGISTER_CHAIN = "register"
-TIMEZONE = "Asia/Shanghai"
+TIMEZONE = clock.CITY_TZ.key  # "Asia/Shanghai", named in published digests
 EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
 PAIRING_RULE = (
     "SHA-256; leaf = sha256(0x00 || data), node = sha256(0x01 || left || right); an odd node is carried up "

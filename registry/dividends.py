@@ -27,7 +27,8 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-from registry import access, audit, clock
+from kernel import clock
+from registry import access, audit
 from registry.access import NotPermitted as NotPermitted  # re-exported: the back-office answers it with 403
 from registry.apportion import largest_remainder
 from registry.chain import append_entry, register_transaction

@@ -30,7 +30,8 @@ from typing import Any
 from openpyxl import Workbook
 from tortoise import connections
 
-from registry import clock, planting
+from kernel import clock
+from registry import planting
 from registry.models import Order, OrderStatus, TicketKind
 from registry.offsets import RevenueSource
 from registry.register_view import neutralise
@@ -296,12 +297,6 @@ async def revenue_report(date_from: date, date_to: date, period: Period) -> Repo
 # ---------------------------------------------------------------------------------------------------------
 # Export (headers and labels come from the caller, in the reader's language)
 # ---------------------------------------------------------------------------------------------------------
-
-
-def yuan_text(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(int(fen)), 100)
-    return f"{sign}{whole}.{cents:02d}"
 
 
 def export_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:

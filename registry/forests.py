@@ -16,7 +16,8 @@ from typing import Any
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count, Sum
 
-from registry import clock, counters
+from kernel import clock
+from registry import counters
 from registry.districts import district_name
 from registry.errors import NotFound, RegisterError
 from registry.models import Batch, Certificate, CertificateStatus, Parcel, TicketKind

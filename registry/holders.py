@@ -10,7 +10,8 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from registry import access, audit, clock, idcrypt, residence
+from kernel import clock
+from registry import access, audit, idcrypt, residence
 from registry.errors import InvalidIdentifier, RegisterError
 from registry.identity import check_holder_kind, clean, normalise_id_number, region_of
 from registry.models import Holder, HolderKind, Parcel

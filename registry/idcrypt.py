@@ -37,7 +37,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-KEY_BYTES = 32
+from kernel.settings import ID_KEY_BYTES
+
+KEY_BYTES = ID_KEY_BYTES
 VERSION = "v1"
 # Bound into every ciphertext (AES-GCM associated data): a ciphertext of something else cannot pass as an ID.
 _AAD = b"linpiao:resident-id"
@@ -49,17 +51,6 @@ NOTICE_VERSION = "2026-12-05"
 
 class IdentityKeyError(RuntimeError):
     """The identity key is malformed, or is not the key the stored ID numbers were encrypted with."""
-
-
-def parse_key(text: str) -> bytes:
-    """``LINPIAO_ID_KEY``: 32 bytes, base64 (standard or URL-safe alphabet)."""
-    try:
-        raw = base64.b64decode(text.strip().replace("-", "+").replace("_", "/"), validate=True)
-    except (binascii.Error, ValueError):
-        raise IdentityKeyError("LINPIAO_ID_KEY must be base64 (make one with `linpiao id-key`)") from None
-    if len(raw) != KEY_BYTES:
-        raise IdentityKeyError(f"LINPIAO_ID_KEY must decode to {KEY_BYTES} bytes, not {len(raw)}")
-    return raw
 
 
 def new_key() -> str:

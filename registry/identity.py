@@ -31,7 +31,7 @@ from datetime import date
 
 from stdnum.iso7064 import mod_11_2
 
-from registry import clock
+from kernel import clock
 from registry.errors import HolderKindMismatch, InvalidIdentifier
 from registry.idcrypt import mask as mask  # the one masking rule, also what the models show (re-exported)
 from registry.models import HolderKind

@@ -49,7 +49,7 @@ from tortoise.expressions import F, Q, Subquery
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import clock
+from kernel import clock
 
 log = logging.getLogger("linpiao.jobs")
 

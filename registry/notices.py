@@ -23,7 +23,9 @@ from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import access, audit, clock
+from kernel import clock
+from kernel.money import format_yuan
+from registry import access, audit
 from registry.applications import ApplicationStatus, IssuanceApplication
 from registry.districts import district_name
 from registry.dividends import Dividend, DividendShare
@@ -149,10 +151,6 @@ def _window(days: int) -> tuple[datetime, datetime]:
     return now, clock.day_start(clock.local_date(now) + timedelta(days=days))
 
 
-def _yuan(fen: int) -> str:
-    return f"{Decimal(fen) / 100:,.2f}"
-
-
 def _public_name(holder: Holder) -> str:
     return mask_name(holder.name) if holder.kind is HolderKind.INDIVIDUAL else holder.name
 
@@ -173,9 +171,10 @@ async def publish_dividend_notice(
         others = sum(int(s.amount_fen) for s in shares) - collective
         opens, closes = _window(days)
         body = (
-            f"{batch.serial_prefix}（{district_name(batch.district_code)}）经营收入 ¥{_yuan(int(dividend.income_fen))}"
+            f"{batch.serial_prefix}（{district_name(batch.district_code)}）"
+            f"经营收入 ¥{format_yuan(int(dividend.income_fen))}"
             f"（{dividend.source}），以 {dividend.record_date.isoformat()} 为登记日，按持有林票份额分配给 "
-            f"{len(shares)} 个持有人：村集体 ¥{_yuan(collective)}，其他持有人 ¥{_yuan(others)}。"
+            f"{len(shares)} 个持有人：村集体 ¥{format_yuan(collective)}，其他持有人 ¥{format_yuan(others)}。"
         )
         notice = await PublicNotice.create(
             kind=NoticeKind.DIVIDEND,

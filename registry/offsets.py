@@ -33,7 +33,8 @@ from tortoise import fields
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 
-from registry import access, audit, clock, register, residence
+from kernel import clock
+from registry import access, audit, register, residence
 from registry.access import NotPermitted as NotPermitted  # re-exported: the back-office answers it with 403
 from registry.chain import register_transaction
 from registry.errors import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime
 
-from registry import clock
+from kernel import clock
 from registry.models import Batch, EntryKind, RegisterEntry
 
 

@@ -22,7 +22,8 @@ from tortoise import fields
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import access, audit, clock, cpu, photos
+from kernel import clock
+from registry import access, audit, cpu, photos
 from registry.districts import DISTRICTS
 from registry.errors import RegisterError
 from registry.models import Holder, Parcel

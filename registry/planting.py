@@ -45,7 +45,8 @@ from tortoise.expressions import F, Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import access, audit, clock, idcrypt, identity
+from kernel import clock
+from registry import access, audit, idcrypt, identity
 from registry.errors import InvalidIdentifier, InvalidState, NotFound, RegisterError
 from registry.identity import mask
 from registry.models import Certificate, CertificateKind, CertificateStatus, Order, OrderStatus, StaffUser

@@ -17,7 +17,8 @@ from datetime import date
 
 from tortoise.transactions import in_transaction
 
-from registry import access, audit, blocks, chain, clock, counters, register, sqlrows
+from kernel import clock
+from registry import access, audit, blocks, chain, counters, register, sqlrows
 from registry.counters import BatchStock
 from registry.errors import InvalidState, NonPositiveQuantity
 from registry.forests import record_carbon_basis

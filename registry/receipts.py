@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from registry import clock, finance, planting
+from kernel import clock
+from registry import finance, planting
 from registry.errors import RegisterError
 from registry.models import Order, OrderStatus, Payment, TicketKind
 from registry.register import order_holdings

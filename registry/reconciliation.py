@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Protocol
 
+from kernel.money import yuan_text
 from registry.errors import RegisterError
 
 KINDS = ("paid_not_fulfilled", "fulfilled_not_paid", "amount_mismatch", "refund_not_recorded")
@@ -44,7 +45,7 @@ class Difference:
 
 
 def _yuan(fen: int | None) -> str:
-    return "—" if fen is None else f"¥{fen // 100}.{fen % 100:02d}"
+    return "—" if fen is None else f"¥{yuan_text(fen)}"
 
 
 @dataclass

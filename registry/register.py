@@ -20,7 +20,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from registry import chain, clock, counters, residence, sqlrows
+from kernel import clock
+from registry import chain, counters, residence, sqlrows
 from registry.apportion import largest_remainder
 from registry.chain import Span, append_entry, is_fresh, lock_batches, lock_state, register_transaction
 from registry.errors import (

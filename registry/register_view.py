@@ -23,7 +23,8 @@ from typing import Any
 from openpyxl import Workbook
 from tortoise.expressions import Q
 
-from registry import clock
+from kernel import clock
+from kernel.money import yuan_text
 from registry.dividends import DividendShare
 from registry.models import Batch, EntryKind, Holder, RegisterEntry, TicketKind
 from registry.ownership import ownership_changes
@@ -224,14 +225,6 @@ def neutralise(value: Any) -> Any:
     return value
 
 
-def _yuan(fen: int | None) -> str:
-    if fen is None:
-        return ""
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}{whole}.{cents:02d}"
-
-
 def _export_values(row: EntryRow) -> list[Any]:
     return [
         row.seq,
@@ -243,7 +236,7 @@ def _export_values(row: EntryRow) -> list[Any]:
         row.to_holder,
         row.quantity,
         row.serial_ranges,
-        _yuan(row.price_fen),
+        "" if row.price_fen is None else yuan_text(row.price_fen),
         row.purpose,
         row.actor,
         row.hash,

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from tortoise.transactions import in_transaction
 
-from registry import access, audit, clock
+from kernel import clock
+from registry import access, audit
 from registry.districts import DISTRICTS
 from registry.errors import HolderOutsideCity, InvalidResidence, ResidenceNotConfirmed
 from registry.models import Holder, HolderKind, ResidenceEvidence, TicketKind

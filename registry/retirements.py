@@ -32,7 +32,8 @@ from tortoise.functions import Sum
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import clock, sqlrows
+from kernel import clock
+from registry import sqlrows
 from registry.chain import hashed_content, settled_seq
 from registry.errors import RegisterError
 from registry.identity import mask_name

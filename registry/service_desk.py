@@ -20,7 +20,8 @@ from typing import Protocol
 from tortoise import connections
 from tortoise.expressions import Q
 
-from registry import audit, clock
+from kernel import clock
+from registry import audit
 from registry.chain import register_transaction
 from registry.errors import RegisterError
 from registry.models import (

@@ -27,7 +27,8 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit, clock
+from kernel import clock
+from registry import audit
 from registry.models import StaffUser
 
 TOKEN_BYTES = 32  # 256 bits

@@ -25,7 +25,8 @@ from tortoise.expressions import F, Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from registry import audit, clock, cpu, sessions
+from kernel import clock
+from registry import audit, cpu, sessions
 from registry.districts import DISTRICTS
 from registry.errors import RegisterError
 from registry.models import StaffRole, StaffUser

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 
 from tortoise.queryset import QuerySet
 
-from registry import clock, counters, planting
+from kernel import clock
+from registry import counters, planting
 from registry.applications import ApplicationStatus, IssuanceApplication
 from registry.models import Batch, Order, OrderStatus, TicketKind
 

@@ -30,6 +30,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from kernel.settings import S3Config, Settings
+
 CHUNK = 256 * 1024
 _KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
 PARTIAL = ".part"
@@ -204,17 +206,6 @@ async def _file_chunks(handle: IO[bytes]) -> AsyncIterator[bytes]:
 # --- S3-compatible object storage -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class S3Config:
-    bucket: str
-    endpoint: str = ""  # empty: AWS's own endpoint for the region
-    access_key: str = ""  # empty (with the secret): boto3's usual credential chain (instance role, …)
-    secret_key: str = ""
-    region: str = ""
-    prefix: str = ""  # keys are stored under this folder of the bucket (several deployments may share one)
-    addressing_style: str = "auto"  # path (MinIO), virtual (Aliyun OSS) or auto
-
-
 class S3Storage:
     """Objects of one bucket, named ``prefix/key``, through boto3 in worker threads."""
 
@@ -329,3 +320,8 @@ def open_storage(root: Path, s3: S3Config | None = None) -> Storage:
     """The folder ``root``, or the bucket when ``s3`` is given. One instance per configuration and process:
     boto3's client keeps its connection pool, and is safe to share between threads."""
     return S3Storage(s3) if s3 is not None else LocalStorage(root)
+
+
+def storage_of(settings: Settings) -> Storage:
+    """Where files are kept: the bucket when ``s3_bucket`` is set, else the folder ``data_dir``."""
+    return open_storage(Path(settings.data_dir), settings.s3)

@@ -58,7 +58,8 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-from registry import access, audit, clock, register
+from kernel import clock
+from registry import access, audit, register
 from registry.access import NotPermitted as NotPermitted  # re-exported: the back-office answers it with 403
 from registry.apportion import largest_remainder
 from registry.chain import register_transaction

@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from kernel.proxy import client_ip
+from kernel.settings import Settings
 from linpiao import inputs
 from linpiao.errors import error_response, status_of
-from linpiao.proxy import client_ip
-from linpiao.settings import Settings
 from registry import apikeys
 from registry.apikeys import InvalidApiKey
 from shop.apidocs import docs_page
@@ -45,7 +45,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
 
 async def _buyer(request: Request) -> Buyer:
     """Who orders: the organisation whose API key is in ``Authorization: Bearer …`` (a wrong, unknown or revoked
-    key is a 401, never a fall-back to anonymous), or else the client's address (linpiao.proxy: the real one)."""
+    key is a 401, never a fall-back to anonymous), or else the client's address (kernel.proxy: the real one)."""
     header = request.headers.get("authorization")
     if header is None:
         return Buyer.at_address(client_ip(request))

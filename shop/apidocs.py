@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from linpiao.templating import render
+from kernel.templating import render
 from shop.openapi import narrow_payment_methods, openapi_document
 from shop.payments.methods import enabled_methods
 from shop.views import quota_view

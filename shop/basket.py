@@ -19,8 +19,8 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from linpiao.i18n import format_number
-from linpiao.settings import Settings
+from kernel.i18n import format_number
+from kernel.settings import Settings
 from shop.calcsteps import STEPS, CalcStep, read_step
 from shop.calculator import load_factors
 from shop.device_cookie import DeviceList

@@ -24,8 +24,8 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from linpiao.settings import Settings
-from registry import clock
+from kernel import clock
+from kernel.settings import Settings
 from registry.models import Order, OrderStatus, Payment
 from registry.reconciliation import BillReport, Difference, Matched
 from shop.payments import PaymentError, alipay, get_provider, wechatpay

@@ -16,11 +16,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from linpiao.i18n import format_number
-from linpiao.money import format_yuan
-from linpiao.proxy import client_ip
-from linpiao.settings import Settings
-from registry import clock
+from kernel import clock
+from kernel.i18n import format_number
+from kernel.money import format_yuan
+from kernel.proxy import client_ip
+from kernel.settings import Settings
 from registry.models import Order
 from shop import limits
 from shop.basket import Basket, basket_of, read_items, write_items

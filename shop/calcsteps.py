@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from linpiao.i18n import format_number
+from kernel.i18n import format_number
 from shop.calculator import (
     MAX_COUNT,
     MAX_DAYS,

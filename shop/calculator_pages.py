@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from kernel.settings import Settings
+from kernel.templating import render
 from linpiao import inputs
-from linpiao.settings import Settings
-from linpiao.templating import render
 from shop.basket import MAX_ITEMS, basket_of, fits, purpose_label, read_items, write_items
 from shop.calcsteps import MIX_FIELD, STEPS, StepInput, read_step, step_of
 from shop.calculator import TRANSPORT_MODES, Estimate, load_factors, step_label_parts

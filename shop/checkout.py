@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from linpiao.settings import Settings
+from kernel.settings import Settings
 from registry import chain, sqlrows
 from registry.models import Order, OrderStatus
 from shop.errors import InvalidPaymentMethod, PaymentUnavailable

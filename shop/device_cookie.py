@@ -13,7 +13,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from linpiao.settings import Settings
+from kernel.settings import Settings
 
 MAX_CHARS = 3800  # of the signed value, leaving room for the cookie's name and attributes in the 4 KB browsers keep
 

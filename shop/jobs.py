@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from registry import clock, jobs, register
+from kernel import clock
+from registry import jobs, register
 from shop import purposes
 from shop.bills import compare_bills, direct_providers
 from shop.reconcile import reconcile  # (and, through shop.settlement, every order purpose registered)

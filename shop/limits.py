@@ -25,8 +25,9 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from linpiao.settings import Settings
-from registry import clock, sqlrows
+from kernel import clock
+from kernel.settings import Settings
+from registry import sqlrows
 from registry.apikeys import ApiKey
 from registry.models import Order, OrderStatus
 from shop.errors import AboveOrderLimit, KeyPendingUnits, TooManyPendingOrders, TooManyPendingUnits

@@ -16,8 +16,8 @@ from enum import StrEnum
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from linpiao.settings import Settings
-from linpiao.templating import render
+from kernel.settings import Settings
+from kernel.templating import render
 from registry.models import Certificate, Order, OrderStatus
 from registry.receipts import has_receipt
 from shop.device_cookie import DeviceList

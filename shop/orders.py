@@ -32,9 +32,10 @@ from typing import Any
 
 from tortoise.exceptions import DoesNotExist
 
+from kernel import clock
+from kernel.settings import Settings
 from linpiao import inputs
-from linpiao.settings import Settings
-from registry import chain, clock, counters, register, sqlrows
+from registry import chain, counters, register, sqlrows
 from registry.errors import InsufficientUnits
 from registry.models import (
     Batch,

@@ -25,11 +25,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Route
 
 from certificates.qr import qr_svg
-from linpiao import ratelimit
-from linpiao.proxy import client_ip
-from linpiao.settings import Settings
-from linpiao.templating import render
-from registry import clock
+from kernel import clock, ratelimit
+from kernel.proxy import client_ip
+from kernel.settings import Settings
+from kernel.templating import render
 from registry.models import Order, OrderStatus
 from shop import purposes
 from shop.checkout import AlreadyPaid, open_trade
@@ -56,7 +55,7 @@ FORM_LIMITS = {"max_files": 0, "max_fields": 5}
 METHOD_LABELS = {ALIPAY: "支付宝", WECHAT_PAY: "微信支付", CARD: "银行卡"}
 # The payment page asks the provider itself at most this often while the payer looks at a QR code (the
 # notification normally comes first; this covers a late or lost one) — once per order across every app server
-# when LINPIAO_REDIS_URL is set (linpiao/ratelimit.py).
+# when LINPIAO_REDIS_URL is set (kernel/ratelimit.py).
 QUERY_EVERY_SECONDS = 10
 
 

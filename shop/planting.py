@@ -18,12 +18,13 @@ from tortoise.transactions import in_transaction
 
 from certificates.bulk import zip_response
 from certificates.codes import group_code
+from kernel import clock
+from kernel.proxy import client_ip
+from kernel.settings import Settings
+from kernel.templating import render
 from linpiao import inputs
 from linpiao.errors import refusal_text, status_of
-from linpiao.proxy import client_ip
-from linpiao.settings import Settings
-from linpiao.templating import render
-from registry import apikeys, clock, cpu, planting
+from registry import apikeys, cpu, planting
 from registry.errors import RegisterError
 from registry.models import Certificate, Order, OrderStatus
 from registry.planting import MemberStatus, PaymentStatus, RosterMember, RosterPayment, RosterSubmission

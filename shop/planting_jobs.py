@@ -30,12 +30,13 @@ from tortoise.transactions import in_transaction
 
 from certificates.bulk import manifest_words, stream_zip
 from certificates.service import issue_honour_certificate, issue_planting_certificate, mark_refunded
-from linpiao import i18n
+from kernel import clock, i18n
+from kernel.settings import Settings
 from linpiao.downloads import stored_response
-from linpiao.settings import Settings
-from registry import clock, jobs, planting
+from registry import jobs, planting
 from registry.models import Certificate, CertificateKind, Holder, Order, OrderStatus, RegisterEntry
 from registry.planting import PaymentStatus, PlantingPurchase, RosterPayment, RosterSubmission
+from registry.storage import storage_of
 
 log = logging.getLogger("linpiao.shop.planting")
 
@@ -188,7 +189,7 @@ async def build_zip(settings: Settings, submission_id: int) -> str | None:
     rows = await certificate_rows(submission)
     if not rows:
         return None
-    storage = settings.storage
+    storage = storage_of(settings)
     key = zip_key(submission, rows)
     if await storage.exists(key):
         return key
@@ -212,7 +213,7 @@ async def stored_zip(settings: Settings, submission: RosterSubmission, filename:
     rows = await certificate_rows(submission)
     if not rows or i18n.current_locale.get() != i18n.DEFAULT_LOCALE:
         return None
-    download = await settings.storage.open(zip_key(submission, rows))
+    download = await storage_of(settings).open(zip_key(submission, rows))
     if download is not None:
         return stored_response(
             download,

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from linpiao.settings import Settings
-from registry import clock, idcrypt, jobs, planting, register
+from kernel import clock
+from kernel.settings import Settings
+from registry import idcrypt, jobs, planting, register
 from registry.chain import register_transaction
 from registry.errors import InsufficientUnits
 from registry.holders import holder_identifier_fields

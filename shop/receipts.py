@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from certificates.receipt import receipt_response
-from linpiao.i18n import current_locale
+from kernel.i18n import current_locale
 from registry.receipts import payment_receipt
 from shop.orders import order_by_token
 

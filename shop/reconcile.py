@@ -14,8 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from linpiao.settings import Settings
-from registry import chain, clock
+from kernel import clock
+from kernel.settings import Settings
+from registry import chain
 from registry.models import Order, OrderStatus
 from shop.orders import EventKind, Outcome, PaymentEvent, apply_event, order_stock, pending_orders_older_than
 from shop.payments import PaymentError, PaymentProvider, RemoteStatus, get_provider

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from kernel.proxy import client_ip
+from kernel.settings import Settings
+from kernel.templating import render
 from linpiao import inputs
 from linpiao.errors import error_response, refusal_text, status_of
-from linpiao.proxy import client_ip
-from linpiao.settings import Settings
-from linpiao.templating import render
 from registry.errors import RegisterError
 from registry.models import Order, OrderStatus
 from shop import api, buy_page, calculator_pages, my_orders, pay, planting, purposes, receipts

@@ -14,7 +14,7 @@ and changes nothing else.
 
 from __future__ import annotations
 
-from linpiao.settings import Settings
+from kernel.settings import Settings
 from registry import audit
 from registry.chain import register_transaction
 from registry.models import Order, OrderStatus

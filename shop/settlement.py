@@ -14,7 +14,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from registry import clock
+from kernel import clock
 from registry.models import Order, OrderStatus, Payment
 from shop import planting_orders
 from shop.orders import CARBON, EventKind, Outcome, PaymentEvent, apply_event, mark_refund_issued, order_stock

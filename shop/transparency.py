@@ -22,18 +22,20 @@ from starlette.routing import BaseRoute, Route
 
 from certificates.codes import normalise_code
 from certificates.routes import case_path, limiter
+from kernel import clock
+from kernel.proxy import client_ip
+from kernel.templating import render
 from linpiao import inputs
 from linpiao.downloads import stored_response
 from linpiao.errors import error_response
-from linpiao.proxy import client_ip
-from linpiao.templating import render
-from registry import clock, digests, forests, idcrypt, notices, retirements
+from registry import digests, forests, idcrypt, notices, retirements
 from registry import parcels as parcel_service
 from registry.districts import district_name
 from registry.models import Certificate, TicketKind
 from registry.parcels import ParcelDocument
 from registry.register_view import neutralise
 from registry.retirements import Retirement, RetirementKind, RetirementQuery
+from registry.storage import storage_of
 from shop.charts import Bar, bar_chart, outline_svg
 from shop.i18n import gettext as _
 from shop.openapi_public import RETIREMENT_FIELDS
@@ -399,7 +401,7 @@ async def _published_file(
     document_id = inputs.record_id(request.path_params["doc"]) or 0
     document = await forests.published_document(request.path_params["batch"], document_id)
     key = key_of(document)
-    download = await request.app.state.settings.storage.open(key) if key else None
+    download = await storage_of(request.app.state.settings).open(key) if key else None
     if download is None:
         raise forests.ForestNotFound(str(document.id))
     return stored_response(

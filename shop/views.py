@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from linpiao.settings import Settings
+from kernel.settings import Settings
 from registry.models import Batch, Certificate, Order, OrderStatus
 from registry.quotas import quota_on_sale
 from registry.receipts import has_receipt

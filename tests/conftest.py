@@ -12,9 +12,9 @@ import httpx
 import pytest
 from tortoise import Tortoise
 
+from kernel.settings import Settings
 from linpiao.app import create_app
 from linpiao.db import tortoise_config
-from linpiao.settings import Settings
 from tests import schema
 from tests.timetravel import start_from_environment
 

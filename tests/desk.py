@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from linpiao.settings import Settings
+from kernel.settings import Settings
 from registry.models import Order
 from registry.service_desk import Channel, DeliveryFailed
 from shop.limits import TRUSTED

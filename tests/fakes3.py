@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import boto3
 import pytest
 
-from linpiao.settings import Settings
+from kernel.settings import Settings
 from tests.live import free_port
 
 ACCESS_KEY = "linpiao-test-key"

@@ -1,6 +1,7 @@
 """The import layering of ../shared/ARCHITECTURE.md, checked on the source so that it cannot drift back.
 
-Imports point down only: ``linpiao`` (composition root) → ``shop`` / ``admin`` → ``certificates`` → ``registry``.
+Imports point down only: ``linpiao`` (composition root) → ``shop`` / ``admin`` → ``certificates`` → ``registry`` →
+``kernel`` (settings, the city clock, languages, templates, money: usable by every package, importing none).
 ``shop`` and ``admin`` never import each other; ``bench`` and the tests share sample data from ``factories`` and
 ``bench`` borrows nothing else from the tests.
 Every import counts, including those inside functions and under ``TYPE_CHECKING``: a lazy import is still a
@@ -16,18 +17,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("registry", "certificates", "shop", "admin", "linpiao", "tools", "factories", "bench")
+PACKAGES = ("kernel", "registry", "certificates", "shop", "admin", "linpiao", "tools", "factories", "bench")
 
 # what each package may import from the project (besides itself)
 ALLOWED: dict[str, set[str]] = {
-    "registry": set(),
-    "certificates": {"registry", "linpiao"},
-    "shop": {"registry", "certificates", "linpiao"},
-    "admin": {"registry", "certificates", "linpiao"},
-    "linpiao": {"registry", "certificates", "shop", "admin", "tools"},
+    "kernel": set(),
+    "registry": {"kernel"},
+    "certificates": {"kernel", "registry", "linpiao"},
+    "shop": {"kernel", "registry", "certificates", "linpiao"},
+    "admin": {"kernel", "registry", "certificates", "linpiao"},
+    "linpiao": {"kernel", "registry", "certificates", "shop", "admin", "tools"},
     "tools": set(),  # the auditor's script runs on its own, with the standard library only
-    "factories": {"registry", "certificates", "shop", "linpiao"},
-    "bench": {"registry", "certificates", "shop", "admin", "linpiao", "factories"},
+    "factories": {"kernel", "registry", "certificates", "shop", "linpiao"},
+    "bench": {"kernel", "registry", "certificates", "shop", "admin", "linpiao", "factories"},
 }
 
 
@@ -79,15 +81,26 @@ def _graph() -> dict[str, set[str]]:
     return graph
 
 
-def test_every_import_points_down() -> None:
+def _upward(graph: dict[str, set[str]]) -> list[str]:
     wrong = []
-    for module, targets in _graph().items():
+    for module, targets in graph.items():
         own = module.split(".")[0]
         for target in targets:
             top = target.split(".")[0]
             if top != own and top not in ALLOWED[own]:
                 wrong.append(f"{module} imports {target}")
-    assert wrong == []
+    return wrong
+
+
+def test_every_import_points_down() -> None:
+    assert _upward(_graph()) == []
+
+
+@pytest.mark.parametrize("above", ["linpiao.app", "shop.orders", "admin.routes", "certificates.service"])
+def test_the_register_may_use_the_kernel_but_nothing_above_itself(above: str) -> None:
+    assert _upward({"registry.register_view": {"kernel.money"}}) == []
+    assert _upward({"registry.register_view": {above}}) == [f"registry.register_view imports {above}"]
+    assert _upward({"kernel.templating": {"registry.models"}}) != []  # the kernel imports nothing of the project
 
 
 def test_the_checker_sees_lazy_and_relative_imports(tmp_path: Path) -> None:

@@ -1,12 +1,12 @@
 """Payment providers behind one interface (:class:`PaymentProvider`); :data:`PROVIDERS` names each provider's
-class, and ``LINPIAO_PAYMENT_PROVIDERS`` (:meth:`linpiao.settings.Settings.payment_providers`) chooses which the
+class, and ``LINPIAO_PAYMENT_PROVIDERS`` (:meth:`kernel.settings.Settings.payment_providers`) chooses which the
 shop uses. Every provider reads its own reports into one event type (:class:`PaymentEvent`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from linpiao.settings import Settings
+from kernel.settings import Settings
 from registry.models import Order
 from shop.payments.alipay import AlipayProvider
 from shop.payments.base import (

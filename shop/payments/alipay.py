@@ -5,7 +5,7 @@ Signed with RSA2 (SHA256withRSA) both ways, with ``cryptography`` directly rathe
 (see the README's "Libraries, and why"): requests are signed with the app's private key, every answer and every
 asynchronous notification is verified with Alipay's public key. Server calls go through ``httpx.AsyncClient`` on
 the event loop. Amounts are yuan strings with two decimals, made from fen by integer arithmetic and read back
-exactly (:func:`linpiao.money.parse_yuan`)."""
+exactly (:func:`kernel.money.parse_yuan`)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
-from linpiao.money import parse_yuan, yuan_amount
-from linpiao.settings import Settings
-from registry import clock
+from kernel import clock
+from kernel.money import parse_yuan, yuan_amount
+from kernel.settings import Settings
 from registry.models import Order
 from shop import purposes
 from shop.payments import rsa

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-from registry import clock
+from kernel import clock
 from registry.models import Order
 from shop.payments.events import PaymentEvent
 

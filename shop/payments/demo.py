@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from linpiao.settings import Settings, SettingsError
+from kernel.settings import Settings, SettingsError
 from registry.models import Order, OrderStatus
 from shop.payments.base import CheckoutStart, InvalidNotification, PaymentContext, RemoteStatus
 from shop.payments.events import EventKind, PaymentEvent

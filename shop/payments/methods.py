@@ -5,7 +5,7 @@ A method is what the payer picks (``alipay``, ``wechat_pay``, ``card``); a provi
 Alipay and WeChat Pay take ¥0.01 and up, so one ¥1 ticket is payable; Stripe refuses charges under its
 settlement minimum, so ``LINPIAO_MIN_ORDER_FEN`` applies only when the card is chosen (the demo provider
 follows the same rule, so what the demo shows is what Stripe does). Which methods are enabled and what each
-takes at least is written once, on :class:`linpiao.settings.Settings` (``payment_methods``,
+takes at least is written once, on :class:`kernel.settings.Settings` (``payment_methods``,
 ``method_minimum_fen``, ``smallest_order_fen``), where the back-office — which never imports the shop — reads
 it too; this module answers in the shop's terms from there.
 """
@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-# the method names, defined with their minimum orders in linpiao.settings (re-exported for the shop)
-from linpiao.settings import ALIPAY as ALIPAY
-from linpiao.settings import CARD as CARD
-from linpiao.settings import WECHAT_PAY as WECHAT_PAY
-from linpiao.settings import Settings
+# the method names, defined with their minimum orders in kernel.settings (re-exported for the shop)
+from kernel.settings import ALIPAY as ALIPAY
+from kernel.settings import CARD as CARD
+from kernel.settings import WECHAT_PAY as WECHAT_PAY
+from kernel.settings import Settings
 
 METHODS = (ALIPAY, WECHAT_PAY, CARD)
 # Channels each method may be paid through (the API may ask for one; the pay page chooses by device).

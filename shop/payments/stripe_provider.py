@@ -8,8 +8,8 @@ from typing import Any
 
 import stripe
 
-from linpiao.settings import Settings
-from registry import clock
+from kernel import clock
+from kernel.settings import Settings
 from registry.models import Order
 from shop import purposes
 from shop.i18n import gettext as _

@@ -25,9 +25,9 @@ import httpx
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from linpiao.money import parse_yuan
-from linpiao.settings import Settings
-from registry import clock
+from kernel import clock
+from kernel.money import parse_yuan
+from kernel.settings import Settings
 from registry.models import Order
 from shop import purposes
 from shop.payments import rsa

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 
 from factories import make_holder
+from kernel import clock
 from registry import applications as apps
-from registry import clock, notices
+from registry import notices
 from registry.audit import Actor
 from registry.chain import verify_chain
 from registry.errors import HolderOutsideCity, InvalidState

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from kernel import clock
 from linpiao.demo import seed_demo
-from registry import clock
 from registry.models import Certificate, Order
 from tests.a11y import axe_violations
 from tests.desk import paid_order

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from factories import make_holder
-from registry import clock, notices
+from kernel import clock
+from registry import notices
 from registry.applications import IssuanceApplication
 from registry.audit import Actor
 from registry.models import Batch, StaffRole

@@ -10,8 +10,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 from factories import make_holder
+from kernel import clock
 from registry import applications as apps
-from registry import clock, dividends, notices, offsets, quotas, register
+from registry import dividends, notices, offsets, quotas, register
 from registry.audit import Actor
 from registry.idempotency import new_form_token
 from registry.models import AuditLog, Batch, HolderKind, RegisterEntry, StaffRole
@@ -417,7 +418,7 @@ async def test_preview_pages_read_in_english(sign_in):
 def test_every_string_of_the_confirm_pages_has_an_english_translation():
     from pathlib import Path
 
-    from linpiao.i18n import translations
+    from kernel.i18n import translations
 
     root = Path(__file__).resolve().parents[2] / "admin/templates"
     call = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")

@@ -10,7 +10,8 @@ import pytest
 from tortoise import connections
 
 from factories import resident_id
-from registry import clock, county_import, idcrypt, jobs
+from kernel import clock
+from registry import county_import, idcrypt, jobs
 from registry.county_import import CountyImport
 from registry.models import StaffRole
 from tests.admin.test_county_import import HOLDER_HEADER, csv_bytes, people, token_of, upload

@@ -7,7 +7,7 @@ import re
 
 from factories import make_batch, make_holder
 from factories.certificates import paid_order
-from registry import clock
+from kernel import clock
 from registry.applications import ApplicationBasis, IssuanceApplication
 from registry.models import HolderKind, OrderStatus, StaffRole, TicketKind
 from tests.admin.conftest import village_with_parcel

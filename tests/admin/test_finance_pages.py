@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from openpyxl import load_workbook
 
-from registry import clock
+from kernel import clock
 from registry.models import Order, StaffRole
 from tests.registry.test_finance import AFTER_MIDNIGHT, BEFORE_MIDNIGHT, _seed
 

@@ -12,10 +12,11 @@ import pytest
 from PIL import Image
 
 from factories import images, make_batch
-from linpiao.settings import Settings
+from kernel.settings import Settings
 from registry import parcels as parcel_service
 from registry import photos
 from registry.models import AuditLog, Batch, StaffRole, TicketKind
+from registry.storage import storage_of
 from tests.fakes3 import s3_bucket, s3_server, with_s3
 
 __all__ = ["s3_bucket", "s3_server"]  # fixtures
@@ -108,11 +109,11 @@ async def test_forestry_publishes_a_photo_and_a_pdf_and_the_public_sees_only_tho
 
     # withdrawn: gone from the page and the links, and the public renditions are deleted from the storage
     renditions = [(await parcel_service.ParcelDocument.get(id=photo.id)).public_image]
-    assert await settings.storage.exists(renditions[0])
+    assert await storage_of(settings).exists(renditions[0])
     assert (await publish(forestry, photo, on=False)).status_code == 303
     assert (await client.get(f"/forests/{prefix}/photos/{photo.id}")).status_code == 404
     assert f"/photos/{photo.id}" not in (await client.get(f"/forests/{prefix}")).text
-    assert not await settings.storage.exists(renditions[0])
+    assert not await storage_of(settings).exists(renditions[0])
     [withdrawn] = await AuditLog.filter(action="parcel.document.withdraw")
     assert withdrawn.details["document"] == photo.id and withdrawn.username == forestry.user.username
     # the back-office still has the upload, byte for byte
@@ -143,7 +144,7 @@ async def test_a_png_that_is_not_a_png_is_refused_with_a_chinese_reason(sign_in,
     response = await upload(issuer, int(batch.parcel_id), "照片", name, content)  # type: ignore[attr-defined]
     assert response.status_code == 400 and reason in response.text
     assert await parcel_service.ParcelDocument.all().count() == 0
-    assert await settings.storage.list(parcel_service.DOCUMENT_FOLDER + "/") == []
+    assert await storage_of(settings).list(parcel_service.DOCUMENT_FOLDER + "/") == []
 
 
 async def test_a_quota_has_no_parcel_and_so_no_photos(client, db):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-from linpiao.i18n import lookup_order
+from kernel.i18n import lookup_order
 from registry import applications, holders, parcels, staff
 from registry.errors import RegisterError
 
@@ -17,7 +17,7 @@ CALL = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
 
 def _catalog() -> dict[str, str]:
     """What a back-office page reads in English: its own catalogs over the shared ones it falls back on (the
-    register's refusals, the kernel's phrases), as ``linpiao.i18n.lookup_order("admin")`` orders them."""
+    register's refusals, the kernel's phrases), as ``kernel.i18n.lookup_order("admin")`` orders them."""
     merged: dict[str, str] = {}
     for package in reversed(lookup_order("admin")):
         for path in sorted((ROOT / package / "locale/en/LC_MESSAGES").glob("*.po")):

@@ -13,7 +13,7 @@ import pytest
 
 from admin import sealed_search
 from factories import id_of, make_holder, resident_id
-from registry import clock
+from kernel import clock
 from registry.models import Holder, StaffRole
 
 ISS = StaffRole.ISSUER

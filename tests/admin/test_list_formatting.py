@@ -1,5 +1,5 @@
 """The back-office lists show figures as a reader wants them: thousands separators, money as ¥ with two decimals,
-areas as trimmed decimals (150 亩, not 150.0000), times in Beijing time (linpiao.templating's filters)."""
+areas as trimmed decimals (150 亩, not 150.0000), times in Beijing time (kernel.templating's filters)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The planting page's warning about the shop's minimum order follows the payment methods enabled: the card's
 minimum (Stripe's settlement minimum, ``LINPIAO_MIN_ORDER_FEN``) when the card is the only method, one ticket when
-Alipay or WeChat Pay is on — the same rule the shop applies (:class:`linpiao.settings.Settings` holds it once)."""
+Alipay or WeChat Pay is on — the same rule the shop applies (:class:`kernel.settings.Settings` holds it once)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from kernel.settings import Settings
 from linpiao.app import create_app
-from linpiao.settings import Settings
 from registry.models import StaffRole
 from registry.quotas import open_quota
 from shop.payments.methods import order_minimum_fen

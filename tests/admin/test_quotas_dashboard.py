@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from factories import make_holder
-from registry import clock, quotas, register, stock
+from kernel import clock
+from registry import quotas, register, stock
 from registry.applications import submit_application
 from registry.audit import Actor
 from registry.models import AuditLog, Batch, EntryKind, HoldingState, RegisterEntry, StaffRole, TicketKind

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
+from kernel import clock
 from linpiao.app import create_app
-from registry import clock
 from registry.models import StaffRole
 from tests.shop.test_bills import bills_with_every_difference, paid_with_wechat
 

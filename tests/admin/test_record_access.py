@@ -33,11 +33,12 @@ from admin.permissions import Perm, staff_allowed
 from certificates import service as certificate_service
 from certificates.codes import new_code
 from factories import id_of, make_holder, make_parcel, resident_id
+from kernel import clock
+from kernel.settings import Settings
 from linpiao.app import create_app
 from linpiao.db import tortoise_config
 from linpiao.demo import STAFF, VILLAGE_CODE, seed_demo
-from linpiao.settings import Settings
-from registry import access, apikeys, clock, dividends, holders, idcrypt, notices, offsets, quotas, register, trades
+from registry import access, apikeys, dividends, holders, idcrypt, notices, offsets, quotas, register, trades
 from registry.applications import IssuanceApplication, submit_application
 from registry.audit import Actor
 from registry.idempotency import new_form_token

@@ -62,7 +62,7 @@ async def test_a_clerk_finds_an_order_by_each_key(sign_in, settings):
 
 
 def _beijing_date(order: Order) -> str:
-    from registry import clock
+    from kernel import clock
 
     return clock.local_date(order.created_at).isoformat()
 

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from admin.session import SESSION_COOKIE, csrf_token
-from registry import clock, sessions
+from kernel import clock
+from registry import sessions
 from registry.models import AuditLog, StaffRole
 from registry.sessions import StaffSession
 from tests.admin.conftest import PASSWORD, Staff, csrf_of, login, make_staff
@@ -305,7 +306,7 @@ async def test_lowered_limits_apply_to_running_sessions(db):
 
 
 def test_the_limits_come_from_the_settings():
-    from linpiao.settings import SettingsError, load_settings
+    from kernel.settings import SettingsError, load_settings
 
     settings = load_settings({"LINPIAO_ADMIN_IDLE_MINUTES": "15", "LINPIAO_ADMIN_SESSION_HOURS": "8"}, env_file="-")
     assert (settings.admin_idle_minutes, settings.admin_session_hours) == (15, 8)

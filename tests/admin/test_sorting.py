@@ -14,7 +14,8 @@ import pytest
 from admin.sorting import Sorting
 from admin.web import PAGE_SIZE
 from factories import make_batch, make_holder
-from registry import clock, quotas, register
+from kernel import clock
+from registry import quotas, register
 from registry.apikeys import ApiKey
 from registry.applications import ApplicationBasis, ApplicationStatus, IssuanceApplication
 from registry.dividends import Dividend

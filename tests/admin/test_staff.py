@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from registry import clock
+from kernel import clock
 from registry import staff as staff_service
 from registry.models import AuditLog, StaffRole, StaffUser
 from registry.staff import LoginThrottle

@@ -14,7 +14,8 @@ from pypdf import PdfReader
 
 from certificates import service as certificate_service
 from factories import make_holder, make_parcel
-from registry import clock, register
+from kernel import clock
+from registry import register
 from registry.audit import Actor
 from registry.models import Certificate, HolderKind, StaffRole, TicketKind
 from registry.offsets import CompensationCase, GreenLandOffset, StateRevenue
@@ -565,7 +566,7 @@ async def test_inheritance_with_a_death_date_before_a_later_acquisition_is_refus
 def test_every_string_of_the_trade_pages_has_an_english_translation():
     from pathlib import Path
 
-    from linpiao.i18n import translations
+    from kernel.i18n import translations
 
     root = Path(__file__).resolve().parents[2]
     call = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")

@@ -13,8 +13,8 @@ from certificates.codes import group_code
 from factories import id_of, make_holder
 from factories.certificates import carbon_certificate, holding_certificate
 from factories.trades import make_actor, state_batch, token
-from linpiao.ratelimit import RateLimits
-from registry import clock
+from kernel import clock
+from kernel.ratelimit import RateLimits
 from registry.models import StaffRole, TicketKind
 from registry.offsets import CompensationCase, open_case, order_compensation, record_compensation_payment
 from shop.openapi import openapi_document

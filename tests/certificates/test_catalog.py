@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2] / "certificates"
 
 
 def test_every_msgid_is_translated() -> None:
-    catalog: dict[str, Message] = {}  # every catalog of the package, as linpiao.i18n loads them
+    catalog: dict[str, Message] = {}  # every catalog of the package, as kernel.i18n loads them
     for po_path in sorted((ROOT / "locale/en/LC_MESSAGES").glob("*.po")):
         with po_path.open("rb") as handle:
             catalog.update({m.id: m for m in read_po(handle, locale="en") if m.id})

@@ -9,7 +9,8 @@ import pytest
 from certificates import holdings, service
 from factories import make_holder
 from factories.trades import make_actor, register_snapshot, state_batch, token, village_batch
-from registry import clock, register
+from kernel import clock
+from registry import register
 from registry.models import Certificate, CertificateKind, CertificateStatus, HolderKind, StaffRole
 from registry.trades import (
     DocumentKind,

@@ -8,7 +8,7 @@ import pytest
 from certificates import pdf, service
 from certificates.codes import group_code
 from factories.certificates import carbon_certificate, holding_certificate
-from linpiao.ratelimit import RateLimits
+from kernel.ratelimit import RateLimits
 from registry.models import Certificate, TicketKind
 from tests.certificates.conftest import pdf_text, qr_codes
 

@@ -8,7 +8,8 @@ import time
 
 import httpx
 
-from registry import clock, counters, planting, register
+from kernel import clock
+from registry import counters, planting, register
 from registry.models import Batch, Certificate, Holder, RegisterEntry, StaffUser, TicketKind
 from registry.trades import Trade, TradeFiling
 from tests.live import ROOT, free_port, stop_server

@@ -1,7 +1,7 @@
 """One translation domain per package: the back-office's wording of a phrase never replaces the shop's.
 
 批次 is "Batch" in the shop's catalog and "Batches" in the back-office's; each package's pages and code read their
-own catalog first, then the shared kernel's (``linpiao``) and the register's (its refusals' messages).
+own catalog first, then the shared kernel's (``kernel``) and the register's (its refusals' messages).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from babel.messages.extract import extract_from_dir
 import admin.i18n
 import certificates.i18n
 import shop.i18n
-from linpiao import i18n
+from kernel import i18n
 from registry.access import NotPermitted
 from registry.errors import InsufficientUnits
 from registry.models import StaffRole
@@ -79,7 +79,7 @@ def test_every_string_a_package_marks_has_english_in_its_own_domain():
     methods = [("**/migrations/**", "ignore"), ("**.py", "python"), ("**/templates/**.html", "jinja2")]
     options = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
     missing = []
-    for package in ("linpiao", "shop", "admin", "certificates"):
+    for package in ("kernel", "linpiao", "shop", "admin", "certificates"):
         catalog = i18n.translations("en", package)
         for filename, lineno, message, *_rest in extract_from_dir(str(ROOT / package), methods, options):
             msgid = message if isinstance(message, str) else message[0]

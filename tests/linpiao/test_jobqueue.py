@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from kernel.settings import Settings, load_settings
 from linpiao import jobqueue
 from linpiao.cli import build_parser
-from linpiao.settings import Settings, load_settings
 from registry import jobs
 from registry.jobs import JobFailure, JobStatus
 from registry.models import Certificate

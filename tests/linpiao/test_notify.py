@@ -11,8 +11,8 @@ from email.message import Message
 import pytest
 from aiosmtpd.controller import Controller
 
+from kernel.settings import Settings, SettingsError, load_settings
 from linpiao.notify import LoggedMail, LoggedSms, Notifier, SmtpMailer, notifier_for
-from linpiao.settings import Settings, SettingsError, load_settings
 from registry.service_desk import Channel, ChannelUnavailable, DeliveryFailed
 from tests.live import free_port
 

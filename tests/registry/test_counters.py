@@ -10,7 +10,8 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from factories import make_batch, make_holder
-from registry import audit, chain, clock, counters, quotas, register, stock
+from kernel import clock
+from registry import audit, chain, counters, quotas, register, stock
 from registry.chain import append_entry, lock_register, verify_chain
 from registry.counters import ALL_TIME, BatchSales, BatchStock
 from registry.errors import InsufficientUnits

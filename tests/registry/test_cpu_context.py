@@ -3,7 +3,7 @@ a PDF drawn in the file pool speaks the request's language."""
 
 from __future__ import annotations
 
-from linpiao.i18n import current_locale
+from kernel.i18n import current_locale
 from registry import cpu
 
 

@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from factories.certificates import paid_order
-from registry import clock, digests
+from kernel import clock
+from registry import digests
 from registry.chain import GENESIS
 from registry.digests import ChainHead, PublishedBy, RegisterDigest
 from registry.models import RegisterEntry

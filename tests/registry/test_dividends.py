@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from factories import make_batch, make_holder
 from factories.trades import make_actor, register_snapshot, state_batch, token, village_batch
-from registry import clock, register
+from kernel import clock
+from registry import register
 from registry.dividends import (
     Dividend,
     DividendShare,

@@ -12,7 +12,8 @@ from openpyxl import load_workbook
 from tortoise.transactions import in_transaction
 
 from factories import make_batch
-from registry import clock, finance, planting
+from kernel import clock
+from registry import finance, planting
 from registry.chain import append_entry, lock_register
 from registry.finance import FINANCE_BUREAU, Period, Stream
 from registry.models import Batch, EntryKind, Order, OrderStatus, TicketKind

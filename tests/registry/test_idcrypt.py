@@ -13,8 +13,8 @@ import pytest
 from tortoise import Tortoise, connections
 
 from factories import credit_code, make_batch, resident_id
+from kernel.settings import Settings, SettingsError, load_settings
 from linpiao.migrations import AFTER
-from linpiao.settings import Settings, SettingsError, load_settings
 from registry import audit, holders, idcrypt, planting, sealing
 from registry.idcrypt import IdentityKeyError
 from registry.models import Holder, HolderKind, Order, TicketKind

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from factories import credit_code, resident_id
-from registry import clock
+from kernel import clock
 from registry.errors import HolderKindMismatch, InvalidIdentifier
 from registry.identity import (
     birth_date,

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise.transactions import in_transaction
 
-from registry import clock, jobs
+from kernel import clock
+from registry import jobs
 from registry.jobs import Job, JobFailure, JobStatus
 
 T0 = datetime(2026, 3, 12, 2, 0, 30, tzinfo=UTC)

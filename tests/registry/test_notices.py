@@ -9,7 +9,8 @@ import pytest
 
 from factories import id_of, make_holder, make_parcel
 from factories.trades import make_actor, village_batch
-from registry import applications, clock, notices
+from kernel import clock
+from registry import applications, notices
 from registry.access import NotPermitted
 from registry.applications import submit_application
 from registry.dividends import record_dividend

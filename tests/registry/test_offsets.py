@@ -9,7 +9,8 @@ import pytest
 
 from factories import id_of, make_holder
 from factories.trades import make_actor, register_snapshot, state_batch, token, village_batch
-from registry import clock, register
+from kernel import clock
+from registry import register
 from registry.chain import verify_chain
 from registry.errors import HolderOutsideCity, InsufficientUnits, InvalidState, NonPositiveQuantity, WrongKind
 from registry.models import AuditLog, EntryKind, HolderKind, Holding, HoldingState, RegisterEntry, StaffRole

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from registry import clock, register
+from kernel import clock
+from registry import register
 from registry.audit import Actor
 from registry.errors import InvalidState, NonPositiveQuantity
 from registry.models import AuditLog, Batch, Holder, HolderKind, RegisterEntry

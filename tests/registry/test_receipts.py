@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from factories import shop as factories
-from registry import clock, receipts
+from kernel import clock
+from registry import receipts
 from registry.errors import RegisterError
 from registry.finance import FINANCE_BUREAU, Stream, order_stream
 from registry.models import Order, OrderStatus

@@ -20,8 +20,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from tortoise import Tortoise
 
 from factories import make_batch, make_holder
+from kernel import clock
 from linpiao.db import tortoise_config
-from registry import audit, blocks, chain, clock, counters, register
+from registry import audit, blocks, chain, counters, register
 from registry.chain import verify_chain
 from registry.dividends import Dividend, DividendShare, record_dividend
 from registry.errors import RegisterError

@@ -11,7 +11,8 @@ from openpyxl import load_workbook
 
 from factories import make_batch, make_holder
 from factories.trades import make_actor, village_batch
-from registry import clock, register
+from kernel import clock
+from registry import register
 from registry.models import EntryKind, HolderKind, HoldingState, TicketKind
 from registry.ownership import balances_before
 from registry.register_view import (

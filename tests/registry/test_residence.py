@@ -14,8 +14,9 @@ import pytest
 
 from factories import credit_code, make_batch, make_holder, make_parcel, resident_id
 from factories.trades import make_actor, register_snapshot, village_batch
+from kernel import clock
 from registry import applications as apps
-from registry import clock, register, residence
+from registry import register, residence
 from registry.audit import Actor
 from registry.errors import HolderOutsideCity, InvalidResidence, ResidenceNotConfirmed
 from registry.holders import HolderInput, create_holder

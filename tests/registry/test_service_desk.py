@@ -8,7 +8,8 @@ import pytest
 import time_machine
 
 from factories import shop as factories
-from registry import clock, service_desk
+from kernel import clock
+from registry import service_desk
 from registry.audit import Actor
 from registry.models import AuditLog, Certificate, Order, OrderStatus
 from registry.service_desk import (

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from linpiao.settings import Settings, SettingsError, load_settings
-from registry.storage import CHUNK, LocalStorage, S3Storage, Storage, check_key
+from kernel.settings import Settings, SettingsError, load_settings
+from registry.storage import CHUNK, LocalStorage, S3Storage, Storage, check_key, storage_of
 from tests.fakes3 import S3Server, objects, s3_bucket, s3_server, with_s3
 
 __all__ = ["s3_bucket", "s3_server"]  # fixtures
@@ -24,9 +24,9 @@ def kind(request: pytest.FixtureRequest) -> str:
 def storage(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Storage:
     base = Settings(data_dir=tmp_path / "var")
     if kind == "local":
-        return base.storage
+        return storage_of(base)
     server: S3Server = request.getfixturevalue("s3_server")
-    return with_s3(base, server, request.getfixturevalue("s3_bucket")).storage
+    return storage_of(with_s3(base, server, request.getfixturevalue("s3_bucket")))
 
 
 async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -83,7 +83,7 @@ async def test_keys_that_could_leave_the_store_are_refused(storage: Storage, key
 
 
 async def test_the_local_folder_is_the_data_dir(tmp_path: Path) -> None:
-    storage = Settings(data_dir=tmp_path / "var").storage
+    storage = storage_of(Settings(data_dir=tmp_path / "var"))
     assert isinstance(storage, LocalStorage)
     await storage.put("parcel-documents/1-abc.pdf", b"%PDF-")
     assert (tmp_path / "var" / "parcel-documents" / "1-abc.pdf").read_bytes() == b"%PDF-"
@@ -92,13 +92,13 @@ async def test_the_local_folder_is_the_data_dir(tmp_path: Path) -> None:
 
 async def test_objects_live_in_the_bucket_under_the_prefix(s3_server: S3Server, s3_bucket: str, tmp_path: Path):
     settings = with_s3(Settings(data_dir=tmp_path / "var"), s3_server, s3_bucket, prefix="yinchuan/")
-    storage = settings.storage
+    storage = storage_of(settings)
     assert isinstance(storage, S3Storage)
     await storage.put("exports/3/r.csv", b"a,b\n")
     assert objects(s3_server, s3_bucket) == {"yinchuan/exports/3/r.csv": b"a,b\n"}  # seen by any S3 client
     assert [o.key for o in await storage.list("exports/")] == ["exports/3/r.csv"]
     assert not (tmp_path / "var").exists()  # nothing on the local disk
-    assert settings.storage is storage  # one client (and connection pool) per configuration
+    assert storage_of(settings) is storage  # one client (and connection pool) per configuration
 
 
 def test_object_storage_settings_from_the_environment() -> None:
@@ -119,7 +119,7 @@ def test_object_storage_settings_from_the_environment() -> None:
     )
     assert (settings.s3_access_key, settings.s3_secret_key, settings.s3_prefix) == ("AK", "SK", "prod")
     settings.check()
-    storage = settings.storage
+    storage = storage_of(settings)
     assert isinstance(storage, S3Storage) and storage.prefix == "prod/"
     assert load_settings({}, env_file="/nonexistent").s3_bucket == ""
 

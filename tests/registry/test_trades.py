@@ -10,7 +10,8 @@ import pytest
 
 from factories import make_batch, make_holder
 from factories.trades import make_actor, register_snapshot, state_batch, token, village_batch
-from registry import clock, register
+from kernel import clock
+from registry import register
 from registry.chain import verify_chain
 from registry.errors import (
     DeathBeforeAcquisition,
@@ -613,7 +614,7 @@ async def test_a_district_forestry_department_records_state_transfers_of_its_own
 
 
 def test_every_refusal_of_these_workflows_has_an_english_message():
-    from linpiao.i18n import translations
+    from kernel.i18n import translations
     from registry import dividends, idempotency, offsets, trades
     from registry.errors import RegisterError
 

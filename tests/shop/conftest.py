@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kernel.settings import Settings
 from linpiao.app import create_app
-from linpiao.settings import Settings
 from tests.fakealipay import APP_ID as ALIPAY_APP_ID
 from tests.fakealipay import SELLER_ID as ALIPAY_SELLER_ID
 from tests.fakealipay import FakeAlipay

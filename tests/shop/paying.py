@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from linpiao.settings import Settings
+from kernel.settings import Settings
 from registry.models import Order
 
 PHONE_UA = (

@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 from certificates import service
 from factories import make_batch, make_holder, make_parcel
 from factories.trades import make_actor, state_batch, token
-from registry import clock, notices, planting, register
+from kernel import clock
+from registry import notices, planting, register
 from registry.applications import submit_application
 from registry.dividends import record_dividend
 from registry.models import Batch, Certificate, Holder, HolderKind, Order, Parcel, RegisterEntry, StaffRole, TicketKind

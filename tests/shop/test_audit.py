@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from factories.certificates import paid_order
-from registry import clock
+from kernel import clock
 from registry.chain import entry_hash, hashed_content, verify_chain
 from registry.digests import RegisterDigest
 from registry.models import ChainHead, EntryKind, RegisterEntry

@@ -6,7 +6,7 @@ import os
 import subprocess
 
 from factories import shop as factories
-from registry import clock
+from kernel import clock
 from registry.models import Order
 from shop.bills import compare_bills
 from tests.live import ROOT

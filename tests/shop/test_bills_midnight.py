@@ -13,8 +13,9 @@ from datetime import UTC, datetime, time, timedelta
 import time_machine
 
 from factories import shop as factories
-from registry import clock, jobs
-from registry.clock import CITY_TZ
+from kernel import clock
+from kernel.clock import CITY_TZ
+from registry import jobs
 from registry.models import Order
 from shop.bills import compare_bills
 from shop.jobs import compare_yesterdays_bills

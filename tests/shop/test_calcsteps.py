@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from factories import shop as factories
-from linpiao import i18n
+from kernel import i18n
 from shop.calcsteps import STEPS, read_step, step_of
 
 TEN = Decimal(10)

@@ -15,8 +15,8 @@ import pytest
 from starlette.applications import Starlette
 
 from factories import shop as factories
+from kernel.settings import Settings
 from linpiao.app import create_app
-from linpiao.settings import Settings
 from registry.models import AuditLog, Certificate, CertificateStatus, Order, OrderStatus, Payment, StaffRole
 from tests.admin.conftest import Staff, cheap_argon2, make_staff  # noqa: F401 - cheap_argon2 is an autouse fixture
 from tests.fakealipay import FakeAlipay

@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from factories import shop as factories
-from linpiao.settings import Settings, SettingsError, load_settings
-from registry import apikeys, clock, register
+from kernel import clock
+from kernel.settings import Settings, SettingsError, load_settings
+from registry import apikeys, register
 from registry.audit import Actor
 from registry.models import EntryKind, Holding, HoldingState, Order, RegisterEntry, TicketKind
 from registry.stock import stock_by_kind_and_district

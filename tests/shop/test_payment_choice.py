@@ -6,9 +6,10 @@ import httpx
 import pytest
 
 from factories import shop as factories
+from kernel import clock
+from kernel.settings import Settings, SettingsError, load_settings
 from linpiao.app import create_app
-from linpiao.settings import Settings, SettingsError, load_settings
-from registry import clock, planting
+from registry import planting
 from registry.models import Order, OrderStatus
 from shop.payments.methods import device_of, offered_methods, order_minimum_fen
 from tests.shop.conftest import china_pay_settings

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from factories import shop as factories
-from linpiao import settings as settings_module
+from kernel import settings as settings_module
+from kernel.settings import Settings, SettingsError, load_settings
 from linpiao.app import create_app
-from linpiao.settings import Settings, SettingsError, load_settings
 from registry.models import Order, OrderStatus, Payment
 from shop.payments import PROVIDERS, InvalidNotification, PaymentEvent, PaymentProvider, get_provider
 from shop.payments.demo import DemoProvider

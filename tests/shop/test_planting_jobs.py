@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from factories import resident_id
-from registry import clock, jobs, planting
+from kernel import clock
+from registry import jobs, planting
 from registry.jobs import Job, JobFailure, JobStatus
 from registry.models import Certificate, Holding, HoldingState, Order, OrderStatus, RegisterEntry
 from registry.planting import PlantingPurchase, RosterSubmission

@@ -14,9 +14,10 @@ import pytest
 
 from factories import credit_code, resident_id
 from factories import shop as factories
+from kernel import clock
+from kernel.settings import Settings
 from linpiao.app import create_app
-from linpiao.settings import Settings
-from registry import clock, planting
+from registry import planting
 from registry.models import Order, OrderStatus
 from shop.limits import TRUSTED
 from shop.orders import EventKind, OrderRequest, PaymentEvent, apply_event, create_order

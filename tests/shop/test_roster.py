@@ -460,7 +460,7 @@ def test_write_csv_neutralises_every_cell_and_opens_in_excel():
 
 
 def test_every_problem_and_refusal_reads_in_english():
-    from linpiao import i18n
+    from kernel import i18n
     from registry import planting
     from shop import roster
 

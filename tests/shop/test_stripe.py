@@ -272,7 +272,7 @@ async def test_reconcile_fulfils_paid_and_expires_abandoned_sessions(stripe_clie
 def test_provider_is_chosen_from_settings_and_demo_is_refused_in_production(settings, stripe_settings):
     import pytest
 
-    from linpiao.settings import SettingsError
+    from kernel.settings import SettingsError
     from shop.payments import get_provider
     from shop.payments.demo import DemoProvider
 

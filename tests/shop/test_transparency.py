@@ -15,8 +15,8 @@ from certificates.codes import group_code
 from certificates.service import public_name
 from factories import id_of
 from factories.certificates import paid_order
+from kernel import clock
 from linpiao.app import create_app
-from registry import clock
 from registry.chain import entry_hash
 from registry.models import Batch, StaffRole, TicketKind
 from registry.quotas import open_quota

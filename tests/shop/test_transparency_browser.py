@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 import pytest
 
 from certificates import service
-from registry import clock
+from kernel import clock
 from tests.live import screenshot_path
 from tests.shop.public_world import shop_order
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from factories import shop as factories
-from registry import clock
+from kernel import clock
 from registry.models import Certificate, CertificateStatus, Order, OrderStatus, Payment
 from registry.quotas import quota_stats
 from shop.orders import EventKind, PaymentEvent, apply_event

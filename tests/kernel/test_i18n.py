@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from linpiao import i18n
+from kernel import i18n
 
 
 async def test_chinese_is_the_default(client):

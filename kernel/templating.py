@@ -1,7 +1,7 @@
 """One Jinja environment for every face: each package keeps its templates next to its routes.
 
 A template's ``_()`` reads the translation domain of the package that owns it (the name's prefix: ``shop/…``,
-``admin/…``, ``certificates/…``; the shared ``base.html``, ``error.html`` and their partials are ``linpiao``'s). A
+``admin/…``, ``certificates/…``; the shared ``base.html``, ``error.html`` and their partials are the kernel's). A
 page that extends the shared ``base.html`` renders the blocks it inherits in its own package's domain.
 """
 
@@ -18,9 +18,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from linpiao import i18n
-from linpiao.money import format_yuan
-from registry import clock
+from kernel import clock, i18n
+from kernel.money import format_yuan
 
 FACES = ("shop", "admin", "certificates")  # packages whose templates load under their name as a prefix
 
@@ -38,7 +37,7 @@ class _PrefixLoader(jinja2.PrefixLoader):
 def _domain(context: Context) -> i18n.Domain:
     """The domain of the template being rendered: the prefix of its name, or the shared kernel's."""
     prefix, slash, _rest = (context.name or "").partition("/")
-    return i18n.domain(prefix if slash and prefix in FACES else "linpiao")
+    return i18n.domain(prefix if slash and prefix in FACES else "kernel")
 
 
 @jinja2.pass_context
@@ -55,7 +54,7 @@ def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(
             [
-                jinja2.PackageLoader("linpiao", "templates"),
+                jinja2.PackageLoader("kernel", "templates"),
                 _PrefixLoader({face: jinja2.PackageLoader(face, "templates") for face in FACES}),
             ]
         ),

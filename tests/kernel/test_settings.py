@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from linpiao.settings import SettingsError, load_settings
+from kernel.settings import SettingsError, load_settings
 
 
 def test_defaults_are_the_embedded_sqlite_file():

@@ -15,7 +15,8 @@ import time_machine
 
 from factories import make_batch, make_holder
 from factories.trades import make_actor, village_batch
-from registry import audit, clock, quotas, register, stock
+from kernel import clock
+from registry import audit, quotas, register, stock
 from registry.dividends import DividendShare, record_dividend
 from registry.models import Order, OrderStatus, TicketKind
 from registry.register_view import EntryFilter, find_entries
@@ -155,7 +156,7 @@ async def test_a_batch_issued_at_half_past_midnight_on_new_years_day_belongs_to_
 
 def test_times_print_in_beijing_time():
     from certificates.service import _date_text
-    from linpiao.templating import _format_datetime
+    from kernel.templating import _format_datetime
 
     assert _format_datetime(AFTER) == "2026-12-01 00:01" and _format_datetime(EVE) == "2026-11-30 23:59"
     assert _date_text(AFTER) == "2026-12-01"

@@ -26,13 +26,20 @@ def parse_yuan(text: str) -> int:
     return int(fen)
 
 
+def yuan_text(fen: int) -> str:
+    """-123456 → '-1234.56': two decimals without thousands separators, as exports (CSV, spreadsheets) and logs
+    write an amount."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(int(fen)), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
 def yuan_amount(fen: int) -> str:
     """1 → '0.01', 100 → '1.00', 123456 → '1234.56': the plain two-decimal yuan string payment providers take
-    (Alipay's ``total_amount``, bills), made by integer division, never through a float."""
-    fen = int(fen)
-    if fen < 0:
+    (Alipay's ``total_amount``, bills), made by integer division, never through a float; a negative is refused."""
+    if int(fen) < 0:
         raise ValueError(fen)
-    return f"{fen // 100}.{fen % 100:02d}"
+    return yuan_text(fen)
 
 
 _CAPITAL_DIGITS = "零壹贰叁肆伍陆柒捌玖"

@@ -1,4 +1,4 @@
-"""Rate limits (linpiao/ratelimit.py): a moving window per key, in this process's memory by default and in Redis
+"""Rate limits (kernel/ratelimit.py): a moving window per key, in this process's memory by default and in Redis
 when ``LINPIAO_REDIS_URL`` is set, where every app server counts into the same window."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import time_machine
 
-from linpiao.ratelimit import RateLimits
-from linpiao.settings import Settings, SettingsError, load_settings
+from kernel.ratelimit import RateLimits
+from kernel.settings import Settings, SettingsError, load_settings
 from tests.services import drop_prefix, fresh_prefix, needs_redis
 
 

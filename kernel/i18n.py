@@ -5,10 +5,10 @@ on first use, so no binary ``.mo`` file is committed. The current locale lives i
 :class:`LocaleMiddleware` for each request: a ``?lang=`` query sets a cookie that sticks.
 
 Each package is its own translation domain (:func:`domain`): the shop's code and templates read the shop's catalog
-first, then the shared kernel's (``linpiao``) and the register's (``registry``: its refusals' messages), so a phrase
+first, then the shared kernel's (``kernel``) and the register's (``registry``: its refusals' messages), so a phrase
 the back-office words differently (订单 "Orders") never overrides the shop's (订单 "Order"). Each package binds its
 ``gettext`` once (``shop/i18n.py``, ``admin/i18n.py``, ``certificates/i18n.py``); templates read the domain of the
-package that owns them (:mod:`linpiao.templating`). ``gettext`` here is the shared kernel's own.
+package that owns them (:mod:`kernel.templating`). ``gettext`` here is the shared kernel's own.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def normalise_locale(value: str | None) -> str | None:
 
 
 PACKAGES_DIR = LOCALE_DIR.parent.parent
-SHARED_DOMAINS = ("linpiao", "registry")  # every domain falls back on these, in this order
+SHARED_DOMAINS = ("kernel", "registry")  # every domain falls back on these, in this order
 
 
 def _catalog(package: str, locale: str) -> Translations | None:
@@ -67,7 +67,7 @@ def lookup_order(domain: str) -> tuple[str, ...]:
 
 
 @cache
-def translations(locale: str, domain: str = "linpiao") -> gettext_module.NullTranslations:
+def translations(locale: str, domain: str = "kernel") -> gettext_module.NullTranslations:
     """The catalog a look-up in ``domain`` reads: the package's own entries over the shared ones'."""
     merged: Translations | None = None
     for package in reversed(lookup_order(domain)):  # merged last wins: the package's own catalog goes on top
@@ -105,7 +105,7 @@ def domain_of(module: str) -> Domain:
     return domain(module.partition(".")[0])
 
 
-_shared = domain("linpiao")
+_shared = domain("kernel")
 gettext = _shared.gettext
 ngettext = _shared.ngettext
 _ = gettext

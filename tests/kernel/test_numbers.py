@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from linpiao import i18n
+from kernel import i18n
 
 
 @pytest.fixture(params=["zh_CN", "en"])

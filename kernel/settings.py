@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import logging
 import os
@@ -9,9 +11,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dotenv import dotenv_values
-
-from registry import idcrypt
-from registry.storage import S3Config, Storage, open_storage
 
 DEFAULT_SECRET = "dev-insecure-secret-change-me"
 log = logging.getLogger("linpiao.settings")
@@ -32,6 +31,33 @@ DIRECT_MINIMUM_FEN = 1
 
 class SettingsError(RuntimeError):
     """The configuration cannot be used (e.g. production with a default secret)."""
+
+
+ID_KEY_BYTES = 32  # the length of the identity master key (registry/idcrypt.py)
+
+
+def parse_id_key(text: str) -> bytes:
+    """``LINPIAO_ID_KEY``: 32 bytes, base64 (standard or URL-safe alphabet)."""
+    try:
+        raw = base64.b64decode(text.strip().replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError("LINPIAO_ID_KEY must be base64 (make one with `linpiao id-key`)") from None
+    if len(raw) != ID_KEY_BYTES:
+        raise SettingsError(f"LINPIAO_ID_KEY must decode to {ID_KEY_BYTES} bytes, not {len(raw)}")
+    return raw
+
+
+@dataclass(frozen=True)
+class S3Config:
+    """An S3-compatible bucket for stored files (registry/storage.py)."""
+
+    bucket: str
+    endpoint: str = ""  # empty: AWS's own endpoint for the region
+    access_key: str = ""  # empty (with the secret): boto3's usual credential chain (instance role, …)
+    secret_key: str = ""
+    region: str = ""
+    prefix: str = ""  # keys are stored under this folder of the bucket (several deployments may share one)
+    addressing_style: str = "auto"  # path (MinIO), virtual (Aliyun OSS) or auto
 
 
 @dataclass(frozen=True)
@@ -113,7 +139,7 @@ class Settings:
     smtp_security: str = "starttls"  # starttls | ssl | none
     # `linpiao serve` runs a job worker inside each server process unless told not to (`--no-worker`).
     in_process_worker: bool = True
-    # Redis for what every app server must share besides the database: the rate limits (linpiao/ratelimit.py).
+    # Redis for what every app server must share besides the database: the rate limits (kernel/ratelimit.py).
     # Empty: each process counts in its own memory (one machine). redis://, rediss:// or unix:// URLs.
     redis_url: str = ""
     # Prefixes every key this deployment writes in Redis (several deployments, or tests, may share one Redis).
@@ -125,28 +151,23 @@ class Settings:
     @property
     def id_key_bytes(self) -> bytes | None:
         """The identity master key, ``None`` for the development key; a malformed key is a SettingsError."""
-        if not self.id_key:
-            return None
-        try:
-            return idcrypt.parse_key(self.id_key)
-        except idcrypt.IdentityKeyError as exc:
-            raise SettingsError(str(exc)) from None
+        return parse_id_key(self.id_key) if self.id_key else None
 
     @property
-    def storage(self) -> Storage:
-        """Where files are kept: the bucket when ``s3_bucket`` is set, else the folder ``data_dir``."""
-        s3 = None
-        if self.s3_bucket:
-            s3 = S3Config(
-                bucket=self.s3_bucket,
-                endpoint=self.s3_endpoint,
-                access_key=self.s3_access_key,
-                secret_key=self.s3_secret_key,
-                region=self.s3_region,
-                prefix=self.s3_prefix,
-                addressing_style=self.s3_addressing_style,
-            )
-        return open_storage(Path(self.data_dir), s3)
+    def s3(self) -> S3Config | None:
+        """The bucket of stored files when ``s3_bucket`` is set; ``None``: the folder ``data_dir``
+        (:func:`registry.storage.storage_of` opens either)."""
+        if not self.s3_bucket:
+            return None
+        return S3Config(
+            bucket=self.s3_bucket,
+            endpoint=self.s3_endpoint,
+            access_key=self.s3_access_key,
+            secret_key=self.s3_secret_key,
+            region=self.s3_region,
+            prefix=self.s3_prefix,
+            addressing_style=self.s3_addressing_style,
+        )
 
     @property
     def production(self) -> bool:

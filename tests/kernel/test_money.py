@@ -1,10 +1,10 @@
-"""Money helpers (linpiao/money.py): the amount in Chinese capital numerals (大写金额) as receipts write it."""
+"""Money helpers (kernel/money.py): the amount in Chinese capital numerals (大写金额) as receipts write it."""
 
 from __future__ import annotations
 
 import pytest
 
-from linpiao.money import yuan_in_capitals
+from kernel.money import yuan_amount, yuan_in_capitals, yuan_text
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,17 @@ def test_amounts_in_capitals(fen: int, words: str) -> None:
 def test_amounts_it_cannot_write_are_refused(fen: int) -> None:
     with pytest.raises(ValueError):
         yuan_in_capitals(fen)
+
+
+@pytest.mark.parametrize(
+    ("fen", "text"),
+    [(0, "0.00"), (5, "0.05"), (100, "1.00"), (123456, "1234.56"), (-1, "-0.01"), (-123456, "-1234.56")],
+)
+def test_the_plain_yuan_text_of_exports_keeps_the_sign_and_no_separators(fen: int, text: str) -> None:
+    assert yuan_text(fen) == text
+
+
+def test_a_provider_amount_is_the_plain_text_and_never_negative() -> None:
+    assert yuan_amount(128000) == yuan_text(128000) == "1280.00"
+    with pytest.raises(ValueError):
+        yuan_amount(-1)

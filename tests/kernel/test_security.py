@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from factories import shop as factories
+from kernel.proxy import parse_networks, real_client
+from kernel.settings import Settings, SettingsError, load_settings
 from linpiao import bodylimit, cli
 from linpiao.app import create_app
-from linpiao.proxy import parse_networks, real_client
-from linpiao.settings import Settings, SettingsError, load_settings
 from registry.models import AuditLog
 
 CHUNK = 16 * 1024
@@ -177,7 +177,7 @@ async def test_private_pages_are_never_stored_nor_leak_their_address(client, set
         assert response.headers["referrer-policy"] == "no-referrer", path
 
 
-TEMPLATE_DIRS = ["linpiao/templates", "shop/templates", "admin/templates", "certificates/templates"]
+TEMPLATE_DIRS = ["kernel/templates", "shop/templates", "admin/templates", "certificates/templates"]
 INLINE = {
     "inline script": re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I),
     "event handler": re.compile(r"<[^>]*\son[a-z]+\s*=", re.I),
