@@ -490,4 +490,5 @@ class AuditLog(Model):
 
     class Meta:
         table = "audit_log"
-        indexes = (("username", "id"),)  # the audit page's filter by user, newest first
+        # the audit page's filter by user, newest first, and its keyset orders by action, target and address
+        indexes = (("username", "id"), ("action", "id"), ("target", "id"), ("ip", "id"))

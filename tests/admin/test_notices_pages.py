@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 
 from admin.web import PAGE_SIZE
+from kernel import clock
 from registry import applications as apps
-from registry import clock
 from registry.audit import Actor
 from registry.models import AuditLog, Batch, StaffRole, TicketKind
 from registry.notices import NoticeKind, NoticeObjection, PublicNotice

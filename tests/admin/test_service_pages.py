@@ -242,7 +242,7 @@ async def test_a_search_by_phone_or_e_mail_keeps_them_out_of_every_url(sign_in, 
     typed = await clerk.get("/admin/service", params={"contact": "13912345678"})
     assert typed.status_code == 400 and _order_ids(typed.text) == []
     sealed = (await clerk.post("/admin/service/search", {"contact": "13912345678"})).headers["location"]
-    from registry import clock
+    from kernel import clock
 
     with clock.use(clock.FixedClock(clock.now() + timedelta(minutes=16))):
         expired = await clerk.get(sealed)
