@@ -101,6 +101,7 @@ class LockState:
     spare: list[int] = field(default_factory=list)
     top: int | None = None
     blocks: dict[int, Span] = field(default_factory=dict)  # batch id → the block of it this transaction holds
+    names: set[str] = field(default_factory=set)  # named locks held (lock_name)
     spans: dict[int, list[Span]] = field(default_factory=dict)  # batch id → its blocks, read once when needed
 
     def holds(self, chain: int) -> bool:
@@ -354,22 +355,30 @@ _BLOCK_ADVANCE_SQL = 'UPDATE "stock_block" SET "seq" = ?, "last_hash" = ? WHERE 
 _BLOCK_TIP_SQL = 'SELECT "seq", "last_hash" FROM "stock_block" WHERE "id" = ?'
 
 
-def _pg_block_sql(where: str, tail: str) -> str:
-    """A block row locked under the register's key and the batch's key, both shared, taken first."""
+def _pg_block_sql(where: str, tail: str, *, named: bool = False) -> str:
+    """A block row locked under the register's key and the batch's key, both shared, taken first (and a named
+    lock, :func:`lock_name`, when ``named``)."""
     locks = f"pg_advisory_xact_lock_shared({_REGISTER_KEY}), {_PG_BATCH_KEY.format(mode='_shared')}"
+    if named:
+        locks += f", {_PG_NAME_KEY}"
     return (  # placeholders only: every value is a parameter
         f'SELECT {_BLOCK_COLUMNS}, {_PG_NEXT} AS "n" FROM (SELECT {locks}) AS l, "stock_block" AS b '  # noqa: S608
         f"WHERE {where} {tail}"
     )
 
 
-_PG_CLAIM_FREE = _pg_block_sql(
-    'b."batch_id" = ? AND b."issuer_held" >= ?', 'ORDER BY b."id" LIMIT 1 FOR UPDATE OF b SKIP LOCKED'
-)
+_PG_NAME_KEY = "pg_advisory_xact_lock(2, hashtext(CAST(? AS TEXT)))"
+_CLAIM_WHERE = 'b."batch_id" = ? AND b."issuer_held" >= ?'
+_CLAIM_FREE = 'ORDER BY b."id" LIMIT 1 FOR UPDATE OF b SKIP LOCKED'
 # no free block was unlocked: wait for a busy one that has enough (its row is checked again once its holder commits)
-_PG_CLAIM_WAIT = _pg_block_sql(
-    'b."batch_id" = ? AND b."issuer_held" >= ?', 'ORDER BY b."issuer_held" DESC, b."id" LIMIT 1 FOR UPDATE OF b'
-)
+_CLAIM_WAIT = 'ORDER BY b."issuer_held" DESC, b."id" LIMIT 1 FOR UPDATE OF b'
+_PG_CLAIMS = {
+    named: (
+        _pg_block_sql(_CLAIM_WHERE, _CLAIM_FREE, named=named),
+        _pg_block_sql(_CLAIM_WHERE, _CLAIM_WAIT, named=named),
+    )
+    for named in (False, True)
+}
 _PG_BLOCK_BY_ID = _pg_block_sql('b."id" = ?', "FOR UPDATE OF b")
 _SQLITE_RETURNING = f'RETURNING "id", "batch_id", "first_no", "last_no", "seq", "last_hash", ({_SQLITE_TOP}) AS "n"'
 _SQLITE_CLAIM = (  # the write takes SQLite's write lock: writers take turns, so the first block with enough is free
@@ -397,17 +406,22 @@ def _hold_block(row: dict[str, Any]) -> Span:
     return span
 
 
-async def claim_block(batch_id: int, quantity: int) -> Span | None:
+async def claim_block(batch_id: int, quantity: int, *, name: str | None = None) -> Span | None:
     """Lock a block of ``batch_id`` whose pool holds at least ``quantity`` unsold tickets — one that no other
     transaction holds, when there is one — or None when no block has that many (the order needs the whole batch:
     its tickets are spread over blocks, or are in reservations that lapsed). Inside a transaction, as its first
-    lock."""
+    lock; ``name``: take that named lock (:func:`lock_name`) in the same statement, before the block's."""
     if sqlrows.is_postgres():
-        for sql in (_PG_CLAIM_FREE, _PG_CLAIM_WAIT):
+        keys = [batch_id] if name is None else [batch_id, name]
+        for sql in _PG_CLAIMS[name is not None]:
             # SKIP LOCKED finding nothing does not mean sold out: the blocks with enough may all be busy
-            found = await sqlrows.rows(sql, [batch_id, batch_id, quantity])
+            found = await sqlrows.rows(sql, [*keys, batch_id, quantity])
             if found:
-                return _hold_block(found[0])
+                span = _hold_block(found[0])
+                state = lock_state()
+                if name is not None and state is not None:
+                    state.names.add(name)
+                return span
         return None
     found = await sqlrows.rows(_SQLITE_CLAIM, [batch_id, quantity])
     return _hold_block(found[0]) if found else None
@@ -445,6 +459,20 @@ async def spans_of(batch_ids: Iterable[int]) -> dict[int, list[Span]]:
             found[int(batch_id)].append(Span(int(block_id), int(batch_id), int(first), int(last)))
         known.update(found)
     return {int(b): known[int(b)] for b in batch_ids}
+
+
+async def lock_name(name: str) -> None:
+    """Serialise the transactions that take the lock of ``name`` (say, one buyer's unpaid orders, counted against
+    a cap) until they end: buyers of different stock blocks no longer take turns on their quota, so a rule about
+    one buyer's rows takes its own lock. PostgreSQL: an advisory key ``(2, hash)``; SQLite's writers take turns
+    anyway. Take it before reading the rows it protects (a statement of its own: the next one reads after it)."""
+    state = lock_state()
+    if state is not None and name in state.names:
+        return
+    if sqlrows.is_postgres():
+        await sqlrows.rows(f'SELECT {_PG_NAME_KEY} IS NULL AS "locked"', [name])
+    if state is not None:
+        state.names.add(name)
 
 
 def span_at(spans: list[Span], serial: int) -> Span | None:

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from kernel import clock
 from kernel.settings import Settings
-from registry import sqlrows
+from registry import chain, sqlrows
 from registry.apikeys import ApiKey
 from registry.models import Order, OrderStatus
 from shop.errors import AboveOrderLimit, KeyPendingUnits, TooManyPendingOrders, TooManyPendingUnits
@@ -133,15 +133,25 @@ async def pending_of(group: str, now: datetime) -> Pending:
     return Pending(int(row["orders"]), int(row["units"]), expiry)
 
 
+LOCK_PREFIX = "client:"
+
+
+def lock_of(buyer: Buyer) -> str | None:
+    """The name of the lock a buyer's orders take while their unpaid orders are counted (None: not counted)."""
+    return f"{LOCK_PREFIX}{buyer.group}" if buyer.group else None
+
+
 async def admit(settings: Settings, buyer: Buyer, quantity: int, *, units_left: int, at_least: int = 0) -> timedelta:
     """Check one order against the rules and return how long to hold its tickets; raise the refusal otherwise.
 
-    Call it inside the order's transaction, after the register lock. ``units_left`` is what the quota on sale
-    still has free; ``at_least`` raises the per-order maximum for an order whose size a rule already bounds (one
-    person's tree-planting purchase)."""
+    Call it inside the order's transaction, after the register lock: it holds the buyer's own lock (:func:`lock_of`)
+    while it counts the buyer's unpaid orders, so parallel requests of one buyer are counted one after the other.
+    ``units_left`` is what the quota on sale still has free; ``at_least`` raises the per-order maximum for an
+    order whose size a rule already bounds (one person's tree-planting purchase)."""
     if not buyer.group:
         return reservation_length(settings, quantity, limited=buyer.limited)
     now = clock.now()
+    await chain.lock_name(f"{LOCK_PREFIX}{buyer.group}")  # buyers of one quota run side by side (stock blocks)
     pending = await pending_of(buyer.group, now)
     if not buyer.limited:
         cap = buyer.key_max_pending_units

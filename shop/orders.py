@@ -178,14 +178,14 @@ async def create_order(
         return await _create_order(settings, request, provider, buyer, stored_key, in_block=False)
 
 
-async def _hold_for_sale(batch_id: int | None, quantity: int, *, in_block: bool) -> None:
+async def _hold_for_sale(batch_id: int | None, quantity: int, *, in_block: bool, buyer: limits.Buyer) -> None:
     """The first lock of an order's transaction: a stock block of the quota with ``quantity`` tickets left
     (:mod:`registry.blocks`), else the quota's own lock; the whole register when no quota is open."""
     if batch_id is None:
         await chain.lock_register(None)
     elif not in_block:
         await chain.lock_register([batch_id])
-    elif await chain.claim_block(batch_id, quantity) is None:
+    elif await chain.claim_block(batch_id, quantity, name=limits.lock_of(buyer)) is None:  # the buyer's lock too
         # no block has that many: the order needs the quota's lock, which waits for the blocks' buyers — taken in a
         # new transaction, as this one holds the quota's key shared already and must not wait holding it
         raise chain.WiderLockNeeded()
@@ -207,11 +207,11 @@ async def _create_order(
         hint = _quota_hint[0] if _quota_hint else None
         if hint is None and sqlrows.is_postgres() and (first := await quota_on_sale()) is not None:
             hint = first.batch.id
-        await _hold_for_sale(hint, request.quantity, in_block=in_block)
+        await _hold_for_sale(hint, request.quantity, in_block=in_block, buyer=buyer)
         on_sale = await quota_on_sale()  # under the lock: the quota, its pool and the tickets left, one statement
         state = chain.lock_state()
         if on_sale is not None and state is not None and not state.holds_batch(on_sale.batch.id):
-            await _hold_for_sale(on_sale.batch.id, request.quantity, in_block=in_block)  # another quota is on sale
+            await _hold_for_sale(on_sale.batch.id, request.quantity, in_block=in_block, buyer=buyer)  # another quota
             on_sale = await quota_on_sale()  # read again under its lock
         if on_sale is None:
             raise NoOpenQuota()
@@ -220,6 +220,7 @@ async def _create_order(
         price = int(quota.price_fen or 0)
         _check_limits(request, settings, price, provider)
         if stored_key is not None:
+            await chain.lock_name(f"idempotency:{stored_key}")  # two requests with one key: the second finds the first
             existing = await Order.get_or_none(idempotency_key=stored_key)
             if existing is not None:
                 same = (existing.quantity, existing.purpose, existing.certificate_name, existing.contact) == (

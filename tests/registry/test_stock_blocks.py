@@ -233,3 +233,12 @@ async def test_the_quota_lock_waits_for_the_blocks_in_use(db, settings):
     assert not done  # it waited for the block in use
     assert (await big).block_id is None
     await _consistent()
+
+
+async def test_parallel_requests_with_one_idempotency_key_make_one_order(db, settings):
+    """Buyers no longer take turns on the quota: a key's own lock keeps its requests from both creating an order."""
+    await factories.quota(1000)
+    made = await asyncio.gather(*(factories.order(settings, 10, key="one-key") for _ in range(10)))
+    assert len({order.id for order in made}) == 1
+    assert await Order.all().count() == 1
+    await _consistent()
