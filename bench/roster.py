@@ -130,7 +130,8 @@ async def zip_figures(people: int) -> None:
     from certificates.bulk import stream_zip
     from kernel.settings import Settings
     from linpiao.db import tortoise_config
-    from registry import planting
+    from planting.domain.rosters import create_submission, store_roster
+    from planting.domain.rules import set_rule
     from registry.quotas import open_quota
     from shop.limits import TRUSTED
     from shop.orders import EventKind, PaymentEvent, apply_event
@@ -144,13 +145,13 @@ async def zip_figures(people: int) -> None:
         try:
             settings = Settings(database_url=url)
             await open_quota(units=people * 50)
-            await planting.set_rule(year=2026, tickets_per_tree=10, receiving_body="基金会", source="通知")
-            submission = await planting.create_submission(
+            await set_rule(year=2026, tickets_per_tree=10, receiving_body="基金会", source="通知")
+            submission = await create_submission(
                 organisation_name="某局", credit_code=credit_code("640104"), contact="0951-1234567", year=2026
             )
             preview = parse_roster(csv_bytes(roster(people)), year=2026)
             start = time.perf_counter()
-            await planting.store_roster(submission, preview.rows, consented=True)
+            await store_roster(submission, preview.rows, consented=True)
             stored = time.perf_counter() - start
             order = await create_roster_order(settings, submission, provider="demo", buyer=TRUSTED)
             start = time.perf_counter()
@@ -194,7 +195,9 @@ async def event_figures(people: int) -> None:
     from kernel.settings import Settings
     from linpiao.app import create_app
     from linpiao.db import tortoise_config
-    from registry import jobs, planting
+    from planting.domain.rosters import create_submission, store_roster
+    from planting.domain.rules import set_rule
+    from registry import jobs
     from registry.models import Certificate
     from registry.quotas import open_quota
     from shop.limits import TRUSTED
@@ -208,12 +211,12 @@ async def event_figures(people: int) -> None:
         try:
             settings = Settings(database_url=url, data_dir=Path(tmp) / "var")
             await open_quota(units=people * 50)
-            await planting.set_rule(year=2026, tickets_per_tree=10, receiving_body="基金会", source="通知")
-            submission = await planting.create_submission(
+            await set_rule(year=2026, tickets_per_tree=10, receiving_body="基金会", source="通知")
+            submission = await create_submission(
                 organisation_name="某局", credit_code=credit_code("640104"), contact="0951-1234567", year=2026
             )
             rows = parse_roster(csv_bytes(roster(people)), year=2026).rows
-            await planting.store_roster(submission, rows, consented=True)
+            await store_roster(submission, rows, consented=True)
             order = await create_roster_order(settings, submission, provider="demo", buyer=TRUSTED)
             app = create_app(settings, manage_db=False)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:

@@ -28,11 +28,11 @@ from certificates.routes import VERIFY_FAILURES
 from factories import images, make_batch
 from factories import shop as factories
 from linpiao import jobqueue
+from planting.domain.models import RosterSubmission
 from registry import jobs
 from registry.jobs import JobStatus
 from registry.models import Certificate, Holding, HoldingState, Order, OrderStatus, StaffRole, TicketKind
 from registry.parcels import DOCUMENT_FOLDER, ParcelDocument
-from registry.planting import RosterSubmission
 from registry.staff import ACCOUNT_MAX_FAILURES, create_staff
 from shop import planting_jobs
 from shop.limits import TRUSTED

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from factories import credit_code, resident_id
+from planting.domain.models import PlantingPurchase, RosterMember, RosterSubmission
 from registry import idcrypt
 from registry.models import Holder, Order
-from registry.planting import PlantingPurchase, RosterMember, RosterSubmission
 from tests.registry.test_idcrypt import assert_nowhere, raw_text
 from tests.shop.test_planting_pages import on_sale, pay_demo, roster_csv  # noqa: F401 - the fixture, by name
 

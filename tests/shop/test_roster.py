@@ -461,12 +461,12 @@ def test_write_csv_neutralises_every_cell_and_opens_in_excel():
 
 def test_every_problem_and_refusal_reads_in_english():
     from kernel import i18n
-    from registry import planting
+    from planting.domain import errors as planting_errors
     from shop import roster
 
     english = i18n.translations("en", "shop")
     messages = [message for _, message in PROBLEMS.values()]
-    for module in (roster, planting):
+    for module in (roster, planting_errors):
         messages += [
             cls.message
             for cls in vars(module).values()
