@@ -4,7 +4,7 @@
 
 For a CSV (GBK-encoded, as Chinese Excel saves it) and an XLSX of the same roster — every ID number checked
 (checksum, birth date, region), duplicates, Excel damage and formula cells looked for — it prints the best of
-``--repeat`` runs of :func:`shop.roster.parse_roster`, the best bare pass (``csv.reader`` over the decoded
+``--repeat`` runs of :func:`planting.shop.roster.parse_roster`, the best bare pass (``csv.reader`` over the decoded
 text; openpyxl's read-only ``iter_rows``), and their ratio; then how long refusing a 50,000-row file takes.
 The issue's budget is 5 s for 5,000 rows.
 
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from openpyxl import Workbook, load_workbook
 
 from factories import credit_code, resident_id
-from shop.roster import RosterTooLarge, parse_roster
+from planting.shop.roster import RosterTooLarge, parse_roster
 
 HEADER = ["姓名", "身份证号码", "工号", "植树株数"]
 
@@ -132,11 +132,11 @@ async def zip_figures(people: int) -> None:
     from linpiao.db import tortoise_config
     from planting.domain.rosters import create_submission, store_roster
     from planting.domain.rules import set_rule
+    from planting.shop.jobs import certify_order
+    from planting.shop.orders import create_roster_order, submission_certificate_ids
     from registry.quotas import open_quota
     from shop.limits import TRUSTED
     from shop.orders import EventKind, PaymentEvent, apply_event
-    from shop.planting_jobs import certify_order
-    from shop.planting_orders import create_roster_order, submission_certificate_ids
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite://{tmp}/bench.db"
@@ -197,12 +197,12 @@ async def event_figures(people: int) -> None:
     from linpiao.db import tortoise_config
     from planting.domain.rosters import create_submission, store_roster
     from planting.domain.rules import set_rule
+    from planting.shop.jobs import certify_order
+    from planting.shop.orders import create_roster_order
     from registry import jobs
     from registry.models import Certificate
     from registry.quotas import open_quota
     from shop.limits import TRUSTED
-    from shop.planting_jobs import certify_order
-    from shop.planting_orders import create_roster_order
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite://{tmp}/bench.db"

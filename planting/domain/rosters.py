@@ -37,7 +37,7 @@ UNPAID_ENDS = (OrderStatus.EXPIRED, OrderStatus.FAILED, OrderStatus.CANCELLED)
 
 
 class RosterLine(Protocol):
-    """What a parsed roster row offers (``shop.roster.RosterRow`` is one)."""
+    """What a parsed roster row offers (``planting.shop.roster.RosterRow`` is one)."""
 
     line: int
     name: str

@@ -14,7 +14,7 @@ from registry import access, audit, donations
 # What one citizen may buy for one year, in trees (the duty is "three to five trees").
 TREES_MIN = 3
 TREES_MAX = 5
-# Order.purpose of a tree-planting order (shop.planting_orders): its money goes to the rule's receiving body,
+# Order.purpose of a tree-planting order (planting.shop.orders): its money goes to the rule's receiving body,
 # never into carbon revenue (registry.stock keeps the two apart).
 ORDER_PURPOSE = donations.PLANTING_PURPOSE
 YEAR_MIN = 2000

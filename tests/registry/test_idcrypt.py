@@ -30,7 +30,7 @@ from registry import audit, holders, idcrypt, sealing
 from registry.idcrypt import IdentityKeyError
 from registry.models import Holder, HolderKind, Order, TicketKind
 from registry.sealing import seal_plaintext_ids
-from tests.registry.test_planting import Line
+from tests.planting.domain.test_planting import Line
 
 PERSON = resident_id("640121", "19800101", seq=11)
 OTHER = resident_id("640104", "19900202", seq=13)

@@ -113,7 +113,7 @@ async def test_tree_planting_orders_are_remembered_with_their_kind(client, setti
     assert placed.status_code == 303
     citizen = await Order.get(purpose="planting")
     assert remembered_tokens(client, settings)[0] == citizen.token  # remembered when placed, before paying
-    from tests.shop.test_planting_pages import org_form, roster_csv
+    from tests.planting.shop.test_pages import org_form, roster_csv
 
     roster = roster_csv(f"王五,{resident_id('640121', '19850101', seq=22)},E1,")
     started = await client.post("/planting/org", data=org_form(), files={"roster": ("r.csv", roster, "text/csv")})

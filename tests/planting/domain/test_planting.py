@@ -374,7 +374,7 @@ async def test_counting_is_idempotent_and_unpaid_orders_never_count(db):
 
 @dataclass
 class Line:
-    """A parsed roster row, as ``shop.roster`` gives it."""
+    """A parsed roster row, as ``planting.shop.roster`` gives it."""
 
     line: int
     name: str

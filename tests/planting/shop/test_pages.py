@@ -203,9 +203,9 @@ async def test_a_village_collective_pays_for_its_roster_with_its_n2_code(client,
 
 
 async def test_organisation_path_end_to_end(client, on_sale, monkeypatch):
-    import shop.planting
+    import planting.shop.pages
 
-    drawn = watch_threads(monkeypatch, shop.planting, "report_pdf")
+    drawn = watch_threads(monkeypatch, planting.shop.pages, "report_pdf")
     rows = [
         f"甲,{man('19800101', 11)},E1,",
         f"乙,{man('19850101', 13)},E2,5",
@@ -346,7 +346,7 @@ async def test_fifty_thousand_rows_are_refused_and_nothing_stored(client, on_sal
 async def test_rosters_are_read_off_the_event_loop_and_blank_rows_count(client, on_sale, monkeypatch):
     import threading
 
-    import shop.planting as planting_pages
+    from planting.shop import pages as planting_pages
 
     threads: list[threading.Thread] = []
     real = planting_pages.parse_roster

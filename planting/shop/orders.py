@@ -20,6 +20,7 @@ from planting.domain.models import PlantingPurchase, RosterPayment, RosterSubmis
 from planting.domain.purchases import CitizenRequest, count_order_purchases, create_purchase, void_order_purchases
 from planting.domain.rosters import attach_order, open_payment, release_lapsed_payments
 from planting.domain.rules import ORDER_PURPOSE, TREES_MAX, retirement_purpose, rule_for
+from planting.shop.jobs import INLINE_CERTIFICATES, certify_purchase, certify_roster, defer_details
 from registry import idcrypt, jobs, register
 from registry.chain import register_transaction
 from registry.errors import InsufficientUnits
@@ -27,6 +28,7 @@ from registry.holders import holder_identifier_fields
 from registry.identity import normalise_id_number, organisation_kind
 from registry.models import (
     Batch,
+    Certificate,
     Holder,
     HolderKind,
     Holding,
@@ -38,7 +40,6 @@ from shop import limits, purposes
 from shop.errors import BelowMinimum, NoOpenQuota, QuotaExhausted
 from shop.limits import Buyer, admit
 from shop.payments.methods import order_minimum_fen
-from shop.planting_jobs import INLINE_CERTIFICATES, certify_purchase, certify_roster, defer_details
 
 PLANTING_PURPOSE = ORDER_PURPOSE
 MAX_CONTACT = 100
@@ -230,7 +231,7 @@ async def fulfil_planting(order: Order, now: datetime, reserved: Sequence[Holdin
         # An organisation's payment: its tickets are retired to the organisation in one register entry (the
         # rows written do not grow with the staff); each person's certificate states their trees and carries
         # their own tickets — consecutive serials of that entry, in roster order. A large roster's certificates
-        # are made by the job planting.certify, queued when this transaction commits (shop/planting_jobs.py).
+        # are made by the job planting.certify, queued when this transaction commits (planting/shop/jobs.py).
         submission = await RosterSubmission.get(id=payment.submission_id)
         buyer = await _organisation(submission)
         entry = await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop", reserved=reserved)
@@ -259,6 +260,7 @@ PLANTING = purposes.OrderPurpose(
     page="/planting/orders/{token}",
     after_unpaid=void_order_purchases,
     sweep=release_lapsed_payments,
+    certificate=lambda order: person_certificate(order),
 )
 purposes.register(PLANTING, PLANTING_PURPOSE)
 
@@ -268,6 +270,12 @@ purposes.register(PLANTING, PLANTING_PURPOSE)
 
 async def order_purchases(order: Order) -> list[PlantingPurchase]:
     return await PlantingPurchase.filter(order_id=order.id).order_by("id").prefetch_related("certificate")
+
+
+async def person_certificate(order: Order) -> Certificate | None:
+    """One person's certificate (fulfilment or honour) of a tree-planting order, once made."""
+    purchases = await order_purchases(order)
+    return purchases[0].certificate if purchases and purchases[0].certificate_id else None
 
 
 async def submission_certificate_ids(submission: RosterSubmission) -> list[int]:

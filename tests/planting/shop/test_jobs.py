@@ -1,4 +1,4 @@
-"""A large roster's certificates are made by a background job (shop/planting_jobs.py): the payment event makes
+"""A large roster's certificates are made by a background job (planting/shop/jobs.py): the payment event makes
 none of them, the management page shows the progress and refreshes itself, the worker makes each person's
 certificate exactly once — after a failure, after a crash half-way, when run twice — and builds the zip."""
 
@@ -17,13 +17,13 @@ from kernel import clock
 from planting.domain.models import PlantingPurchase, RosterSubmission
 from planting.domain.rosters import allot_serials
 from planting.domain.rules import set_rule
+from planting.shop import jobs as planting_jobs
 from registry import jobs
 from registry.jobs import Job, JobFailure, JobStatus
 from registry.models import Certificate, Holding, HoldingState, Order, OrderStatus, RegisterEntry
 from registry.quotas import open_quota
-from shop import planting_jobs
 from shop.orders import EventKind, PaymentEvent, apply_event
-from tests.shop.test_planting_pages import YEAR, roster_csv, upload
+from tests.planting.shop.test_pages import YEAR, roster_csv, upload
 
 PEOPLE = 120  # more than INLINE_CERTIFICATES (50): made by the job, in chunks of 50
 

@@ -1,6 +1,6 @@
 """Pages of obligatory tree planting (义务植树尽责): citizens at ``/planting``, organisations at ``/planting/org``.
 
-Handlers parse the form, call :mod:`planting.domain` / :mod:`shop.planting_orders`, and render; the rules
+Handlers parse the form, call :mod:`planting.domain` / :mod:`planting.shop.orders`, and render; the rules
 (who owes the duty, how a year adds up, the report's formula) live in :mod:`planting.domain`.
 """
 
@@ -47,18 +47,8 @@ from planting.domain.rosters import (
     unpaid_summary,
 )
 from planting.domain.rules import TREES_MAX, TREES_MIN, quote, rule_for, years_on_sale
-from registry import apikeys, cpu
-from registry.errors import RegisterError
-from registry.models import Certificate, Order, OrderStatus
-from shop import my_orders
-from shop.checkout import start_checkout
-from shop.errors import OrderNotFound
-from shop.i18n import gettext as _
-from shop.limits import Buyer
-from shop.orders import fail_checkout, order_by_token
-from shop.payments import provider_for_order, provider_name
-from shop.planting_jobs import certificate_progress, stored_zip
-from shop.planting_orders import (
+from planting.shop.jobs import certificate_progress, stored_zip
+from planting.shop.orders import (
     PLANTING_PURPOSE,
     create_citizen_order,
     create_roster_order,
@@ -66,8 +56,17 @@ from shop.planting_orders import (
     price_fen,
     submission_certificate_ids,
 )
-from shop.planting_report import report_csv, report_pdf
-from shop.roster import MAX_BYTES, PROBLEMS, RosterFileTooLarge, RosterPreview, parse_roster
+from planting.shop.report import report_csv, report_pdf
+from planting.shop.roster import MAX_BYTES, PROBLEMS, RosterFileTooLarge, RosterPreview, parse_roster
+from registry import apikeys, cpu
+from registry.errors import RegisterError
+from registry.models import Certificate, Order, OrderStatus
+from shop import my_orders
+from shop.checkout import start_checkout
+from shop.errors import OrderNotFound
+from shop.limits import Buyer
+from shop.orders import fail_checkout, order_by_token
+from shop.payments import provider_for_order, provider_name
 from shop.views import quota_view
 
 log = logging.getLogger("linpiao.shop.planting")
@@ -240,7 +239,7 @@ async def org_start(request: Request) -> Response:
                     await store_roster(submission, preview.rows, consented=_ticked(form.get("id_consent")))
                 return RedirectResponse(f"/planting/org/{submission.token}", status_code=303)
             except RegisterError as exc:
-                error, status = _(exc.message), status_of(exc)
+                error, status = refusal_text(exc), status_of(exc)
     years, rule = await _years_and_rule(form.get("year"))
     return _page(
         request,
@@ -356,7 +355,7 @@ async def org_upload(request: Request) -> Response:
             consented = _ticked(submitted.get("id_consent"))
             result = await store_roster(submission, preview.rows, consented=consented)
         except RegisterError as exc:
-            return await org_manage(request, error=_(exc.message), status=status_of(exc))
+            return await org_manage(request, error=refusal_text(exc), status=status_of(exc))
     await _cancel_superseded(settings, result.superseded_payments)
     return RedirectResponse(f"/planting/org/{submission.token}", status_code=303)
 

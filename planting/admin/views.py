@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from admin.i18n import gettext as _
 from admin.session import AdminContext, settings_of
 from admin.web import page, redirect
 from kernel import clock
-from linpiao.errors import status_of
+from linpiao.errors import refusal_text, status_of
 from planting.domain.models import DEFAULT_TREES_PER_DUTY
 from planting.domain.purchases import year_stats
 from planting.domain.rules import below_minimum_order, rule_history, set_rule
@@ -74,5 +73,5 @@ async def rule_set(ctx: AdminContext) -> Response:
             actor=ctx.actor,
         )
     except RegisterError as exc:
-        return await rule_list(ctx, _(exc.message), status_of(exc))
+        return await rule_list(ctx, refusal_text(exc), status_of(exc))
     return redirect("/admin/planting")
