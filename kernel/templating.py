@@ -3,6 +3,10 @@
 A template's ``_()`` reads the translation domain of the package that owns it (the name's prefix: ``shop/…``,
 ``admin/…``, ``certificates/…``; the shared ``base.html``, ``error.html`` and their partials are the kernel's). A
 page that extends the shared ``base.html`` renders the blocks it inherits in its own package's domain.
+
+A package whose pages stand in those faces (planting: its shop pages and its back-office page) keeps their templates
+in its own ``templates/`` folder under the face's name (``planting/templates/shop/planting/citizen.html`` is
+``shop/planting/citizen.html``), so they read the face's domain and extend its layout like the face's own.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from kernel import clock, i18n
 from kernel.money import format_yuan
 
 FACES = ("shop", "admin", "certificates")  # packages whose templates load under their name as a prefix
+GUESTS = ("planting",)  # packages whose templates are named as the faces' (found after the faces' own)
 
 
 class _PrefixLoader(jinja2.PrefixLoader):
@@ -56,6 +61,7 @@ def _env() -> jinja2.Environment:
             [
                 jinja2.PackageLoader("kernel", "templates"),
                 _PrefixLoader({face: jinja2.PackageLoader(face, "templates") for face in FACES}),
+                *(jinja2.FileSystemLoader(i18n.PACKAGES_DIR / guest / "templates") for guest in GUESTS),
             ]
         ),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),

@@ -88,6 +88,7 @@ def test_every_string_a_package_marks_has_english_in_its_own_domain():
         "certificates": "certificates",
     }
     folders |= {"planting/domain": "planting", "planting/shop": "shop", "planting/admin": "admin"}
+    folders |= {"planting/templates/shop": "shop", "planting/templates/admin": "admin"}
     for package, domain in folders.items():
         catalog = i18n.translations("en", domain)
         for filename, lineno, message, *_rest in extract_from_dir(str(ROOT / package), methods, options):
