@@ -1,4 +1,7 @@
-"""What the register reads of the duty, and how these tables' ID numbers are sealed: registered with the register."""
+"""What the register reads of the duty (:mod:`registry.donations`: receiving bodies, a roster's payer, the year's
+figures for /impact) and how these tables' ID numbers are sealed (:mod:`registry.sealing`), registered with the
+register when this module is imported — which the package's ``__init__`` does, so every start that loads the ORM's
+models registers them. The register itself imports nothing of planting."""
 
 from __future__ import annotations
 
@@ -20,9 +23,6 @@ from planting.domain.purchases import CHUNK, WITHDRAWN
 from registry import donations, idcrypt, sealing
 from registry.identity import mask
 from registry.models import Certificate
-
-# What the register reads of the duty (registry/donations.py) and how it seals these tables' ID numbers
-# (registry/sealing.py): registered here, so that the register imports nothing of planting
 
 
 async def receiving_bodies(order_ids: Sequence[int]) -> list[tuple[int, str, int]]:
