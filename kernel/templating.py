@@ -5,8 +5,9 @@ A template's ``_()`` reads the translation domain of the package that owns it (t
 page that extends the shared ``base.html`` renders the blocks it inherits in its own package's domain.
 
 A package whose pages stand in those faces (planting: its shop pages and its back-office page) keeps their templates
-in its own ``templates/`` folder under the face's name (``planting/templates/shop/planting/citizen.html`` is
-``shop/planting/citizen.html``), so they read the face's domain and extend its layout like the face's own.
+in its own ``templates/`` folder, one folder per face (``planting/templates/shop/citizen.html`` is
+``planting/shop/citizen.html``); they extend the face's layout and read the package's domain over the face's
+(``planting.shop``: planting's catalog, then the shop's, then the shared ones).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from kernel import clock, i18n
 from kernel.money import format_yuan
 
 FACES = ("shop", "admin", "certificates")  # packages whose templates load under their name as a prefix
-GUESTS = ("planting",)  # packages whose templates are named as the faces' (found after the faces' own)
+GUESTS = ("planting",)  # packages whose pages stand in the faces: ``planting/<face>/…``
 
 
 class _PrefixLoader(jinja2.PrefixLoader):
@@ -41,7 +42,10 @@ class _PrefixLoader(jinja2.PrefixLoader):
 
 def _domain(context: Context) -> i18n.Domain:
     """The domain of the template being rendered: the prefix of its name, or the shared kernel's."""
-    prefix, slash, _rest = (context.name or "").partition("/")
+    prefix, slash, rest = (context.name or "").partition("/")
+    if slash and prefix in GUESTS:
+        face = rest.partition("/")[0]
+        return i18n.domain(f"{prefix}.{face}" if face in FACES else prefix)
     return i18n.domain(prefix if slash and prefix in FACES else "kernel")
 
 
@@ -60,8 +64,12 @@ def _env() -> jinja2.Environment:
         loader=jinja2.ChoiceLoader(
             [
                 jinja2.PackageLoader("kernel", "templates"),
-                _PrefixLoader({face: jinja2.PackageLoader(face, "templates") for face in FACES}),
-                *(jinja2.FileSystemLoader(i18n.PACKAGES_DIR / guest / "templates") for guest in GUESTS),
+                _PrefixLoader(
+                    {
+                        **{face: jinja2.PackageLoader(face, "templates") for face in FACES},
+                        **{guest: jinja2.FileSystemLoader(i18n.PACKAGES_DIR / guest / "templates") for guest in GUESTS},
+                    }
+                ),
             ]
         ),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),

@@ -48,7 +48,7 @@ async def rule_list(ctx: AdminContext, error: str = "", status: int = 200) -> Re
         values["trees_per_duty"] = str(DEFAULT_TREES_PER_DUTY)
     return page(
         ctx,
-        "planting.html",
+        "rules.html",
         {
             "rules": rules,
             "stats": stats,
@@ -58,6 +58,7 @@ async def rule_list(ctx: AdminContext, error: str = "", status: int = 200) -> Re
             "error": error,
         },
         status,
+        folder="planting/admin",
     )
 
 

@@ -87,7 +87,7 @@ def _settings(request: Request) -> Settings:
 
 
 def _page(request: Request, name: str, ctx: dict[str, Any], status_code: int = 200) -> Response:
-    return render(request, f"shop/planting/{name}", {"active": "planting", **ctx}, status_code=status_code)
+    return render(request, f"planting/shop/{name}", {"active": "planting", **ctx}, status_code=status_code)
 
 
 def _ticked(value: object) -> bool:

@@ -29,7 +29,7 @@ def _catalog() -> dict[str, str]:
 def test_every_admin_string_has_an_english_translation():
     catalog = _catalog()
     sources = [*sorted((ROOT / "admin/templates").glob("*.html")), *sorted((ROOT / "admin").glob("*.py"))]
-    # planting's back-office page reads the back-office's catalog too
+    # planting's back-office page (domain planting.admin) words itself in the back-office's catalog
     sources += [
         *sorted((ROOT / "planting/templates/admin").glob("*.html")),
         *sorted((ROOT / "planting/admin").glob("*.py")),

@@ -464,13 +464,13 @@ def test_every_problem_and_refusal_reads_in_english():
     from planting.domain import errors as planting_errors
     from planting.shop import roster
 
-    problems = [message for _, message in PROBLEMS.values()]  # shown on the shop's pages
+    problems = [message for _, message in PROBLEMS.values()]  # shown on planting's shop pages
     refusals = [  # read in the domain of the package that raises them (linpiao.errors.refusal_text): planting's
         cls.message
         for module in (roster, planting_errors)
         for cls in vars(module).values()
         if isinstance(cls, type) and issubclass(cls, RegisterError) and cls.__module__ == module.__name__
     ]
-    missing = [m for m in problems if i18n.translations("en", "shop").gettext(m) == m]
+    missing = [m for m in problems if i18n.translations("en", "planting.shop").gettext(m) == m]
     missing += [m for m in refusals if i18n.translations("en", "planting").gettext(m) == m]
     assert refusals and not missing
