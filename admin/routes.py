@@ -15,7 +15,6 @@ from admin import views_issuance as issuance
 from admin import views_jobs as job_pages
 from admin import views_notices as notice_pages
 from admin import views_offsets as state_uses
-from admin import views_planting as planting
 from admin import views_reconciliation as reconciliation
 from admin import views_register as register_pages
 from admin import views_registry as reg
@@ -163,7 +162,4 @@ routes: list[BaseRoute] = [
     get("/compensation/{id}", Perm.COMPENSATION_VIEW, state_uses.case_detail),
     post("/compensation/{id}/order", Perm.COMPENSATION_MANAGE, state_uses.case_order),
     post("/compensation/{id}/pay", Perm.COMPENSATION_PAY, state_uses.case_pay),
-    # obligatory tree planting: the per-year conversion (forestry sets it)
-    get("/planting", Perm.PLANTING_VIEW, planting.rule_list),
-    post("/planting", Perm.PLANTING_RULE, planting.rule_set),
 ]

@@ -34,7 +34,11 @@ def json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def page(ctx: AdminContext, template: str, data: dict[str, Any] | None = None, status: int = 200) -> HTMLResponse:
+def page(
+    ctx: AdminContext, template: str, data: dict[str, Any] | None = None, status: int = 200, *, folder: str = "admin"
+) -> HTMLResponse:
+    """A back-office page: ``template`` under ``folder`` (another package's page in the back-office names its own:
+    ``planting/admin``), with what every back-office template uses."""
     context = {
         "staff": ctx.staff,
         "csrf": ctx.csrf,
@@ -46,7 +50,7 @@ def page(ctx: AdminContext, template: str, data: dict[str, Any] | None = None, s
         "json_text": json_text,
         **(data or {}),
     }
-    return render(ctx.request, f"admin/{template}", context, status_code=status)
+    return render(ctx.request, f"{folder}/{template}", context, status_code=status)
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -4,7 +4,7 @@
 
 For a CSV (GBK-encoded, as Chinese Excel saves it) and an XLSX of the same roster — every ID number checked
 (checksum, birth date, region), duplicates, Excel damage and formula cells looked for — it prints the best of
-``--repeat`` runs of :func:`shop.roster.parse_roster`, the best bare pass (``csv.reader`` over the decoded
+``--repeat`` runs of :func:`planting.shop.roster.parse_roster`, the best bare pass (``csv.reader`` over the decoded
 text; openpyxl's read-only ``iter_rows``), and their ratio; then how long refusing a 50,000-row file takes.
 The issue's budget is 5 s for 5,000 rows.
 
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from openpyxl import Workbook, load_workbook
 
 from factories import credit_code, resident_id
-from shop.roster import RosterTooLarge, parse_roster
+from planting.shop.roster import RosterTooLarge, parse_roster
 
 HEADER = ["姓名", "身份证号码", "工号", "植树株数"]
 
@@ -130,12 +130,13 @@ async def zip_figures(people: int) -> None:
     from certificates.bulk import stream_zip
     from kernel.settings import Settings
     from linpiao.db import tortoise_config
-    from registry import planting
+    from planting.domain.rosters import create_submission, store_roster
+    from planting.domain.rules import set_rule
+    from planting.shop.jobs import certify_order
+    from planting.shop.orders import create_roster_order, submission_certificate_ids
     from registry.quotas import open_quota
     from shop.limits import TRUSTED
     from shop.orders import EventKind, PaymentEvent, apply_event
-    from shop.planting_jobs import certify_order
-    from shop.planting_orders import create_roster_order, submission_certificate_ids
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite://{tmp}/bench.db"
@@ -144,13 +145,13 @@ async def zip_figures(people: int) -> None:
         try:
             settings = Settings(database_url=url)
             await open_quota(units=people * 50)
-            await planting.set_rule(year=2026, tickets_per_tree=10, receiving_body="基金会", source="通知")
-            submission = await planting.create_submission(
+            await set_rule(year=2026, tickets_per_tree=10, receiving_body="基金会", source="通知")
+            submission = await create_submission(
                 organisation_name="某局", credit_code=credit_code("640104"), contact="0951-1234567", year=2026
             )
             preview = parse_roster(csv_bytes(roster(people)), year=2026)
             start = time.perf_counter()
-            await planting.store_roster(submission, preview.rows, consented=True)
+            await store_roster(submission, preview.rows, consented=True)
             stored = time.perf_counter() - start
             order = await create_roster_order(settings, submission, provider="demo", buyer=TRUSTED)
             start = time.perf_counter()
@@ -194,12 +195,14 @@ async def event_figures(people: int) -> None:
     from kernel.settings import Settings
     from linpiao.app import create_app
     from linpiao.db import tortoise_config
-    from registry import jobs, planting
+    from planting.domain.rosters import create_submission, store_roster
+    from planting.domain.rules import set_rule
+    from planting.shop.jobs import certify_order
+    from planting.shop.orders import create_roster_order
+    from registry import jobs
     from registry.models import Certificate
     from registry.quotas import open_quota
     from shop.limits import TRUSTED
-    from shop.planting_jobs import certify_order
-    from shop.planting_orders import create_roster_order
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite://{tmp}/bench.db"
@@ -208,12 +211,12 @@ async def event_figures(people: int) -> None:
         try:
             settings = Settings(database_url=url, data_dir=Path(tmp) / "var")
             await open_quota(units=people * 50)
-            await planting.set_rule(year=2026, tickets_per_tree=10, receiving_body="基金会", source="通知")
-            submission = await planting.create_submission(
+            await set_rule(year=2026, tickets_per_tree=10, receiving_body="基金会", source="通知")
+            submission = await create_submission(
                 organisation_name="某局", credit_code=credit_code("640104"), contact="0951-1234567", year=2026
             )
             rows = parse_roster(csv_bytes(roster(people)), year=2026).rows
-            await planting.store_roster(submission, rows, consented=True)
+            await store_roster(submission, rows, consented=True)
             order = await create_roster_order(settings, submission, provider="demo", buyer=TRUSTED)
             app = create_app(settings, manage_db=False)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:

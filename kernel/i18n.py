@@ -62,8 +62,11 @@ def _catalog(package: str, locale: str) -> Translations | None:
 
 
 def lookup_order(domain: str) -> tuple[str, ...]:
-    """The packages whose catalogs a look-up in ``domain`` reads, first match wins: its own, then the shared."""
-    return (domain, *(shared for shared in SHARED_DOMAINS if shared != domain))
+    """The packages whose catalogs a look-up in ``domain`` reads, first match wins: its own, then the shared. A
+    package's pages that stand in another package's face (``"planting.shop"``: planting's shop pages, which extend
+    the shop's layout) read the package's catalog, then the face's, then the shared."""
+    own = tuple(domain.split("."))
+    return (*own, *(shared for shared in SHARED_DOMAINS if shared not in own))
 
 
 @cache

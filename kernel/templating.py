@@ -3,6 +3,11 @@
 A template's ``_()`` reads the translation domain of the package that owns it (the name's prefix: ``shop/…``,
 ``admin/…``, ``certificates/…``; the shared ``base.html``, ``error.html`` and their partials are the kernel's). A
 page that extends the shared ``base.html`` renders the blocks it inherits in its own package's domain.
+
+A package whose pages stand in those faces (planting: its shop pages and its back-office page) keeps their templates
+in its own ``templates/`` folder, one folder per face (``planting/templates/shop/citizen.html`` is
+``planting/shop/citizen.html``); they extend the face's layout and read the package's domain over the face's
+(``planting.shop``: planting's catalog, then the shop's, then the shared ones).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from kernel import clock, i18n
 from kernel.money import format_yuan
 
 FACES = ("shop", "admin", "certificates")  # packages whose templates load under their name as a prefix
+GUESTS = ("planting",)  # packages whose pages stand in the faces: ``planting/<face>/…``
 
 
 class _PrefixLoader(jinja2.PrefixLoader):
@@ -36,7 +42,10 @@ class _PrefixLoader(jinja2.PrefixLoader):
 
 def _domain(context: Context) -> i18n.Domain:
     """The domain of the template being rendered: the prefix of its name, or the shared kernel's."""
-    prefix, slash, _rest = (context.name or "").partition("/")
+    prefix, slash, rest = (context.name or "").partition("/")
+    if slash and prefix in GUESTS:
+        face = rest.partition("/")[0]
+        return i18n.domain(f"{prefix}.{face}" if face in FACES else prefix)
     return i18n.domain(prefix if slash and prefix in FACES else "kernel")
 
 
@@ -55,7 +64,12 @@ def _env() -> jinja2.Environment:
         loader=jinja2.ChoiceLoader(
             [
                 jinja2.PackageLoader("kernel", "templates"),
-                _PrefixLoader({face: jinja2.PackageLoader(face, "templates") for face in FACES}),
+                _PrefixLoader(
+                    {
+                        **{face: jinja2.PackageLoader(face, "templates") for face in FACES},
+                        **{guest: jinja2.FileSystemLoader(i18n.PACKAGES_DIR / guest / "templates") for guest in GUESTS},
+                    }
+                ),
             ]
         ),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),

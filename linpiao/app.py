@@ -25,6 +25,8 @@ from linpiao.db import close_db, init_db
 from linpiao.errors import exception_handlers
 from linpiao.inputs import InputGuard
 from linpiao.notify import notifier_for
+from planting.admin import routes as planting_admin_routes
+from planting.shop.pages import routes as planting_routes
 from registry import idcrypt, sealing
 from shop.bills import ProviderBills
 from shop.payments.methods import payment_form_targets
@@ -33,6 +35,9 @@ from shop.service_desk import ProviderRefunds
 from shop.transparency import routes as public_routes
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+# the back-office under /admin: its own routes and planting's page (planting/admin), each naming its permission
+back_office_routes: list[BaseRoute] = [*admin_routes, *planting_admin_routes]
 
 
 async def switch_language(request: Request) -> Response:
@@ -76,9 +81,10 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         Route("/healthz", health),
         Route("/lang/{code}", switch_language),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
-        Mount("/admin", routes=admin_routes, name="admin"),
+        Mount("/admin", routes=back_office_routes, name="admin"),
         *certificate_routes,
         *shop_routes,
+        *planting_routes,  # the tree-planting duty's pages (they register its order purpose)
         *public_routes,  # /impact, /retirements, /forests, trust pages, open data and register digests
     ]
     app = Starlette(

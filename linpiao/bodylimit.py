@@ -25,7 +25,7 @@ log = logging.getLogger("linpiao.bodylimit")
 
 KIB = 1024
 MIB = 1024 * KIB
-# Documents are at most 10 MB (registry.parcels.MAX_DOCUMENT_BYTES), rosters 20 MB (shop.roster.MAX_BYTES);
+# Documents are at most 10 MB (registry.parcels.MAX_DOCUMENT_BYTES), rosters 20 MB (planting.shop.roster.MAX_BYTES);
 # the margins are for the form fields and multipart framing around the file.
 DOCUMENT_UPLOAD = 12 * MIB
 ROSTER_UPLOAD = 21 * MIB

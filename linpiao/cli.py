@@ -210,6 +210,7 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    import planting.shop  # noqa: F401  (registers the tree-planting order purpose it settles)
     from shop.reconcile import reconcile
 
     async def job() -> int:

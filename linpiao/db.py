@@ -13,7 +13,7 @@ MODEL_MODULES = [
     "registry.sessions",
     "registry.parcels",
     "registry.applications",
-    "registry.planting",
+    "planting.domain.models",
     "registry.idempotency",
     "registry.trades",
     "registry.dividends",

@@ -11,7 +11,9 @@ from fractions import Fraction
 
 from certificates import holdings
 from kernel import clock
-from registry import audit, planting, register, trades
+from planting.domain.models import DEFAULT_TREES_PER_DUTY
+from planting.domain.rules import rule_or_none, set_rule
+from registry import audit, register, trades
 from registry import residence as residence_rule
 from registry.forests import record_carbon_basis
 from registry.holders import holder_identifier_fields
@@ -217,12 +219,12 @@ async def _seed_planting_rule() -> None:
     """This year's tree-planting conversion (a demo value), so ``/planting`` sells right after ``serve --demo``;
     set by the demo forestry account only when the year has none (a rule set by staff is never replaced)."""
     year = clock.today().year
-    if await planting.rule_or_none(year) is not None:
+    if await rule_or_none(year) is not None:
         return
-    await planting.set_rule(
+    await set_rule(
         year=year,
         tickets_per_tree=10,  # ¥10 a tree at ¥1 a ticket, as Ningxia's online channel prices a tree
-        trees_per_duty=planting.DEFAULT_TREES_PER_DUTY,
+        trees_per_duty=DEFAULT_TREES_PER_DUTY,
         receiving_body="银川市绿化基金会（演示）",
         source="演示数据：参照宁夏网络捐资尽责每株10元",
         notes="演示数据，正式使用前须由林业部门按本年度文件重新设定",

@@ -31,7 +31,7 @@ from registry.jobs import JobSpec, JobStatus, JobView
 log = logging.getLogger("linpiao.jobs")
 
 # Modules whose import registers job functions (each registers its own, once).
-JOB_MODULES = ("shop.jobs", "shop.planting_jobs", "admin.exports", "registry.county_import")
+JOB_MODULES = ("shop.jobs", "planting.shop.jobs", "admin.exports", "registry.county_import")
 # pg_advisory_lock key: two servers starting at once apply procrastinate's schema once
 SCHEMA_LOCK = 7_465_301
 STALLED_AFTER_SECONDS = 60

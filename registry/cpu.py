@@ -8,7 +8,7 @@ flood of logins or uploads queues instead of taking the whole machine, and the e
 argon2-cffi releases the GIL while hashing, so hashes truly run beside the loop. Parsing with openpyxl holds the
 GIL; in a thread the interpreter still switches back to the loop every few milliseconds
 (``sys.getswitchinterval()``), and the roster reader bounds the work itself (rows counted, unpacked size capped
-before openpyxl opens a file: :mod:`shop.roster`).
+before openpyxl opens a file: :mod:`planting.shop.roster`).
 """
 
 from __future__ import annotations

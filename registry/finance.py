@@ -5,7 +5,8 @@ Three streams reach public hands, and each has its receiving body:
 * **carbon revenue** (碳汇林票收入) — paid shop orders other than tree planting — is managed by the finance bureau
   (财政部门), as the plan says;
 * **tree-planting money** (义务植树尽责捐资) — paid orders of the obligatory tree-planting duty — is a donation to
-  the receiving body named by the year's rule each purchase was made under (:class:`registry.planting.PlantingRule`);
+  the receiving body named by the year's rule each purchase was made under (the planting package tells it:
+  :mod:`registry.donations`);
 * **state-ticket revenue** (国有林地林票收入) — green-land offsets and ecological compensation
   (:class:`registry.offsets.StateRevenue`) — is managed by the finance bureau too.
 
@@ -31,7 +32,8 @@ from openpyxl import Workbook
 from tortoise import connections
 
 from kernel import clock
-from registry import planting
+from registry import donations
+from registry.donations import PLANTING_PURPOSE
 from registry.models import Order, OrderStatus, TicketKind
 from registry.offsets import RevenueSource
 from registry.register_view import neutralise
@@ -67,9 +69,9 @@ async def order_stream(order: Order) -> tuple[Stream, str]:
     """The stream a shop order's money belongs to and its receiving body, as this report counts it (the payment
     receipt prints the same): carbon revenue to the finance bureau; tree-planting money to the receiving body of
     the rule its purchases were made under (``""`` when none is recorded)."""
-    if order.purpose != planting.ORDER_PURPOSE:
+    if order.purpose != PLANTING_PURPOSE:
         return Stream.CARBON, FINANCE_BUREAU
-    bodies = await planting.PlantingPurchase.filter(order_id=order.id).values_list("rule__receiving_body", flat=True)
+    bodies = [body for _, body, _ in await donations.book().receiving_bodies([order.id])]
     return Stream.PLANTING, str(max(bodies, default="") or "")
 
 
@@ -172,7 +174,7 @@ async def _carbon(date_from: date, date_to: date, period: Period) -> list[Revenu
     query = (
         f"SELECT {key} AS period, COUNT(*) AS n, COALESCE(SUM(o.quantity), 0) AS units, "  # noqa: S608
         f'COALESCE(SUM(o.amount_fen), 0) AS amount FROM "order" o '
-        f"WHERE o.status IN ({statuses}) AND o.purpose <> {sql.param(planting.ORDER_PURPOSE)} "
+        f"WHERE o.status IN ({statuses}) AND o.purpose <> {sql.param(PLANTING_PURPOSE)} "
         f"AND {_bounds(sql, 'o.paid_at', date_from, date_to)} GROUP BY 1"
     )
     return [
@@ -190,9 +192,8 @@ async def _planting(date_from: date, date_to: date, period: Period) -> list[Reve
     query = (
         f"SELECT {key} AS period, COALESCE(b.body, '') AS body, COUNT(*) AS n, "  # noqa: S608
         "COALESCE(SUM(o.quantity), 0) AS units, COALESCE(SUM(o.amount_fen), 0) AS amount "
-        'FROM "order" o LEFT JOIN (SELECT p.order_id AS order_id, MAX(r.receiving_body) AS body '
-        "FROM planting_purchase p JOIN planting_rule r ON r.id = p.rule_id GROUP BY p.order_id) b "
-        f"ON b.order_id = o.id WHERE o.status IN ({statuses}) AND o.purpose = {sql.param(planting.ORDER_PURPOSE)} "
+        f'FROM "order" o LEFT JOIN ({donations.book().receiving_bodies_sql}) b '
+        f"ON b.order_id = o.id WHERE o.status IN ({statuses}) AND o.purpose = {sql.param(PLANTING_PURPOSE)} "
         f"AND {_bounds(sql, 'o.paid_at', date_from, date_to)} GROUP BY 1, 2"
     )
     return [

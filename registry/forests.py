@@ -13,16 +13,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count, Sum
 
 from kernel import clock
-from registry import counters
+from registry import counters, donations
 from registry.districts import district_name
+from registry.donations import PlantingYear
 from registry.errors import NotFound, RegisterError
-from registry.models import Batch, Certificate, CertificateStatus, Parcel, TicketKind
+from registry.models import Batch, Parcel, TicketKind
 from registry.parcels import InvalidBoundary, ParcelDocument, boundary_svg_paths
-from registry.planting import PaymentStatus, PlantingOutcome, PlantingPurchase, PurchaseStatus, RosterPayment
 
 M2_PER_MU = Decimal(10000) / Decimal(15)
 KIND_ORDER = {TicketKind.CARBON: 0, TicketKind.COLLECTIVE: 1, TicketKind.STATE: 2}
@@ -202,41 +201,10 @@ async def land_issued_by_district() -> list[LandIssued]:
     )
 
 
-@dataclass(frozen=True)
-class PlantingYear:
-    year: int
-    people: int  # people whose year's duty is fulfilled (fulfilment certificates still standing)
-    people_own: int  # … by their own purchase
-    people_by_organisation: int  # … on an organisation's roster
-    organisations: int  # organisations that paid for a roster this year
-    trees: int  # trees counted this year, duty and beyond
-
-
-WITHDRAWN = [CertificateStatus.REFUNDED, CertificateStatus.REVOKED]
-
-
 async def planting_year(year: int) -> PlantingYear:
-    """The tree-planting duty fulfilled in ``year`` (aggregate queries; refunded or revoked ones do not count)."""
-    withdrawn = Subquery(Certificate.filter(status__in=WITHDRAWN).values("id"))  # no join: sums stay plain
-    standing = PlantingPurchase.filter(year=year, status=PurchaseStatus.COUNTED).filter(
-        Q(certificate_id__isnull=True) | Q(certificate_id__not_in=withdrawn)
-    )
-    own = await standing.filter(outcome=PlantingOutcome.FULFILS, member_id__isnull=True).count()
-    by_org = await standing.filter(outcome=PlantingOutcome.FULFILS, member_id__isnull=False).count()
-    trees_row = await standing.annotate(t=Sum("trees")).values("t")
-    organisations_row = (
-        await RosterPayment.filter(status=PaymentStatus.PAID, submission__year=year)
-        .annotate(n=Count("submission_id", distinct=True))
-        .values("n")
-    )
-    return PlantingYear(
-        year=year,
-        people=own + by_org,
-        people_own=own,
-        people_by_organisation=by_org,
-        organisations=int(organisations_row[0]["n"] or 0) if organisations_row else 0,
-        trees=int(trees_row[0]["t"] or 0) if trees_row else 0,
-    )
+    """The tree-planting duty fulfilled in ``year``, as the planting package counts it (refunded or revoked
+    certificates do not count)."""
+    return await donations.book().year(year)
 
 
 # --- the basis of a carbon quota ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from kernel import clock
-from registry import finance, planting
+from registry import donations, finance
 from registry.errors import RegisterError
 from registry.models import Order, OrderStatus, Payment, TicketKind
 from registry.register import order_holdings
@@ -106,8 +106,7 @@ async def _payer_code(order: Order) -> str:
     submission_id = (order.details.get("planting") or {}).get("submission")
     if submission_id is None:
         return ""
-    found = await planting.RosterSubmission.filter(id=submission_id).values_list("credit_code", flat=True)
-    return str(found[0]) if found else ""
+    return await donations.book().payer_code(int(submission_id))
 
 
 def has_receipt(order: Order) -> bool:

@@ -35,6 +35,7 @@ from tortoise.transactions import in_transaction
 from kernel import clock
 from registry import sqlrows
 from registry.chain import hashed_content, settled_seq
+from registry.donations import PLANTING_PURPOSE
 from registry.errors import RegisterError
 from registry.identity import mask_name
 from registry.models import (
@@ -54,7 +55,7 @@ from registry.models import (
 SYNC_PAGE = 500
 MAX_LIMIT = 200
 MAX_QUERY = 100
-PLANTING_ORDER_PURPOSE = "planting"  # Order.purpose of tree-planting orders (shop/planting_orders.py)
+PLANTING_ORDER_PURPOSE = PLANTING_PURPOSE  # Order.purpose of tree-planting orders
 CARBON_PURPOSES = ("travel", "meeting", "event", "daily", "other")  # Order.purpose of the shop's carbon orders
 
 

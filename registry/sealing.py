@@ -15,17 +15,40 @@ running it again finds nothing left to do. Per table:
 * ``planting_purchase`` — blind index and masked form; a citizen's own purchase (no roster row) also keeps the
   ciphertext, since an unpaid one still becomes a holder when paid; the plain column emptied;
 * ``planting_roster_member`` — blind index and masked form only; the plain column emptied.
+
+The two planting tables belong to ``planting/``, above the register: it registers how each is sealed
+(:func:`register`) when its models are imported, as every start does (the ORM loads them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from tortoise.models import Model
+
 from registry import audit, idcrypt
 from registry.holders import holder_identifier_fields
-from registry.identity import mask
 from registry.models import AuditLog, Holder, HolderKind
-from registry.planting import PlantingPurchase, RosterMember
 
 CHUNK = 500
+
+
+@dataclass(frozen=True)
+class SealedTable:
+    """A table outside the register that stores resident ID numbers, as its package registers it."""
+
+    name: str
+    seal: Callable[[], Awaitable[int]]  # seals every plain-text number left; returns how many rows changed
+    ciphers: type[Model] | None = None  # a model whose ``id_cipher`` keeps numbers sealed with the key
+
+
+_tables: dict[str, SealedTable] = {}
+
+
+def register(table: SealedTable) -> None:
+    """Add (or replace, by name) a table the data step seals and the key check reads."""
+    _tables[table.name] = table
 
 
 KEY_CHECK_ACTION = "id_key.check"
@@ -40,7 +63,7 @@ async def check_key(*, record: bool = True) -> None:
     :class:`~registry.idcrypt.IdentityKeyError` rather than letting every look-up by ID number silently find
     nothing, or sealing new numbers under a key that cannot read the old ones. ``record=False`` (the migration's
     data step) checks without recording: the first start of the app or of a command records the key."""
-    for model in (Holder, PlantingPurchase):
+    for model in (Holder, *(t.ciphers for t in _tables.values() if t.ciphers is not None)):
         stored = model.filter(id_cipher__not_isnull=True).order_by("-id").limit(1)
         tokens = await stored.values_list("id_cipher", flat=True)
         if tokens:
@@ -68,7 +91,7 @@ async def check_key(*, record: bool = True) -> None:
 async def seal_plaintext_ids() -> dict[str, int]:
     """Seal every plain-text ID number still stored; returns how many rows of each table were changed."""
     await check_key(record=False)  # never seal under a key that is not this database's
-    done = {"holder": 0, "planting_purchase": 0, "planting_roster_member": 0}
+    done = {"holder": 0}
     while people := await Holder.filter(kind=HolderKind.INDIVIDUAL, id_number__not_isnull=True).limit(CHUNK):
         for holder in people:
             values = holder_identifier_fields(str(holder.id_number), HolderKind.INDIVIDUAL)
@@ -82,20 +105,6 @@ async def seal_plaintext_ids() -> dict[str, int]:
             holder.id_digest = idcrypt.digest(str(holder.id_number))
         await Holder.bulk_update(bodies, fields=["id_digest"])
         done["holder"] += len(bodies)
-    while purchases := await PlantingPurchase.filter(id_number__not_isnull=True).limit(CHUNK):
-        for purchase in purchases:
-            sealed = idcrypt.seal(str(purchase.id_number), keep=purchase.member_id is None)
-            purchase.id_digest, purchase.id_masked = sealed.digest, sealed.masked
-            if sealed.cipher is not None:  # a citizen's own purchase: it becomes a holder when paid
-                purchase.id_cipher = sealed.cipher
-            purchase.id_number = None
-        await PlantingPurchase.bulk_update(purchases, fields=["id_number", "id_digest", "id_cipher", "id_masked"])
-        done["planting_purchase"] += len(purchases)
-    while members := await RosterMember.filter(id_number__not_isnull=True).limit(CHUNK):
-        for member in members:
-            member.id_digest = idcrypt.digest(str(member.id_number))
-            member.id_given_masked = mask(str(member.id_number))
-            member.id_number = None
-        await RosterMember.bulk_update(members, fields=["id_number", "id_digest", "id_given_masked"])
-        done["planting_roster_member"] += len(members)
+    for table in _tables.values():
+        done[table.name] = await table.seal()
     return done

@@ -1,6 +1,6 @@
 """Reading the spreadsheets people keep (CSV and XLSX) into rows of text cells, safely; writing CSV back safely.
 
-Shared by every upload that reads a table — an organisation's tree-planting roster (:mod:`shop.roster`) and a
+Shared by every upload that reads a table — an organisation's tree-planting roster (:mod:`planting.shop.roster`) and a
 county's holders and parcels (:mod:`registry.county_import`) — so each reads files the same way:
 
 * encodings: UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"), else GB18030 — a superset

@@ -1,7 +1,7 @@
 """Reading the register for the back-office: stock by kind and district, quota sales, revenue, workload.
 
-Tree-planting money (义务植树尽责 orders, ``Order.purpose == planting.ORDER_PURPOSE``) is not carbon revenue: it
-is a donation that goes to the receiving body the year's rule names (:class:`registry.planting.PlantingRule`), so
+Tree-planting money (义务植树尽责 orders, ``Order.purpose == PLANTING_PURPOSE``) is not carbon revenue: it
+is a donation that goes to the receiving body the year's rule names (:mod:`registry.donations`), so
 every figure here keeps it apart — carbon revenue (managed by the finance bureau, as the plan says) excludes it,
 and the planting money is shown by receiving body."""
 
@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from tortoise.queryset import QuerySet
 
 from kernel import clock
-from registry import counters, planting
+from registry import counters, donations
 from registry.applications import ApplicationStatus, IssuanceApplication
+from registry.donations import PLANTING_PURPOSE
 from registry.models import Batch, Order, OrderStatus, TicketKind
 
 
@@ -84,7 +85,7 @@ async def quota_sales(batch: Batch, *, since: datetime) -> Sales:
     week's start); withdrawals do not count. Carbon sales and tree-planting sales (retirements of planting orders)
     are counted apart. Reads the day rows of the counters (:class:`registry.counters.BatchSales`)."""
     by_purpose = await counters.sales_by_purpose([batch.id], since=clock.local_date(since))
-    trees = by_purpose.pop(planting.ORDER_PURPOSE, counters.SalesFigures())
+    trees = by_purpose.pop(PLANTING_PURPOSE, counters.SalesFigures())
     return Sales(
         units=sum(f.units for f in by_purpose.values()),
         amount_fen=sum(f.amount_fen for f in by_purpose.values()),
@@ -154,8 +155,8 @@ async def revenue_by_day(now: datetime, days: int = 30, *, planting_money: bool 
 def _paid(planting_money: bool) -> QuerySet[Order]:
     paid = Order.filter(status__in=PAID_STATUSES)
     if planting_money:
-        return paid.filter(purpose=planting.ORDER_PURPOSE)
-    return paid.exclude(purpose=planting.ORDER_PURPOSE)
+        return paid.filter(purpose=PLANTING_PURPOSE)
+    return paid.exclude(purpose=PLANTING_PURPOSE)
 
 
 async def revenue_total() -> tuple[int, int]:
@@ -179,10 +180,8 @@ async def planting_money_by_body() -> list[PlantingMoney]:
     """Paid tree-planting orders by receiving body and year: the body is the one named by the rule each purchase
     was made under (kept on the purchase, so a later rule never moves money already paid)."""
     orders = await _paid(True).values("id", "quantity", "amount_fen", "details")
-    purchases = await planting.PlantingPurchase.filter(order_id__in=[o["id"] for o in orders]).values(
-        "order_id", "rule__receiving_body", "rule__year"
-    )
-    body_of = {p["order_id"]: (str(p["rule__receiving_body"]), int(p["rule__year"])) for p in purchases}
+    purchases = await donations.book().receiving_bodies([o["id"] for o in orders])
+    body_of = {order_id: (str(body), int(year)) for order_id, body, year in purchases}
     groups: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0])
     for o in orders:
         year = int((o["details"] or {}).get("planting", {}).get("year", 0)) if isinstance(o["details"], dict) else 0

@@ -1,5 +1,5 @@
 """The shop's periodic jobs (run by the job engine, :mod:`registry.jobs`; the planting ones are in
-:mod:`shop.planting_jobs`).
+:mod:`planting.shop.jobs`).
 
 * ``shop.expire_reservations`` (every minute): reservations past their expiry give their tickets back and their
   orders expire — checkout also does this before it finds too little stock, this keeps the shop's "tickets left"
@@ -23,7 +23,7 @@ from kernel import clock
 from registry import jobs, register
 from shop import purposes
 from shop.bills import compare_bills, direct_providers
-from shop.reconcile import reconcile  # (and, through shop.settlement, every order purpose registered)
+from shop.reconcile import reconcile  # (the worker also loads planting.shop.jobs: its order purpose is registered)
 
 log = logging.getLogger("linpiao.shop.jobs")
 

@@ -18,12 +18,13 @@ from starlette.responses import RedirectResponse, Response
 
 from kernel.settings import Settings
 from kernel.templating import render
+from registry.donations import PLANTING_PURPOSE
 from registry.models import Certificate, Order, OrderStatus
 from registry.receipts import has_receipt
+from shop import purposes
 from shop.device_cookie import DeviceList
 from shop.fulfilment import printed_code
 from shop.orders import PURPOSES, order_certificate
-from shop.planting_orders import PLANTING_PURPOSE, order_purchases
 
 MY_ORDERS = DeviceList(cookie="linpiao_orders", salt="linpiao-my-orders", max_age=365 * 24 * 3600)
 MAX_REMEMBERED = 20
@@ -142,8 +143,8 @@ async def _certificate(order: Order) -> Certificate | None:
         return await order_certificate(order)
     if kind is OrderKind.ROSTER or order.status not in (OrderStatus.FULFILLED, OrderStatus.REFUNDED):
         return None
-    purchases = await order_purchases(order)
-    return purchases[0].certificate if purchases and purchases[0].certificate_id else None
+    certificate = purposes.of(order).certificate  # the person's, as planting registers it
+    return await certificate(order) if certificate is not None else None
 
 
 async def my_orders_page(request: Request) -> Response:

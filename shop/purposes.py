@@ -2,9 +2,10 @@
 leaves to tidy, which page shows it and how a payer's bill names it.
 
 Carbon offsets (出行, 会议 … :data:`shop.orders.PURPOSES`) are registered by :mod:`shop.orders`, obligatory tree
-planting (义务植树尽责) by :mod:`shop.planting_orders`; settlement dispatches through :func:`of` and never names a
-purpose itself, so neither module imports the other. :mod:`shop.settlement`, which every path that settles an
-order goes through, imports both, so both are registered wherever an order can be settled.
+planting (义务植树尽责) by :mod:`planting.shop.orders`; settlement dispatches through :func:`of` and never names a
+purpose itself, so neither module imports the other. The shop imports nothing of planting: the composition root
+(``linpiao/app.py``, ``linpiao/cli.py``, the worker's job modules in ``linpiao/jobqueue.py``) imports it, so both
+are registered wherever an order can be settled.
 
 ``fulfil`` runs inside the payment event's transaction (register locked, the order's units reserved): the
 retirement, the certificates and the order's new state are one change with the event that paid for them.
@@ -17,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from registry.models import Holding, Order
+from registry.models import Certificate, Holding, Order
 
 Fulfil = Callable[[Order, datetime, Sequence[Holding] | None], Awaitable[None]]
 
@@ -35,6 +36,8 @@ class OrderPurpose:
     page: str  # the order's own page, formatted with ``token``
     after_unpaid: Callable[[Order], Awaitable[object]] | None = None  # tidy up once it ended unpaid (idempotent)
     sweep: Callable[[], Awaitable[int]] | None = None  # the expiry job's catch-up of after_unpaid
+    # the one certificate the buyer's list of orders offers beside the order, when there is one
+    certificate: Callable[[Order], Awaitable[Certificate | None]] | None = None
 
     def subject_of(self, order: Order) -> str:
         return self.subject.format(quantity=int(order.quantity))

@@ -16,7 +16,7 @@ from linpiao import inputs
 from linpiao.errors import error_response, refusal_text, status_of
 from registry.errors import RegisterError
 from registry.models import Order, OrderStatus
-from shop import api, buy_page, calculator_pages, my_orders, pay, planting, purposes, receipts
+from shop import api, buy_page, calculator_pages, my_orders, pay, purposes, receipts
 from shop.checkout import start_checkout
 from shop.errors import OrderNotFound
 from shop.i18n import gettext as _
@@ -113,7 +113,7 @@ async def order_page(request: Request) -> Response:
             await provider.aclose()
         await order.refresh_from_db()
     page = purposes.of(order).page_of(order)
-    if page != request.url.path:  # an order of another purpose has its own page (tree planting: shop/planting.py)
+    if page != request.url.path:  # an order of another purpose has its own page (tree planting: planting/shop/pages.py)
         return RedirectResponse(page, status_code=303)
     view = await order_view(order)
     response = _page(request, "order.html", {"view": view, "order": order})
@@ -183,5 +183,4 @@ routes: list[BaseRoute] = [
     Route("/webhooks/stripe", stripe_webhook, methods=["POST"], name="stripe_webhook"),
     *pay.routes,  # the payment page (methods by device) and the Alipay / WeChat Pay notifications
     *api.routes,
-    *planting.routes,
-]
+]  # the tree-planting pages (planting/shop/pages.py) are mounted beside these by linpiao/app.py

@@ -3,8 +3,9 @@
 Every report arrives as one :class:`~shop.payments.events.PaymentEvent`, read by the provider itself — a webhook by
 its ``parse_notification``, the demo page by the demo provider, a query's answer here (:func:`settle_with_provider`)
 — so nothing here knows a provider's own fields. Used by the webhooks, the demo payment page, the return pages and
-``linpiao reconcile``. Importing this module registers every order purpose (:mod:`shop.purposes`): the carbon
-offsets of :mod:`shop.orders` and the tree planting of :mod:`shop.planting_orders`, whose orders it settles."""
+``linpiao reconcile``. It dispatches on the order purposes of :mod:`shop.purposes`: the carbon offsets of
+:mod:`shop.orders` (imported here) and the tree planting of :mod:`planting.shop.orders`, which the composition root
+imports (``linpiao/app.py``, ``linpiao/cli.py`` and the worker's job modules), since the shop imports nothing of it."""
 
 from __future__ import annotations
 
@@ -16,13 +17,10 @@ from tortoise.exceptions import IntegrityError
 
 from kernel import clock
 from registry.models import Order, OrderStatus, Payment
-from shop import planting_orders
-from shop.orders import CARBON, EventKind, Outcome, PaymentEvent, apply_event, mark_refund_issued, order_stock
+from shop.orders import EventKind, Outcome, PaymentEvent, apply_event, mark_refund_issued, order_stock
 from shop.payments import PaymentError, PaymentProvider, RemoteStatus, RemoteTrade
 
 log = logging.getLogger("linpiao.shop")
-
-PURPOSES_SETTLED = (CARBON, planting_orders.PLANTING)  # registered by their modules, imported here
 
 
 async def settle_notification(provider: PaymentProvider, event: PaymentEvent, *, keep_strangers: bool) -> str:

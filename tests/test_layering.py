@@ -2,6 +2,10 @@
 
 Imports point down only: ``linpiao`` (composition root) → ``shop`` / ``admin`` → ``certificates`` → ``registry`` →
 ``kernel`` (settings, the city clock, languages, templates, money: usable by every package, importing none).
+``planting`` (the tree-planting duty) is layered inside the same way: its ``domain`` sits on the register, its
+``shop`` and ``admin`` pages on the shop and the back-office; nothing below the composition root imports planting,
+which plugs in by registering (the register's :mod:`registry.donations` and :mod:`registry.sealing`, the shop's
+:mod:`shop.purposes`).
 ``shop`` and ``admin`` never import each other; ``bench`` and the tests share sample data from ``factories`` and
 ``bench`` borrows nothing else from the tests.
 Every import counts, including those inside functions and under ``TYPE_CHECKING``: a lazy import is still a
@@ -17,20 +21,33 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("kernel", "registry", "certificates", "shop", "admin", "linpiao", "tools", "factories", "bench")
+PACKAGES = ("kernel", "registry", "planting", "certificates", "shop", "admin", "linpiao", "tools", "factories", "bench")
 
 # what each package may import from the project (besides itself)
 ALLOWED: dict[str, set[str]] = {
     "kernel": set(),
     "registry": {"kernel"},
+    "planting": set(),  # the package's own __init__
+    "planting.domain": {"kernel", "registry"},
+    "planting.shop": {"kernel", "registry", "planting.domain", "certificates", "shop", "linpiao"},
+    "planting.admin": {"kernel", "registry", "planting.domain", "certificates", "admin", "linpiao"},
     "certificates": {"kernel", "registry", "linpiao"},
     "shop": {"kernel", "registry", "certificates", "linpiao"},
     "admin": {"kernel", "registry", "certificates", "linpiao"},
-    "linpiao": {"kernel", "registry", "certificates", "shop", "admin", "tools"},
+    "linpiao": {"kernel", "registry", "planting", "certificates", "shop", "admin", "tools"},
     "tools": set(),  # the auditor's script runs on its own, with the standard library only
-    "factories": {"kernel", "registry", "certificates", "shop", "linpiao"},
-    "bench": {"kernel", "registry", "certificates", "shop", "admin", "linpiao", "factories"},
+    "factories": {"kernel", "registry", "planting", "certificates", "shop", "linpiao"},
+    "bench": {"kernel", "registry", "planting", "certificates", "shop", "admin", "linpiao", "factories"},
 }
+
+
+def _unit(module: str) -> str:
+    """The layer a module belongs to: its package, or the sub-package that ALLOWED names (``planting.shop``)."""
+    parts = module.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in ALLOWED:
+            return ".".join(parts[:n])
+    return parts[0]
 
 
 def _module_name(path: Path) -> str:
@@ -75,7 +92,7 @@ def _graph() -> dict[str, set[str]]:
         for name in _imports(path, module):
             if name in modules and name != module:
                 targets.add(name)
-            elif name.split(".")[0] in {*PACKAGES, "tests"} and name.split(".")[0] != module.split(".")[0]:
+            elif name.split(".")[0] in {*PACKAGES, "tests"} and _unit(name) != _unit(module):
                 targets.add(name)  # keep cross-package names even when they are attributes, for the layer check
         graph[module] = targets
     return graph
@@ -84,10 +101,10 @@ def _graph() -> dict[str, set[str]]:
 def _upward(graph: dict[str, set[str]]) -> list[str]:
     wrong = []
     for module, targets in graph.items():
-        own = module.split(".")[0]
+        own = _unit(module)
         for target in targets:
-            top = target.split(".")[0]
-            if top != own and top not in ALLOWED[own]:
+            unit = _unit(target)
+            if unit != own and not any(unit == a or unit.startswith(a + ".") for a in ALLOWED[own]):
                 wrong.append(f"{module} imports {target}")
     return wrong
 
@@ -101,6 +118,24 @@ def test_the_register_may_use_the_kernel_but_nothing_above_itself(above: str) ->
     assert _upward({"registry.register_view": {"kernel.money"}}) == []
     assert _upward({"registry.register_view": {above}}) == [f"registry.register_view imports {above}"]
     assert _upward({"kernel.templating": {"registry.models"}}) != []  # the kernel imports nothing of the project
+
+
+@pytest.mark.parametrize(
+    ("module", "target", "allowed"),
+    [
+        ("planting.domain.rules", "registry.audit", True),
+        ("planting.domain.rules", "planting.shop.orders", False),  # the domain knows no pages
+        ("planting.shop.orders", "shop.purposes", True),
+        ("planting.shop.orders", "admin.routes", False),
+        ("planting.admin.views", "admin.permissions", True),
+        ("planting.admin.views", "planting.shop.pages", False),
+        ("registry.finance", "planting.domain.models", False),  # the register asks registry.donations instead
+        ("shop.my_orders", "planting.shop.orders", False),  # the shop asks shop.purposes instead
+        ("linpiao.app", "planting.shop.pages", True),  # the composition root mounts planting
+    ],
+)
+def test_planting_is_layered_like_the_rest(module: str, target: str, allowed: bool) -> None:
+    assert (_upward({module: {target}}) == []) is allowed
 
 
 def test_the_checker_sees_lazy_and_relative_imports(tmp_path: Path) -> None:

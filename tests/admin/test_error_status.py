@@ -25,7 +25,7 @@ from registry.staff import LoginLocked
 from shop.errors import IdempotencyConflict, PaymentUnavailable, QuotaExhausted
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("kernel", "registry", "certificates", "shop", "admin", "linpiao", "tools")
+PACKAGES = ("kernel", "registry", "planting", "certificates", "shop", "admin", "linpiao", "tools")
 # a provider or a message channel failed, not the request: the only refusals that are not a 4xx
 UPSTREAM_FAILURES = {"PaymentUnavailable", "RefundFailed", "DeliveryFailed"}
 
@@ -95,7 +95,7 @@ def _handled_type(module: Any, node: ast.expr | None) -> list[Any]:
 def test_no_view_answers_a_refusal_with_a_status_of_its_own() -> None:
     """An ``except <RegisterError> as exc`` in a web package never writes a status number: it asks status_of."""
     copies = []
-    for name in ("admin", "shop", "certificates", "linpiao", "kernel"):
+    for name in ("admin", "shop", "planting", "certificates", "linpiao", "kernel"):
         for path in sorted((ROOT / name).rglob("*.py")):
             module_name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
             module = importlib.import_module(module_name)

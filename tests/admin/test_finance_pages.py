@@ -20,10 +20,10 @@ RANGE = {"from": "2026-03-31", "to": "2026-04-01"}
 
 async def _with_formula_name() -> None:
     """A receiving body a spreadsheet would run as a formula if it were not neutralised."""
-    from registry import planting
+    from planting.domain.models import PlantingRule
 
-    rule = await planting.PlantingRule.get(year=2025)
-    await planting.PlantingRule.filter(id=rule.id).update(receiving_body='=HYPERLINK("http://evil","x")')
+    rule = await PlantingRule.get(year=2025)
+    await PlantingRule.filter(id=rule.id).update(receiving_body='=HYPERLINK("http://evil","x")')
 
 
 async def test_the_page_splits_days_at_beijing_midnight(sign_in, db):

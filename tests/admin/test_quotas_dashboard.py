@@ -193,20 +193,20 @@ async def _paid_order(quota, quantity: int, purpose: str, buyer):  # type: ignor
 
 
 async def test_tree_planting_money_is_kept_apart_from_carbon_revenue_by_receiving_body(sign_in):
-    from registry import planting
+    from planting.domain.duty import assess_duty
+    from planting.domain.purchases import create_purchase
+    from planting.domain.rules import ORDER_PURPOSE, set_rule
 
     finance = await sign_in(StaffRole.FINANCE)
     quota = await quotas.open_quota(units=1000)
     buyer = await make_holder("买家")
     year = clock.today().year
     await _paid_order(quota, 5, "travel", buyer)  # carbon: ¥5
-    owes = planting.assess_duty(year, declared_owes=True)
+    owes = assess_duty(year, declared_owes=True)
     for body, tickets in (("银川市绿化基金会", 30), ("宁夏绿化基金会", 40)):  # the second rule supersedes the first
-        rule = await planting.set_rule(year=year, tickets_per_tree=10, receiving_body=body, source="通知")
-        order = await _paid_order(quota, tickets, planting.ORDER_PURPOSE, buyer)
-        await planting.create_purchase(
-            rule=rule, name="张三", trees=tickets // 10, assessment=owes, price_fen=100, order=order
-        )
+        rule = await set_rule(year=year, tickets_per_tree=10, receiving_body=body, source="通知")
+        order = await _paid_order(quota, tickets, ORDER_PURPOSE, buyer)
+        await create_purchase(rule=rule, name="张三", trees=tickets // 10, assessment=owes, price_fen=100, order=order)
 
     assert await stock.revenue_total() == (1, 500)  # carbon revenue only
     assert sum(r.amount_fen for r in await stock.revenue_by_day(clock.now())) == 500

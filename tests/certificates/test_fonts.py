@@ -25,7 +25,7 @@ def test_no_module_sets_up_fonts_of_its_own() -> None:
     """Only certificates/fonts.py registers reportlab fonts or looks for font files."""
     own = inspect.getsourcefile(fonts)
     offenders = []
-    for package in ("kernel", "registry", "certificates", "shop", "admin", "linpiao", "bench"):
+    for package in ("kernel", "registry", "planting", "certificates", "shop", "admin", "linpiao", "bench"):
         for path in (ROOT / package).rglob("*.py"):
             if str(path) == own:
                 continue

@@ -177,7 +177,13 @@ async def test_private_pages_are_never_stored_nor_leak_their_address(client, set
         assert response.headers["referrer-policy"] == "no-referrer", path
 
 
-TEMPLATE_DIRS = ["kernel/templates", "shop/templates", "admin/templates", "certificates/templates"]
+TEMPLATE_DIRS = [
+    "kernel/templates",
+    "shop/templates",
+    "admin/templates",
+    "certificates/templates",
+    "planting/templates",
+]
 INLINE = {
     "inline script": re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I),
     "event handler": re.compile(r"<[^>]*\son[a-z]+\s*=", re.I),

@@ -9,7 +9,9 @@ import time
 import httpx
 
 from kernel import clock
-from registry import counters, planting, register
+from planting.domain.models import PlantingRule
+from planting.domain.rules import rule_for
+from registry import counters, register
 from registry.models import Batch, Certificate, Holder, RegisterEntry, StaffUser, TicketKind
 from registry.trades import Trade, TradeFiling
 from tests.live import ROOT, free_port, stop_server
@@ -66,9 +68,9 @@ async def test_createstaff_quota_and_demo(db):
     assert await Batch.filter(kind=TicketKind.COLLECTIVE).count() == 2
     assert await Batch.filter(kind=TicketKind.STATE).count() == 1
     # this year's planting rule, so /planting sells at once (set once: the second run added none)
-    rule = await planting.rule_for(clock.today().year)
+    rule = await rule_for(clock.today().year)
     assert (rule.tickets_per_tree, rule.trees_per_duty, rule.set_by_name) == (10, 3, "forestry")
-    assert await planting.PlantingRule.all().count() == 1
+    assert await PlantingRule.all().count() == 1
     # the subscription is a real one: recorded through the trade workflow, its three filings on record
     [trade] = await Trade.all()
     assert (trade.kind, trade.status, trade.quantity, trade.share) == ("subscription", "effective", 300, "3/10")

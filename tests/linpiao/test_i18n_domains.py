@@ -79,10 +79,30 @@ def test_every_string_a_package_marks_has_english_in_its_own_domain():
     methods = [("**/migrations/**", "ignore"), ("**.py", "python"), ("**/templates/**.html", "jinja2")]
     options = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
     missing = []
-    for package in ("kernel", "linpiao", "shop", "admin", "certificates"):
-        catalog = i18n.translations("en", package)
+    # planting's pages read planting's catalog over the face they stand in (planting.shop, planting.admin)
+    folders = {
+        "kernel": "kernel",
+        "linpiao": "linpiao",
+        "shop": "shop",
+        "admin": "admin",
+        "certificates": "certificates",
+    }
+    folders |= {"planting/domain": "planting", "planting/shop": "planting.shop", "planting/admin": "planting.admin"}
+    folders |= {"planting/templates/shop": "planting.shop", "planting/templates/admin": "planting.admin"}
+    for package, domain in folders.items():
+        catalog = i18n.translations("en", domain)
         for filename, lineno, message, *_rest in extract_from_dir(str(ROOT / package), methods, options):
             msgid = message if isinstance(message, str) else message[0]
             if msgid and catalog.gettext(msgid) == msgid:
                 missing.append(f"{package}/{filename}:{lineno}: {msgid}")
     assert missing == []
+
+
+def test_planting_pages_read_planting_then_the_face_they_stand_in():
+    """Planting's shop pages extend the shop's layout and its back-office page the back-office's: each reads
+    planting's catalog first, then the face's, so the layout keeps the face's wording."""
+    assert i18n.lookup_order("planting.shop") == ("planting", "shop", "kernel", "registry")
+    shop_pages, admin_page = i18n.translations("en", "planting.shop"), i18n.translations("en", "planting.admin")
+    assert shop_pages.gettext("尽责情况报告") == "Fulfilment report"  # planting's own
+    assert i18n.translations("en", "shop").gettext("尽责情况报告") == "尽责情况报告"  # not the shop's
+    assert shop_pages.gettext("订单") == "Order" and admin_page.gettext("订单") == "Orders"  # each face's

@@ -19,7 +19,7 @@ from registry.jobs import JobFailure, JobStatus
 from registry.models import Certificate
 from tests.conftest import PG_URL
 from tests.live import start_worker, stop_worker
-from tests.shop.test_planting_jobs import PEOPLE, assert_each_person_once, open_sale, paid_roster
+from tests.planting.shop.test_jobs import PEOPLE, assert_each_person_once, open_sale, paid_roster
 
 ON_POSTGRES = PG_URL.startswith(("postgres://", "postgresql://"))
 needs_postgres = pytest.mark.skipif(

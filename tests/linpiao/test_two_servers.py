@@ -28,20 +28,20 @@ from certificates.routes import VERIFY_FAILURES
 from factories import images, make_batch
 from factories import shop as factories
 from linpiao import jobqueue
+from planting.domain.models import RosterSubmission
+from planting.shop import jobs as planting_jobs
 from registry import jobs
 from registry.jobs import JobStatus
 from registry.models import Certificate, Holding, HoldingState, Order, OrderStatus, StaffRole, TicketKind
 from registry.parcels import DOCUMENT_FOLDER, ParcelDocument
-from registry.planting import RosterSubmission
 from registry.staff import ACCOUNT_MAX_FAILURES, create_staff
-from shop import planting_jobs
 from shop.limits import TRUSTED
 from tests.conftest import PG_URL
 from tests.fakes3 import S3Server, objects, s3_bucket, s3_env, s3_server
 from tests.linpiao.test_jobqueue import engine
 from tests.live import free_port, start_server, start_worker, stop_server, stop_worker
+from tests.planting.shop.test_jobs import PEOPLE, open_sale, paid_roster
 from tests.services import drop_prefix, fresh_prefix, needs_redis
-from tests.shop.test_planting_jobs import PEOPLE, open_sale, paid_roster
 
 __all__ = ["engine", "s3_bucket", "s3_server"]  # fixtures (engine: this process reads procrastinate's jobs)
 
@@ -84,7 +84,7 @@ def servers(
         "LINPIAO_REDIS_PREFIX": prefix,
         "LINPIAO_IN_PROCESS_WORKER": "0",
         "LINPIAO_TRUSTED_PROXIES": "127.0.0.1",
-        # one organisation's roster of 120 people is one large order (tests/shop/test_planting_jobs.py)
+        # one organisation's roster of 120 people is one large order (tests/planting/shop/test_jobs.py)
         "LINPIAO_ORDER_SHARE_PERCENT": "100",
         "LINPIAO_MAX_PENDING_UNITS": "10000000",
     }

@@ -13,7 +13,9 @@ from tortoise.transactions import in_transaction
 
 from factories import make_batch
 from kernel import clock
-from registry import finance, planting
+from planting.domain.models import DutyBasis, PlantingPurchase, PlantingRule
+from planting.domain.rules import ORDER_PURPOSE, set_rule
+from registry import finance
 from registry.chain import append_entry, lock_register
 from registry.finance import FINANCE_BUREAU, Period, Stream
 from registry.models import Batch, EntryKind, Order, OrderStatus, TicketKind
@@ -42,10 +44,10 @@ async def _order(
     )
 
 
-async def _planting_order(batch: Batch, paid_at: datetime, units: int, rule: planting.PlantingRule) -> Order:
-    order = await _order(batch, paid_at, units, purpose=planting.ORDER_PURPOSE)
+async def _planting_order(batch: Batch, paid_at: datetime, units: int, rule: PlantingRule) -> Order:
+    order = await _order(batch, paid_at, units, purpose=ORDER_PURPOSE)
     for name in ("甲", "乙"):  # two people in one order: counted once, under the rule's body
-        await planting.PlantingPurchase.create(
+        await PlantingPurchase.create(
             year=rule.year,
             rule=rule,
             order=order,
@@ -54,7 +56,7 @@ async def _planting_order(batch: Batch, paid_at: datetime, units: int, rule: pla
             tickets=units // 2,
             amount_fen=units * 50,
             owes_duty=True,
-            duty_basis=planting.DutyBasis.DECLARED,
+            duty_basis=DutyBasis.DECLARED,
         )
     return order
 
@@ -70,10 +72,8 @@ async def _state_revenue(batch: Batch, at: datetime, units: int, amount_fen: int
 async def _seed() -> None:
     carbon = await make_batch(TicketKind.CARBON, units=100_000)
     state = await make_batch(TicketKind.STATE, units=1000)
-    rule_2026 = await planting.set_rule(
-        year=2026, tickets_per_tree=10, receiving_body="银川市绿化基金会", source="通知"
-    )
-    rule_2025 = await planting.set_rule(year=2025, tickets_per_tree=10, receiving_body="宁夏绿化基金会", source="通知")
+    rule_2026 = await set_rule(year=2026, tickets_per_tree=10, receiving_body="银川市绿化基金会", source="通知")
+    rule_2025 = await set_rule(year=2025, tickets_per_tree=10, receiving_body="宁夏绿化基金会", source="通知")
     await _order(carbon, BEFORE_MIDNIGHT, 10)  # ¥10 on 31 March
     await _order(carbon, AFTER_MIDNIGHT, 20)  # ¥20 on 1 April
     await _order(carbon, AFTER_MIDNIGHT + timedelta(hours=1), 5, status=OrderStatus.PAID)  # paid, not yet fulfilled

@@ -15,12 +15,22 @@ from tortoise import Tortoise, connections
 from factories import credit_code, make_batch, resident_id
 from kernel.settings import Settings, SettingsError, load_settings
 from linpiao.migrations import AFTER
-from registry import audit, holders, idcrypt, planting, sealing
+from planting.domain.errors import IdConsentRequired, RosterConsentRequired
+from planting.domain.models import DutyBasis, PlantingOutcome, PlantingPurchase, PurchaseStatus, RosterMember
+from planting.domain.purchases import (
+    already_fulfilled,
+    count_order_purchases,
+    counted_trees,
+    create_purchase,
+    parse_citizen_request,
+)
+from planting.domain.rosters import create_submission, open_payment, store_roster, submission_by_token
+from planting.domain.rules import set_rule
+from registry import audit, holders, idcrypt, sealing
 from registry.idcrypt import IdentityKeyError
 from registry.models import Holder, HolderKind, Order, TicketKind
-from registry.planting import PlantingPurchase, RosterMember
 from registry.sealing import seal_plaintext_ids
-from tests.registry.test_planting import Line
+from tests.planting.domain.test_planting import Line
 
 PERSON = resident_id("640121", "19800101", seq=11)
 OTHER = resident_id("640104", "19900202", seq=13)
@@ -170,28 +180,28 @@ async def _order() -> Order:
 
 
 async def test_planting_keeps_a_citizens_number_sealed_and_a_rosters_only_as_a_digest(db):
-    rule = await planting.set_rule(year=2026, tickets_per_tree=10, receiving_body="基金会", source="通知")
-    with pytest.raises(planting.IdConsentRequired):
-        planting.parse_citizen_request(year=2026, trees=3, name="张三", id_number=PERSON)
-    request = planting.parse_citizen_request(year=2026, trees=3, name="张三", id_number=PERSON, id_consent=True)
+    rule = await set_rule(year=2026, tickets_per_tree=10, receiving_body="基金会", source="通知")
+    with pytest.raises(IdConsentRequired):
+        parse_citizen_request(year=2026, trees=3, name="张三", id_number=PERSON)
+    request = parse_citizen_request(year=2026, trees=3, name="张三", id_number=PERSON, id_consent=True)
     assert request.consented_at is not None
     order = await _order()
-    citizen = await planting.create_purchase(
+    citizen = await create_purchase(
         rule=rule, name="张三", trees=3, assessment=request.assessment, price_fen=100, id_number=PERSON, order=order
     )
-    await planting.count_order_purchases(order)
+    await count_order_purchases(order)
     assert citizen.id_cipher and idcrypt.decrypt(citizen.id_cipher) == PERSON  # becomes a holder when paid
     assert citizen.id_masked == PERSON[:4] + "**********" + PERSON[-4:]
-    sub = await planting.create_submission(
+    sub = await create_submission(
         organisation_name="银川市某局", credit_code=credit_code("640104", seq=502), contact="王", year=2026
     )
-    with pytest.raises(planting.RosterConsentRequired):
-        await planting.store_roster(sub, [Line(2, "甲", PERSON), Line(3, "乙", OTHER)])
-    assert await RosterMember.all().count() == 0 and (await planting.submission_by_token(sub.token)).uploads == 0
-    await planting.store_roster(sub, [Line(2, "甲", PERSON), Line(3, "乙", OTHER)], consented=True)
-    sub = await planting.submission_by_token(sub.token)
+    with pytest.raises(RosterConsentRequired):
+        await store_roster(sub, [Line(2, "甲", PERSON), Line(3, "乙", OTHER)])
+    assert await RosterMember.all().count() == 0 and (await submission_by_token(sub.token)).uploads == 0
+    await store_roster(sub, [Line(2, "甲", PERSON), Line(3, "乙", OTHER)], consented=True)
+    sub = await submission_by_token(sub.token)
     assert sub.consent_version == idcrypt.NOTICE_VERSION and sub.consent_at is not None
-    payment, purchases = await planting.open_payment(sub, price_fen=100)
+    payment, purchases = await open_payment(sub, price_fen=100)
     assert [p.id_cipher for p in purchases] == [None, None]  # a roster's people never become holders
     # verification still works on the digests alone: the citizen already fulfilled the year, the report says so
     members = await RosterMember.filter(submission=sub).order_by("line_no")
@@ -199,8 +209,8 @@ async def test_planting_keeps_a_citizens_number_sealed_and_a_rosters_only_as_a_d
         PERSON[:4] + "**********" + PERSON[-4:],
         OTHER[:4] + "**********" + OTHER[-4:],
     ]
-    assert await planting.already_fulfilled(PERSON, 2026) and not await planting.already_fulfilled(OTHER, 2026)
-    assert await planting.counted_trees(PERSON, 2026) == 3
+    assert await already_fulfilled(PERSON, 2026) and not await already_fulfilled(OTHER, 2026)
+    assert await counted_trees(PERSON, 2026) == 3
     assert payment.members_count == 2
     text = await raw_text()
     assert_nowhere(text, PERSON, OTHER)
@@ -215,13 +225,13 @@ async def test_the_wave3_step_seals_what_an_older_database_holds_in_plain_text(d
     code = credit_code("640104", seq=503)
     person = await Holder.create(kind=HolderKind.INDIVIDUAL, name="旧户", id_number=PERSON, region_code="640121")
     body = await Holder.create(kind=HolderKind.ENTERPRISE, name="旧公司", id_number=code, region_code="640104")
-    rule = await planting.set_rule(year=2026, tickets_per_tree=10, receiving_body="基金会", source="通知")
+    rule = await set_rule(year=2026, tickets_per_tree=10, receiving_body="基金会", source="通知")
     own = await PlantingPurchase.create(
         year=2026, rule=rule, order=await _order(), name="旧户", id_number=PERSON, trees=3, tickets=30,
-        amount_fen=3000, owes_duty=True, duty_basis=planting.DutyBasis.ID_NUMBER,
-        status=planting.PurchaseStatus.COUNTED, outcome=planting.PlantingOutcome.FULFILS,
+        amount_fen=3000, owes_duty=True, duty_basis=DutyBasis.ID_NUMBER,
+        status=PurchaseStatus.COUNTED, outcome=PlantingOutcome.FULFILS,
     )  # fmt: skip
-    sub = await planting.create_submission(
+    sub = await create_submission(
         organisation_name="银川市某局", credit_code=credit_code("640104", seq=504), contact="王", year=2026
     )
     member = await RosterMember.create(
@@ -229,7 +239,7 @@ async def test_the_wave3_step_seals_what_an_older_database_holds_in_plain_text(d
     )
     rostered = await PlantingPurchase.create(
         year=2026, rule=rule, member=member, name="乙", id_number=OTHER, trees=3, tickets=30, amount_fen=3000,
-        owes_duty=True, duty_basis=planting.DutyBasis.ID_NUMBER,
+        owes_duty=True, duty_basis=DutyBasis.ID_NUMBER,
     )  # fmt: skip
     assert PERSON in await raw_text()  # the older database, as it was
 
@@ -247,5 +257,5 @@ async def test_the_wave3_step_seals_what_an_older_database_holds_in_plain_text(d
     assert member.id_digest == idcrypt.digest(OTHER) and member.id_masked == OTHER[:4] + "**********" + OTHER[-4:]
     # what the register did with the numbers still works on the sealed rows
     assert (await holders.holder_by_identifier(PERSON)).id == person.id  # type: ignore[union-attr]
-    assert await planting.already_fulfilled(PERSON, 2026)
+    assert await already_fulfilled(PERSON, 2026)
     assert await seal_plaintext_ids() == {"holder": 0, "planting_purchase": 0, "planting_roster_member": 0}

@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
+from planting.domain.models import PlantingPurchase
 from registry import idcrypt, sealing
 from registry.idcrypt import IdentityKeyError
 from registry.models import AuditLog, Holder
-from registry.planting import PlantingPurchase
 from tests.schema import ROOT
 
 

@@ -60,7 +60,7 @@ async def test_a_refusal_inside_an_outer_lock_keeps_it(db) -> None:
 def test_no_module_opens_a_register_transaction_by_hand() -> None:
     """``async with in_transaction(): await lock_register()`` is written once, in registry.chain."""
     by_hand = []
-    for name in ("kernel", "registry", "certificates", "shop", "admin", "linpiao", "tools"):
+    for name in ("kernel", "registry", "planting", "certificates", "shop", "admin", "linpiao", "tools"):
         for path in sorted((ROOT / name).rglob("*.py")):
             if path == ROOT / "registry" / "chain.py":
                 continue

@@ -11,7 +11,8 @@ from certificates import service
 from factories import make_batch, make_holder, make_parcel
 from factories.trades import make_actor, state_batch, token
 from kernel import clock
-from registry import notices, planting, register
+from planting.domain.rules import retirement_purpose
+from registry import notices, register
 from registry.applications import submit_application
 from registry.dividends import record_dividend
 from registry.models import Batch, Certificate, Holder, HolderKind, Order, Parcel, RegisterEntry, StaffRole, TicketKind
@@ -68,7 +69,7 @@ async def shop_order(
     await register.reserve_units(
         batch=batch, holder=await pool_holder(), quantity=quantity, order=order, expires_at=order.expires_at
     )
-    label = planting.retirement_purpose(clock.today().year) if purpose == "planting" else LABELS[purpose]
+    label = retirement_purpose(clock.today().year) if purpose == "planting" else LABELS[purpose]
     entry = await register.retire_units(order=order, buyer=buyer, purpose=label, actor="shop")
     return order, entry
 

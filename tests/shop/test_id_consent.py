@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 
 from factories import credit_code, resident_id
+from planting.domain.models import PlantingPurchase, RosterMember, RosterSubmission
 from registry import idcrypt
 from registry.models import Holder, Order
-from registry.planting import PlantingPurchase, RosterMember, RosterSubmission
+from tests.planting.shop.test_pages import on_sale, pay_demo, roster_csv  # noqa: F401 - the fixture, by name
 from tests.registry.test_idcrypt import assert_nowhere, raw_text
-from tests.shop.test_planting_pages import on_sale, pay_demo, roster_csv  # noqa: F401 - the fixture, by name
 
 PERSON = resident_id("640121", "19800101", seq=11)
 COLLEAGUE = resident_id("640121", "19850101", seq=13)

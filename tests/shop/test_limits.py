@@ -404,11 +404,11 @@ def test_the_limits_are_settings():
 
 
 async def _planting_on_sale(units: int) -> None:
-    from registry import planting
+    from planting.domain.rules import set_rule
     from registry.quotas import open_quota
 
     await open_quota(units=units)
-    await planting.set_rule(
+    await set_rule(
         year=2026, tickets_per_tree=100, trees_per_duty=3, receiving_body="银川市绿化基金会", source="第 1 号通知"
     )
 

@@ -96,14 +96,12 @@ async def test_tree_planting_orders_are_remembered_with_their_kind(client, setti
     """A citizen's tree-planting order and an organisation's roster payment are listed beside a carbon order,
     each saying what it bought, each linking to its own page (the roster's leads on to the roster's page)."""
     from factories import resident_id
-    from registry import planting
+    from planting.domain.rules import set_rule
     from registry.models import Certificate, OrderStatus
     from registry.quotas import open_quota
 
     await open_quota(units=100_000)
-    await planting.set_rule(
-        year=2026, tickets_per_tree=10, trees_per_duty=3, receiving_body="绿化基金会", source="通知"
-    )
+    await set_rule(year=2026, tickets_per_tree=10, trees_per_duty=3, receiving_body="绿化基金会", source="通知")
     carbon = await client.post(
         "/buy", data={"quantity": "12", "purpose": "travel", "certificate_name": "李四", "contact": ""}
     )
@@ -115,7 +113,7 @@ async def test_tree_planting_orders_are_remembered_with_their_kind(client, setti
     assert placed.status_code == 303
     citizen = await Order.get(purpose="planting")
     assert remembered_tokens(client, settings)[0] == citizen.token  # remembered when placed, before paying
-    from tests.shop.test_planting_pages import org_form, roster_csv
+    from tests.planting.shop.test_pages import org_form, roster_csv
 
     roster = roster_csv(f"王五,{resident_id('640121', '19850101', seq=22)},E1,")
     started = await client.post("/planting/org", data=org_form(), files={"roster": ("r.csv", roster, "text/csv")})

@@ -9,7 +9,7 @@ from factories import shop as factories
 from kernel import clock
 from kernel.settings import Settings, SettingsError, load_settings
 from linpiao.app import create_app
-from registry import planting
+from planting.domain.rules import set_rule
 from registry.models import Order, OrderStatus
 from shop.payments.methods import device_of, offered_methods, order_minimum_fen
 from tests.shop.conftest import china_pay_settings
@@ -203,9 +203,7 @@ async def test_tree_planting_below_the_card_minimum_is_payable_with_alipay_and_w
 ):
     await factories.quota(1000)
     year = clock.today().year
-    await planting.set_rule(
-        year=year, tickets_per_tree=1, trees_per_duty=3, receiving_body="银川市绿化基金会", source="测试"
-    )
+    await set_rule(year=year, tickets_per_tree=1, trees_per_duty=3, receiving_body="银川市绿化基金会", source="测试")
     form = {"year": str(year), "trees": "3", "name": "张三", "declared": "owes"}  # 3 tickets: ¥3
     refused = await client.post("/planting", data=form)  # the demo card: Stripe's ¥5 rule
     assert refused.status_code == 400 and await Order.all().count() == 0

@@ -8,7 +8,10 @@ import pytest
 from factories import credit_code, resident_id
 from factories import shop as factories
 from factories.trades import make_actor
-from registry import planting
+from planting.domain.errors import InvalidPlantingName
+from planting.domain.purchases import parse_citizen_request
+from planting.domain.rosters import check_organisation
+from planting.domain.rules import set_rule
 from registry.holders import HolderInput, create_holder
 from registry.models import Certificate, Holder, HolderKind, Order
 from registry.names import visible_text
@@ -64,12 +67,12 @@ async def test_the_certificate_prints_the_visible_name_even_of_an_older_order(db
 
 
 async def test_planting_forms(db):
-    citizen = planting.parse_citizen_request(year=2026, trees=3, name=SPOOFED, declared_owes=True)
+    citizen = parse_citizen_request(year=2026, trees=3, name=SPOOFED, declared_owes=True)
     assert citizen.name == "张三"
-    with pytest.raises(planting.InvalidPlantingName):
-        planting.parse_citizen_request(year=2026, trees=3, name=INVISIBLE, declared_owes=True)
-    await planting.set_rule(year=2026, tickets_per_tree=10, receiving_body="银川市绿化基金会", source="通知")
-    org = await planting.check_organisation(
+    with pytest.raises(InvalidPlantingName):
+        parse_citizen_request(year=2026, trees=3, name=INVISIBLE, declared_owes=True)
+    await set_rule(year=2026, tickets_per_tree=10, receiving_body="银川市绿化基金会", source="通知")
+    org = await check_organisation(
         organisation_name="\u202e银川\u200d某公司", credit_code=credit_code(), contact="a@b.cn", year=2026
     )
     assert org.name == "银川某公司"

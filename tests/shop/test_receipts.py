@@ -17,7 +17,7 @@ from factories import shop as factories
 from kernel import clock
 from kernel.settings import Settings
 from linpiao.app import create_app
-from registry import planting
+from planting.domain.rules import set_rule
 from registry.models import Order, OrderStatus
 from shop.limits import TRUSTED
 from shop.orders import EventKind, OrderRequest, PaymentEvent, apply_event, create_order
@@ -181,7 +181,7 @@ async def test_the_receipt_is_drawn_off_the_event_loop(client, settings, monkeyp
 @pytest.fixture
 async def planting_on_sale(db):  # type: ignore[no-untyped-def]
     await factories.quota(100_000)
-    return await planting.set_rule(
+    return await set_rule(
         year=2026,
         tickets_per_tree=10,
         trees_per_duty=3,

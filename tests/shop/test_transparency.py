@@ -276,12 +276,12 @@ async def test_impact_counts_the_planting_duty_of_the_year_and_land_by_district(
     from factories import make_batch
     from factories.certificates import planting_certificate
     from factories.trades import make_actor
-    from registry import planting
+    from planting.domain.models import DutyBasis, PlantingOutcome, PlantingPurchase, PurchaseStatus
+    from planting.domain.rules import set_rule
     from registry.models import CertificateStatus
-    from registry.planting import DutyBasis, PlantingOutcome, PlantingPurchase, PurchaseStatus
 
     year = clock.today().year
-    rule = await planting.set_rule(
+    rule = await set_rule(
         year=year,
         tickets_per_tree=10,
         trees_per_duty=3,

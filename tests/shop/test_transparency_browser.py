@@ -42,9 +42,9 @@ async def _history() -> dict[str, str]:
     """The demo register (as `linpiao serve --demo` seeds it), with half a year of offsets, this year's
     tree-planting duty, a green-land offset and a compensation case."""
     from linpiao.demo import seed_demo
-    from registry import planting
+    from planting.domain.models import DutyBasis, PlantingOutcome, PlantingPurchase, PurchaseStatus
+    from planting.domain.rules import rule_for
     from registry.models import Batch, Parcel, TicketKind
-    from registry.planting import DutyBasis, PlantingOutcome, PlantingPurchase, PurchaseStatus
 
     today = clock.today()
     await seed_demo()
@@ -53,7 +53,7 @@ async def _history() -> dict[str, str]:
         with clock.use(clock.FixedClock(_noon(today - timedelta(days=30 * months_back + 1)))):
             order, entry = await shop_order(quantity, name=name, batch=quota, purpose=purpose)
             await service.issue_carbon_certificate(order, entry)
-    rule = await planting.rule_for(today.year)
+    rule = await rule_for(today.year)
     for name in ("张三丰", "李四光", "王小二"):
         order, entry = await shop_order(30, name=name, batch=quota, purpose="planting")
         certificate = await service.issue_planting_certificate(

@@ -1,19 +1,20 @@
 """Back-office page of obligatory tree planting: the per-year conversion (义务植树折算标准), set by forestry.
 
 Every rule ever set is listed (a new one supersedes, nothing is deleted), with who set it and when, and what
-each year has counted so far. The rules themselves live in :mod:`registry.planting`.
+each year has counted so far. The rules themselves live in :mod:`planting.domain`.
 """
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
-from admin.i18n import gettext as _
 from admin.session import AdminContext, settings_of
 from admin.web import page, redirect
 from kernel import clock
-from linpiao.errors import status_of
-from registry import planting
+from linpiao.errors import refusal_text, status_of
+from planting.domain.models import DEFAULT_TREES_PER_DUTY
+from planting.domain.purchases import year_stats
+from planting.domain.rules import below_minimum_order, rule_history, set_rule
 from registry.errors import RegisterError
 from registry.quotas import current_quota
 
@@ -27,9 +28,9 @@ def _whole(text: str) -> int | str:
 
 
 async def rule_list(ctx: AdminContext, error: str = "", status: int = 200) -> Response:
-    rules = await planting.rule_history()
+    rules = await rule_history()
     years = sorted({r.year for r in rules}, reverse=True)
-    stats = {year: await planting.year_stats(year) for year in years}
+    stats = {year: await year_stats(year) for year in years}
     quota = await current_quota()
     price_fen = int(quota.price_fen or 100) if quota else 100
     # rules in force under which one person's purchase is below the shop's minimum order: the shop would refuse it.
@@ -38,16 +39,16 @@ async def rule_list(ctx: AdminContext, error: str = "", status: int = 200) -> Re
     warnings = [
         shortfall
         for rule in rules
-        if rule.in_force and (shortfall := planting.below_minimum_order(rule, price_fen, min_order_fen)) is not None
+        if rule.in_force and (shortfall := below_minimum_order(rule, price_fen, min_order_fen)) is not None
     ]
     values = {name: ctx.field(name) for name in FIELDS}
     if not values["year"]:
         values["year"] = str(clock.today().year)
     if not values["trees_per_duty"]:
-        values["trees_per_duty"] = str(planting.DEFAULT_TREES_PER_DUTY)
+        values["trees_per_duty"] = str(DEFAULT_TREES_PER_DUTY)
     return page(
         ctx,
-        "planting.html",
+        "rules.html",
         {
             "rules": rules,
             "stats": stats,
@@ -57,20 +58,21 @@ async def rule_list(ctx: AdminContext, error: str = "", status: int = 200) -> Re
             "error": error,
         },
         status,
+        folder="planting/admin",
     )
 
 
 async def rule_set(ctx: AdminContext) -> Response:
     try:
-        await planting.set_rule(
+        await set_rule(
             year=_whole(ctx.field("year")),  # type: ignore[arg-type]
             tickets_per_tree=_whole(ctx.field("tickets_per_tree")),  # type: ignore[arg-type]
-            trees_per_duty=_whole(ctx.field("trees_per_duty") or str(planting.DEFAULT_TREES_PER_DUTY)),  # type: ignore[arg-type]
+            trees_per_duty=_whole(ctx.field("trees_per_duty") or str(DEFAULT_TREES_PER_DUTY)),  # type: ignore[arg-type]
             receiving_body=ctx.field("receiving_body"),
             source=ctx.field("source"),
             notes=ctx.field("notes"),
             actor=ctx.actor,
         )
     except RegisterError as exc:
-        return await rule_list(ctx, _(exc.message), status_of(exc))
+        return await rule_list(ctx, refusal_text(exc), status_of(exc))
     return redirect("/admin/planting")

@@ -1,7 +1,7 @@
 """Pages of obligatory tree planting (义务植树尽责): citizens at ``/planting``, organisations at ``/planting/org``.
 
-Handlers parse the form, call :mod:`registry.planting` / :mod:`shop.planting_orders`, and render; the rules
-(who owes the duty, how a year adds up, the report's formula) live in :mod:`registry.planting`.
+Handlers parse the form, call :mod:`planting.domain` / :mod:`planting.shop.orders`, and render; the rules
+(who owes the duty, how a year adds up, the report's formula) live in :mod:`planting.domain`.
 """
 
 from __future__ import annotations
@@ -24,19 +24,31 @@ from kernel.settings import Settings
 from kernel.templating import render
 from linpiao import inputs
 from linpiao.errors import refusal_text, status_of
-from registry import apikeys, cpu, planting
-from registry.errors import RegisterError
-from registry.models import Certificate, Order, OrderStatus
-from registry.planting import MemberStatus, PaymentStatus, RosterMember, RosterPayment, RosterSubmission
-from shop import my_orders
-from shop.checkout import start_checkout
-from shop.errors import OrderNotFound
-from shop.i18n import gettext as _
-from shop.limits import Buyer
-from shop.orders import fail_checkout, order_by_token
-from shop.payments import provider_for_order, provider_name
-from shop.planting_jobs import certificate_progress, stored_zip
-from shop.planting_orders import (
+from planting.domain.duty import DUTY_MAX_AGE_FEMALE, DUTY_MAX_AGE_MALE, DUTY_MIN_AGE
+from planting.domain.errors import RosterNotFound
+from planting.domain.models import (
+    MemberStatus,
+    PaymentStatus,
+    PlantingOutcome,
+    PlantingRule,
+    RosterMember,
+    RosterPayment,
+    RosterSubmission,
+)
+from planting.domain.purchases import already_fulfilled, fulfilled_digests, parse_citizen_request
+from planting.domain.report import fulfilment_report
+from planting.domain.rosters import (
+    already_fulfilled_members,
+    check_organisation,
+    create_submission,
+    lapsed_payments,
+    store_roster,
+    submission_by_token,
+    unpaid_summary,
+)
+from planting.domain.rules import TREES_MAX, TREES_MIN, quote, rule_for, years_on_sale
+from planting.shop.jobs import certificate_progress, stored_zip
+from planting.shop.orders import (
     PLANTING_PURPOSE,
     create_citizen_order,
     create_roster_order,
@@ -44,19 +56,28 @@ from shop.planting_orders import (
     price_fen,
     submission_certificate_ids,
 )
-from shop.planting_report import report_csv, report_pdf
-from shop.roster import MAX_BYTES, PROBLEMS, RosterFileTooLarge, RosterPreview, parse_roster
+from planting.shop.report import report_csv, report_pdf
+from planting.shop.roster import MAX_BYTES, PROBLEMS, RosterFileTooLarge, RosterPreview, parse_roster
+from registry import apikeys, cpu
+from registry.errors import RegisterError
+from registry.models import Certificate, Order, OrderStatus
+from shop import my_orders
+from shop.checkout import start_checkout
+from shop.errors import OrderNotFound
+from shop.limits import Buyer
+from shop.orders import fail_checkout, order_by_token
+from shop.payments import provider_for_order, provider_name
 from shop.views import quota_view
 
 log = logging.getLogger("linpiao.shop.planting")
 FORM_LIMITS = {"max_files": 0, "max_fields": 20}
 UPLOAD_LIMITS = {"max_files": 1, "max_fields": 20}
-TREE_CHOICES = range(planting.TREES_MIN, planting.TREES_MAX + 1)
+TREE_CHOICES = range(TREES_MIN, TREES_MAX + 1)
 OUTCOME_LABELS = {
-    planting.PlantingOutcome.FULFILS: "已完成本年度义务植树尽责，颁发全民义务植树尽责证书",
-    planting.PlantingOutcome.PARTIAL: "已计入本年度尽责株数，尚未达到每人应尽责株数，颁发国土绿化荣誉证书",
-    planting.PlantingOutcome.BEYOND_DUTY: "本年度已经尽责，本次为额外捐资，颁发国土绿化荣誉证书",
-    planting.PlantingOutcome.OUTSIDE_DUTY: "不在义务植树适龄范围内，颁发国土绿化荣誉证书",
+    PlantingOutcome.FULFILS: "已完成本年度义务植树尽责，颁发全民义务植树尽责证书",
+    PlantingOutcome.PARTIAL: "已计入本年度尽责株数，尚未达到每人应尽责株数，颁发国土绿化荣誉证书",
+    PlantingOutcome.BEYOND_DUTY: "本年度已经尽责，本次为额外捐资，颁发国土绿化荣誉证书",
+    PlantingOutcome.OUTSIDE_DUTY: "不在义务植树适龄范围内，颁发国土绿化荣誉证书",
 }
 ROWS_SHOWN = 500
 
@@ -66,7 +87,7 @@ def _settings(request: Request) -> Settings:
 
 
 def _page(request: Request, name: str, ctx: dict[str, Any], status_code: int = 200) -> Response:
-    return render(request, f"shop/planting/{name}", {"active": "planting", **ctx}, status_code=status_code)
+    return render(request, f"planting/shop/{name}", {"active": "planting", **ctx}, status_code=status_code)
 
 
 def _ticked(value: object) -> bool:
@@ -78,8 +99,8 @@ def _this_year() -> int:
     return clock.today().year
 
 
-async def _years_and_rule(chosen: object) -> tuple[list[int], planting.PlantingRule | None]:
-    years = await planting.years_on_sale()
+async def _years_and_rule(chosen: object) -> tuple[list[int], PlantingRule | None]:
+    years = await years_on_sale()
     year = None
     if isinstance(chosen, str) and chosen.strip().isdigit() and int(chosen) in years:
         year = int(chosen)
@@ -87,7 +108,7 @@ async def _years_and_rule(chosen: object) -> tuple[list[int], planting.PlantingR
         year = _this_year()
     elif years:
         year = years[0]
-    return years, (await planting.rule_for(year) if year is not None else None)
+    return years, (await rule_for(year) if year is not None else None)
 
 
 # --- citizens -----------------------------------------------------------------------------------------------
@@ -104,7 +125,7 @@ async def citizen(request: Request) -> Response:
             form = inputs.form_fields(submitted)
         try:
             declared = {"owes": True, "outside": False}.get(str(form.get("declared", "")))
-            parsed = planting.parse_citizen_request(
+            parsed = parse_citizen_request(
                 year=form.get("year"),
                 trees=form.get("trees"),
                 name=form.get("name"),
@@ -112,7 +133,7 @@ async def citizen(request: Request) -> Response:
                 declared_owes=declared,
                 id_consent=_ticked(form.get("id_consent")),
             )
-            fulfilled = await planting.already_fulfilled(parsed.id_number, parsed.year)
+            fulfilled = await already_fulfilled(parsed.id_number, parsed.year)
             order = await create_citizen_order(
                 settings,
                 parsed,
@@ -129,9 +150,9 @@ async def citizen(request: Request) -> Response:
             error, status = refusal_text(exc), status_of(exc)
     years, rule = await _years_and_rule(form.get("year"))
     price = await price_fen()
-    quotes = [planting.quote(rule, trees, price) for trees in TREE_CHOICES] if rule else []
+    quotes = [quote(rule, trees, price) for trees in TREE_CHOICES] if rule else []
     trees = str(form.get("trees", "")).strip()
-    chosen_trees = int(trees) if trees.isdigit() and int(trees) in TREE_CHOICES else planting.TREES_MIN
+    chosen_trees = int(trees) if trees.isdigit() and int(trees) in TREE_CHOICES else TREES_MIN
     return _page(
         request,
         "citizen.html",
@@ -143,7 +164,7 @@ async def citizen(request: Request) -> Response:
             "form": form,
             "chosen_trees": chosen_trees,
             "error": error,
-            "ages": (planting.DUTY_MIN_AGE, planting.DUTY_MAX_AGE_MALE, planting.DUTY_MAX_AGE_FEMALE),
+            "ages": (DUTY_MIN_AGE, DUTY_MAX_AGE_MALE, DUTY_MAX_AGE_FEMALE),
         },
         status_code=status,
     )
@@ -161,7 +182,7 @@ async def citizen_order(request: Request) -> Response:
     [purchase] = await order_purchases(order)
     fulfilled_before = False
     if order.status is OrderStatus.PENDING and purchase.id_digest:
-        fulfilled_before = bool(await planting.fulfilled_digests([purchase.id_digest], purchase.year))
+        fulfilled_before = bool(await fulfilled_digests([purchase.id_digest], purchase.year))
     certificate = purchase.certificate if purchase.certificate_id else None
     final = order.status not in (OrderStatus.PENDING, OrderStatus.PAID)
     response = _page(
@@ -203,7 +224,7 @@ async def org_start(request: Request) -> Response:
         async with request.form(**UPLOAD_LIMITS) as submitted:
             form = inputs.form_fields(submitted)
             try:
-                org = await planting.check_organisation(
+                org = await check_organisation(
                     organisation_name=form.get("organisation_name"),
                     credit_code=form.get("credit_code"),
                     contact=form.get("contact"),
@@ -212,13 +233,13 @@ async def org_start(request: Request) -> Response:
                 data, filename = await _read_upload(submitted)
                 preview = await cpu.file_work(parse_roster, data, filename, year=org.year)
                 async with in_transaction():
-                    submission = await planting.create_submission(
+                    submission = await create_submission(
                         organisation_name=org.name, credit_code=org.credit_code, contact=org.contact, year=org.year
                     )
-                    await planting.store_roster(submission, preview.rows, consented=_ticked(form.get("id_consent")))
+                    await store_roster(submission, preview.rows, consented=_ticked(form.get("id_consent")))
                 return RedirectResponse(f"/planting/org/{submission.token}", status_code=303)
             except RegisterError as exc:
-                error, status = _(exc.message), status_of(exc)
+                error, status = refusal_text(exc), status_of(exc)
     years, rule = await _years_and_rule(form.get("year"))
     return _page(
         request,
@@ -230,8 +251,8 @@ async def org_start(request: Request) -> Response:
 
 async def _submission(request: Request) -> RosterSubmission:
     try:
-        return await planting.submission_by_token(request.path_params["token"])
-    except planting.RosterNotFound as exc:
+        return await submission_by_token(request.path_params["token"])
+    except RosterNotFound as exc:
         raise HTTPException(status_of(exc)) from exc
 
 
@@ -258,17 +279,17 @@ async def org_manage(request: Request, *, error: str | None = None, status: int 
     submission = await _submission(request)
     # Reading the page changes nothing: the rows of a payment whose order ended unpaid show as unpaid, and go back
     # to the roster when the order ends (shop.purposes), in the expiry job's sweep, or when the organisation pays.
-    lapsed = {p.id for p in await planting.lapsed_payments(submission)}
-    rule = await planting.rule_for(submission.year)
+    lapsed = {p.id for p in await lapsed_payments(submission)}
+    rule = await rule_for(submission.year)
     price = await price_fen()
-    unpaid = await planting.unpaid_summary(submission, price_fen=price, lapsed=lapsed)
+    unpaid = await unpaid_summary(submission, price_fen=price, lapsed=lapsed)
     latest = await RosterMember.filter(submission=submission, upload_no=submission.uploads).order_by("line_no", "id")
     for member in latest:
         if member.payment_id in lapsed:
             member.status = MemberStatus.PENDING  # shown as releasing its payment will make it (never saved here)
     # people who already fulfilled this year's duty elsewhere are flagged before the organisation pays (told,
     # not stopped: paying for them brings an honour certificate); read now, as it can change after the upload
-    fulfilled = await planting.already_fulfilled_members(latest, submission.year)
+    fulfilled = await already_fulfilled_members(latest, submission.year)
     for member in latest:
         if member.id in fulfilled:
             member.problems = [*member.problems, {"code": "already_fulfilled", "severity": "warning", "detail": ""}]
@@ -283,7 +304,7 @@ async def org_manage(request: Request, *, error: str | None = None, status: int 
     paid_orders = [p.order_id for p in paid_payments if p.order_id is not None]
     order_tokens = dict(await Order.filter(id__in=paid_orders).values_list("id", "token")) if paid_orders else {}
     certificates = await submission_certificate_ids(submission)
-    report = await planting.fulfilment_report(submission)
+    report = await fulfilment_report(submission)
     return _page(
         request,
         "org_manage.html",
@@ -332,9 +353,9 @@ async def org_upload(request: Request) -> Response:
             data, filename = await _read_upload(submitted)
             preview: RosterPreview = await cpu.file_work(parse_roster, data, filename, year=submission.year)
             consented = _ticked(submitted.get("id_consent"))
-            result = await planting.store_roster(submission, preview.rows, consented=consented)
+            result = await store_roster(submission, preview.rows, consented=consented)
         except RegisterError as exc:
-            return await org_manage(request, error=_(exc.message), status=status_of(exc))
+            return await org_manage(request, error=refusal_text(exc), status=status_of(exc))
     await _cancel_superseded(settings, result.superseded_payments)
     return RedirectResponse(f"/planting/org/{submission.token}", status_code=303)
 
@@ -371,7 +392,7 @@ async def org_zip(request: Request) -> Response:
 
 async def _report_context(request: Request) -> dict[str, Any]:
     submission = await _submission(request)
-    report = await planting.fulfilment_report(submission)
+    report = await fulfilment_report(submission)
     ids = [line.certificate_id for line in report.lines if line.certificate_id]
     codes = {c.id: c.code for c in await Certificate.filter(id__in=ids).only("id", "code")} if ids else {}
     return {"submission": submission, "report": report, "codes": codes, "outcomes": OUTCOME_LABELS}

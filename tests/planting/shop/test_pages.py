@@ -11,7 +11,11 @@ import zipfile
 import pytest
 
 from factories import credit_code, resident_id
-from registry import idcrypt, planting
+from planting.domain.models import PlantingOutcome, PlantingPurchase, PurchaseStatus, RosterMember, RosterSubmission
+from planting.domain.purchases import already_fulfilled, counted_trees
+from planting.domain.report import fulfilment_report
+from planting.domain.rules import set_rule
+from registry import idcrypt
 from registry.models import (
     Certificate,
     CertificateKind,
@@ -21,7 +25,6 @@ from registry.models import (
     OrderStatus,
     RegisterEntry,
 )
-from registry.planting import PlantingPurchase, RosterMember, RosterSubmission
 from registry.quotas import open_quota
 from tests.threads import in_file_pool, watch_threads
 
@@ -35,7 +38,7 @@ def man(birth: str = "19800101", seq: int = 11) -> str:
 @pytest.fixture
 async def on_sale(db):
     await open_quota(units=100_000)
-    return await planting.set_rule(
+    return await set_rule(
         year=YEAR,
         tickets_per_tree=10,
         trees_per_duty=3,
@@ -104,7 +107,7 @@ async def test_citizen_fulfils_the_duty_with_the_demo_provider(client, on_sale):
     assert certificate.kind is CertificateKind.PLANTING and certificate.data["year"] == 2026
     assert certificate.data["trees"] == "4" and certificate.quantity == 40
     assert person not in str(certificate.data)
-    assert await planting.already_fulfilled(person, YEAR)
+    assert await already_fulfilled(person, YEAR)
     pdf = await client.get(f"/certificates/{certificate.code}.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
@@ -126,7 +129,7 @@ async def test_already_fulfilled_is_told_before_paying_not_prevented(client, on_
     page = await pay_demo(client, order.details["checkout_url"])
     assert "国土绿化荣誉证书" in page.text
     second = await PlantingPurchase.get(order_id=order.id)
-    assert second.outcome is planting.PlantingOutcome.BEYOND_DUTY
+    assert second.outcome is PlantingOutcome.BEYOND_DUTY
 
 
 async def test_outside_the_duty_by_declaration_gets_honour(client, on_sale):
@@ -200,9 +203,9 @@ async def test_a_village_collective_pays_for_its_roster_with_its_n2_code(client,
 
 
 async def test_organisation_path_end_to_end(client, on_sale, monkeypatch):
-    import shop.planting
+    import planting.shop.pages
 
-    drawn = watch_threads(monkeypatch, shop.planting, "report_pdf")
+    drawn = watch_threads(monkeypatch, planting.shop.pages, "report_pdf")
     rows = [
         f"甲,{man('19800101', 11)},E1,",
         f"乙,{man('19850101', 13)},E2,5",
@@ -291,7 +294,7 @@ async def test_late_staff_make_a_second_payment_for_just_them(client, on_sale):
     assert [o.amount_fen for o in orders] == [6000, 3000]
     assert all(o.status is OrderStatus.FULFILLED for o in orders)
     submission = await RosterSubmission.get(token=token)
-    report = await planting.fulfilment_report(submission)
+    report = await fulfilment_report(submission)
     assert (report.listed, report.owing, report.fulfilled, report.paid) == (3, 3, 3, 3)
 
 
@@ -312,7 +315,7 @@ async def test_a_second_upload_while_the_first_is_unpaid(client, on_sale):
     second = await client.post(f"/planting/org/{token}/pay")
     assert second.headers["location"] != first.headers["location"]
     await pay_demo(client, second.headers["location"])
-    names = [p.name for p in await PlantingPurchase.filter(status=planting.PurchaseStatus.COUNTED)]
+    names = [p.name for p in await PlantingPurchase.filter(status=PurchaseStatus.COUNTED)]
     assert names == ["乙"]
 
 
@@ -343,7 +346,7 @@ async def test_fifty_thousand_rows_are_refused_and_nothing_stored(client, on_sal
 async def test_rosters_are_read_off_the_event_loop_and_blank_rows_count(client, on_sale, monkeypatch):
     import threading
 
-    import shop.planting as planting_pages
+    from planting.shop import pages as planting_pages
 
     threads: list[threading.Thread] = []
     real = planting_pages.parse_roster
@@ -393,13 +396,13 @@ async def test_a_refunded_fulfilment_no_longer_counts(client, on_sale):
         "/planting", data={"year": "2026", "trees": "3", "name": "张三", "id_number": person, "id_consent": "1"}
     )
     await pay_demo(client, response.headers["location"])
-    assert await planting.already_fulfilled(person, YEAR)
+    assert await already_fulfilled(person, YEAR)
     order = await Order.get()
     await apply_event(order.id, PaymentEvent("demo", "refund-1", EventKind.REFUNDED))
     certificate = await Certificate.get(order_id=order.id)
     assert certificate.status.value == "refunded"
-    assert not await planting.already_fulfilled(person, YEAR)
-    assert await planting.counted_trees(person, YEAR) == 0
+    assert not await already_fulfilled(person, YEAR)
+    assert await counted_trees(person, YEAR) == 0
 
 
 async def test_citizen_pays_through_stripe(stripe_client, fake_stripe, on_sale):
@@ -525,9 +528,9 @@ async def test_the_preview_flags_people_who_already_fulfilled_the_year_before_pa
     submission = await RosterSubmission.get(token=token)
     purchases = await PlantingPurchase.filter(member__submission_id=submission.id).order_by("id")
     assert [p.outcome for p in purchases] == [
-        planting.PlantingOutcome.BEYOND_DUTY,
-        planting.PlantingOutcome.FULFILS,
-        planting.PlantingOutcome.BEYOND_DUTY,
+        PlantingOutcome.BEYOND_DUTY,
+        PlantingOutcome.FULFILS,
+        PlantingOutcome.BEYOND_DUTY,
     ]
     paid = await client.get(f"/planting/org/{token}")
     assert 'data-code="already_fulfilled"' not in paid.text  # once paid, the flag has done its work
@@ -548,8 +551,8 @@ async def test_opening_the_organisation_page_writes_nothing(client, on_sale, set
     go back to the roster when the expiry job sweeps (or the organisation pays again)."""
     from datetime import UTC, datetime, timedelta
 
+    from planting.domain.models import MemberStatus, PaymentStatus, RosterPayment
     from registry import jobs, register
-    from registry.planting import MemberStatus, PaymentStatus, RosterPayment
     from shop.jobs import expire_reservations
 
     response = await upload(client, roster_csv(f"甲,{man('19800101', 11)},E1,", f"乙,{man('19850101', 13)},E2,"))
@@ -574,7 +577,7 @@ async def test_opening_the_organisation_page_writes_nothing(client, on_sale, set
 async def test_a_cancelled_roster_payment_gives_its_rows_back_at_once(client, on_sale):
     """Order side effects by purpose, after the commit: the demo's cancel ends the order, and the roster's rows are
     back on the roster before anyone opens its page."""
-    from registry.planting import MemberStatus, PaymentStatus, RosterPayment
+    from planting.domain.models import MemberStatus, PaymentStatus, RosterPayment
 
     response = await upload(client, roster_csv(f"甲,{man('19800101', 11)},E1,"))
     token = response.headers["location"].rsplit("/", 1)[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from factories import credit_code, resident_id
-from registry import planting
+from planting.domain.rules import set_rule
 from registry.models import Certificate, CertificateKind
 from registry.quotas import open_quota
 from tests.live import DESKTOP, screenshot_path
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 async def _on_sale() -> None:
     await open_quota(units=100_000)
-    await planting.set_rule(
+    await set_rule(
         year=2026,
         tickets_per_tree=10,
         trees_per_duty=3,

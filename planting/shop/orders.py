@@ -3,7 +3,7 @@
 They are ordinary shop orders (reserved from the carbon quota on sale, paid through the shop's providers,
 settled by :mod:`shop.orders`), with ``purpose == "planting"``. Their fulfilment differs: the tickets are
 retired with the purpose "义务植树尽责（Y年度）", each person's purchase is counted toward the year
-(:mod:`registry.planting`) and each person gets the fulfilment or the honour certificate.
+(:mod:`planting.domain`) and each person gets the fulfilment or the honour certificate.
 """
 
 from __future__ import annotations
@@ -15,28 +15,33 @@ from typing import Any
 
 from kernel import clock
 from kernel.settings import Settings
-from registry import idcrypt, jobs, planting, register
+from planting.domain import rules
+from planting.domain.models import PlantingPurchase, RosterPayment, RosterSubmission
+from planting.domain.purchases import CitizenRequest, count_order_purchases, create_purchase, void_order_purchases
+from planting.domain.rosters import attach_order, open_payment, release_lapsed_payments
+from planting.domain.rules import ORDER_PURPOSE, TREES_MAX, retirement_purpose, rule_for
+from planting.shop.jobs import INLINE_CERTIFICATES, certify_purchase, certify_roster, defer_details
+from registry import idcrypt, jobs, register
 from registry.chain import register_transaction
 from registry.errors import InsufficientUnits
 from registry.holders import holder_identifier_fields
 from registry.identity import normalise_id_number, organisation_kind
 from registry.models import (
     Batch,
+    Certificate,
     Holder,
     HolderKind,
     Holding,
     Order,
     OrderStatus,
 )
-from registry.planting import CitizenRequest, PlantingPurchase, RosterPayment, RosterSubmission
 from registry.quotas import current_quota, pool_holder
 from shop import limits, purposes
 from shop.errors import BelowMinimum, NoOpenQuota, QuotaExhausted
 from shop.limits import Buyer, admit
 from shop.payments.methods import order_minimum_fen
-from shop.planting_jobs import INLINE_CERTIFICATES, certify_purchase, certify_roster, defer_details
 
-PLANTING_PURPOSE = planting.ORDER_PURPOSE
+PLANTING_PURPOSE = ORDER_PURPOSE
 MAX_CONTACT = 100
 
 
@@ -76,7 +81,7 @@ async def _new_order(
         quantity=tickets,
         amount_fen=amount_fen,
         purpose=PLANTING_PURPOSE,
-        purpose_note=planting.retirement_purpose(year),
+        purpose_note=retirement_purpose(year),
         certificate_name=name,
         contact=contact[:MAX_CONTACT],
         provider=provider,
@@ -103,9 +108,9 @@ async def create_citizen_order(
 ) -> Order:
     """A citizen's order for ``request.trees`` trees of ``request.year``, reserved in one transaction. One
     person's purchase is bounded by the rule (at most 5 trees), so the per-order maximum always admits it."""
-    rule = await planting.rule_for(request.year)
+    rule = await rule_for(request.year)
     price = await price_fen()
-    quote = planting.quote(rule, request.trees, price)
+    quote = rules.quote(rule, request.trees, price)
     quota = await _quota(settings, quote.amount_fen)
     async with register_transaction():
         order = await _new_order(
@@ -119,9 +124,9 @@ async def create_citizen_order(
             provider=provider,
             details={"kind": "citizen", "trees": request.trees, **_consent_details(request)},
             buyer=buyer,
-            at_least=rule.tickets_for(planting.TREES_MAX),
+            at_least=rule.tickets_for(TREES_MAX),
         )
-        await planting.create_purchase(
+        await create_purchase(
             rule=rule,
             name=request.name,
             trees=request.trees,
@@ -140,7 +145,7 @@ async def create_roster_order(
     order is held to the shop's limits like any other (an organisation's API key lifts them)."""
     price = await price_fen()
     async with register_transaction():
-        payment, _purchases = await planting.open_payment(submission, price_fen=price)
+        payment, _purchases = await open_payment(submission, price_fen=price)
         if payment.order_id is not None:
             return await Order.get(id=payment.order_id)
         quota = await _quota(settings, int(payment.amount_fen))
@@ -156,7 +161,7 @@ async def create_roster_order(
             details={"kind": "roster", "submission": submission.id, "payment": payment.id},
             buyer=buyer,
         )
-        await planting.attach_order(payment, order)
+        await attach_order(payment, order)
     return order
 
 
@@ -211,9 +216,9 @@ async def fulfil_planting(order: Order, now: datetime, reserved: Sequence[Holdin
 
     Runs inside the shop's fulfilment transaction (register locked, units reserved — ``reserved``, when the caller
     read them under the lock), once per order: the purpose's ``fulfil`` (:mod:`shop.purposes`)."""
-    purchases = await planting.count_order_purchases(order)
+    purchases = await count_order_purchases(order)
     year = int(order.details["planting"]["year"])
-    purpose = planting.retirement_purpose(year)
+    purpose = retirement_purpose(year)
     payment = await RosterPayment.get_or_none(order_id=order.id)
     if payment is None:
         [purchase] = purchases
@@ -226,7 +231,7 @@ async def fulfil_planting(order: Order, now: datetime, reserved: Sequence[Holdin
         # An organisation's payment: its tickets are retired to the organisation in one register entry (the
         # rows written do not grow with the staff); each person's certificate states their trees and carries
         # their own tickets — consecutive serials of that entry, in roster order. A large roster's certificates
-        # are made by the job planting.certify, queued when this transaction commits (shop/planting_jobs.py).
+        # are made by the job planting.certify, queued when this transaction commits (planting/shop/jobs.py).
         submission = await RosterSubmission.get(id=payment.submission_id)
         buyer = await _organisation(submission)
         entry = await register.retire_units(order=order, buyer=buyer, purpose=purpose, actor="shop", reserved=reserved)
@@ -253,8 +258,9 @@ PLANTING = purposes.OrderPurpose(
     label=_planting_label,
     subject="银川义务植树尽责 {quantity}张碳汇林票",
     page="/planting/orders/{token}",
-    after_unpaid=planting.void_order_purchases,
-    sweep=planting.release_lapsed_payments,
+    after_unpaid=void_order_purchases,
+    sweep=release_lapsed_payments,
+    certificate=lambda order: person_certificate(order),
 )
 purposes.register(PLANTING, PLANTING_PURPOSE)
 
@@ -264,6 +270,12 @@ purposes.register(PLANTING, PLANTING_PURPOSE)
 
 async def order_purchases(order: Order) -> list[PlantingPurchase]:
     return await PlantingPurchase.filter(order_id=order.id).order_by("id").prefetch_related("certificate")
+
+
+async def person_certificate(order: Order) -> Certificate | None:
+    """One person's certificate (fulfilment or honour) of a tree-planting order, once made."""
+    purchases = await order_purchases(order)
+    return purchases[0].certificate if purchases and purchases[0].certificate_id else None
 
 
 async def submission_certificate_ids(submission: RosterSubmission) -> list[int]:

@@ -3,9 +3,9 @@ auditors read it, everyone else is refused; bad input writes nothing."""
 
 from __future__ import annotations
 
-from registry import planting
+from planting.domain.models import PlantingRule
+from planting.domain.rules import below_minimum_order, rule_for, set_rule
 from registry.models import AuditLog, StaffRole
-from registry.planting import PlantingRule
 
 RULE = {
     "year": "2026",
@@ -23,7 +23,7 @@ async def test_forestry_sets_and_supersedes_the_conversion(sign_in):
     assert page.status_code == 200 and 'id="planting-rule-form"' in page.text
     assert (await forester.post("/admin/planting", RULE)).status_code == 303
     assert (await forester.post("/admin/planting", {**RULE, "tickets_per_tree": "20"})).status_code == 303
-    rule = await planting.rule_for(2026)
+    rule = await rule_for(2026)
     assert (rule.tickets_per_tree, rule.trees_per_duty, rule.set_by_name) == (20, 3, "forester")
     assert await PlantingRule.all().count() == 2
     listing = await forester.get("/admin/planting")
@@ -48,7 +48,7 @@ async def test_auditor_reads_others_are_refused(sign_in):
     assert (await auditor.post("/admin/planting", {**RULE, "tickets_per_tree": "99"})).status_code == 403
     issuer = await sign_in(StaffRole.ISSUER, "issuer")
     assert (await issuer.get("/admin/planting")).status_code == 403
-    assert (await planting.rule_for(2026)).tickets_per_tree == 10
+    assert (await rule_for(2026)).tickets_per_tree == 10
 
 
 async def test_warns_when_one_persons_purchase_is_below_the_shops_minimum_order(sign_in):
@@ -70,9 +70,9 @@ async def test_warns_when_one_persons_purchase_is_below_the_shops_minimum_order(
 
 
 async def test_below_minimum_order_names_the_fewest_trees_that_can_be_paid(db):
-    rule = await planting.set_rule(year=2026, tickets_per_tree=1, receiving_body="基金会", source="通知")
-    shortfall = planting.below_minimum_order(rule, price_fen=100, min_order_fen=400)
+    rule = await set_rule(year=2026, tickets_per_tree=1, receiving_body="基金会", source="通知")
+    shortfall = below_minimum_order(rule, price_fen=100, min_order_fen=400)
     assert shortfall is not None and (shortfall.amount_fen, shortfall.trees_needed) == (300, 4)
-    nothing_payable = planting.below_minimum_order(rule, price_fen=100, min_order_fen=501)
+    nothing_payable = below_minimum_order(rule, price_fen=100, min_order_fen=501)
     assert nothing_payable is not None and nothing_payable.trees_needed is None
-    assert planting.below_minimum_order(rule, price_fen=100, min_order_fen=300) is None
+    assert below_minimum_order(rule, price_fen=100, min_order_fen=300) is None

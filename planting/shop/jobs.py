@@ -33,9 +33,10 @@ from certificates.service import issue_honour_certificate, issue_planting_certif
 from kernel import clock, i18n
 from kernel.settings import Settings
 from linpiao.downloads import stored_response
-from registry import jobs, planting
+from planting.domain.models import PaymentStatus, PlantingPurchase, RosterPayment, RosterSubmission
+from planting.domain.rosters import allot_serials
+from registry import jobs
 from registry.models import Certificate, CertificateKind, Holder, Order, OrderStatus, RegisterEntry
-from registry.planting import PaymentStatus, PlantingPurchase, RosterPayment, RosterSubmission
 from registry.storage import storage_of
 
 log = logging.getLogger("linpiao.shop.planting")
@@ -85,7 +86,7 @@ async def certify_purchase(
 
 async def certify_roster(order: Order, entry: RegisterEntry, purchases: Sequence[PlantingPurchase]) -> None:
     """Every person's certificate at once (a small roster, inside the payment's transaction)."""
-    shares = planting.allot_serials(entry.ranges, [int(p.tickets) for p in purchases])
+    shares = allot_serials(entry.ranges, [int(p.tickets) for p in purchases])
     certified = []
     for purchase, share in zip(purchases, shares, strict=True):
         if purchase.certificate_id is None:
@@ -138,7 +139,7 @@ async def certify_order(order_id: int, *, chunk: int = CHUNK) -> Progress:
     info = order.details.get("certificates")
     if info:
         entry = await RegisterEntry.get(id=int(info["entry"]))
-        shares = planting.allot_serials(entry.ranges, [int(p.tickets) for p in purchases])
+        shares = allot_serials(entry.ranges, [int(p.tickets) for p in purchases])
         pending = [(p, s) for p, s in zip(purchases, shares, strict=True) if p.certificate_id is None]
         for start in range(0, len(pending), chunk):
             if not await _certify_chunk(order, entry, pending[start : start + chunk]):

@@ -28,10 +28,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from planting.domain.duty import duty_from_id
+from planting.domain.rules import TREES_MAX, TREES_MIN
 from registry import spreadsheet
 from registry.errors import RegisterError
 from registry.identity import mask
-from registry.planting import TREES_MAX, TREES_MIN, duty_from_id
 from registry.spreadsheet import MAX_COLUMNS, Cell, Refusal, SpreadsheetRefused
 
 MAX_ROWS = 5_000

@@ -13,9 +13,7 @@ from openpyxl import Workbook
 from stdnum.cn import ric
 
 from factories import resident_id
-from registry.errors import RegisterError
-from registry.spreadsheet import spreadsheet_safe, write_csv
-from shop.roster import (
+from planting.shop.roster import (
     MAX_COLUMNS,
     MAX_ROWS,
     PROBLEMS,
@@ -29,6 +27,8 @@ from shop.roster import (
     Severity,
     parse_roster,
 )
+from registry.errors import RegisterError
+from registry.spreadsheet import spreadsheet_safe, write_csv
 
 HEADER = "姓名,身份证号码,工号,植树株数"
 
@@ -461,16 +461,16 @@ def test_write_csv_neutralises_every_cell_and_opens_in_excel():
 
 def test_every_problem_and_refusal_reads_in_english():
     from kernel import i18n
-    from registry import planting
-    from shop import roster
+    from planting.domain import errors as planting_errors
+    from planting.shop import roster
 
-    english = i18n.translations("en", "shop")
-    messages = [message for _, message in PROBLEMS.values()]
-    for module in (roster, planting):
-        messages += [
-            cls.message
-            for cls in vars(module).values()
-            if isinstance(cls, type) and issubclass(cls, RegisterError) and cls.__module__ == module.__name__
-        ]
-    missing = [m for m in messages if english.gettext(m) == m]
-    assert not missing
+    problems = [message for _, message in PROBLEMS.values()]  # shown on planting's shop pages
+    refusals = [  # read in the domain of the package that raises them (linpiao.errors.refusal_text): planting's
+        cls.message
+        for module in (roster, planting_errors)
+        for cls in vars(module).values()
+        if isinstance(cls, type) and issubclass(cls, RegisterError) and cls.__module__ == module.__name__
+    ]
+    missing = [m for m in problems if i18n.translations("en", "planting.shop").gettext(m) == m]
+    missing += [m for m in refusals if i18n.translations("en", "planting").gettext(m) == m]
+    assert refusals and not missing

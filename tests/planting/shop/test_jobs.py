@@ -1,4 +1,4 @@
-"""A large roster's certificates are made by a background job (shop/planting_jobs.py): the payment event makes
+"""A large roster's certificates are made by a background job (planting/shop/jobs.py): the payment event makes
 none of them, the management page shows the progress and refreshes itself, the worker makes each person's
 certificate exactly once — after a failure, after a crash half-way, when run twice — and builds the zip."""
 
@@ -14,14 +14,16 @@ import pytest
 
 from factories import resident_id
 from kernel import clock
-from registry import jobs, planting
+from planting.domain.models import PlantingPurchase, RosterSubmission
+from planting.domain.rosters import allot_serials
+from planting.domain.rules import set_rule
+from planting.shop import jobs as planting_jobs
+from registry import jobs
 from registry.jobs import Job, JobFailure, JobStatus
 from registry.models import Certificate, Holding, HoldingState, Order, OrderStatus, RegisterEntry
-from registry.planting import PlantingPurchase, RosterSubmission
 from registry.quotas import open_quota
-from shop import planting_jobs
 from shop.orders import EventKind, PaymentEvent, apply_event
-from tests.shop.test_planting_pages import YEAR, roster_csv, upload
+from tests.planting.shop.test_pages import YEAR, roster_csv, upload
 
 PEOPLE = 120  # more than INLINE_CERTIFICATES (50): made by the job, in chunks of 50
 
@@ -33,7 +35,7 @@ def big_roster(people: int = PEOPLE) -> bytes:
 async def open_sale() -> None:
     """A carbon quota on sale and the year's tree-planting rule: 3 trees a person, 10 tickets a tree."""
     await open_quota(units=100_000)
-    await planting.set_rule(
+    await set_rule(
         year=YEAR, tickets_per_tree=10, trees_per_duty=3, receiving_body="银川市绿化基金会", source="2026 年第 1 号通知"
     )
 
@@ -84,7 +86,7 @@ async def assert_each_person_once(order: Order) -> None:
     assert len(made) == len(purchases) == PEOPLE
     assert sorted(p.certificate_id for p in purchases) == sorted(c.id for c in made)  # type: ignore[attr-defined]
     entry = await RegisterEntry.get(id=order.details["certificates"]["entry"])
-    shares = planting.allot_serials(entry.ranges, [int(p.tickets) for p in purchases])
+    shares = allot_serials(entry.ranges, [int(p.tickets) for p in purchases])
     by_id = {c.id: c for c in made}
     quota = await entry.batch
     for purchase, share in zip(purchases, shares, strict=True):

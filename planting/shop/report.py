@@ -1,6 +1,6 @@
 """An organisation's fulfilment report (尽责情况报告) as CSV and PDF, from the one report record.
 
-Both carry the same numbers as the page (:func:`registry.planting.fulfilment_report`) and state the formula.
+Both carry the same numbers as the page (:func:`planting.domain.report.fulfilment_report`) and state the formula.
 Every CSV cell goes through :func:`registry.spreadsheet.spreadsheet_safe`, so a name such as ``=HYPERLINK(…)`` taken
 from an uploaded roster can never run as a formula in the spreadsheet that opens the export.
 """
@@ -18,7 +18,7 @@ from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, 
 
 from certificates.codes import group_code
 from certificates.fonts import pdf_font
-from registry.planting import FulfilmentReport, ReportLine
+from planting.domain.report import FulfilmentReport, ReportLine
 from registry.spreadsheet import write_csv
 
 FORMULA = "尽责率 = 已尽责人数 ÷ 应尽责人数（名单中按身份证号码判断属于适龄范围的人员；未填身份证号码的按应尽责计）"

@@ -1,0 +1,1 @@
+"""Obligatory tree planting (义务植树尽责): its rules and records (domain), shop pages and back-office pages."""
