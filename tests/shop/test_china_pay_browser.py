@@ -4,6 +4,7 @@ the test), and the Native QR code on a desktop browser, decoded from the screen 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 
@@ -119,7 +120,11 @@ async def test_one_yuan_with_each_method(china_live, browser, fake_alipay, fake_
     order = await order_one_ticket(page, china_live, "扫码买家")
     await page.click("#pay-wechat_pay")
     await page.wait_for_selector("#wechat-qr")
-    await page.wait_for_function("document.getElementById('wechat-qr').naturalWidth > 0")
+    qr = page.locator("#wechat-qr")  # polled from here: the page's CSP forbids the string eval of wait_for_function
+    for _ in range(100):
+        if await qr.evaluate("image => image.naturalWidth") > 0:
+            break
+        await asyncio.sleep(0.1)
     await page.screenshot(path=screenshot_path("pay-wechat-native"), full_page=True)
     image = Image.open(io.BytesIO(await page.locator("#wechat-qr").screenshot()))
     [code] = [r.text for r in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
