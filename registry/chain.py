@@ -257,20 +257,10 @@ async def lock_batches(*batches: int | Batch | None) -> None:
     await lock_register(ids)
 
 
-async def hold(batch_id: int | None) -> bool:
-    """Whether this transaction held ``batch_id``'s lock already. When it did not (a row read under another
-    batch's lock names this batch: an order reserved again from another quota), it is locked now and the caller
-    reads that row again before trusting it."""
-    state = lock_state()
-    if state is not None and state.holds_batch(batch_id):
-        return True
-    await lock_register([batch_id])
-    return False
-
-
 async def hold_order(batch_id: int, block_id: int | None) -> bool:
-    """:func:`hold` for the stock an order reserved: its block (``block_id``), or its batch. False when it was
-    not held (it is now, or :class:`WiderLockNeeded` is raised): the caller reads the order again."""
+    """Whether this transaction held the stock an order reserved — its block (``block_id``), or its batch — already.
+    When it did not (the order, read under another lock, was reserved again meanwhile), it is locked now (or
+    :class:`WiderLockNeeded` is raised) and the caller reads the order again before trusting it."""
     state = lock_state()
     if state is not None and (state.holds(_chain_of(batch_id)) or (block_id is not None and state.holds(-block_id))):
         return True

@@ -260,14 +260,15 @@ async def _merge_held(batch: Batch, holder: Holder, pieces: Sequence[Holding]) -
         return
     lo = min(p.first_no for p in pieces) - 1
     hi = max(p.last_no for p in pieces) + 1
+    spans: list[Span] = []
     if batch.kind is TicketKind.CARBON:
-        spans = [_block_held(batch)] if _block_held(batch) else (await chain.spans_of([batch.id]))[batch.id]
-        if spans:
-            inner = [s for s in spans if s is not None and s.last_no >= lo + 1 and s.first_no <= hi - 1]
-            for span in inner:  # each block on its own
-                await _merge_within(batch, holder, max(lo, span.first_no), min(hi, span.last_no))
-            return
-    await _merge_within(batch, holder, lo, hi)
+        held = _block_held(batch)
+        spans = [held] if held is not None else (await chain.spans_of([batch.id]))[batch.id]
+    if not spans:
+        await _merge_within(batch, holder, lo, hi)
+    for span in spans:  # each block on its own
+        if span.last_no > lo and span.first_no < hi:
+            await _merge_within(batch, holder, max(lo, span.first_no), min(hi, span.last_no))
 
 
 async def _merge_within(batch: Batch, holder: Holder, lo: int, hi: int) -> None:
