@@ -183,7 +183,7 @@ class RegisterMachine(RuleBasedStateMachine):
                     await register.reserve_units(
                         batch=batch, holder=self.holders[1], quantity=q, order=order, expires_at=expires
                     )
-            except chain.WiderLockNeeded:
+            except (chain.WiderLockNeeded, RegisterError):  # no block has q left; the quota was withdrawn (closed)
                 self.refusals += 1
                 return
             self.orders.append(order.id)
