@@ -56,7 +56,7 @@ from registry.districts import DISTRICTS
 from registry.errors import RegisterError
 from registry.identity import clean, is_valid_credit_code, is_valid_resident_id, mask, organisation_kind
 from registry.models import HolderKind, Parcel, StaffUser
-from registry.spreadsheet import Cell, Refusal, SpreadsheetRefused
+from registry.spreadsheet import Cell, HasProblems, Refusal, RowProblem, Severity, SpreadsheetRefused
 
 MAX_BYTES = 10 * 1024 * 1024  # 2,000 rows of CSV are well under 1 MB: the room is for parcels' GeoJSON outlines
 # Data rows of the whole file (blank rows count towards reading): every row goes through the register's own
@@ -263,11 +263,6 @@ def _columns(header: list[Cell]) -> tuple[Table, dict[str, int], list[str]] | No
 # --- rows --------------------------------------------------------------------------------------------------
 
 
-class Severity(StrEnum):
-    ERROR = "error"  # nothing is imported while a row has one
-    WARNING = "warning"
-
-
 PROBLEMS: dict[str, tuple[Severity, str]] = {
     "missing_name": (Severity.ERROR, "缺少姓名或名称"),
     "name_too_long": (Severity.ERROR, "姓名或名称过长（不超过200字）"),
@@ -303,23 +298,12 @@ PROBLEMS: dict[str, tuple[Severity, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Problem:
-    code: str
-    detail: str = ""
-
-    @property
-    def severity(self) -> Severity:
-        return PROBLEMS[self.code][0]
-
-    @property
-    def message(self) -> str:
-        """The msgid to show (the register's own refusal for ``register``)."""
-        return PROBLEMS[self.code][1] or self.detail
+class Problem(RowProblem):  # an error in any row: nothing is imported
+    CODES = PROBLEMS
 
 
 @dataclass
-class ImportRow:
+class ImportRow(HasProblems[Problem]):
     """One non-blank data row as read, with its typed values and what is wrong with it."""
 
     table: Table
@@ -331,14 +315,6 @@ class ImportRow:
     identifier_raw: str = ""  # as found in the file (shown masked when it is not valid)
     area: Decimal | None = None
     problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity is Severity.ERROR]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity is Severity.WARNING]
 
     @property
     def where(self) -> str:

@@ -13,7 +13,9 @@ county's holders and parcels (:mod:`registry.county_import`) — so each reads f
   or a sheet of formatted blank rows); the legacy ``.xls`` format is refused with advice.
 
 The readers are CPU-bound and synchronous: callers run them through :func:`registry.cpu.file_work`. They raise
-:class:`SpreadsheetRefused` with a :class:`Refusal`; each caller turns that into its own message.
+:class:`SpreadsheetRefused` with a :class:`Refusal`; each caller turns that into its own message. What is wrong
+with a row once read is a :class:`RowProblem`: a code from the upload's own table, with a :class:`Severity` and the
+message its preview shows.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 from registry.identity import is_valid_resident_id
 from registry.names import visible_text
@@ -265,3 +267,48 @@ def write_csv(rows: Iterable[Iterable[object]]) -> str:
     for row in rows:
         writer.writerow([spreadsheet_safe(v) for v in row])
     return buffer.getvalue()
+
+
+# --- what is wrong with a row ------------------------------------------------------------------------------
+
+
+class Severity(StrEnum):
+    ERROR = "error"  # the row (or, where the upload is all or nothing, the file) cannot go on until fixed
+    WARNING = "warning"  # it can go on; check it
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One problem of one row. A subclass names its upload's table: ``CODES = {code: (severity, message)}``; an
+    empty message shows the detail instead."""
+
+    CODES: ClassVar[Mapping[str, tuple[Severity, str]]] = {}
+
+    code: str
+    detail: str = ""
+
+    @property
+    def severity(self) -> Severity:
+        return self.CODES[self.code][0]
+
+    @property
+    def message(self) -> str:
+        return self.CODES[self.code][1] or self.detail
+
+
+P = TypeVar("P", bound=RowProblem)
+
+
+class HasProblems(Generic[P]):
+    """A row's problems, sorted out: mixed into a row class that has a ``problems`` list."""
+
+    problems: list[P]
+
+    @property
+    def errors(self) -> list[P]:
+        return [p for p in self.problems if p.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[P]:
+        return [p for p in self.problems if p.severity is Severity.WARNING]

@@ -26,14 +26,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from planting.domain.duty import duty_from_id
 from planting.domain.rules import TREES_MAX, TREES_MIN
 from registry import spreadsheet
 from registry.errors import RegisterError
 from registry.identity import mask
-from registry.spreadsheet import MAX_COLUMNS, Cell, Refusal, SpreadsheetRefused
+from registry.spreadsheet import MAX_COLUMNS, Cell, HasProblems, Refusal, RowProblem, Severity, SpreadsheetRefused
 
 MAX_ROWS = 5_000
 MAX_BYTES = 20 * 1024 * 1024
@@ -83,12 +82,6 @@ class RosterEmpty(RosterRefused):
     message = "名单中没有人员"
 
 
-class Severity(StrEnum):
-    ERROR = "error"  # the row cannot be paid until fixed
-    WARNING = "warning"  # the row can be paid; check it
-    INFO = "info"
-
-
 # code → (severity, message msgid). The message is what the preview shows, translated by the page.
 PROBLEMS: dict[str, tuple[Severity, str]] = {
     "missing_name": (Severity.ERROR, "缺少姓名"),
@@ -115,22 +108,12 @@ PROBLEMS: dict[str, tuple[Severity, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Problem:
-    code: str
-    detail: str = ""
-
-    @property
-    def severity(self) -> Severity:
-        return PROBLEMS[self.code][0]
-
-    @property
-    def message(self) -> str:
-        return PROBLEMS[self.code][1]
+class Problem(RowProblem):
+    CODES = PROBLEMS
 
 
 @dataclass
-class RosterRow:
+class RosterRow(HasProblems[Problem]):
     """One non-blank row of the roster as read, with what is wrong with it."""
 
     line: int  # the line (CSV) or row number (XLSX) in the file, 1-based, header included
@@ -143,15 +126,7 @@ class RosterRow:
 
     @property
     def payable(self) -> bool:
-        return not any(p.severity is Severity.ERROR for p in self.problems)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity is Severity.ERROR]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity is Severity.WARNING]
+        return not self.errors
 
     @property
     def id_masked(self) -> str:
