@@ -160,7 +160,7 @@ def cpu_ticks() -> tuple[int, int]:
 
 def process_ticks(server: int) -> dict[str, int]:
     """CPU jiffies used so far by the server's process tree, by PostgreSQL's processes and by this process (the
-    buyers), read from /proc; empty where there is no /proc."""
+    buyers), read from /proc; all zero where there is no /proc."""
     parents: dict[int, int] = {}
     used: dict[int, tuple[str, int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -200,7 +200,7 @@ class Cell(NamedTuple):
 
 
 def cpu_ms_of(group: str, cell: Cell) -> float:
-    return cell.cpu_ms.get(group, 0.0)
+    return cell.cpu_ms[group]
 
 
 def measure(base: str, server: int, buyers: int, seconds: float, first_address: int) -> Cell:
